@@ -1,0 +1,47 @@
+# One entry point for every check. `make demo` and `make test` are the README's two commands.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test check lint format typecheck layers bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## demo: start `cronwell serve` with the example tasks on ./cronwell.db (SQLite)
+demo: $(STAMP)
+	PYTHONPATH=examples $(BIN)/cronwell serve --tasks examples/tasks.toml
+
+## test: the whole suite (PostgreSQL tests skip unless reachable; CRONWELL_REQUIRE_SERVICES=1 makes them fail instead)
+test: $(STAMP)
+	$(BIN)/pytest
+
+## check: lint, format, strict typing and the layer contracts
+check: lint typecheck layers
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests benchmarks examples
+	$(BIN)/ruff check --fix src tests benchmarks examples
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+layers: $(STAMP)
+	$(BIN)/lint-imports
+
+## bench: benchmarks against raw APScheduler (prints figures; asserts nothing)
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

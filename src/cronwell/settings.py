@@ -1,0 +1,60 @@
+"""Settings, read from ``CRONWELL_*`` environment variables (and a ``.env`` file).
+
+Every field has a sensible default so that ``cronwell serve`` works with no configuration:
+an SQLite file ``./cronwell.db`` and the system's time zone.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from typing import Any
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cronwell.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "sqlite:///cronwell.db"
+
+
+class Settings(BaseSettings):
+    """cronwell's configuration. Environment variables are ``CRONWELL_`` + the field name."""
+
+    model_config = SettingsConfigDict(env_prefix="CRONWELL_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description="SQLAlchemy-style URL: sqlite:///path.db or postgresql://user@host/db.",
+    )
+    timezone: str | None = Field(
+        None, description="Default IANA zone for tasks that name none; the system zone if unset."
+    )
+    output_limit: int = Field(
+        64 * 1024, ge=1024, description="Bytes of output (stdout, stderr, logs) kept per run."
+    )
+    max_workers: int = Field(20, ge=1, description="Threads that run actions concurrently.")
+    poll_interval: float = Field(
+        1.0, gt=0, le=60, description="Seconds between checks for changes made elsewhere."
+    )
+    instance_id: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}",
+        description="Name of this process in run history.",
+    )
+    log_level: str = Field("INFO", description="Level of cronwell's log records.")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment, with explicit overrides winning.
+
+    A malformed value raises :class:`ConfigError` naming the variable.
+    """
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**clean)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"CRONWELL_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"Invalid settings: {problems}") from None
