@@ -1,0 +1,76 @@
+"""Runs: one attempt at one occurrence, one row of history (DESIGN rules 2 and 5)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RunStatus(StrEnum):
+    """Where a run stands. Terminal statuses never change again."""
+
+    PENDING = "pending"  # due later (a retry, a queued manual run)
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    SKIPPED = "skipped"  # not started on purpose (overlap, max instances, paused)
+    MISSED = "missed"  # its time passed while the scheduler was down or late
+    ABANDONED = "abandoned"  # the process running it died
+    INTERRUPTED = "interrupted"  # stopped by a shutdown
+
+    @property
+    def is_terminal(self) -> bool:
+        return self not in (RunStatus.PENDING, RunStatus.RUNNING)
+
+
+class RunReason:
+    """Why a run row exists or ended as it did; stored as text in ``Run.reason``."""
+
+    SCHEDULE = "schedule"
+    MANUAL = "manual"
+    MAX_INSTANCES = "max_instances"
+    LATE = "late"
+
+
+class Run(BaseModel):
+    """One row of history."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    task_id: str
+    scheduled_for: datetime
+    attempt: int = 1
+    status: RunStatus
+    reason: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration: float | None = Field(None, description="Seconds from start to finish.")
+    error: str | None = None
+    traceback: str | None = None
+    output: str | None = None
+    return_value: str | None = None
+    counters: dict[str, float] = Field(default_factory=dict)
+    instance_id: str | None = None
+
+    @property
+    def occurrence_key(self) -> str:
+        return occurrence_key(self.task_id, self.scheduled_for)
+
+
+def occurrence_key(task_id: str, scheduled_for: datetime) -> str:
+    """The stable key of an occurrence, ``task_id@ISO-8601-UTC``; the same on every
+    instance, so user code can use it for its own idempotency."""
+    return f"{task_id}@{scheduled_for.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}"
+
+
+def summarize_return_value(value: Any, limit: int = 1024) -> str | None:
+    """A short text form of what an action returned, ``None`` for ``None``."""
+    if value is None:
+        return None
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

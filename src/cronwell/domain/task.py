@@ -1,0 +1,128 @@
+"""Tasks: a user-defined unit of work — an action, a schedule and policies."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cronwell.domain.action import Action
+from cronwell.domain.durations import parse_duration
+from cronwell.domain.schedule import AnySchedule, Preview, require_aware
+from cronwell.domain.timezones import canonical_timezone, zone
+from cronwell.errors import InvalidTaskError
+
+TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
+DEFAULT_MISFIRE_GRACE = 60.0
+
+
+class Task(BaseModel):
+    """A task as stored: JSON in, JSON out (``model_dump(mode="json")`` and
+    ``Task.model_validate``). ``version`` counts stored changes (optimistic concurrency)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    id: str = Field(description="Unique slug: letters, digits and _ . : - (up to 200).")
+    name: str = ""
+    description: str = ""
+    schedule: AnySchedule
+    action: Action
+    timezone: str = Field("UTC", description="IANA zone the schedule is read in.")
+    enabled: bool = True
+    tags: list[str] = Field(default_factory=list)
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    jitter: float = Field(0.0, description="Up to this many seconds of random delay per run.")
+    max_instances: int = Field(1, ge=1, description="Runs of this task allowed at once.")
+    misfire_grace: float = Field(
+        DEFAULT_MISFIRE_GRACE,
+        description="Seconds an occurrence may start late before it is recorded as missed.",
+    )
+    version: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not TASK_ID.match(value):
+            raise InvalidTaskError(
+                f"Task id {value!r} is not a slug: use letters, digits and _ . : - "
+                "(starting with a letter or digit, at most 200 characters)."
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return canonical_timezone(value)
+
+    @field_validator("start_date", "end_date")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else require_aware(value, "A task's start or end date")
+
+    @field_validator("jitter", "misfire_grace", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value, "jitter or misfire_grace")
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        return sorted({t.strip() for t in value if t.strip()})
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Task:
+        if not self.name:
+            object.__setattr__(self, "name", self.id)
+        if self.start_date and self.end_date and self.end_date <= self.start_date:
+            raise InvalidTaskError(f"Task {self.id!r}: end_date must be after start_date.")
+        return self
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> Task:
+        """Validate a plain dict (a JSON body, a tasks file entry) into a task, turning every
+        problem into one :class:`InvalidTaskError` that lists them."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidTaskError(describe_validation_error(exc, data.get("id"))) from None
+
+    @property
+    def tz(self) -> tzinfo:
+        return zone(self.timezone)
+
+    def definition(self) -> dict[str, Any]:
+        """What the user defined: the stored JSON minus bookkeeping fields."""
+        return self.model_dump(mode="json", exclude={"version", "created_at", "updated_at"})
+
+    def same_definition(self, other: Task) -> bool:
+        return self.definition() == other.definition()
+
+    def next_fire_after(self, after: datetime) -> datetime | None:
+        """The next occurrence strictly after ``after`` within start/end dates, in UTC."""
+        if self.start_date and after < self.start_date:
+            # a fire exactly at start_date counts
+            after = self.start_date - timedelta(microseconds=1)
+        nxt = self.schedule.next_after(after, self.tz)
+        if nxt is None or (self.end_date and nxt > self.end_date):
+            return None
+        return nxt
+
+    def preview(self, n: int = 5, after: datetime | None = None) -> Preview:
+        """Upcoming fire times in the task's zone (see :meth:`Schedule.preview`)."""
+        return self.schedule.preview(n, after, self.timezone)
+
+
+def describe_validation_error(exc: ValidationError, task_id: object = None) -> str:
+    """One sentence per problem, naming the field path, for pydantic errors."""
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
+    prefix = f"Task {task_id!r} is not valid" if task_id else "Task is not valid"
+    return f"{prefix}: " + "; ".join(problems)
