@@ -1,0 +1,11 @@
+"""Persistence: tasks, their change log and run history in SQLite or PostgreSQL.
+
+The only package that imports SQLAlchemy and Alembic (DESIGN, layers). Everything else
+uses :class:`Store`, which takes and returns domain objects.
+"""
+
+from cronwell.store.database import display_url, normalize_url
+from cronwell.store.records import NewRun, RunUpdate
+from cronwell.store.store import Store
+
+__all__ = ["NewRun", "RunUpdate", "Store", "display_url", "normalize_url"]

@@ -1,0 +1,1 @@
+"""Alembic migrations for cronwell's tables (run by ``Store.upgrade``)."""

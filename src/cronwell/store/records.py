@@ -1,0 +1,81 @@
+"""Plain records handed to the store to write runs (reads come back as domain models)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import KW_ONLY, dataclass
+from datetime import UTC, datetime
+
+from cronwell.domain.run import RunStatus
+
+
+def utc(value: datetime, what: str) -> datetime:
+    """``value`` in UTC; a naive datetime raises :class:`ValueError` (DESIGN rule 10)."""
+    if not isinstance(value, datetime):
+        raise TypeError(f"{what} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{what} {value.isoformat()} is naive; pass an aware datetime.")
+    return value.astimezone(UTC)
+
+
+def utc_or_none(value: datetime | None, what: str) -> datetime | None:
+    return None if value is None else utc(value, what)
+
+
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    """A run row to insert. Its key ``(task_id, scheduled_for, attempt)`` is unique in the
+    database: inserting the same key again does nothing (DESIGN rule 2).
+
+    Everything after ``scheduled_for`` is keyword-only. Datetimes must be aware; they are
+    normalised to UTC.
+    """
+
+    task_id: str
+    scheduled_for: datetime
+    _: KW_ONLY
+    attempt: int = 1
+    status: RunStatus
+    reason: str | None = None
+    due_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+    instance_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.attempt < 1:
+            raise ValueError(f"attempt must be 1 or more, got {self.attempt}")
+        object.__setattr__(self, "status", RunStatus(self.status))
+        object.__setattr__(self, "scheduled_for", utc(self.scheduled_for, "scheduled_for"))
+        for name in ("due_at", "started_at", "finished_at"):
+            object.__setattr__(self, name, utc_or_none(getattr(self, name), name))
+
+    @property
+    def key(self) -> tuple[str, datetime, int]:
+        """The occurrence key plus the attempt: what the database fences."""
+        return (self.task_id, self.scheduled_for, self.attempt)
+
+
+@dataclass(frozen=True, slots=True)
+class RunUpdate:
+    """The outcome of one run, for :meth:`Store.finish_runs`.
+
+    ``reason`` and ``counters`` left as ``None`` keep what the row already holds.
+    """
+
+    run_id: int
+    _: KW_ONLY
+    status: RunStatus
+    finished_at: datetime
+    duration: float | None
+    error: str | None = None
+    traceback: str | None = None
+    output: str | None = None
+    return_value: str | None = None
+    counters: Mapping[str, float] | None = None
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", RunStatus(self.status))
+        object.__setattr__(self, "finished_at", utc(self.finished_at, "finished_at"))

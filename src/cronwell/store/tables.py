@@ -1,0 +1,86 @@
+"""cronwell's tables, in SQLAlchemy Core.
+
+This module describes the schema the code expects; the migrations in
+``cronwell/store/migrations/versions`` create it. A test compares the two, so a change here
+without a migration fails the build.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from cronwell.store.types import BIGINT_PK, UTCDateTime
+
+VERSION_TABLE = "cronwell_alembic_version"
+"""Alembic's bookkeeping table, named so it never collides with the host application's own
+``alembic_version`` when cronwell shares its database."""
+
+metadata = MetaData()
+
+tasks = Table(
+    "cronwell_tasks",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    # Task.definition() as JSON: what the user defined, without bookkeeping.
+    Column("definition", Text, nullable=False),
+    # The task's tags as a JSON list, duplicated out of the definition for filtering.
+    Column("tags", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    # The change counter (cronwell_task_changes.revision) at this task's last change.
+    Column("revision", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+task_changes = Table(
+    "cronwell_task_changes",
+    metadata,
+    Column("revision", BIGINT_PK, primary_key=True, autoincrement=True),
+    Column("task_id", String(200), nullable=False),
+    Column("changed_at", UTCDateTime, nullable=False),
+    # AUTOINCREMENT on SQLite: revisions are never reused, even after the newest rows go.
+    sqlite_autoincrement=True,
+)
+
+runs = Table(
+    "cronwell_runs",
+    metadata,
+    Column("id", BIGINT_PK, primary_key=True, autoincrement=True),
+    # No foreign key to tasks: runs of a deleted task stay as history until pruned.
+    Column("task_id", String(200), nullable=False),
+    Column("scheduled_for", UTCDateTime, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("reason", String(200), nullable=True),
+    Column("due_at", UTCDateTime, nullable=True),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("duration", Float, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("traceback", Text, nullable=True),
+    Column("output", Text, nullable=True),
+    Column("return_value", Text, nullable=True),
+    Column("counters", Text, nullable=True),
+    Column("instance_id", String(200), nullable=True),
+    # DESIGN rule 2: the database fences duplicate occurrences.
+    UniqueConstraint("task_id", "scheduled_for", "attempt", name="uq_run_occurrence"),
+    Index("ix_cronwell_runs_status_due_at", "status", "due_at"),
+    Index("ix_cronwell_runs_task_id_scheduled_for", "task_id", "scheduled_for"),
+    # Run history is listed newest first across all tasks.
+    Index("ix_cronwell_runs_scheduled_for", "scheduled_for"),
+    sqlite_autoincrement=True,
+)
