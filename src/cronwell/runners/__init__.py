@@ -1,0 +1,81 @@
+"""Runners: execute one action (``python``, ``shell`` or ``http``) and report how it ended.
+
+A runner never raises for a failure of the user's action: exceptions, non-zero exits, bad
+HTTP statuses and timeouts are all :class:`Outcome` values. Timeouts belong to the runner
+(DESIGN rule 7): shell commands are killed with their process group, HTTP requests use the
+client's timeout, Python functions get a cooperative deadline (``ctx.check()``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cronwell.domain.action import HttpAction, PythonAction, ShellAction
+from cronwell.runners.base import Runner
+from cronwell.runners.capture import OutputBuffer, capture
+from cronwell.runners.capture import install as install_capture
+from cronwell.runners.context import DeadlineExceeded, RunContext
+from cronwell.runners.http import HttpRunner
+from cronwell.runners.outcome import Outcome
+from cronwell.runners.python import PythonRunner, resolve_function
+from cronwell.runners.shell import ShellRunner
+
+
+class Runners:
+    """One runner per action kind, chosen by ``action.kind``. Missing runners are built
+    with their defaults."""
+
+    def __init__(
+        self,
+        python: Runner | None = None,
+        shell: Runner | None = None,
+        http: Runner | None = None,
+    ) -> None:
+        self.python: Runner = python if python is not None else PythonRunner()
+        self.shell: Runner = shell if shell is not None else ShellRunner()
+        self.http: Runner = http if http is not None else HttpRunner()
+
+    def for_kind(self, kind: str) -> Runner:
+        """The runner of an action kind (``"python"``, ``"shell"`` or ``"http"``)."""
+        runners = {"python": self.python, "shell": self.shell, "http": self.http}
+        try:
+            return runners[kind]
+        except KeyError:
+            raise ValueError(f"No runner for actions of kind {kind!r}.") from None
+
+    def run(
+        self,
+        action: PythonAction | ShellAction | HttpAction,
+        ctx: RunContext,
+        timeout: float | None = None,
+    ) -> Outcome:
+        """Execute ``action`` with the runner of its kind."""
+        return self.for_kind(action.kind).run(action, ctx, timeout=timeout)
+
+    def cancel(self, run_id: int) -> bool:
+        """Stop a running shell command (see :meth:`ShellRunner.cancel`); False if none."""
+        cancel = getattr(self.shell, "cancel", None)
+        return bool(cancel(run_id)) if callable(cancel) else False
+
+    def close(self) -> None:
+        """Release what the runners hold: the private event loop, the HTTP client."""
+        for runner in (self.python, self.shell, self.http):
+            close: Any = getattr(runner, "close", None)
+            if callable(close):
+                close()
+
+
+__all__ = [
+    "DeadlineExceeded",
+    "HttpRunner",
+    "Outcome",
+    "OutputBuffer",
+    "PythonRunner",
+    "RunContext",
+    "Runner",
+    "Runners",
+    "ShellRunner",
+    "capture",
+    "install_capture",
+    "resolve_function",
+]

@@ -1,0 +1,90 @@
+"""What a Python action receives as ``ctx``: the run it is part of, a logger whose records
+land in the run's output, counters it can report and a cooperative deadline."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from cronwell.clock import utc_now
+from cronwell.domain.run import occurrence_key
+from cronwell.domain.task import Task
+from cronwell.errors import CronwellError, InvalidInputError
+
+
+class DeadlineExceeded(CronwellError):
+    """Raised by :meth:`RunContext.check` once the run's deadline has passed. A Python action
+    that lets it propagate ends as ``timed_out``."""
+
+
+@dataclass
+class RunContext:
+    """What a Python action receives as ``ctx`` (if its signature has a parameter named
+    ``ctx``).
+
+    ``occurrence_key`` is the same on every instance and every attempt of an occurrence
+    (``task_id@ISO-8601-UTC``): use it for idempotency. Records sent to ``logger``
+    (``cronwell.task.<task id>``, INFO and above) are captured into the run's output.
+    ``deadline`` is cooperative: long loops should call :meth:`check`.
+    """
+
+    task: Task
+    run_id: int
+    scheduled_for: datetime
+    attempt: int
+    occurrence_key: str
+    logger: logging.Logger
+    deadline: datetime | None = None
+    counters: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def for_run(
+        cls,
+        task: Task,
+        run_id: int,
+        scheduled_for: datetime,
+        attempt: int = 1,
+        *,
+        deadline: datetime | None = None,
+    ) -> RunContext:
+        """A context with the occurrence key and the task's logger filled in."""
+        return cls(
+            task=task,
+            run_id=run_id,
+            scheduled_for=scheduled_for,
+            attempt=attempt,
+            occurrence_key=occurrence_key(task.id, scheduled_for),
+            logger=task_logger(task.id),
+            deadline=deadline,
+        )
+
+    @property
+    def task_id(self) -> str:
+        return self.task.id
+
+    def report(self, **counters: float) -> None:
+        """Record counters for this run (``ctx.report(processed=100, failed=5)``). A name
+        reported again is overwritten. Values must be finite ints or floats (not bools)."""
+        for name, value in counters.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InvalidInputError(
+                    f"Counter {name!r} must be a number, not {type(value).__name__} {value!r}."
+                )
+            if not math.isfinite(value):
+                raise InvalidInputError(f"Counter {name!r} must be a finite number, not {value}.")
+        self.counters.update(counters)
+
+    def check(self) -> None:
+        """Raise :class:`DeadlineExceeded` if the run's deadline has passed."""
+        if self.deadline is not None and utc_now() >= self.deadline:
+            raise DeadlineExceeded(
+                f"Run {self.run_id} of task {self.task_id!r} passed its deadline "
+                f"({self.deadline.isoformat()})."
+            )
+
+
+def task_logger(task_id: str) -> logging.Logger:
+    """The logger handed to a task's Python actions: ``cronwell.task.<task id>``."""
+    return logging.getLogger(f"cronwell.task.{task_id}")
