@@ -1,0 +1,430 @@
+"""APScheduler-style calls, so code written for APScheduler 3 (and for the home-made
+wrappers around it) keeps working on cronwell.
+
+Two readings of "cron" live side by side, on purpose:
+
+* ``add_job(func, "cron", hour=2, day_of_week="sun")`` — keyword fields keep APScheduler's
+  meaning, because that is what their authors meant: ``day_of_week`` 0 is Monday, and fields
+  below the smallest one given default to their minimum (``hour=2`` means 02:00:00). cronwell
+  translates them into an equivalent crontab expression.
+* ``add_cron_job(func, "0 8 * * 1-5", ...)`` and every crontab string — crontab's meaning:
+  day-of-week 0 and 7 are Sunday, so ``1-5`` is Monday to Friday.
+
+Naive datetimes passed here (``run_date=datetime.now() + ...``) are read in the
+scheduler's time zone, as APScheduler reads them; everywhere else cronwell rejects them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from cronwell.domain.schedule import (
+    AnySchedule,
+    CronSchedule,
+    IntervalSchedule,
+    OnceSchedule,
+    Schedule,
+    cron,
+)
+from cronwell.domain.task import Task
+from cronwell.domain.timezones import canonical_timezone
+from cronwell.errors import InvalidScheduleError
+from cronwell.runtime.functions import display_name
+
+if TYPE_CHECKING:
+    from cronwell.service import TaskService
+
+_UNSET: Any = object()
+# APScheduler's CronTrigger field order and the defaults of fields left out below the
+# smallest one given.
+_CRON_FIELDS = ("year", "month", "day", "week", "day_of_week", "hour", "minute", "second")
+_CRON_DEFAULTS = {
+    "year": "*",
+    "month": "1",
+    "day": "1",
+    "week": "*",
+    "day_of_week": "*",
+    "hour": "0",
+    "minute": "0",
+    "second": "0",
+}
+_NO_LIMIT = 10 * 365 * 86400.0
+
+
+@dataclass
+class Job:
+    """What ``get_job``/``get_jobs``/``add_job`` return: a view of one task in APScheduler's
+    terms. ``pause()``, ``resume()`` and ``remove()`` act on the task."""
+
+    id: str
+    name: str
+    func_ref: str | None
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    trigger: str
+    next_run_time: datetime | None
+    _compat: ApschedulerCompat = field(repr=False)
+
+    def pause(self) -> Job:
+        self._compat.pause_job(self.id)
+        return self
+
+    def resume(self) -> Job:
+        self._compat.resume_job(self.id)
+        return self
+
+    def remove(self) -> None:
+        self._compat.remove_job(self.id)
+
+
+class ApschedulerCompat:
+    """Mixin for :class:`cronwell.Cronwell` providing the APScheduler 3 method names and the
+    seed projects' ``add_cron_job``/``add_date_job``/``add_interval_job``."""
+
+    timezone: str
+
+    if TYPE_CHECKING:
+
+        @property
+        def service(self) -> TaskService: ...
+        def add_task(self, task: Task | str, **kwargs: Any) -> Task: ...
+        def pause(self, task_id: str) -> Task: ...
+        def resume(self, task_id: str) -> Task: ...
+        def remove(self, task_id: str) -> None: ...
+
+    # -- APScheduler 3 ----------------------------------------------------------------------
+
+    def add_job(
+        self,
+        func: Callable[..., Any] | str,
+        trigger: Any = None,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        id: str | None = None,
+        name: str | None = None,
+        misfire_grace_time: float | None = _UNSET,
+        coalesce: bool = _UNSET,
+        max_instances: int = _UNSET,
+        next_run_time: datetime | None = _UNSET,
+        jobstore: str = "default",
+        executor: str = "default",
+        replace_existing: bool = False,
+        **trigger_args: Any,
+    ) -> Job:
+        """APScheduler 3's ``add_job``. ``trigger`` is ``"cron"``, ``"interval"``,
+        ``"date"``, an APScheduler trigger object, or a cronwell schedule. ``jobstore``,
+        ``executor`` and ``coalesce`` are accepted and ignored (cronwell has one store, one
+        dispatcher, and records every occurrence)."""
+        del jobstore, executor, coalesce
+        schedule, extra = self._schedule_for(trigger, trigger_args)
+        fields: dict[str, Any] = dict(extra)
+        if name:
+            fields["name"] = name
+        if max_instances is not _UNSET:
+            fields["max_instances"] = max_instances
+        if misfire_grace_time is not _UNSET:
+            fields["misfire_grace"] = (
+                _NO_LIMIT if misfire_grace_time is None else misfire_grace_time
+            )
+        if next_run_time is None:  # APScheduler: added paused
+            fields["enabled"] = False
+        task_id = id or _default_id(func)
+        task = self.add_task(
+            task_id,
+            schedule=schedule,
+            func=func,
+            args=tuple(args or ()),
+            kwargs=dict(kwargs or {}),
+            replace_existing=replace_existing,
+            **fields,
+        )
+        return self._job(task)
+
+    def get_jobs(self) -> list[Job]:
+        return [self._job(t) for t in self.service.list_tasks()]
+
+    def get_job(self, job_id: str) -> Job | None:
+        task = self.service.find(job_id)
+        return None if task is None else self._job(task)
+
+    def pause_job(self, job_id: str) -> Job:
+        return self._job(self.pause(job_id))
+
+    def resume_job(self, job_id: str) -> Job:
+        return self._job(self.resume(job_id))
+
+    def remove_job(self, job_id: str) -> None:
+        self.remove(job_id)
+
+    def remove_all_jobs(self) -> None:
+        for task in self.service.list_tasks():
+            self.remove(task.id)
+
+    # -- the Discord bot seed's wrapper ---------------------------------------------------------
+
+    def add_cron_job(
+        self,
+        func: Callable[..., Any],
+        cron_expression: str,
+        job_id: str,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        send_alert: bool = False,
+    ) -> Job:
+        """Schedule ``func`` on a crontab expression (crontab's meaning). ``send_alert`` tags
+        the task ``send_alert`` for the alerting layer."""
+        return self._seed_job(func, cron(cron_expression), job_id, args, kwargs, send_alert)
+
+    def add_date_job(
+        self,
+        func: Callable[..., Any],
+        run_date: datetime | str,
+        job_id: str,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        send_alert: bool = False,
+    ) -> Job:
+        """Run ``func`` once at ``run_date`` (naive means the scheduler's zone)."""
+        schedule = OnceSchedule(at=self._aware(run_date))
+        return self._seed_job(func, schedule, job_id, args, kwargs, send_alert)
+
+    def add_interval_job(
+        self,
+        func: Callable[..., Any],
+        job_id: str,
+        seconds: float = 0,
+        minutes: float = 0,
+        hours: float = 0,
+        days: float = 0,
+        weeks: float = 0,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        send_alert: bool = False,
+    ) -> Job:
+        """Run ``func`` every fixed period."""
+        schedule = IntervalSchedule(
+            seconds=seconds, minutes=minutes, hours=hours, days=days, weeks=weeks
+        )
+        return self._seed_job(func, schedule, job_id, args, kwargs, send_alert)
+
+    def _seed_job(
+        self,
+        func: Callable[..., Any],
+        schedule: AnySchedule,
+        job_id: str,
+        args: Sequence[Any],
+        kwargs: dict[str, Any] | None,
+        send_alert: bool,
+    ) -> Job:
+        task = self.add_task(
+            job_id,
+            schedule=schedule,
+            func=func,
+            args=tuple(args),
+            kwargs=dict(kwargs or {}),
+            tags=["send_alert"] if send_alert else [],
+            replace_existing=True,
+        )
+        return self._job(task)
+
+    # -- translation ----------------------------------------------------------------------
+
+    def _job(self, task: Task) -> Job:
+        action = task.action
+        func_ref = getattr(action, "func", None)
+        nxt = task.next_fire_after(self.service_now()) if task.enabled else None
+        return Job(
+            id=task.id,
+            name=task.name,
+            func_ref=func_ref,
+            args=tuple(getattr(action, "args", ())),
+            kwargs=dict(getattr(action, "kwargs", {})),
+            trigger=task.schedule.expression(),
+            next_run_time=nxt.astimezone(task.tz) if nxt else None,
+            _compat=self,
+        )
+
+    def service_now(self) -> datetime:
+        clock = getattr(self, "clock", None)
+        return clock.now() if clock is not None else datetime.now(ZoneInfo("UTC"))
+
+    def _aware(self, value: datetime | str, zone_name: str | None = None) -> datetime:
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                raise InvalidScheduleError(
+                    f"{value!r} is not a date and time; write e.g. '2026-07-15 14:30:00'."
+                ) from None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=ZoneInfo(zone_name or self.timezone))
+        return value
+
+    def _schedule_for(
+        self, trigger: Any, trigger_args: dict[str, Any]
+    ) -> tuple[AnySchedule, dict[str, Any]]:
+        """The schedule and extra task fields (timezone, dates, jitter) for APScheduler's
+        trigger forms."""
+        args = dict(trigger_args)
+        if isinstance(trigger, CronSchedule | IntervalSchedule | OnceSchedule):
+            return trigger, {}
+        if isinstance(trigger, Schedule):
+            raise InvalidScheduleError(f"Unsupported schedule {trigger!r}")
+        if trigger is not None and not isinstance(trigger, str):
+            trigger, args = _from_trigger_object(trigger)
+        zone_name = args.pop("timezone", None)
+        zone_name = canonical_timezone(str(zone_name)) if zone_name else self.timezone
+        extra: dict[str, Any] = {"timezone": zone_name}
+        for key in ("start_date", "end_date"):
+            value = args.pop(key, None)
+            if value is not None:
+                extra[key] = self._aware(value, zone_name)
+        jitter = args.pop("jitter", None)
+        if jitter:
+            extra["jitter"] = jitter
+        if trigger in (None, "date"):
+            run_date = args.pop("run_date", None)
+            _no_leftovers(trigger or "date", args)
+            at = self._aware(run_date, zone_name) if run_date is not None else self.service_now()
+            return OnceSchedule(at=at), extra
+        if trigger == "interval":
+            anchor = extra.pop("start_date", None)
+            periods = {
+                k: args.pop(k)
+                for k in ("weeks", "days", "hours", "minutes", "seconds")
+                if k in args
+            }
+            _no_leftovers("interval", args)
+            return IntervalSchedule(anchor=anchor, **periods), extra
+        if trigger == "cron":
+            return cron(apscheduler_cron_to_crontab(args)), extra
+        raise InvalidScheduleError(
+            f"Unknown trigger {trigger!r}; use 'cron', 'interval', 'date' or a cronwell schedule."
+        )
+
+
+def _from_trigger_object(trigger: Any) -> tuple[str, dict[str, Any]]:
+    """Read an APScheduler 3 trigger object by duck typing (only the engine imports
+    APScheduler): ``CronTrigger``, ``IntervalTrigger`` and ``DateTrigger``."""
+    kind = type(trigger).__name__
+    common: dict[str, Any] = {}
+    zone = getattr(trigger, "timezone", None)
+    if zone is not None:
+        common["timezone"] = str(getattr(zone, "key", zone))
+    for key in ("start_date", "end_date", "jitter"):
+        value = getattr(trigger, key, None)
+        if value is not None:
+            common[key] = value
+    if kind == "CronTrigger":
+        fields = {f.name: str(f) for f in trigger.fields if not f.is_default}
+        return "cron", {**fields, **common}
+    if kind == "IntervalTrigger":
+        interval: timedelta = trigger.interval
+        return "interval", {"seconds": interval.total_seconds(), **common}
+    if kind == "DateTrigger":
+        return "date", {"run_date": trigger.run_date, **common}
+    raise InvalidScheduleError(
+        f"Cannot read a {kind} trigger; use 'cron', 'interval', 'date' or a cronwell schedule."
+    )
+
+
+def _no_leftovers(trigger: str, args: dict[str, Any]) -> None:
+    if args:
+        raise InvalidScheduleError(
+            f"Unknown argument(s) for the {trigger!r} trigger: {', '.join(sorted(args))}."
+        )
+
+
+def apscheduler_cron_to_crontab(fields: dict[str, Any]) -> str:
+    """Translate APScheduler 3 ``CronTrigger`` keyword fields into a crontab expression with
+    the same fire times.
+
+    APScheduler numbers weekdays from Monday = 0; crontab from Sunday = 0, so each number
+    moves up by one (Sunday becomes 7, which crontab also reads as Sunday). Fields left out
+    below the smallest one given take their minimum; above it, ``*``. ``year`` and ``week``
+    restrictions, and ``day`` and ``day_of_week`` restricted together (APScheduler requires
+    both to match; crontab either), have no crontab form and are refused with a sentence.
+    """
+    given = {k: str(v).strip() for k, v in fields.items() if v is not None}
+    unknown = set(given) - set(_CRON_FIELDS)
+    if unknown:
+        raise InvalidScheduleError(
+            f"Unknown cron field(s) {', '.join(sorted(unknown))}; APScheduler's are "
+            + ", ".join(_CRON_FIELDS)
+            + "."
+        )
+    values: dict[str, str] = {}
+    remaining = dict(given)
+    for name in _CRON_FIELDS:
+        if name in remaining:
+            values[name] = remaining.pop(name)
+        elif not remaining:
+            values[name] = _CRON_DEFAULTS[name]
+        else:
+            values[name] = "*"
+    for name in ("year", "week"):
+        if values[name] != "*":
+            raise InvalidScheduleError(
+                f"cron field {name}={values[name]!r} has no crontab equivalent; "
+                "use a crontab expression or an explicit list of dates."
+            )
+    day = _translate_day(values["day"])
+    dow = _translate_day_of_week(values["day_of_week"])
+    if day != "*" and dow != "*":
+        raise InvalidScheduleError(
+            "APScheduler fires only when both day and day_of_week match, crontab when either "
+            "does; cronwell cannot express that with keyword fields. Restrict one of them, or "
+            "write a crontab expression."
+        )
+    parts = [values["minute"], values["hour"], day, values["month"], dow]
+    if values["second"] != "0":
+        parts.insert(0, values["second"])
+    return " ".join(parts)
+
+
+def _translate_day(expr: str) -> str:
+    if expr.lower() == "last":
+        return "L"
+    if re.search(r"[a-z]", expr, re.IGNORECASE):
+        raise InvalidScheduleError(
+            f"cron day={expr!r} has no crontab form in cronwell; write a crontab expression "
+            "(L is the last day, 1#2 in day-of-week the second Monday)."
+        )
+    return expr
+
+
+def _translate_day_of_week(expr: str) -> str:
+    """APScheduler weekday numbers (Monday 0) to crontab ones (Monday 1, Sunday 7)."""
+    if expr == "*":
+        return expr
+    out = []
+    for part in expr.split(","):
+        base, _, step = part.partition("/")
+        if base == "*":
+            base = "0-6"
+        bounds = base.split("-")
+        converted = []
+        for bound in bounds:
+            if bound.isdigit():
+                number = int(bound)
+                if number > 6:
+                    raise InvalidScheduleError(
+                        f"cron day_of_week={expr!r}: APScheduler weekdays are 0 (Monday) to 6."
+                    )
+                converted.append(str(number + 1))
+            else:
+                converted.append(bound)
+        piece = "-".join(converted)
+        out.append(f"{piece}/{step}" if step else piece)
+    return ",".join(out)
+
+
+def _default_id(func: Callable[..., Any] | str) -> str:
+    if isinstance(func, str):
+        return func.rsplit(":", 1)[-1].rsplit(".", 1)[-1]
+    return display_name(func)

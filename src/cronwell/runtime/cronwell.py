@@ -1,0 +1,328 @@
+"""The library entry point: :class:`Cronwell` builds and wires everything from settings.
+
+::
+
+    cw = Cronwell()                       # ./cronwell.db, the system's time zone
+
+    @cw.task(cron="0 8 * * 1-5")          # 08:00 Monday to Friday, crontab's meaning
+    def morning_report(ctx):
+        ctx.report(processed=10)
+
+    cw.start()                            # background threads; or `async with cw:`
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, TypeVar
+
+from cronwell.clock import Clock, SystemClock
+from cronwell.dispatch import FunctionRegistry, LocalDispatcher, RunListener
+from cronwell.domain.action import Action, HttpAction, PythonAction, ShellAction
+from cronwell.domain.durations import parse_duration
+from cronwell.domain.run import Run, RunStatus
+from cronwell.domain.schedule import AnySchedule, IntervalSchedule, Preview, Schedule, cron, once
+from cronwell.domain.task import Task
+from cronwell.domain.timezones import canonical_timezone, system_timezone
+from cronwell.engine import Engine
+from cronwell.errors import InvalidTaskError, SchedulerStateError
+from cronwell.runners import HttpRunner, PythonRunner, Runners, ShellRunner, resolve_function
+from cronwell.runtime.compat import ApschedulerCompat
+from cronwell.runtime.functions import display_name, function_reference
+from cronwell.service import TaskService
+from cronwell.settings import Settings, load_settings
+from cronwell.store import Store
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Cronwell(ApschedulerCompat):
+    """A scheduler with durable tasks and run history.
+
+    ``database_url`` defaults to ``CRONWELL_DATABASE_URL`` or ``sqlite:///cronwell.db``;
+    ``timezone`` (the zone of tasks that name none) to ``CRONWELL_TIMEZONE`` or the system
+    zone. Nothing connects until the first operation that needs the database.
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        timezone: str | None = None,
+        *,
+        settings: Settings | None = None,
+        clock: Clock | None = None,
+        max_workers: int | None = None,
+        poll_interval: float | None = None,
+        instance_id: str | None = None,
+    ) -> None:
+        self.settings = settings or load_settings(
+            database_url=database_url,
+            timezone=timezone,
+            max_workers=max_workers,
+            poll_interval=poll_interval,
+            instance_id=instance_id,
+        )
+        zone_name = self.settings.timezone
+        self.timezone: str = canonical_timezone(zone_name) if zone_name else system_timezone()
+        self.clock: Clock = clock or SystemClock()
+        self.registry = FunctionRegistry()
+        self.store = Store(self.settings.database_url)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        limit = self.settings.output_limit
+        self._runners = Runners(
+            python=PythonRunner(self._resolve, output_limit=limit, loop_provider=self._app_loop),
+            shell=ShellRunner(output_limit=limit),
+            http=HttpRunner(output_limit=limit),
+        )
+        self.dispatcher = LocalDispatcher(
+            self.store,
+            self._runners,
+            self.clock,
+            instance_id=self.settings.instance_id,
+            max_workers=self.settings.max_workers,
+        )
+        self.engine = Engine(
+            self.store,
+            self.dispatcher,
+            self.clock,
+            instance_id=self.settings.instance_id,
+            poll_interval=self.settings.poll_interval,
+        )
+        self._service = TaskService(
+            self.store,
+            self.clock,
+            self.dispatcher,
+            default_timezone=self.timezone,
+            is_registered=self.registry.__contains__,
+            on_change=self.engine.notify,
+        )
+        self._ready = False
+        self._ready_lock = threading.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`shutdown`."""
+        return self.engine.running
+
+    @property
+    def service(self) -> TaskService:
+        """The use cases over this instance's store (opens the database on first use)."""
+        self._ensure_ready()
+        return self._service
+
+    def start(self) -> None:
+        """Start scheduling on background threads and return at once."""
+        if self.running:
+            raise SchedulerStateError("This Cronwell instance is already running.")
+        self._ensure_ready()
+        self.dispatcher.start()
+        self.engine.start()
+
+    async def start_async(self) -> None:
+        """Start from inside a running event loop; async task functions then run on it."""
+        self._loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self.start)
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop firing; with ``wait``, let running actions finish and be recorded first."""
+        self.engine.stop()
+        self.dispatcher.shutdown(wait=wait)
+
+    def close(self) -> None:
+        """Shut down and release the database and runner resources."""
+        self.shutdown(wait=True)
+        self._runners.close()
+        self.store.close()
+
+    async def __aenter__(self) -> Cronwell:
+        await self.start_async()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.to_thread(self.shutdown)
+
+    def __enter__(self) -> Cronwell:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.shutdown()
+
+    def on_run(self, listener: RunListener) -> None:
+        """Call ``listener(run)`` for every run of this process once it is recorded."""
+        self.dispatcher.add_listener(listener)
+
+    # -- defining tasks -------------------------------------------------------------------
+
+    def task(
+        self,
+        schedule: AnySchedule | str | None = None,
+        *,
+        cron: str | None = None,
+        every: float | str | timedelta | None = None,
+        at: datetime | None = None,
+        id: str | None = None,
+        replace_existing: bool = True,
+        **options: Any,
+    ) -> Callable[[F], F]:
+        """Decorator: schedule the function it wraps. Give one of ``schedule`` (a schedule
+        object or crontab string), ``cron``, ``every`` (a duration) or ``at`` (an aware
+        datetime). Other keywords are :class:`Task` fields (``timezone``, ``tags``…). The id
+        defaults to the function's name. Re-declaring the same task on every start is fine."""
+
+        def register(func: F) -> F:
+            self.add_task(
+                id or display_name(func),
+                schedule=_schedule_from(schedule, cron, every, at),
+                func=func,
+                replace_existing=replace_existing,
+                **options,
+            )
+            return func
+
+        return register
+
+    def add_task(
+        self,
+        task: Task | str,
+        *,
+        schedule: AnySchedule | str | None = None,
+        func: Callable[..., Any] | str | None = None,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        shell: str | list[str] | None = None,
+        http: str | None = None,
+        action: Action | None = None,
+        replace_existing: bool = False,
+        **fields: Any,
+    ) -> Task:
+        """Store a task and schedule it. Either a whole :class:`Task`, or an id with a
+        ``schedule`` and exactly one of ``func`` (a callable or ``"pkg.mod:func"``),
+        ``shell`` (a command), ``http`` (a URL for a GET) or ``action``."""
+        if isinstance(task, Task):
+            return self.service.save(task, replace_existing=replace_existing)
+        if schedule is None:
+            raise InvalidTaskError(f"Task {task!r} needs a schedule.")
+        given = [x for x in (func, shell, http, action) if x is not None]
+        if len(given) != 1:
+            raise InvalidTaskError(
+                f"Task {task!r} needs exactly one of func=, shell=, http= or action=."
+            )
+        if func is not None:
+            ref = func if isinstance(func, str) else function_reference(func)
+            action = PythonAction(func=ref, args=list(args), kwargs=dict(kwargs or {}))
+            if callable(func):
+                self.registry.register(task, func)
+        elif shell is not None:
+            action = ShellAction(command=shell)
+        elif http is not None:
+            action = HttpAction(url=http)
+        data = {"id": task, "schedule": _as_schedule(schedule), "action": action, **fields}
+        try:
+            return self.service.save(
+                Task.parse(_with_zone(data, self.timezone)), replace_existing=replace_existing
+            )
+        except Exception:
+            if callable(func) and self.service.find(task) is None:
+                self.registry.unregister(task)
+            raise
+
+    # -- operating on tasks ---------------------------------------------------------------
+
+    def get_task(self, task_id: str) -> Task:
+        return self.service.get(task_id)
+
+    def list_tasks(self, *, tag: str | None = None, enabled: bool | None = None) -> list[Task]:
+        return self.service.list_tasks(tag=tag, enabled=enabled)
+
+    def pause(self, task_id: str) -> Task:
+        return self.service.pause(task_id)
+
+    def resume(self, task_id: str) -> Task:
+        return self.service.resume(task_id)
+
+    def remove(self, task_id: str) -> None:
+        self.service.delete(task_id)
+        self.registry.unregister(task_id)
+
+    def run_now(self, task_id: str) -> Run:
+        """Run the task now in the calling thread and return the recorded run."""
+        return self.service.run_now(task_id)
+
+    def preview(self, task_id: str, n: int = 5) -> Preview:
+        return self.service.preview(task_id, n)
+
+    def runs(
+        self, task_id: str | None = None, *, status: RunStatus | None = None, limit: int = 50
+    ) -> list[Run]:
+        """Run history, newest first."""
+        return self.service.list_runs(task_id=task_id, status=status, limit=limit)
+
+    def summary(self) -> str:
+        """Tasks grouped by schedule kind and sorted by time of day, as plain text."""
+        return self.service.summary()
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _ensure_ready(self) -> None:
+        with self._ready_lock:
+            if not self._ready:
+                self.store.upgrade()
+                self._ready = True
+
+    def _resolve(self, task_id: str, ref: str) -> Callable[..., Any]:
+        return self.registry.get(task_id) or resolve_function(ref)
+
+    def _app_loop(self) -> asyncio.AbstractEventLoop | None:
+        loop = self._loop
+        return loop if loop is not None and loop.is_running() else None
+
+
+def _schedule_from(
+    schedule: AnySchedule | str | None,
+    cron_text: str | None,
+    every_value: float | str | timedelta | None,
+    at: datetime | None,
+) -> AnySchedule:
+    given = [x for x in (schedule, cron_text, every_value, at) if x is not None]
+    if len(given) != 1:
+        raise InvalidTaskError("Give exactly one of a schedule, cron=, every= or at=.")
+    if schedule is not None:
+        return _as_schedule(schedule)
+    if cron_text is not None:
+        return cron(cron_text)
+    if every_value is not None:
+        return IntervalSchedule(seconds=parse_duration(every_value, "every"))
+    assert at is not None
+    return once(at)
+
+
+def _as_schedule(schedule: AnySchedule | str) -> AnySchedule:
+    if isinstance(schedule, str):
+        return cron(schedule)
+    if isinstance(schedule, Schedule):
+        return schedule
+    raise InvalidTaskError(f"Not a schedule: {schedule!r}")
+
+
+def _with_zone(data: dict[str, Any], default: str) -> dict[str, Any]:
+    data.setdefault("timezone", default)
+    return data

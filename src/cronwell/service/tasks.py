@@ -1,0 +1,199 @@
+"""Task and run use cases, shared by the library, the CLI and the API.
+
+Every change is validated here (DESIGN rule 11): the task model checks its own fields, and a
+Python action's function must be importable (or registered in this process) when the task is
+created, not when it first fires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from cronwell.clock import Clock
+from cronwell.dispatch import LocalDispatcher
+from cronwell.domain.action import PythonAction
+from cronwell.domain.run import Run, RunReason, RunStatus
+from cronwell.domain.schedule import IntervalSchedule, Preview
+from cronwell.domain.summary import summarize
+from cronwell.domain.task import Task
+from cronwell.errors import TaskExistsError
+from cronwell.runners import resolve_function
+from cronwell.store import NewRun, Store
+
+
+class TaskService:
+    """Operations on tasks and runs over one store.
+
+    ``on_change`` is called after every stored change so that an engine in this process
+    picks it up at once; other processes see it through the store's change log.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        dispatcher: LocalDispatcher,
+        *,
+        default_timezone: str,
+        is_registered: Callable[[str], bool] = lambda _task_id: False,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._dispatcher = dispatcher
+        self._default_timezone = default_timezone
+        self._is_registered = is_registered
+        self._on_change = on_change
+
+    # -- tasks ----------------------------------------------------------------------------
+
+    def build(self, data: Task | dict[str, Any]) -> Task:
+        """A task from a model or a plain dict, with the default time zone applied when the
+        definition names none."""
+        if isinstance(data, Task):
+            if "timezone" in data.model_fields_set:
+                return data
+            return data.model_copy(update={"timezone": self._default_timezone})
+        data = dict(data)
+        data.setdefault("timezone", self._default_timezone)
+        return Task.parse(data)
+
+    def save(
+        self,
+        data: Task | dict[str, Any],
+        *,
+        replace_existing: bool = False,
+        expected_version: int | None = None,
+    ) -> Task:
+        """Create a task, or replace it when ``replace_existing``. Saving a definition equal
+        to the stored one changes nothing (so an application may declare its tasks on every
+        start); a different one with the same id raises :class:`TaskExistsError` unless
+        ``replace_existing``."""
+        task = self.build(data)
+        existing = self._store.find_task(task.id)
+        task = self._complete(task, existing)
+        self._validate_function(task)
+        now = self._clock.now()
+        if existing is None:
+            stored = self._store.insert_task(task, now)
+        elif existing.same_definition(task) and expected_version is None:
+            return existing
+        elif not replace_existing and expected_version is None:
+            raise TaskExistsError(task.id)
+        else:
+            stored = self._store.update_task(task, now, expected_version=expected_version)
+        self._on_change()
+        return stored
+
+    def get(self, task_id: str) -> Task:
+        return self._store.get_task(task_id)
+
+    def find(self, task_id: str) -> Task | None:
+        return self._store.find_task(task_id)
+
+    def list_tasks(
+        self,
+        *,
+        tag: str | None = None,
+        enabled: bool | None = None,
+        text: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Task]:
+        return self._store.list_tasks(
+            tag=tag, enabled=enabled, text=text, limit=limit, offset=offset
+        )
+
+    def pause(self, task_id: str) -> Task:
+        """Stop firing ``task_id`` until resumed; occurrences meanwhile are not run."""
+        task = self._store.set_enabled(task_id, False, self._clock.now())
+        self._on_change()
+        return task
+
+    def resume(self, task_id: str) -> Task:
+        """Fire ``task_id`` again, from now on (no burst of what was skipped)."""
+        task = self._store.set_enabled(task_id, True, self._clock.now())
+        self._on_change()
+        return task
+
+    def delete(self, task_id: str) -> None:
+        """Remove the task; its run history stays."""
+        self._store.delete_task(task_id, self._clock.now())
+        self._on_change()
+
+    def preview(self, task_id: str, n: int = 5, after: datetime | None = None) -> Preview:
+        return self.get(task_id).preview(n, after or self._clock.now())
+
+    def summary(self) -> str:
+        return summarize(self._store.list_tasks(), self._clock.now())
+
+    # -- runs -----------------------------------------------------------------------------
+
+    def run_now(self, task_id: str) -> Run:
+        """Run the task in the calling thread now, record it, and return the finished run."""
+        task = self.get(task_id)
+        self._validate_function(task)
+        return self._dispatcher.run_inline(task, self._clock.now(), RunReason.MANUAL)
+
+    def queue_run(self, task_id: str) -> Run:
+        """Ask the scheduling instance to run the task as soon as it can; returns the
+        ``pending`` run it will pick up."""
+        task = self.get(task_id)
+        now = self._clock.now()
+        (run_id,) = self._store.insert_runs(
+            [
+                NewRun(
+                    task_id=task.id,
+                    scheduled_for=now,
+                    status=RunStatus.PENDING,
+                    reason=RunReason.MANUAL,
+                    due_at=now,
+                )
+            ]
+        )
+        assert run_id is not None, "a manual run at a fresh instant cannot collide"
+        self._on_change()
+        return self._store.get_run(run_id)
+
+    def list_runs(
+        self,
+        *,
+        task_id: str | None = None,
+        status: RunStatus | Sequence[RunStatus] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Run]:
+        return self._store.list_runs(
+            task_id=task_id, status=status, since=since, until=until, limit=limit, offset=offset
+        )
+
+    def get_run(self, run_id: int) -> Run:
+        return self._store.get_run(run_id)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _complete(self, task: Task, existing: Task | None) -> Task:
+        """Give an interval without an anchor one: the stored task's when the schedule is
+        otherwise the same (so re-declaring a task keeps its rhythm), else now + period."""
+        schedule = task.schedule
+        if not isinstance(schedule, IntervalSchedule) or schedule.anchor is not None:
+            return task
+        anchor = None
+        if (
+            existing is not None
+            and isinstance(existing.schedule, IntervalSchedule)
+            and existing.schedule.period == schedule.period
+        ):
+            anchor = existing.schedule.anchor
+        if anchor is None:
+            anchor = self._clock.now() + schedule.period
+        new_schedule = schedule.model_copy(update={"anchor": anchor})
+        return task.model_copy(update={"schedule": new_schedule})
+
+    def _validate_function(self, task: Task) -> None:
+        if isinstance(task.action, PythonAction) and not self._is_registered(task.id):
+            resolve_function(task.action.func)

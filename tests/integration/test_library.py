@@ -1,0 +1,236 @@
+"""The library end to end on real SQLite and PostgreSQL with real APScheduler: tasks fire,
+every run is recorded, changes reach a running engine, the fence holds."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from tests.support.waiting import RunCollector, wait_until
+
+from cronwell import Cronwell, RunContext, RunStatus, cron, every
+from cronwell.errors import (
+    DatabaseUnavailableError,
+    FunctionNotFoundError,
+    InvalidCronExpressionError,
+    TaskExistsError,
+    TaskNotFoundError,
+)
+
+CALLS: list[str] = []
+
+
+def importable_job(ctx: RunContext, label: str = "x") -> str:
+    print(f"hello from {ctx.task_id}")
+    ctx.logger.warning("a log line for %s", label)
+    ctx.report(processed=3, failed=1)
+    CALLS.append(label)
+    return label.upper()
+
+
+def failing_job() -> None:
+    raise ValueError("boom")
+
+
+@pytest.fixture
+def cw(database_url: str) -> Iterator[Cronwell]:
+    instance = Cronwell(
+        database_url, timezone="Europe/Paris", poll_interval=0.1, instance_id="test-a"
+    )
+    yield instance
+    instance.close()
+
+
+def test_interval_task_fires_and_every_run_is_recorded(cw: Cronwell) -> None:
+    collected = RunCollector()
+    cw.on_run(collected)
+    cw.add_task("tick", schedule=every(seconds=0.2), func=importable_job, kwargs={"label": "t"})
+    cw.start()
+    runs = collected.wait_for(3, "tick")
+    assert [r.status for r in runs[:3]] == [RunStatus.SUCCEEDED] * 3
+    gaps = {
+        round((b.scheduled_for - a.scheduled_for).total_seconds(), 3)
+        for a, b in itertools.pairwise(runs[:3])
+    }
+    assert gaps == {0.2}
+    stored = cw.runs("tick", limit=100)
+    first = next(r for r in stored if r.id == runs[0].id)
+    assert first.counters == {"processed": 3, "failed": 1}
+    assert "hello from tick" in (first.output or "")
+    assert "a log line for t" in (first.output or "")
+    assert first.return_value == "'T'"
+    assert first.occurrence_key.startswith("tick@")
+
+
+def test_crontab_with_seconds_fires_each_second(cw: Cronwell) -> None:
+    collected = RunCollector()
+    cw.on_run(collected)
+    cw.add_task("every-second", schedule=cron("* * * * * *"), shell="echo hi")
+    cw.start()
+    runs = collected.wait_for(2, "every-second")
+    assert all(r.scheduled_for.microsecond == 0 for r in runs)
+    assert runs[1].scheduled_for - runs[0].scheduled_for == timedelta(seconds=1)
+    assert runs[0].output is not None and "hi" in runs[0].output
+
+
+def test_changes_from_another_instance_reach_the_running_engine(
+    cw: Cronwell, database_url: str
+) -> None:
+    collected = RunCollector()
+    cw.on_run(collected)
+    cw.start()
+    other = Cronwell(database_url, timezone="UTC", instance_id="cli-like")
+    try:
+        other.add_task("late-comer", schedule=every(seconds=0.2), shell="true")
+        collected.wait_for(1, "late-comer")
+        other.pause("late-comer")
+        wait_until(
+            lambda: "late-comer" not in cw.engine.scheduled_task_ids(),
+            what="the pause to reach the engine",
+        )
+        other.resume("late-comer")
+        wait_until(
+            lambda: "late-comer" in cw.engine.scheduled_task_ids(),
+            what="the resume to reach the engine",
+        )
+        other.remove("late-comer")
+        wait_until(
+            lambda: "late-comer" not in cw.engine.scheduled_task_ids(),
+            what="the removal to reach the engine",
+        )
+    finally:
+        other.close()
+
+
+def test_two_engines_on_one_database_record_each_occurrence_once(
+    cw: Cronwell, database_url: str
+) -> None:
+    first, second = RunCollector(), RunCollector()
+    cw.on_run(first)
+    cw.add_task("shared", schedule=every(seconds=0.2), shell="true")
+    other = Cronwell(database_url, timezone="UTC", poll_interval=0.1, instance_id="test-b")
+    other.on_run(second)
+    try:
+        cw.start()
+        other.start()
+        first.wait_for(3, "shared")
+        second.wait_for(3, "shared")
+    finally:
+        other.close()
+    cw.shutdown()
+    rows = cw.runs("shared", limit=1000)
+    keys = Counter((r.scheduled_for, r.attempt) for r in rows)
+    assert keys and max(keys.values()) == 1
+    ran = [r for r in rows if r.status is RunStatus.SUCCEEDED]
+    assert {r.instance_id for r in ran} <= {"test-a", "test-b"}
+
+
+def test_run_now_records_success_and_failure(cw: Cronwell) -> None:
+    cw.add_task("ok", schedule="0 3 * * *", func=importable_job, args=["manual"])
+    cw.add_task("bad", schedule="0 3 * * *", func=failing_job)
+    ok = cw.run_now("ok")
+    assert ok.status is RunStatus.SUCCEEDED
+    assert ok.reason == "manual"
+    assert ok.return_value == "'MANUAL'"
+    bad = cw.run_now("bad")
+    assert bad.status is RunStatus.FAILED
+    assert bad.error == "ValueError: boom"
+    assert bad.traceback is not None and "failing_job" in bad.traceback
+    assert cw.store.get_run(bad.id).status is RunStatus.FAILED
+
+
+def test_max_instances_records_skipped_runs(cw: Cronwell) -> None:
+    release = threading.Event()
+    collected = RunCollector()
+    cw.on_run(collected)
+    cw.add_task("slow", schedule=every(seconds=0.1), func=lambda: release.wait(10))
+    cw.start()
+    skipped = collected.wait_for(1, "slow", predicate=lambda r: r.status is RunStatus.SKIPPED)
+    release.set()
+    assert skipped[0].reason == "max_instances"
+    collected.wait_for(1, "slow", predicate=lambda r: r.status is RunStatus.SUCCEEDED)
+
+
+def test_async_task_runs_on_the_application_loop(database_url: str) -> None:
+    seen: dict[str, object] = {}
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+        cw = Cronwell(database_url, timezone="UTC", poll_interval=0.1)
+
+        async def coroutine_job() -> None:
+            seen["loop"] = asyncio.get_running_loop()
+            loop.call_soon_threadsafe(done.set)
+
+        cw.add_task("async-job", schedule=every(seconds=0.2), func=coroutine_job)
+        async with cw:
+            await asyncio.wait_for(done.wait(), 10)
+        seen["app_loop"] = loop
+        cw.close()
+
+    asyncio.run(main())
+    assert seen["loop"] is seen["app_loop"]
+
+
+def test_bad_input_is_rejected_at_creation(cw: Cronwell) -> None:
+    with pytest.raises(FunctionNotFoundError, match="no_such_module"):
+        cw.add_task("ghost", schedule="0 3 * * *", func="no_such_module:job")
+    with pytest.raises(InvalidCronExpressionError, match="hour field '25'"):
+        cw.add_task("ghost", schedule="0 25 * * *", shell="true")
+    with pytest.raises(TaskNotFoundError):
+        cw.get_task("ghost")
+
+
+def test_redeclaring_is_idempotent_and_conflicts_are_reported(cw: Cronwell) -> None:
+    first = cw.add_task("daily", schedule="0 8 * * *", shell="true")
+    again = cw.add_task("daily", schedule="0 8 * * *", shell="true")
+    assert again.version == first.version == 1
+    with pytest.raises(TaskExistsError, match="replace_existing=True"):
+        cw.add_task("daily", schedule="0 9 * * *", shell="true")
+    replaced = cw.add_task("daily", schedule="0 9 * * *", shell="true", replace_existing=True)
+    assert replaced.version == 2
+
+
+def test_interval_anchor_survives_redeclaration(cw: Cronwell) -> None:
+    first = cw.add_task("poll", schedule=every(minutes=5), shell="true")
+    again = cw.add_task("poll", schedule=every(minutes=5), shell="true")
+    assert first.schedule == again.schedule
+    assert again.version == 1
+
+
+def test_summary_groups_and_sorts_by_time_of_day(cw: Cronwell) -> None:
+    cw.add_task("late", schedule="30 14 * * *", shell="true")
+    cw.add_task("early", schedule="0 6 * * *", shell="true")
+    cw.add_task("often", schedule=every(minutes=30), shell="true")
+    text = cw.summary()
+    assert text.index("Cron (2)") < text.index("Interval (1)")
+    assert text.index("early") < text.index("late")
+    assert "06:00" in text and "14:30" in text
+
+
+def test_unreachable_database_names_it_without_password() -> None:
+    cw = Cronwell("postgresql://scheduler:s3cret@127.0.0.1:1/nowhere", timezone="UTC")
+    with pytest.raises(DatabaseUnavailableError) as info:
+        cw.list_tasks()
+    message = str(info.value)
+    assert "s3cret" not in message
+    assert "127.0.0.1:1/nowhere" in message
+    assert "\n" not in message
+
+
+def test_task_with_end_date_in_the_past_is_not_scheduled(cw: Cronwell) -> None:
+    past = datetime.now(UTC) - timedelta(days=1)
+    cw.add_task(
+        "expired",
+        schedule=every(seconds=1, anchor=past - timedelta(days=2)),
+        shell="true",
+        end_date=past,
+    )
+    cw.start()
+    assert cw.engine.next_fire_times().get("expired") is None
