@@ -1,0 +1,1 @@
+"""The ``cronwell`` command line (Typer + Rich)."""

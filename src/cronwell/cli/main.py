@@ -1,0 +1,508 @@
+"""The ``cronwell`` command: serve, tasks, runs, next, db."""
+
+from __future__ import annotations
+
+import functools
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from cronwell import log as cw_log
+from cronwell.cli.errors import EXIT_RUN_FAILED, exit_code
+from cronwell.cli.output import (
+    console,
+    err_console,
+    print_json,
+    run_table,
+    task_table,
+    when,
+)
+from cronwell.domain.action import HttpAction, PythonAction, ShellAction
+from cronwell.domain.durations import parse_duration
+from cronwell.domain.run import RunStatus
+from cronwell.domain.schedule import cron, daily, monthly, once, weekly
+from cronwell.domain.schedule import every as every_schedule
+from cronwell.domain.timezones import canonical_timezone, system_timezone, zone
+from cronwell.errors import CronwellError, InvalidInputError
+from cronwell.runtime import Cronwell, read_tasks_file
+from cronwell.settings import load_settings
+
+app = typer.Typer(
+    help="cronwell: a job scheduler with crontab-correct schedules and run history.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+tasks_app = typer.Typer(help="Create, inspect and operate tasks.", no_args_is_help=True)
+runs_app = typer.Typer(help="Inspect run history.", no_args_is_help=True)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(tasks_app, name="tasks")
+app.add_typer(runs_app, name="runs")
+app.add_typer(db_app, name="db")
+
+C = TypeVar("C", bound=Callable[..., Any])
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+class _Options:
+    database_url: str | None = None
+    timezone: str | None = None
+
+
+_options = _Options()
+
+
+@app.callback()
+def _main(
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            "-d",
+            envvar="CRONWELL_DATABASE_URL",
+            help="sqlite:///path.db or postgresql://user@host/db.",
+        ),
+    ] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            "--timezone",
+            envvar="CRONWELL_TIMEZONE",
+            help="Default IANA zone for tasks that name none.",
+        ),
+    ] = None,
+) -> None:
+    _options.database_url = database_url
+    _options.timezone = timezone
+
+
+def handles_errors(command: C) -> C:
+    """Print a cronwell error as one line on stderr and exit with its code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except CronwellError as exc:
+            err_console.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+            raise typer.Exit(exit_code(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _cronwell(**kwargs: Any) -> Cronwell:
+    return Cronwell(database_url=_options.database_url, timezone=_options.timezone, **kwargs)
+
+
+# -- serve ------------------------------------------------------------------------------
+
+
+@app.command()
+@handles_errors
+def serve(
+    tasks_files: Annotated[
+        list[Path] | None,
+        typer.Option("--tasks", "-t", help="TOML or JSON tasks file to load (repeatable)."),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="Log level.")] = "INFO",
+) -> None:
+    """Run the scheduler until SIGINT or SIGTERM."""
+    cw_log.configure(log_level)
+    cw = _cronwell()
+    cw.store.check()
+    cw.service  # noqa: B018 - opens the database and applies migrations
+    for path in tasks_files or []:
+        for entry in read_tasks_file(path):
+            cw.service.save(entry, replace_existing=True)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        err_console.print(f"received {signal.Signals(signum).name}; stopping…")
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    cw.start()
+    where = cw.store.sqlite_path or cw.store.display_url
+    console.print(f"cronwell is running: {len(cw.list_tasks())} task(s), history in {where}")
+    console.print(cw.summary(), highlight=False, markup=False)
+    console.print("Press Ctrl+C to stop.")
+    sys.stdout.flush()
+    stop.wait()
+    cw.close()
+    console.print("cronwell stopped.")
+
+
+# -- tasks ------------------------------------------------------------------------------
+
+
+@tasks_app.command("list")
+@handles_errors
+def tasks_list(
+    tag: Annotated[str | None, typer.Option(help="Only tasks with this tag.")] = None,
+    state: Annotated[str | None, typer.Option(help="'enabled' or 'paused'.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List tasks with their schedule in words and next run."""
+    if state not in (None, "enabled", "paused"):
+        raise InvalidInputError(f"--state must be 'enabled' or 'paused', not {state!r}.")
+    cw = _cronwell()
+    enabled = None if state is None else state == "enabled"
+    tasks = cw.service.list_tasks(tag=tag, enabled=enabled)
+    now = cw.clock.now()
+    next_times = {t.id: t.next_fire_after(now) if t.enabled else None for t in tasks}
+    if as_json:
+        print_json(
+            [
+                {
+                    **t.model_dump(mode="json"),
+                    "next_run": _iso(next_times[t.id], t),
+                    "description": t.schedule.describe(),
+                }
+                for t in tasks
+            ]
+        )
+    else:
+        console.print(task_table(tasks, next_times))
+
+
+@tasks_app.command("show")
+@handles_errors
+def tasks_show(
+    task_id: str,
+    upcoming: Annotated[int, typer.Option("-n", help="Upcoming fire times to show.")] = 5,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one task, its next fire times and its latest runs."""
+    cw = _cronwell()
+    task = cw.service.get(task_id)
+    preview = task.preview(upcoming, cw.clock.now())
+    runs = cw.service.list_runs(task_id=task_id, limit=10)
+    if as_json:
+        print_json(
+            {
+                "task": task.model_dump(mode="json"),
+                "preview": preview.as_json(),
+                "runs": [r.model_dump(mode="json") for r in runs],
+            }
+        )
+        return
+    console.print(f"[bold]{task.id}[/bold] — {task.name}")
+    if task.description:
+        console.print(task.description)
+    console.print(
+        f"schedule: {task.schedule.expression()} ({preview.description}), zone {task.timezone}"
+    )
+    console.print(f"action:   {task.action.summary()}", markup=False)
+    console.print(f"state:    {'enabled' if task.enabled else 'paused'}; version {task.version}")
+    if task.tags:
+        console.print(f"tags:     {', '.join(task.tags)}")
+    console.print("next:")
+    for index, time in enumerate(preview.times):
+        mark = "  (moved by DST)" if index in preview.dst_adjusted else ""
+        console.print(f"  {time.isoformat()}{mark}")
+    console.print(run_table(runs))
+
+
+@tasks_app.command("add")
+@handles_errors
+def tasks_add(
+    task_id: Annotated[str | None, typer.Argument(help="Task id (slug).")] = None,
+    cron_expr: Annotated[str | None, typer.Option("--cron", help="Crontab expression.")] = None,
+    every: Annotated[str | None, typer.Option(help="Interval, e.g. 30s, 15m, 1h30m.")] = None,
+    at: Annotated[str | None, typer.Option(help="Once, at an ISO 8601 time.")] = None,
+    daily_at: Annotated[str | None, typer.Option("--daily", help="Every day at HH:MM.")] = None,
+    weekly_at: Annotated[
+        str | None, typer.Option("--weekly", help="Weekdays and time, e.g. 'mon,fri@17:00'.")
+    ] = None,
+    monthly_at: Annotated[
+        str | None, typer.Option("--monthly", help="Day and time, e.g. '1@04:00' or 'last@23:00'.")
+    ] = None,
+    shell: Annotated[str | None, typer.Option(help="Shell command to run.")] = None,
+    python: Annotated[str | None, typer.Option(help="Function as package.module:function.")] = None,
+    http: Annotated[str | None, typer.Option(help="URL to request.")] = None,
+    method: Annotated[str, typer.Option(help="HTTP method for --http.")] = "GET",
+    tz: Annotated[str | None, typer.Option("--tz", help="IANA zone of the schedule.")] = None,
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    description: Annotated[str, typer.Option(help="What the task is for.")] = "",
+    tag: Annotated[list[str] | None, typer.Option(help="Tag (repeatable).")] = None,
+    paused: Annotated[bool, typer.Option(help="Create it paused.")] = False,
+    replace: Annotated[bool, typer.Option(help="Replace a task with the same id.")] = False,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Add every task in a TOML/JSON file.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a task (or every task of a file)."""
+    cw = _cronwell()
+    if file is not None:
+        if task_id is not None:
+            raise InvalidInputError("Give a task id or --file, not both.")
+        saved = [cw.service.save(e, replace_existing=replace) for e in read_tasks_file(file)]
+    else:
+        if task_id is None:
+            raise InvalidInputError("Give a task id (or --file).")
+        data: dict[str, Any] = {
+            "id": task_id,
+            "schedule": _schedule_option(cron_expr, every, at, daily_at, weekly_at, monthly_at),
+            "action": _action_option(shell, python, http, method),
+            "description": description,
+            "tags": tag or [],
+            "enabled": not paused,
+        }
+        if name:
+            data["name"] = name
+        if tz:
+            data["timezone"] = tz
+        saved = [cw.service.save(data, replace_existing=replace)]
+    if as_json:
+        print_json([t.model_dump(mode="json") for t in saved])
+    else:
+        for task in saved:
+            nxt = task.next_fire_after(cw.clock.now())
+            console.print(
+                f"added [bold]{task.id}[/bold]: {task.schedule.describe()} "
+                f"({task.timezone}); next run {when(nxt, task.tz)}"
+            )
+
+
+def _schedule_option(
+    cron_expr: str | None,
+    every: str | None,
+    at: str | None,
+    daily_at: str | None,
+    weekly_at: str | None,
+    monthly_at: str | None,
+) -> Any:
+    given = {
+        k: v
+        for k, v in {
+            "--cron": cron_expr,
+            "--every": every,
+            "--at": at,
+            "--daily": daily_at,
+            "--weekly": weekly_at,
+            "--monthly": monthly_at,
+        }.items()
+        if v is not None
+    }
+    if len(given) != 1:
+        raise InvalidInputError(
+            "Give exactly one schedule: --cron, --every, --at, --daily, --weekly or --monthly."
+        )
+    if cron_expr is not None:
+        return cron(cron_expr)
+    if every is not None:
+        return every_schedule(seconds=parse_duration(every, "--every"))
+    if at is not None:
+        return once(_parse_iso(at, "--at"))
+    if daily_at is not None:
+        return daily(daily_at)
+    if weekly_at is not None:
+        days, _, time = weekly_at.partition("@")
+        return weekly(days.split(","), time or "00:00")
+    assert monthly_at is not None
+    day, _, time = monthly_at.partition("@")
+    return monthly("last" if day == "last" else _int(day, "--monthly"), time or "00:00")
+
+
+def _action_option(shell: str | None, python: str | None, http: str | None, method: str) -> Any:
+    given = [x for x in (shell, python, http) if x is not None]
+    if len(given) != 1:
+        raise InvalidInputError("Give exactly one action: --shell, --python or --http.")
+    if shell is not None:
+        return ShellAction(command=shell)
+    if python is not None:
+        return PythonAction(func=python)
+    assert http is not None
+    return HttpAction(url=http, method=method)
+
+
+@tasks_app.command("pause")
+@handles_errors
+def tasks_pause(task_id: str) -> None:
+    """Stop firing a task until it is resumed."""
+    _cronwell().service.pause(task_id)
+    console.print(f"paused {task_id}")
+
+
+@tasks_app.command("resume")
+@handles_errors
+def tasks_resume(task_id: str) -> None:
+    """Fire a paused task again, from now on."""
+    cw = _cronwell()
+    task = cw.service.resume(task_id)
+    console.print(
+        f"resumed {task_id}; next run {when(task.next_fire_after(cw.clock.now()), task.tz)}"
+    )
+
+
+@tasks_app.command("remove")
+@handles_errors
+def tasks_remove(task_id: str) -> None:
+    """Delete a task (its run history stays)."""
+    _cronwell().service.delete(task_id)
+    console.print(f"removed {task_id}")
+
+
+@tasks_app.command("run")
+@handles_errors
+def tasks_run(
+    task_id: str,
+    queue: Annotated[
+        bool, typer.Option("--queue", help="Hand the run to the running service instead.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a task now, here, and print the result (exit code 1 if it did not succeed)."""
+    cw = _cronwell()
+    run = cw.service.queue_run(task_id) if queue else cw.run_now(task_id)
+    if as_json:
+        print_json(run.model_dump(mode="json"))
+    else:
+        _print_run(run)
+    if not queue and run.status is not RunStatus.SUCCEEDED:
+        raise typer.Exit(EXIT_RUN_FAILED)
+
+
+# -- runs -------------------------------------------------------------------------------
+
+
+@runs_app.command("list")
+@handles_errors
+def runs_list(
+    task: Annotated[str | None, typer.Option(help="Only runs of this task.")] = None,
+    status: Annotated[str | None, typer.Option(help="Only runs with this status.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000)] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """List runs, newest first."""
+    wanted = None
+    if status is not None:
+        try:
+            wanted = RunStatus(status)
+        except ValueError:
+            raise InvalidInputError(
+                f"Unknown status {status!r}; use one of {', '.join(s.value for s in RunStatus)}."
+            ) from None
+    runs = _cronwell().service.list_runs(task_id=task, status=wanted, limit=limit)
+    if as_json:
+        print_json([r.model_dump(mode="json") for r in runs])
+    else:
+        console.print(run_table(runs))
+
+
+@runs_app.command("show")
+@handles_errors
+def runs_show(run_id: int, as_json: JsonOpt = False) -> None:
+    """Show one run with its output and error."""
+    run = _cronwell().service.get_run(run_id)
+    if as_json:
+        print_json(run.model_dump(mode="json"))
+    else:
+        _print_run(run)
+
+
+def _print_run(run: Any) -> None:
+    console.print(
+        f"run {run.id} of [bold]{run.task_id}[/bold], attempt {run.attempt}: "
+        f"{run.status.value}" + (f" ({run.reason})" if run.reason else "")
+    )
+    console.print(
+        f"scheduled for {when(run.scheduled_for)}; started {when(run.started_at)}; "
+        f"finished {when(run.finished_at)}"
+    )
+    if run.duration is not None:
+        console.print(f"duration {run.duration:.3f}s")
+    if run.counters:
+        console.print("counters: " + ", ".join(f"{k}={v:g}" for k, v in run.counters.items()))
+    if run.return_value:
+        console.print(f"returned {run.return_value}", markup=False)
+    if run.error:
+        console.print(f"[red]error:[/red] {run.error}", highlight=False)
+    if run.output:
+        console.rule("output")
+        console.print(run.output, markup=False, highlight=False)
+    if run.traceback:
+        console.rule("traceback")
+        console.print(run.traceback, markup=False, highlight=False)
+
+
+# -- next -------------------------------------------------------------------------------
+
+
+@app.command("next")
+@handles_errors
+def next_times(
+    expression: Annotated[str, typer.Argument(help="Crontab expression, e.g. '0 8 * * 1-5'.")],
+    tz: Annotated[
+        str | None, typer.Option("--tz", help="IANA zone; default the configured or system zone.")
+    ] = None,
+    count: Annotated[int, typer.Option("-n", min=1, max=1000, help="How many times.")] = 5,
+    after: Annotated[str | None, typer.Option(help="Start after this ISO 8601 time.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print a cron expression in words and its next fire times."""
+    zone_name = tz or _options.timezone or load_settings().timezone or system_timezone()
+    zone_name = canonical_timezone(zone_name)
+    start = _parse_iso(after, "--after", zone_name) if after else None
+    preview = cron(expression).preview(count, start, zone_name)
+    if as_json:
+        print_json(preview.as_json())
+        return
+    console.print(
+        f"{preview.expression}: {preview.description} ({preview.timezone})", highlight=False
+    )
+    for index, time in enumerate(preview.times):
+        mark = "  ← moved by a DST change" if index in preview.dst_adjusted else ""
+        console.print(f"  {time.isoformat()}  {time.strftime('%a')}{mark}", highlight=False)
+
+
+# -- db ---------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+@handles_errors
+def db_upgrade() -> None:
+    """Apply database migrations (serve does this on start too)."""
+    cw = _cronwell()
+    cw.store.upgrade()
+    console.print(f"database at {cw.store.sqlite_path or cw.store.display_url} is up to date")
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _parse_iso(text: str, what: str, zone_name: str | None = None) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInputError(
+            f"{what} {text!r} is not an ISO 8601 time such as 2026-11-23T08:00:00+02:00."
+        ) from None
+    if value.tzinfo is None:
+        if zone_name is None:
+            raise InvalidInputError(f"{what} {text!r} needs a UTC offset, e.g. {text}+00:00.")
+        value = value.replace(tzinfo=zone(zone_name))
+    return value
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidInputError(f"{what}: {text!r} is not a day number or 'last'.") from None
+
+
+def _iso(value: datetime | None, task: Any) -> str | None:
+    """ISO 8601 in the task's own zone, as a person reading the schedule expects."""
+    return value.astimezone(task.tz).isoformat() if value else None
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,76 @@
+"""Rendering for people (Rich tables) and scripts (``--json``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from cronwell.domain.durations import format_duration
+from cronwell.domain.run import Run, RunStatus
+from cronwell.domain.task import Task
+
+# soft_wrap: long lines (paths, URLs, error sentences) stay one line for grep and scripts
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+STATUS_STYLE = {
+    RunStatus.SUCCEEDED: "green",
+    RunStatus.FAILED: "red",
+    RunStatus.TIMED_OUT: "red",
+    RunStatus.ABANDONED: "red",
+    RunStatus.MISSED: "yellow",
+    RunStatus.SKIPPED: "yellow",
+    RunStatus.INTERRUPTED: "yellow",
+    RunStatus.RUNNING: "cyan",
+    RunStatus.PENDING: "cyan",
+}
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def when(value: datetime | None, zone: Any = None) -> str:
+    if value is None:
+        return "-"
+    local = value.astimezone(zone) if zone is not None else value
+    return local.strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def task_table(tasks: list[Task], next_times: dict[str, datetime | None]) -> Table:
+    table = Table(title=f"{len(tasks)} task(s)")
+    for column in ("id", "schedule", "action", "zone", "state", "next run"):
+        table.add_column(column)
+    for task in tasks:
+        table.add_row(
+            task.id,
+            f"{task.schedule.expression()}\n[dim]{task.schedule.describe()}[/dim]",
+            task.action.summary(),
+            task.timezone,
+            "[green]enabled[/green]" if task.enabled else "[yellow]paused[/yellow]",
+            when(next_times.get(task.id), task.tz),
+        )
+    return table
+
+
+def run_table(runs: list[Run]) -> Table:
+    table = Table(title=f"{len(runs)} run(s), newest first")
+    for column in ("id", "task", "scheduled for (UTC)", "try", "status", "duration", "error"):
+        table.add_column(column)
+    for run in runs:
+        style = STATUS_STYLE.get(run.status, "")
+        table.add_row(
+            str(run.id),
+            run.task_id,
+            when(run.scheduled_for),
+            str(run.attempt),
+            f"[{style}]{run.status.value}[/{style}]" + (f" ({run.reason})" if run.reason else ""),
+            format_duration(run.duration) if run.duration is not None else "-",
+            (run.error or "")[:80],
+        )
+    return table
