@@ -18,6 +18,7 @@ from cronwell.errors import (
     DatabaseUnavailableError,
     FunctionNotFoundError,
     InvalidCronExpressionError,
+    SchedulerStateError,
     TaskExistsError,
     TaskNotFoundError,
 )
@@ -234,3 +235,69 @@ def test_task_with_end_date_in_the_past_is_not_scheduled(cw: Cronwell) -> None:
     )
     cw.start()
     assert cw.engine.next_fire_times().get("expired") is None
+
+
+def decorated_job(ctx: RunContext) -> str:
+    return ctx.occurrence_key
+
+
+def test_task_decorator_registers_and_survives_redeclaration(database_url: str) -> None:
+    def declare() -> Cronwell:
+        app = Cronwell(database_url, timezone="Asia/Jerusalem", poll_interval=0.1)
+        app.task(every="0.2s", id="decorated", tags=["seed"])(decorated_job)
+        app.task("0 8 * * 1-5")(importable_job)
+        return app
+
+    first = declare()
+    try:
+        stored = first.get_task("decorated")
+        assert stored.tags == ["seed"]
+        assert stored.timezone == "Asia/Jerusalem"
+        assert first.get_task("importable_job").schedule.expression() == "0 8 * * 1-5"
+        collected = RunCollector()
+        first.on_run(collected)
+        with first:
+            assert first.running
+            run = collected.wait_for(1, "decorated")[0]
+        assert not first.running
+        assert run.return_value == repr(run.occurrence_key)
+    finally:
+        first.close()
+    second = declare()  # an application restarting declares the same tasks again
+    try:
+        assert second.get_task("decorated").version == 1
+        assert second.get_task("decorated").schedule == stored.schedule
+    finally:
+        second.close()
+
+
+def test_shutdown_waits_for_running_actions_and_records_them(cw: Cronwell) -> None:
+    started = threading.Event()
+
+    def slow() -> str:
+        started.set()
+        threading.Event().wait(0.3)
+        return "finished"
+
+    cw.add_task("slow-one", schedule=every(seconds=0.1), func=slow, max_instances=1)
+    cw.start()
+    with pytest.raises(SchedulerStateError):
+        cw.start()
+    assert started.wait(10)
+    cw.shutdown(wait=True)
+    runs = cw.runs("slow-one", limit=100)
+    assert runs
+    assert all(r.status is not RunStatus.RUNNING for r in runs)
+    assert any(r.return_value == "'finished'" for r in runs)
+
+
+def test_failed_runs_are_logged_with_structured_fields(
+    cw: Cronwell, caplog: pytest.LogCaptureFixture
+) -> None:
+    cw.add_task("bad-log", schedule="0 3 * * *", func=failing_job)
+    with caplog.at_level("INFO", logger="cronwell"):
+        run = cw.run_now("bad-log")
+    records = [r for r in caplog.records if getattr(r, "action", None) == "run_failed"]
+    assert len(records) == 1
+    assert records[0].task_id == "bad-log"  # type: ignore[attr-defined]
+    assert records[0].run_id == run.id  # type: ignore[attr-defined]

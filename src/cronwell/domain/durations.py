@@ -42,6 +42,8 @@ def format_duration(seconds: float) -> str:
     """``5400`` -> ``"1h30m"``; the inverse of :func:`parse_duration` for whole seconds."""
     if seconds < 1:
         return f"{seconds * 1000:.0f}ms" if seconds else "0s"
+    if seconds < 60 and seconds != int(seconds):
+        return f"{seconds:g}s"
     rest = round(seconds)
     parts = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):

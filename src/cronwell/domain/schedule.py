@@ -215,10 +215,7 @@ class IntervalSchedule(Schedule):
         return anchor + steps * period
 
     def describe(self) -> str:
-        text = f"Every {format_duration(self.period.total_seconds())}"
-        if self.anchor:
-            text += f", counted from {self.anchor.isoformat()}"
-        return text
+        return f"Every {format_duration(self.period.total_seconds())}"
 
     def expression(self) -> str:
         return f"every {format_duration(self.period.total_seconds())}"

@@ -190,7 +190,8 @@ class TaskService:
         ):
             anchor = existing.schedule.anchor
         if anchor is None:
-            anchor = self._clock.now() + schedule.period
+            # whole seconds, so occurrence keys and previews read cleanly
+            anchor = self._clock.now().replace(microsecond=0) + schedule.period
         new_schedule = schedule.model_copy(update={"anchor": anchor})
         return task.model_copy(update={"schedule": new_schedule})
 
