@@ -4,6 +4,10 @@ Every fire goes through one writer thread that takes everything queued at that m
 inserts the run rows in one transaction (DESIGN rule 2: the row exists before the action
 starts, and the UNIQUE fence rejects a second fire of the same occurrence). Finished runs are
 written back the same way, in batches, and listeners hear of a run only once it is stored.
+
+Nothing is left ``running`` by a stop (DESIGN rule 5): once :meth:`LocalDispatcher.shutdown`
+begins, fires still queued are recorded ``interrupted``; with ``wait`` the runs already
+started finish and are recorded, without it they are recorded ``interrupted``.
 """
 
 from __future__ import annotations
@@ -16,14 +20,14 @@ import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
 
 from cronwell.clock import Clock
 from cronwell.domain.run import Run, RunReason, RunStatus, occurrence_key
 from cronwell.domain.task import Task
-from cronwell.errors import ConflictError
+from cronwell.errors import ConflictError, SchedulerStateError
 from cronwell.runners import Outcome, RunContext, Runners
 from cronwell.store import NewRun, RunUpdate, Store
 
@@ -51,6 +55,12 @@ class _Finished:
     run: Run
 
 
+@dataclass(frozen=True)
+class _Started:
+    fire: Fire
+    started_at: datetime
+
+
 _STOP = object()
 
 
@@ -73,6 +83,7 @@ class LocalDispatcher:
         self._max_workers = max_workers
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._running: Counter[str] = Counter()
+        self._inflight: dict[int, _Started] = {}
         self._lock = threading.Lock()
         self._listeners: list[RunListener] = []
         self._stopping = threading.Event()
@@ -81,28 +92,35 @@ class LocalDispatcher:
 
     # -- lifecycle ------------------------------------------------------------------------
 
+    @property
+    def started(self) -> bool:
+        return self._writer is not None
+
     def start(self) -> None:
         if self._writer is not None:
             return
         self._stopping.clear()
+        self._queue = queue.SimpleQueue()  # a fresh queue: nothing of a past term leaks in
         self._pool = ThreadPoolExecutor(self._max_workers, thread_name_prefix="cronwell-run")
         self._writer = threading.Thread(
-            target=self._write_loop, name="cronwell-writer", daemon=True
+            target=self._write_loop, args=(self._queue,), name="cronwell-writer", daemon=True
         )
         self._writer.start()
 
     def shutdown(self, wait: bool = True) -> None:
-        """Stop taking fires; with ``wait``, let running actions finish and their results be
-        written before returning."""
-        if self._writer is None or self._pool is None:
+        """Stop. Queued fires are recorded ``interrupted``. With ``wait``, runs already
+        started finish and are recorded; without, they are recorded ``interrupted`` now."""
+        writer, pool = self._writer, self._pool
+        if writer is None or pool is None:
             return
         self._stopping.set()
-        self._pool.shutdown(wait=wait)
+        pool.shutdown(wait=wait, cancel_futures=not wait)
         self._queue.put(_STOP)
-        if wait:
-            self._writer.join()
+        writer.join()
         self._writer = None
         self._pool = None
+        if not wait:
+            self._interrupt_inflight()
 
     def add_listener(self, listener: RunListener) -> None:
         """Call ``listener(run)`` with every run once its final row is stored."""
@@ -116,6 +134,8 @@ class LocalDispatcher:
 
     def submit(self, fires: Sequence[Fire]) -> None:
         """Queue fires; returns at once (called from the engine's timer thread)."""
+        if self._writer is None:
+            raise SchedulerStateError("The dispatcher is not running.")
         for fire in fires:
             self._queue.put(fire)
 
@@ -127,80 +147,97 @@ class LocalDispatcher:
         self._start_on_pool(fire, run.id, run.started_at or self._clock.now())
 
     def run_inline(self, task: Task, scheduled_for: datetime, reason: str) -> Run:
-        """Record and run one occurrence in the calling thread; return the finished run."""
+        """Record and run one occurrence in the calling thread; return the finished run.
+        An interrupt (Ctrl+C) records the run ``interrupted`` before it propagates."""
         now = self._clock.now()
-        (run_id,) = self._store.insert_runs(
-            [self._new_row(Fire(task, scheduled_for, 1, reason), RunStatus.RUNNING, now, reason)]
-        )
+        fire = Fire(task, scheduled_for, 1, reason)
+        (run_id,) = self._store.insert_runs([self._new_row(fire, RunStatus.RUNNING, now, reason)])
         if run_id is None:
             raise ConflictError(
                 f"Occurrence {occurrence_key(task.id, scheduled_for)} is already recorded."
             )
         with self._lock:
             self._running[task.id] += 1
-        finished = self._execute(Fire(task, scheduled_for, 1, reason), run_id, now)
-        self._store.finish_runs([finished.update])
-        self._notify([finished.run])
+        try:
+            finished = self._execute(fire, run_id, now)
+        except BaseException:
+            self._store.finish_runs([self._interrupted(run_id, _Started(fire, now)).update])
+            raise
+        self._write_finished([finished])
         return finished.run
 
     # -- the writer thread ----------------------------------------------------------------
 
-    def _write_loop(self) -> None:
+    def _write_loop(self, inbox: queue.SimpleQueue[object]) -> None:
+        stopping = False
         while True:
-            items = [self._queue.get()]
+            items: list[object] = []
+            if not stopping:
+                items.append(inbox.get())
             while len(items) < _BATCH_LIMIT:
                 try:
-                    items.append(self._queue.get_nowait())
+                    items.append(inbox.get_nowait())
                 except queue.Empty:
                     break
-            stop = any(item is _STOP for item in items)
-            fires = [i for i in items if isinstance(i, Fire)]
+            if stopping and not items:
+                return  # drained: what this thread queued for itself is written too
             finished = [i for i in items if isinstance(i, _Finished)]
-            if finished:
-                self._write_finished(finished)
-            if fires:
-                self._record_fires(fires)
-            if stop:
-                self._drain_after_stop()
-                return
-
-    def _drain_after_stop(self) -> None:
-        leftovers: list[object] = []
-        while True:
+            fires = [i for i in items if isinstance(i, Fire)]
             try:
-                leftovers.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        finished = [i for i in leftovers if isinstance(i, _Finished)]
-        if finished:
-            self._write_finished(finished)
-        fires = [i for i in leftovers if isinstance(i, Fire)]
-        if fires:
-            self._record_fires(fires)
+                if finished:
+                    self._write_finished(finished)
+                if fires:
+                    self._record_fires(fires)
+            except Exception:  # never let the writer die: it is the only way to history
+                log.exception("run history writer failed", extra={"action": "writer_failed"})
+            stopping = stopping or any(item is _STOP for item in items)
 
     def _write_finished(self, finished: list[_Finished]) -> None:
-        self._with_retry(
-            "finish_runs", lambda: self._store.finish_runs([f.update for f in finished])
-        )
+        """Write results in one batch; if the batch is refused, row by row, and a row whose
+        result cannot be stored keeps its status with the reason in ``error``."""
+        try:
+            self._store.finish_runs([f.update for f in finished])
+        except Exception:
+            for item in finished:
+                self._write_one_finished(item)
+        with self._lock:
+            for item in finished:
+                self._inflight.pop(item.update.run_id, None)
         self._notify([f.run for f in finished])
+
+    def _write_one_finished(self, item: _Finished) -> None:
+        try:
+            self._store.finish_runs([item.update])
+            return
+        except Exception as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+        bare = replace(
+            item.update,
+            output=None,
+            traceback=None,
+            return_value=None,
+            error=f"{item.update.error or ''} [result could not be stored: {problem}]".strip(),
+        )
+        self._with_retry("finish_runs", lambda: self._store.finish_runs([bare]))
 
     def _record_fires(self, fires: list[Fire]) -> None:
         now = self._clock.now()
+        stopping = self._stopping.is_set()
         rows: list[NewRun] = []
         plans: list[RunStatus] = []
         with self._lock:
             for fire in fires:
-                status, reason = self._decide(fire, now)
+                if stopping:
+                    status, reason = RunStatus.INTERRUPTED, RunReason.SHUTDOWN
+                else:
+                    status, reason = self._decide(fire, now)
                 if status is RunStatus.RUNNING:
                     self._running[fire.task.id] += 1
                 plans.append(status)
                 rows.append(self._new_row(fire, status, now, reason))
         ids = self._with_retry("insert_runs", lambda: self._store.insert_runs(rows))
         if ids is None:  # abandoned at shutdown; logged by _with_retry
-            for fire, status in zip(fires, plans, strict=True):
-                if status is RunStatus.RUNNING:
-                    self._release(fire.task.id)
-            return
+            ids = [None] * len(rows)
         terminal: list[Run] = []
         for fire, row, status, run_id in zip(fires, rows, plans, ids, strict=True):
             if run_id is None:
@@ -214,8 +251,7 @@ class LocalDispatcher:
                 )
                 if status is RunStatus.RUNNING:
                     self._release(fire.task.id)
-                continue
-            if status is RunStatus.RUNNING:
+            elif status is RunStatus.RUNNING:
                 self._start_on_pool(fire, run_id, now)
             else:
                 terminal.append(_row_to_run(run_id, row))
@@ -268,14 +304,21 @@ class LocalDispatcher:
     # -- running actions ------------------------------------------------------------------
 
     def _start_on_pool(self, fire: Fire, run_id: int, started_at: datetime) -> None:
-        pool = self._pool
-        if pool is None:
-            raise RuntimeError("dispatcher is not started")
+        started = _Started(fire, started_at)
+        with self._lock:
+            self._inflight[run_id] = started
+        inbox = self._queue
 
         def work() -> None:
-            self._queue.put(self._execute(fire, run_id, started_at))
+            inbox.put(self._execute(fire, run_id, started_at))
 
-        pool.submit(work)
+        try:
+            if self._pool is None:
+                raise RuntimeError("the worker pool is shut down")
+            self._pool.submit(work)
+        except RuntimeError:  # stopping: the row must not stay running
+            self._release(fire.task.id)
+            inbox.put(self._interrupted(run_id, started))
 
     def _execute(self, fire: Fire, run_id: int, started_at: datetime) -> _Finished:
         task = fire.task
@@ -298,40 +341,69 @@ class LocalDispatcher:
                     error=f"cronwell internal error: {type(exc).__name__}: {exc}",
                     traceback=traceback.format_exc(),
                 )
-            finished_at = self._clock.now()
-            duration = (finished_at - started_at).total_seconds()
-            update = RunUpdate(
-                run_id=run_id,
-                status=outcome.status,
-                finished_at=finished_at,
-                duration=duration,
-                error=outcome.error,
-                traceback=outcome.traceback,
-                output=outcome.output,
-                return_value=outcome.return_value,
-                counters=dict(ctx.counters),
+            finished = self._finished(
+                run_id, _Started(fire, started_at), outcome, dict(ctx.counters)
             )
-            run = Run(
-                id=run_id,
-                task_id=task.id,
-                scheduled_for=fire.scheduled_for,
-                attempt=fire.attempt,
-                status=outcome.status,
-                reason=fire.reason,
-                started_at=started_at,
-                finished_at=finished_at,
-                duration=duration,
-                error=outcome.error,
-                traceback=outcome.traceback,
-                output=outcome.output,
-                return_value=outcome.return_value,
-                counters=dict(ctx.counters),
-                instance_id=self._instance_id,
-            )
-            _log_outcome(run)
-            return _Finished(update, run)
+            _log_outcome(finished.run)
+            return finished
         finally:
             self._release(task.id)
+
+    def _finished(
+        self,
+        run_id: int,
+        started: _Started,
+        outcome: Outcome,
+        counters: dict[str, float],
+        reason: str | None = None,
+    ) -> _Finished:
+        fire = started.fire
+        finished_at = self._clock.now()
+        duration = (finished_at - started.started_at).total_seconds()
+        update = RunUpdate(
+            run_id=run_id,
+            status=outcome.status,
+            finished_at=finished_at,
+            duration=duration,
+            error=outcome.error,
+            traceback=outcome.traceback,
+            output=outcome.output,
+            return_value=outcome.return_value,
+            counters=counters,
+            reason=reason,
+        )
+        run = Run(
+            id=run_id,
+            task_id=fire.task.id,
+            scheduled_for=fire.scheduled_for,
+            attempt=fire.attempt,
+            status=outcome.status,
+            reason=reason or fire.reason,
+            started_at=started.started_at,
+            finished_at=finished_at,
+            duration=duration,
+            error=outcome.error,
+            traceback=outcome.traceback,
+            output=outcome.output,
+            return_value=outcome.return_value,
+            counters=counters,
+            instance_id=self._instance_id,
+        )
+        return _Finished(update, run)
+
+    def _interrupted(self, run_id: int, started: _Started) -> _Finished:
+        outcome = Outcome(status=RunStatus.INTERRUPTED, error="stopped by a shutdown")
+        return self._finished(run_id, started, outcome, {}, reason=RunReason.SHUTDOWN)
+
+    def _interrupt_inflight(self) -> None:
+        """Record every run still in flight as interrupted (a shutdown that did not wait)."""
+        with self._lock:
+            inflight = list(self._inflight.items())
+            self._inflight.clear()
+        if inflight:
+            finished = [self._interrupted(run_id, started) for run_id, started in inflight]
+            self._store.finish_runs([f.update for f in finished])
+            self._notify([f.run for f in finished])
 
     def _release(self, task_id: str) -> None:
         with self._lock:

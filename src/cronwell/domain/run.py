@@ -34,6 +34,7 @@ class RunReason:
     MANUAL = "manual"
     MAX_INSTANCES = "max_instances"
     LATE = "late"
+    SHUTDOWN = "shutdown"
 
 
 class Run(BaseModel):

@@ -727,16 +727,22 @@ def _run_values(row: NewRun) -> dict[str, Any]:
     }
 
 
+def _text(value: str | None) -> str | None:
+    """Text as every backend can store it: PostgreSQL refuses NUL characters, which a
+    command's output may contain, so they become U+FFFD."""
+    return None if value is None else value.replace("\x00", "\ufffd")
+
+
 def _finish_values(change: RunUpdate) -> dict[str, Any]:
     return {
         "b_run_id": change.run_id,
         "b_status": change.status.value,
         "b_finished_at": change.finished_at,
         "b_duration": change.duration,
-        "b_error": change.error,
-        "b_traceback": change.traceback,
-        "b_output": change.output,
-        "b_return_value": change.return_value,
+        "b_error": _text(change.error),
+        "b_traceback": _text(change.traceback),
+        "b_output": _text(change.output),
+        "b_return_value": _text(change.return_value),
         "b_counters": None if change.counters is None else _dumps(dict(change.counters)),
         "b_reason": _short(change.reason),
     }
