@@ -179,3 +179,35 @@ def test_preview_json_shape() -> None:
         "times": ["2026-11-23T08:00:00+02:00", "2026-11-24T08:00:00+02:00"],
         "dst_adjusted": [],
     }
+
+
+def test_next_after_is_strictly_later_inside_a_repeated_hour() -> None:
+    # 01:10 UTC on 2025-10-26 is 02:10 CET, the second pass through 02:xx in Paris;
+    # 02:30 already fired at 00:30 UTC (CEST), so the next is the following night.
+    nxt = CronExpression.parse("30 2 * * *").next_after(
+        datetime(2025, 10, 26, 1, 10, tzinfo=UTC), PARIS
+    )
+    assert nxt == datetime(2025, 10, 27, 1, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("expr", ["30 2 * * *", "15,45 2 * * *", "30 1-3 * * *"])
+def test_times_strictly_increase_through_fall_back(expr: str) -> None:
+    it = CronExpression.parse(expr).iter_after(datetime(2025, 10, 25, 12, tzinfo=UTC), PARIS)
+    times = [next(it) for _ in range(8)]
+    assert times == sorted(set(times))
+
+
+def test_fixed_time_with_seconds_follows_the_fixed_time_dst_policy() -> None:
+    spring = cron("15 30 2 * * *").preview(2, datetime(2026, 3, 28, 12, tzinfo=UTC), "Europe/Paris")
+    assert [t.isoformat() for t in spring.times] == [
+        "2026-03-29T03:00:15+02:00",
+        "2026-03-30T02:30:15+02:00",
+    ]
+    assert spring.dst_adjusted == [0]
+    autumn = cron("15 30 2 * * *").preview(
+        2, datetime(2025, 10, 25, 12, tzinfo=UTC), "Europe/Paris"
+    )
+    assert [t.isoformat() for t in autumn.times] == [
+        "2025-10-26T02:30:15+02:00",
+        "2025-10-27T02:30:15+01:00",
+    ]

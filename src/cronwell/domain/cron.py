@@ -12,13 +12,15 @@ Semantics, stated once:
 * Daylight saving time, for five-field expressions with a fixed minute and hour: a wall-clock
   time skipped by spring-forward fires at the first instant after the jump, and a time that
   occurs twice at fall-back fires once (the first time). Expressions that fire hourly or more
-  often follow real elapsed time. Six-field expressions always follow real elapsed time.
+  often follow real elapsed time. A six-field expression with a single second value and a
+  fixed minute and hour (``15 30 2 * * *``) follows the same fixed-time policy, shifted by its
+  second; other six-field expressions follow real elapsed time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import cached_property
 
 from cronsim import CronSim, CronSimError
@@ -109,6 +111,17 @@ class CronExpression:
         return len(self.fields.split(" ")) == 6
 
     @cached_property
+    def _fixed_second(self) -> tuple[str, int] | None:
+        """For ``S M H dom mon dow`` with one second value and a fixed minute and hour: the
+        five-field expression and the second, so the fixed-time DST policy applies."""
+        parts = self.fields.split(" ")
+        if len(parts) != 6 or not parts[0].isdigit():
+            return None
+        if parts[1].startswith("*") or parts[2].startswith("*"):
+            return None
+        return " ".join(parts[1:]), int(parts[0])
+
+    @cached_property
     def _template(self) -> CronSim:
         return CronSim(self.fields, datetime(2000, 1, 1, tzinfo=UTC))
 
@@ -124,7 +137,11 @@ class CronExpression:
     def is_dst_shifted(self, fire_time: datetime, tz: tzinfo) -> bool:
         """True when ``fire_time`` is not the wall-clock time the expression names, because
         daylight saving time moved it (spring-forward)."""
-        local = fire_time.astimezone(tz)
+        local = (
+            (fire_time - timedelta(seconds=self._fixed_second[1])).astimezone(tz)
+            if (self._fixed_second)
+            else fire_time.astimezone(tz)
+        )
         sim = self._template
         return local.minute not in sim.minutes or local.hour not in sim.hours
 
@@ -144,10 +161,24 @@ class _CronIterator:
     def __init__(self, expression: CronExpression, after: datetime, tz: tzinfo) -> None:
         if after.tzinfo is None:
             raise ValueError("after must be an aware datetime")
-        self._sim = CronSim(expression.fields, after.astimezone(tz))
+        fields, self._offset = expression.fields, timedelta(0)
+        if expression._fixed_second is not None:
+            fields, second = expression._fixed_second
+            self._offset = timedelta(seconds=second)
+        self._last = after.astimezone(UTC)
+        start = (self._last - self._offset).astimezone(tz)
+        # Start an hour early: in a repeated (fall-back) hour cronsim walks local wall time,
+        # and the first time after the early start is never later than the one we want.
+        self._sim = CronSim(fields, (start - timedelta(hours=1)).astimezone(tz))
 
     def __iter__(self) -> _CronIterator:
         return self
 
     def __next__(self) -> datetime:
-        return next(self._sim).astimezone(UTC)
+        # Times at or before the last one handed out are skipped, so results are strictly
+        # increasing even where local wall time repeats.
+        while True:
+            when = next(self._sim).astimezone(UTC) + self._offset
+            if when > self._last:
+                self._last = when
+                return when
