@@ -81,8 +81,8 @@ class TaskExistsError(ConflictError):
     def __init__(self, task_id: str) -> None:
         self.task_id = task_id
         super().__init__(
-            f"A different task with id {task_id!r} already exists; "
-            "pass replace_existing=True to replace it."
+            f"A different task with id {task_id!r} already exists; replace it with "
+            "replace_existing=True (CLI: --replace) or choose another id."
         )
 
 

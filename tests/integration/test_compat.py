@@ -131,3 +131,26 @@ def test_discord_seed_wrappers_fire(cw: Cronwell) -> None:
     assert once.return_value == "'notified cpi'"
     assert once.scheduled_for == run_date.replace(tzinfo=ZoneInfo("Asia/Jerusalem"))
     collected.wait_for(2, "health_check")
+
+
+def test_add_job_without_trigger_runs_now_and_ids_are_distinct(cw: Cronwell) -> None:
+    collected = RunCollector()
+    cw.on_run(collected)
+    cw.start()
+    cw.add_job(notify_economic_event, args=["gdp"])
+    run = collected.wait_for(1)[0]
+    assert run.return_value == "'notified gdp'"
+    first = cw.add_job(notify_economic_event, "interval", minutes=5, args=["a"])
+    second = cw.add_job(notify_economic_event, "interval", minutes=5, args=["b"])
+    again = cw.add_job(notify_economic_event, "interval", minutes=5, args=["a"])
+    assert first.id != second.id
+    assert again.id == first.id
+    assert first.id.startswith("notify_economic_event-")
+
+
+def test_next_run_time_starts_an_interval(cw: Cronwell) -> None:
+    start = datetime.now(ZoneInfo("UTC")) + timedelta(hours=1)
+    job = cw.add_job(
+        generate_upcoming_game_sessions, "interval", hours=6, id="six", next_run_time=start
+    )
+    assert job.next_run_time == start

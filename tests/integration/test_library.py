@@ -9,11 +9,12 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from tests.support.waiting import RunCollector, wait_until
 
-from cronwell import Cronwell, RunContext, RunStatus, cron, every
+from cronwell import Cronwell, RunContext, RunStatus, cron, every, once
 from cronwell.errors import (
     DatabaseUnavailableError,
     FunctionNotFoundError,
@@ -108,12 +109,16 @@ def test_changes_from_another_instance_reach_the_running_engine(
         other.close()
 
 
-def test_two_engines_on_one_database_record_each_occurrence_once(
-    cw: Cronwell, database_url: str
+def test_two_engines_on_one_database_run_each_occurrence_once(
+    cw: Cronwell, database_url: str, tmp_path: Path
 ) -> None:
     first, second = RunCollector(), RunCollector()
     cw.on_run(first)
-    cw.add_task("shared", schedule=every(seconds=0.2), shell="true")
+    ledger = tmp_path / "executions.txt"
+    # every execution appends its occurrence key: a double fire would show twice
+    cw.add_task(
+        "shared", schedule=every(seconds=0.2), shell=f'echo "$CRONWELL_OCCURRENCE_KEY" >> {ledger}'
+    )
     other = Cronwell(database_url, timezone="UTC", poll_interval=0.1, instance_id="test-b")
     other.on_run(second)
     try:
@@ -125,10 +130,11 @@ def test_two_engines_on_one_database_record_each_occurrence_once(
         other.close()
     cw.shutdown()
     rows = cw.runs("shared", limit=1000)
-    keys = Counter((r.scheduled_for, r.attempt) for r in rows)
-    assert keys and max(keys.values()) == 1
+    executions = Counter(ledger.read_text().split())
+    assert len(executions) >= 3
+    assert max(executions.values()) == 1
     ran = [r for r in rows if r.status is RunStatus.SUCCEEDED]
-    assert {r.instance_id for r in ran} <= {"test-a", "test-b"}
+    assert len(ran) == len(executions)
 
 
 def test_run_now_records_success_and_failure(cw: Cronwell) -> None:
@@ -301,3 +307,63 @@ def test_failed_runs_are_logged_with_structured_fields(
     assert len(records) == 1
     assert records[0].task_id == "bad-log"  # type: ignore[attr-defined]
     assert records[0].run_id == run.id  # type: ignore[attr-defined]
+
+
+def test_restarting_the_app_keeps_a_pause(database_url: str) -> None:
+    def declare() -> Cronwell:
+        app = Cronwell(database_url, timezone="UTC")
+        app.task(cron="0 8 * * *", id="paused-by-operator")(decorated_job)
+        return app
+
+    first = declare()
+    first.pause("paused-by-operator")
+    first.close()
+    second = declare()
+    try:
+        assert second.get_task("paused-by-operator").enabled is False
+    finally:
+        second.close()
+
+
+def test_a_refused_redeclaration_keeps_the_stored_function(cw: Cronwell) -> None:
+    cw.add_task("keeper", schedule="0 8 * * *", func=lambda: "original")
+    with pytest.raises(TaskExistsError):
+        cw.add_task("keeper", schedule="0 9 * * *", func=lambda: "intruder")
+    assert cw.run_now("keeper").return_value == "'original'"
+
+
+def test_engine_restarts_cleanly(cw: Cronwell) -> None:
+    collected = RunCollector()
+    cw.on_run(collected)
+    cw.add_task("again", schedule=every(seconds=0.2), shell="true")
+    cw.start()
+    collected.wait_for(1, "again")
+    cw.shutdown()
+    seen = len(collected.runs)
+    cw.start()
+    collected.wait_for(seen + 1, "again")
+    assert all(r.status is not RunStatus.RUNNING for r in cw.runs("again", limit=1000))
+
+
+def test_a_run_queued_elsewhere_is_picked_up(cw: Cronwell, database_url: str) -> None:
+    collected = RunCollector()
+    cw.on_run(collected)
+    cw.add_task("on-demand", schedule="0 3 * * *", shell="echo queued")
+    cw.start()
+    other = Cronwell(database_url, timezone="UTC")
+    try:
+        pending = other.service.queue_run("on-demand")
+        assert pending.status is RunStatus.PENDING
+    finally:
+        other.close()
+    run = collected.wait_for(1, "on-demand")[0]
+    assert run.id == pending.id
+    assert run.status is RunStatus.SUCCEEDED
+    assert run.reason == "manual"
+
+
+def test_one_off_in_the_past_is_refused(cw: Cronwell) -> None:
+    from cronwell.errors import InvalidScheduleError
+
+    with pytest.raises(InvalidScheduleError, match="in the past"):
+        cw.add_task("yesterday", schedule=once(datetime.now(UTC) - timedelta(days=1)), shell="true")

@@ -15,6 +15,7 @@ from cronwell.errors import (
 EXIT_OK = 0
 EXIT_RUN_FAILED = 1  # a run started from the CLI did not succeed
 EXIT_USAGE = 2  # also what Click uses for bad options
+EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
 
 _EXIT_CODES: tuple[tuple[type[CronwellError], int], ...] = (
     (InvalidInputError, 2),

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.markup import escape
 
 from cronwell import log as cw_log
-from cronwell.cli.errors import EXIT_RUN_FAILED, exit_code
+from cronwell.cli.errors import EXIT_INTERRUPTED, EXIT_RUN_FAILED, exit_code
 from cronwell.cli.output import (
     console,
     err_console,
@@ -89,8 +90,11 @@ def handles_errors(command: C) -> C:
         try:
             return command(*args, **kwargs)
         except CronwellError as exc:
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+            err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(exit_code(exc)) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted; a run in progress is recorded as interrupted")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper  # type: ignore[return-value]
 

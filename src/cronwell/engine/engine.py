@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.executors.base import BaseExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -94,13 +96,16 @@ class Engine:
                 executors={"default": _DispatchExecutor(self)},
                 job_defaults={"coalesce": False, "misfire_grace_time": None, "max_instances": 1},
             )
-            self._revision = self._store.current_revision()
+            revision = self._store.current_revision()
+            tasks = self._store.list_tasks(enabled=True)
             self._tasks = {}
-            self._scheduler = scheduler
-            for task in self._store.list_tasks(enabled=True):
-                self._schedule(task)
+            for task in tasks:
+                self._schedule(task, scheduler)
             self._stop.clear()
             scheduler.start()
+            # assigned only once running, so a failed start leaves a clean, stopped engine
+            self._scheduler = scheduler
+            self._revision = revision
             self.started_at = self._clock.now()
             entry.set_active(self)
             self._sync_thread = threading.Thread(
@@ -166,8 +171,8 @@ class Engine:
         task = self._tasks.get(task_id) or self._store.get_task(task_id)
         self._dispatcher.submit([Fire(task, self._clock.now(), reason=RunReason.MANUAL)])
 
-    def _schedule(self, task: Task) -> None:
-        scheduler = self._scheduler
+    def _schedule(self, task: Task, scheduler: BackgroundScheduler | None = None) -> None:
+        scheduler = scheduler or self._scheduler
         assert scheduler is not None
         self._tasks[task.id] = task
         scheduler.add_job(
@@ -182,7 +187,9 @@ class Engine:
     def _unschedule(self, task_id: str) -> None:
         scheduler = self._scheduler
         assert scheduler is not None
-        if self._tasks.pop(task_id, None) is not None:
+        self._tasks.pop(task_id, None)
+        # APScheduler may already have dropped it (a one-off that fired, an ended task)
+        with contextlib.suppress(JobLookupError):
             scheduler.remove_job(task_id)
 
     # -- keeping up with the store -----------------------------------------------------------
@@ -208,14 +215,23 @@ class Engine:
             if self._scheduler is None:
                 return
             for task_id in sorted(changed):
-                task = self._store.find_task(task_id)
-                current = self._tasks.get(task_id)
-                if task is None or not task.enabled:
-                    self._unschedule(task_id)
-                elif current is None or current.version != task.version:
-                    self._schedule(task)
+                try:
+                    self._apply_change(task_id)
+                except Exception:  # one unreadable task must not hold back the others
+                    log.exception(
+                        "cannot apply a task change",
+                        extra={"action": "task_sync_failed", "task_id": task_id},
+                    )
             self._revision = revision
         self._start_due_runs()
+
+    def _apply_change(self, task_id: str) -> None:
+        task = self._store.find_task(task_id)
+        current = self._tasks.get(task_id)
+        if task is None or not task.enabled:
+            self._unschedule(task_id)
+        elif current is None or current.version != task.version:
+            self._schedule(task)
 
     def _start_due_runs(self) -> None:
         for run in self._store.claim_due_runs(self._clock.now(), self._instance_id):

@@ -7,11 +7,23 @@ APScheduler 3's own cron trigger gets crontab's day-of-week numbers and day-fiel
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from apscheduler.triggers.base import BaseTrigger
 
 from cronwell.domain.task import Task
+
+
+def first_fire_floor(task: Task, now: datetime) -> datetime:
+    """Where a newly scheduled task starts looking for occurrences: up to ``misfire_grace``
+    back, so an occurrence due a moment ago (a one-off for "now", one that fell due while the
+    engine was starting) still fires; never before the task's last change (less a second),
+    so a task created or resumed after its time does not fire for the past. An occurrence
+    that already ran is fenced by its run row."""
+    floor = now - timedelta(seconds=task.misfire_grace)
+    if task.updated_at is not None:
+        floor = max(floor, task.updated_at - timedelta(seconds=1))
+    return min(floor, now)
 
 
 class TaskTrigger(BaseTrigger):  # type: ignore[misc]
@@ -26,7 +38,15 @@ class TaskTrigger(BaseTrigger):  # type: ignore[misc]
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
-        return self.task.next_fire_after(previous_fire_time or now)
+        if previous_fire_time is not None:
+            return self.task.next_fire_after(previous_fire_time)
+        # First look: the latest occurrence in (floor, now] fires at once, coalesced (one
+        # run, not a burst); otherwise the next one to come.
+        latest = None
+        nxt = self.task.next_fire_after(first_fire_floor(self.task, now))
+        while nxt is not None and nxt <= now:
+            latest, nxt = nxt, self.task.next_fire_after(nxt)
+        return latest or nxt
 
     def __str__(self) -> str:
         return self.task.schedule.expression()

@@ -16,6 +16,8 @@ scheduler's time zone, as APScheduler reads them; everywhere else cronwell rejec
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +36,7 @@ from cronwell.domain.schedule import (
 from cronwell.domain.task import Task
 from cronwell.domain.timezones import canonical_timezone
 from cronwell.errors import InvalidScheduleError
-from cronwell.runtime.functions import display_name
+from cronwell.runtime.functions import display_name, function_reference
 
 if TYPE_CHECKING:
     from cronwell.service import TaskService
@@ -133,7 +135,9 @@ class ApschedulerCompat:
             )
         if next_run_time is None:  # APScheduler: added paused
             fields["enabled"] = False
-        task_id = id or _default_id(func)
+        elif next_run_time is not _UNSET:
+            schedule = self._first_run_at(schedule, self._aware(next_run_time))
+        task_id = id or _default_id(func, schedule, args, kwargs)
         task = self.add_task(
             task_id,
             schedule=schedule,
@@ -252,6 +256,19 @@ class ApschedulerCompat:
     def service_now(self) -> datetime:
         clock = getattr(self, "clock", None)
         return clock.now() if clock is not None else datetime.now(ZoneInfo("UTC"))
+
+    @staticmethod
+    def _first_run_at(schedule: AnySchedule, when: datetime) -> AnySchedule:
+        """Honour ``add_job(next_run_time=...)``: the one-off's time, or the instant an
+        interval counts from. A cron schedule cannot start off its own times."""
+        if isinstance(schedule, OnceSchedule):
+            return OnceSchedule(at=when)
+        if isinstance(schedule, IntervalSchedule):
+            return schedule.model_copy(update={"anchor": when})
+        raise InvalidScheduleError(
+            "next_run_time cannot move a cron schedule's first run off its own times; "
+            "leave it out, or run the task now with run_now()."
+        )
 
     def _aware(self, value: datetime | str, zone_name: str | None = None) -> datetime:
         if isinstance(value, str):
@@ -424,7 +441,22 @@ def _translate_day_of_week(expr: str) -> str:
     return ",".join(out)
 
 
-def _default_id(func: Callable[..., Any] | str) -> str:
-    if isinstance(func, str):
-        return func.rsplit(":", 1)[-1].rsplit(".", 1)[-1]
-    return display_name(func)
+def _default_id(
+    func: Callable[..., Any] | str,
+    schedule: AnySchedule,
+    args: Sequence[Any] | None,
+    kwargs: dict[str, Any] | None,
+) -> str:
+    """An id for ``add_job`` without one: the function's name and a digest of what the job
+    is, so declaring the same job again finds it and a loop over arguments makes distinct
+    tasks (APScheduler draws a random id, which a durable store would pile up)."""
+    name = (
+        func.rsplit(":", 1)[-1].rsplit(".", 1)[-1] if isinstance(func, str) else display_name(func)
+    )
+    ref = func if isinstance(func, str) else function_reference(func)
+    what = json.dumps(
+        [ref, schedule.model_dump(mode="json"), list(args or ()), kwargs or {}],
+        sort_keys=True,
+        default=repr,
+    )
+    return f"{name[:180]}-{hashlib.sha1(what.encode()).hexdigest()[:10]}"

@@ -124,7 +124,11 @@ class Cronwell(ApschedulerCompat):
             raise SchedulerStateError("This Cronwell instance is already running.")
         self._ensure_ready()
         self.dispatcher.start()
-        self.engine.start()
+        try:
+            self.engine.start()
+        except BaseException:
+            self.dispatcher.shutdown()
+            raise
 
     async def start_async(self) -> None:
         """Start from inside a running event loop; async task functions then run on it."""
@@ -226,10 +230,12 @@ class Cronwell(ApschedulerCompat):
             raise InvalidTaskError(
                 f"Task {task!r} needs exactly one of func=, shell=, http= or action=."
             )
+        previous = self.registry.get(task)
         if func is not None:
             ref = func if isinstance(func, str) else function_reference(func)
             action = PythonAction(func=ref, args=list(args), kwargs=dict(kwargs or {}))
             if callable(func):
+                # registered before saving: saving checks that the function can be found
                 self.registry.register(task, func)
         elif shell is not None:
             action = ShellAction(command=shell)
@@ -240,8 +246,10 @@ class Cronwell(ApschedulerCompat):
             return self.service.save(
                 Task.parse(_with_zone(data, self.timezone)), replace_existing=replace_existing
             )
-        except Exception:
-            if callable(func) and self.service.find(task) is None:
+        except BaseException:
+            if previous is not None:  # the stored task keeps the function it had
+                self.registry.register(task, previous)
+            else:
                 self.registry.unregister(task)
             raise
 

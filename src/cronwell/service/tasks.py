@@ -8,19 +8,22 @@ created, not when it first fires.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cronwell.clock import Clock
 from cronwell.dispatch import LocalDispatcher
 from cronwell.domain.action import PythonAction
 from cronwell.domain.run import Run, RunReason, RunStatus
-from cronwell.domain.schedule import IntervalSchedule, Preview
+from cronwell.domain.schedule import IntervalSchedule, OnceSchedule, Preview
 from cronwell.domain.summary import summarize
 from cronwell.domain.task import Task
-from cronwell.errors import TaskExistsError
+from cronwell.errors import InvalidScheduleError, TaskExistsError
 from cronwell.runners import resolve_function
 from cronwell.store import NewRun, Store
+
+# a one-off "for now" computed a moment before saving is not in the past
+_PAST_TOLERANCE = timedelta(seconds=1)
 
 
 class TaskService:
@@ -73,15 +76,19 @@ class TaskService:
         ``replace_existing``."""
         task = self.build(data)
         existing = self._store.find_task(task.id)
+        if existing is not None and "enabled" not in task.model_fields_set:
+            # re-declaring a task in code does not resume one an operator paused
+            task = task.model_copy(update={"enabled": existing.enabled})
         task = self._complete(task, existing)
         self._validate_function(task)
         now = self._clock.now()
+        if existing is not None and existing.same_definition(task) and expected_version is None:
+            return existing
+        if existing is not None and not replace_existing and expected_version is None:
+            raise TaskExistsError(task.id)
+        _reject_past_one_off(task, now)
         if existing is None:
             stored = self._store.insert_task(task, now)
-        elif existing.same_definition(task) and expected_version is None:
-            return existing
-        elif not replace_existing and expected_version is None:
-            raise TaskExistsError(task.id)
         else:
             stored = self._store.update_task(task, now, expected_version=expected_version)
         self._on_change()
@@ -190,11 +197,24 @@ class TaskService:
         ):
             anchor = existing.schedule.anchor
         if anchor is None:
-            # whole seconds, so occurrence keys and previews read cleanly
-            anchor = self._clock.now().replace(microsecond=0) + schedule.period
+            now = self._clock.now()
+            if schedule.period >= timedelta(seconds=1):  # whole seconds read cleanly
+                now = now.replace(microsecond=0)
+            anchor = now + schedule.period
         new_schedule = schedule.model_copy(update={"anchor": anchor})
         return task.model_copy(update={"schedule": new_schedule})
 
     def _validate_function(self, task: Task) -> None:
+        """A Python action's function must be found now, not at 3 a.m. (rule 11)."""
         if isinstance(task.action, PythonAction) and not self._is_registered(task.id):
             resolve_function(task.action.func)
+
+
+def _reject_past_one_off(task: Task, now: datetime) -> None:
+    """A one-off whose time has passed would never fire; say so instead of storing it."""
+    schedule = task.schedule
+    if isinstance(schedule, OnceSchedule) and schedule.at < now - _PAST_TOLERANCE:
+        raise InvalidScheduleError(
+            f"Task {task.id!r} is set to run once at {schedule.at.isoformat()}, which is in "
+            "the past; give a future time (or run it now with run_now / `cronwell tasks run`)."
+        )
