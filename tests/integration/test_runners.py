@@ -602,6 +602,11 @@ def test_shell_output_is_truncated_to_the_limit() -> None:
 # -- HTTP -----------------------------------------------------------------------------------
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that gave up (the timeout test) is expected; keep the output clean."""
+
+
 class Server:
     def __init__(self) -> None:
         self.received: list[tuple[str, str, dict[str, str], bytes]] = []
@@ -644,7 +649,7 @@ class Server:
                 server.received.append(("POST", self.path, dict(self.headers), body))
                 self.reply(200, b'{"ok": true}', "application/json")
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(

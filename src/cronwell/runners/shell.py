@@ -59,21 +59,17 @@ class _Pipe:
     def pump(self, wait: float) -> None:
         """Wait up to ``wait`` seconds for output, then copy what is available (at most a
         few reads, so the caller gets to check the clock)."""
-        if not self.open or not self._selector.select(max(0.0, wait)):
-            return
-        for _ in range(16):
-            try:
-                chunk = os.read(self._fd, _READ_SIZE)
-            except BlockingIOError:
-                return
-            if not chunk:
-                self._eof()
-                return
-            self._buffer.write_bytes(chunk)
+        if self.open and self._selector.select(max(0.0, wait)):
+            self._copy(max_reads=16)
 
     def drain(self) -> None:
         """Copy what is already in the pipe, without waiting for more."""
-        while self.open:
+        self._copy(max_reads=None)
+
+    def _copy(self, max_reads: int | None) -> None:
+        reads = 0
+        while self.open and (max_reads is None or reads < max_reads):
+            reads += 1
             try:
                 chunk = os.read(self._fd, _READ_SIZE)
             except BlockingIOError:
