@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -12,13 +13,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import bindparam, create_engine, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cronwell.domain import RunStatus, Task, cron, every
 from cronwell.domain.action import PythonAction, ShellAction
+from cronwell.domain.stats import TaskStats
 from cronwell.errors import (
     DatabaseUnavailableError,
     RunNotFoundError,
@@ -27,19 +31,33 @@ from cronwell.errors import (
     TaskNotFoundError,
 )
 from cronwell.store import NewRun, RunUpdate, Store, display_url, normalize_url
+from cronwell.store.records import InstanceRecord
+from cronwell.store.store import MIGRATIONS_DIR
 from cronwell.store.tables import VERSION_TABLE, metadata
 from cronwell.store.types import UTCDateTime
 
 T = TypeVar("T")
 
 NOW = datetime(2025, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
-TABLES = {"cronwell_tasks", "cronwell_task_changes", "cronwell_runs"}
+TABLES = {"cronwell_tasks", "cronwell_task_changes", "cronwell_runs", "cronwell_instances"}
+HEAD = "0002"
 
 
 def make_task(task_id: str, **fields: Any) -> Task:
     fields.setdefault("schedule", cron("0 8 * * 1-5"))
     fields.setdefault("action", ShellAction(command="echo hello"))
     return Task(id=task_id, **fields)
+
+
+def raw(store: Store, sql: str, **params: Any) -> list[Any]:
+    """Rows of ``sql`` run on ``store``'s database outside the store."""
+    engine = create_engine(store.url)
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(text(sql), params)
+            return list(result.all()) if result.returns_rows else []
+    finally:
+        engine.dispose()
 
 
 def run_together(*jobs: Callable[[], T]) -> list[T]:
@@ -72,7 +90,7 @@ def test_upgrade_creates_tables_and_is_idempotent(
         [record] = [r for r in caplog.records if getattr(r, "action", None)]
         assert record.__dict__["action"] == "database_upgraded"
         assert record.__dict__["from_revision"] is None
-        assert record.__dict__["to_revision"] == "0001"
+        assert record.__dict__["to_revision"] == HEAD
         caplog.clear()
         store.upgrade()  # a second start finds nothing to do
         assert store.is_current()
@@ -91,7 +109,7 @@ def test_upgrade_creates_tables_and_is_idempotent(
             assert uniques["uq_run_occurrence"] == ["task_id", "scheduled_for", "attempt"]
             with engine.connect() as conn:
                 versions = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
-            assert [v[0] for v in versions] == ["0001"]
+            assert [v[0] for v in versions] == [HEAD]
         finally:
             engine.dispose()
     finally:
@@ -663,3 +681,525 @@ def test_concurrent_claims_never_double_claim(database_url: str) -> None:
     finally:
         first.close()
         second.close()
+
+
+# -- 0001 -> 0002: an existing database keeps its data -----------------------------------------
+
+# Fields a task definition stored by 0001-era code does not have.
+_NEWER_FIELDS = {
+    "timeout",
+    "retries",
+    "retry_delay",
+    "retry_max_delay",
+    "retry_jitter",
+    "retry_on",
+    "overlap",
+    "catchup",
+    "catchup_window",
+    "max_consecutive_failures",
+}
+
+
+def test_upgrade_from_0001_keeps_tasks_and_runs(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Store(database_url)
+    engine = create_engine(store.url)
+    try:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0001")
+        columns = {c["name"] for c in inspect(engine).get_columns("cronwell_tasks")}
+        assert "consecutive_failures" not in columns
+        assert "cronwell_instances" not in inspect(engine).get_table_names()
+
+        old = make_task("old", name="Old one", tags=["x"]).definition()
+        definition = {k: v for k, v in old.items() if k not in _NEWER_FIELDS}
+        at = bindparam("at", type_=UTCDateTime())
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO cronwell_task_changes (task_id, changed_at) VALUES ('old', :at)"
+                ).bindparams(at),
+                {"at": NOW},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO cronwell_tasks (id, name, enabled, definition, tags, version, "
+                    "revision, created_at, updated_at) "
+                    "VALUES ('old', 'Old one', :enabled, :definition, '[\"x\"]', 4, 1, :at, :at)"
+                ).bindparams(at),
+                {"enabled": True, "definition": json.dumps(definition), "at": NOW},
+            )
+            for attempt, status in ((1, "failed"), (2, "running")):
+                conn.execute(
+                    text(
+                        "INSERT INTO cronwell_runs (task_id, scheduled_for, attempt, status, "
+                        "started_at, instance_id) "
+                        "VALUES ('old', :at, :attempt, :status, :at, 'gone')"
+                    ).bindparams(at),
+                    {"at": NOW, "attempt": attempt, "status": status},
+                )
+
+        caplog.set_level(logging.INFO, logger="cronwell.store")
+        assert not store.is_current()
+        store.upgrade()
+        assert store.is_current()
+        [record] = [r for r in caplog.records if getattr(r, "action", None)]
+        assert (record.__dict__["from_revision"], record.__dict__["to_revision"]) == ("0001", HEAD)
+
+        task = store.get_task("old")
+        assert (task.name, task.tags, task.version, task.created_at) == ("Old one", ["x"], 4, NOW)
+        assert (task.consecutive_failures, task.paused_reason) == (0, None)
+        assert task.retries == 0  # a field the old definition lacks takes its default
+        assert [(r.attempt, r.status) for r in store.list_runs(task_id="old")] == [
+            (2, RunStatus.RUNNING),
+            (1, RunStatus.FAILED),
+        ]
+        # the new columns and table work on the upgraded database
+        assert store.record_occurrence_result("old", failed=True) == 1
+        assert store.auto_pause("old", "broken", NOW).paused_reason == "broken"
+        assert store.instances_with_work() == {"gone"}
+        store.register_instance("new", "host", 1, NOW)
+        assert [i.instance_id for i in store.list_instances()] == ["new"]
+        assert store.current_revision() == 2
+    finally:
+        engine.dispose()
+        store.close()
+
+
+# -- task state ----------------------------------------------------------------------------------
+
+
+def test_task_state_is_stored_apart_from_the_definition(store: Store) -> None:
+    # state handed in with a new task is not stored: a new task starts afresh
+    stored = store.insert_task(make_task("t", consecutive_failures=7, paused_reason="x"), NOW)
+    assert (stored.consecutive_failures, stored.paused_reason) == (0, None)
+    store.bulk_insert_tasks([make_task("bulk", consecutive_failures=3)], NOW)
+    assert store.get_task("bulk").consecutive_failures == 0
+
+    assert store.record_occurrence_result("t", failed=True) == 1
+    assert store.record_occurrence_result("t", failed=True) == 2
+    assert store.get_task("t").consecutive_failures == 2
+    assert [t.consecutive_failures for t in store.list_tasks()] == [0, 2]
+
+    # an update changes the definition and keeps the state, whatever the task says
+    later = NOW + timedelta(minutes=1)
+    updated = store.update_task(make_task("t", name="Renamed", consecutive_failures=0), later)
+    assert (updated.version, updated.consecutive_failures, updated.paused_reason) == (2, 2, None)
+    assert store.get_task("t") == updated
+    paused = store.auto_pause("t", "2 failures in a row", later)
+    assert paused.version == 3
+    kept = store.update_task(make_task("t", name="Still paused", enabled=False), later)
+    assert (kept.enabled, kept.paused_reason, kept.consecutive_failures) == (
+        False,
+        "2 failures in a row",
+        2,
+    )
+    assert store.get_task("t") == kept
+
+    # the definition column holds the definition only
+    [(definition,)] = raw(store, "SELECT definition FROM cronwell_tasks WHERE id = 't'")
+    assert not {"paused_reason", "consecutive_failures", "version"} & set(json.loads(definition))
+    [(reason, failures)] = raw(
+        store, "SELECT paused_reason, consecutive_failures FROM cronwell_tasks WHERE id = 't'"
+    )
+    assert (reason, failures) == ("2 failures in a row", 2)
+
+
+def test_an_update_that_enables_a_paused_task_resumes_it(store: Store) -> None:
+    store.insert_task(make_task("t"), NOW)
+    store.record_occurrence_result("t", failed=True)
+    store.auto_pause("t", "1 failure", NOW)
+    resumed = store.update_task(make_task("t", enabled=True), NOW)
+    assert (resumed.enabled, resumed.paused_reason, resumed.consecutive_failures) == (
+        True,
+        None,
+        0,
+    )
+    assert store.get_task("t") == resumed
+
+
+def test_auto_pause_and_resume(store: Store) -> None:
+    store.insert_task(make_task("t"), NOW)
+    seen = store.current_revision()
+    for _ in range(3):
+        store.record_occurrence_result("t", failed=True)
+    later = NOW + timedelta(seconds=5)
+    paused = store.auto_pause("t", "3 failures in a row", later)
+    assert not paused.enabled
+    assert (paused.paused_reason, paused.consecutive_failures) == ("3 failures in a row", 3)
+    assert (paused.version, paused.updated_at) == (2, later)
+    assert store.get_task("t") == paused
+    assert store.changes_since(seen) == (seen + 1, {"t"})  # a change the leader must see
+    assert [t.id for t in store.list_tasks(enabled=False)] == ["t"]
+
+    # pausing by hand a task that is already paused keeps the reason
+    again = store.set_enabled("t", False, later)
+    assert (again.paused_reason, again.consecutive_failures, again.version) == (
+        "3 failures in a row",
+        3,
+        3,
+    )
+
+    resumed = store.set_enabled("t", True, later)
+    assert resumed.enabled
+    assert (resumed.paused_reason, resumed.consecutive_failures, resumed.version) == (None, 0, 4)
+    assert store.get_task("t") == resumed
+
+    # a manual pause has no reason
+    manual = store.set_enabled("t", False, later)
+    assert (manual.enabled, manual.paused_reason) == (False, None)
+    assert store.get_task("t") == manual
+
+    with pytest.raises(TaskNotFoundError):
+        store.auto_pause("ghost", "x", NOW)
+
+
+def test_record_occurrence_result(store: Store) -> None:
+    stored = store.insert_task(make_task("t"), NOW)
+    revision = store.current_revision()
+    assert store.record_occurrence_result("t", failed=False) == 0  # nothing to reset
+    assert [store.record_occurrence_result("t", failed=True) for _ in range(3)] == [1, 2, 3]
+    assert store.record_occurrence_result("t", failed=False) == 0
+    assert store.get_task("t").consecutive_failures == 0
+    assert store.record_occurrence_result("t", failed=True) == 1
+    # state, not a change: no version, no change row, no new updated_at
+    fetched = store.get_task("t")
+    assert (fetched.version, fetched.updated_at) == (stored.version, stored.updated_at)
+    assert store.current_revision() == revision
+    # a task deleted while its run went on
+    assert store.record_occurrence_result("ghost", failed=True) == 0
+    assert store.record_occurrence_result("ghost", failed=False) == 0
+    assert store.find_task("ghost") is None
+
+
+def test_concurrent_failures_are_all_counted(database_url: str) -> None:
+    first, second = Store(database_url), Store(database_url)
+    first.upgrade()
+    try:
+        first.insert_task(make_task("t"), NOW)
+        counts = run_together(
+            *[
+                partial(store.record_occurrence_result, "t", failed=True)
+                for store in (first, second) * 4
+            ]
+        )
+        assert sorted(counts) == list(range(1, 9))
+        assert first.get_task("t").consecutive_failures == 8
+    finally:
+        first.close()
+        second.close()
+
+
+# -- run history helpers -----------------------------------------------------------------------
+
+
+def test_last_occurrences(store: Store) -> None:
+    assert store.last_occurrences() == {}
+    hour = timedelta(hours=1)
+    store.insert_runs(
+        [
+            NewRun("a", NOW, status=RunStatus.SUCCEEDED),
+            NewRun("a", NOW + hour, status=RunStatus.PENDING, due_at=NOW + hour),
+            NewRun("a", NOW + hour / 2, attempt=2, status=RunStatus.FAILED),
+            NewRun("b", NOW - 24 * hour, status=RunStatus.SKIPPED),
+        ]
+    )
+    latest = store.last_occurrences()
+    assert latest == {"a": NOW + hour, "b": NOW - 24 * hour}
+    assert all(value.tzinfo is UTC for value in latest.values())
+    assert store.last_occurrences(["a", "c"]) == {"a": NOW + hour}
+    assert store.last_occurrences([]) == {}
+    many = [f"x{i}" for i in range(1200)] + ["b"]  # more than one IN (...) list
+    assert store.last_occurrences(many) == {"b": NOW - 24 * hour}
+
+
+def test_release_queued(store: Store) -> None:
+    later = NOW + timedelta(hours=1)
+    ids = store.insert_runs(
+        [
+            NewRun("a", NOW, status=RunStatus.PENDING, instance_id="dead"),
+            NewRun("b", NOW, status=RunStatus.PENDING, instance_id="dead"),
+            NewRun("c", NOW, status=RunStatus.PENDING, instance_id="alive"),
+            NewRun("d", NOW, status=RunStatus.PENDING, due_at=later, instance_id="dead"),
+            NewRun("e", NOW, status=RunStatus.RUNNING, instance_id="dead"),
+            NewRun("f", NOW, status=RunStatus.PENDING),
+        ]
+    )
+    assert store.next_due_at() == later
+    assert store.release_queued(["dead", "unknown"], NOW) == 2
+    assert store.next_due_at() == NOW
+    assert [run.id for run in store.claim_due_runs(NOW, "new")] == ids[:2]
+    assert store.release_queued(["dead"], NOW) == 0
+    assert store.release_queued([], NOW) == 0
+    # the others are as they were: c and f still queued, d due later
+    assert {r.task_id for r in store.runs_in_status(RunStatus.PENDING)} == {"c", "d", "f"}
+    assert store.next_due_at() == later
+
+
+def test_abandon_runs(store: Store) -> None:
+    rows = [
+        NewRun(
+            "t",
+            NOW,
+            attempt=2,
+            status=RunStatus.RUNNING,
+            reason="schedule",
+            started_at=NOW - timedelta(seconds=90),
+            instance_id="dead",
+        ),
+        NewRun("u", NOW, status=RunStatus.RUNNING, instance_id="dead"),  # start unknown
+        NewRun("v", NOW, status=RunStatus.RUNNING, instance_id="alive"),
+        NewRun("w", NOW, status=RunStatus.PENDING, instance_id="dead"),
+        NewRun("x", NOW, status=RunStatus.SUCCEEDED, instance_id="dead"),
+        NewRun("y", NOW, status=RunStatus.RUNNING, instance_id="other-dead"),
+    ]
+    ids = store.insert_runs(rows)
+    abandoned = store.abandon_runs(["dead", "other-dead", "never-seen"], NOW)
+    assert [run.id for run in abandoned] == [ids[0], ids[1], ids[5]]
+    first, second, third = abandoned
+    assert first == store.get_run(first.id)
+    assert (first.task_id, first.attempt, first.status) == ("t", 2, RunStatus.ABANDONED)
+    assert (first.finished_at, first.duration, first.reason) == (NOW, 90.0, "process_died")
+    assert first.error == "The process running it (instance dead) stopped before the run finished."
+    assert first.instance_id == "dead"
+    assert (second.status, second.duration, second.finished_at) == (RunStatus.ABANDONED, None, NOW)
+    assert third.error is not None
+    assert "(instance other-dead)" in third.error
+    # nothing else changed
+    statuses = {run.task_id: run.status for run in store.list_runs()}
+    assert statuses == {
+        "t": RunStatus.ABANDONED,
+        "u": RunStatus.ABANDONED,
+        "v": RunStatus.RUNNING,
+        "w": RunStatus.PENDING,
+        "x": RunStatus.SUCCEEDED,
+        "y": RunStatus.ABANDONED,
+    }
+    assert store.abandon_runs(["dead"], NOW) == []  # once only
+    assert store.abandon_runs([], NOW) == []
+    [late] = store.abandon_runs(["alive"], NOW, reason="shutdown")
+    assert (late.task_id, late.reason) == ("v", "shutdown")
+
+
+def test_concurrent_abandons_take_each_run_once(database_url: str) -> None:
+    first, second = Store(database_url), Store(database_url)
+    first.upgrade()
+    try:
+        for round_ in range(3):
+            scheduled = NOW + timedelta(days=round_)
+            rows = [
+                NewRun(
+                    f"t{i}",
+                    scheduled,
+                    status=RunStatus.RUNNING,
+                    started_at=scheduled,
+                    instance_id=f"dead-{i % 3}",
+                )
+                for i in range(60)
+            ]
+            ids = first.insert_runs(rows)
+            later = scheduled + timedelta(seconds=1)
+            a, b = run_together(
+                partial(first.abandon_runs, ["dead-0", "dead-1", "dead-2"], later),
+                partial(second.abandon_runs, ["dead-2", "dead-1", "dead-0"], later),
+            )
+            got_a, got_b = {r.id for r in a}, {r.id for r in b}
+            assert not got_a & got_b
+            assert got_a | got_b == set(ids)
+            assert len(a) + len(b) == 60
+        assert first.count_runs(status=RunStatus.RUNNING) == 0
+        assert first.count_runs(status=RunStatus.ABANDONED) == 180
+    finally:
+        first.close()
+        second.close()
+
+
+def test_prune_runs_by_age_and_by_count(store: Store) -> None:
+    day = timedelta(days=1)
+    ids = store.insert_runs(
+        [
+            *[NewRun("a", NOW - k * day, status=RunStatus.SUCCEEDED) for k in range(1, 6)],
+            NewRun("a", NOW - day, attempt=2, status=RunStatus.FAILED),  # same time, newer id
+            NewRun("a", NOW - 50 * day, status=RunStatus.RUNNING),
+            NewRun("a", NOW - 50 * day, attempt=2, status=RunStatus.PENDING, due_at=NOW),
+            NewRun("b", NOW - 40 * day, status=RunStatus.SUCCEEDED),
+            *[NewRun("c", NOW - timedelta(minutes=m), status=RunStatus.SKIPPED) for m in (1, 2, 3)],
+        ]
+    )
+    a1_first, a2, a3, a4, a5, a1_retry, running, pending, b, c1, c2, _c3 = ids
+
+    def left(task_id: str) -> list[int]:
+        return [run.id for run in store.list_runs(task_id=task_id, limit=100)]
+
+    # by count: the 2 newest finished runs of each task stay
+    assert store.prune_runs(None, keep_per_task=2) == 5  # 4 of a, 1 of c
+    assert left("a") == [a1_retry, a1_first, pending, running]
+    assert left("b") == [b]
+    assert left("c") == [c1, c2]
+    # by age (positional, as before)
+    assert store.prune_runs(NOW - 30 * day) == 1
+    assert left("b") == []
+    # both at once
+    assert store.prune_runs(NOW - 10 * day, keep_per_task=1) == 2
+    assert left("a") == [a1_retry, pending, running]
+    assert left("c") == [c1]
+    # keep none: every finished run goes, pending and running runs never do
+    assert store.prune_runs(None, keep_per_task=0) == 2
+    assert left("a") == [pending, running]
+    assert store.prune_runs(NOW + day, keep_per_task=0) == 0
+    assert store.prune_runs(None) == 0
+    with pytest.raises(ValueError, match="keep_per_task"):
+        store.prune_runs(None, keep_per_task=-1)
+    assert {a2, a3, a4, a5}.isdisjoint({run.id for run in store.list_runs(limit=100)})
+
+
+def test_task_stats(store: Store) -> None:
+    store.insert_task(make_task("s"), NOW)
+    minute = timedelta(minutes=1)
+    # (status, duration) by increasing scheduled_for, one minute apart
+    history: list[tuple[RunStatus, float | None]] = [
+        *[(RunStatus.SUCCEEDED, float(d)) for d in range(1, 18)],  # minutes 0-16
+        (RunStatus.FAILED, 40.0),  # 17
+        (RunStatus.INTERRUPTED, 3.0),  # 18
+        (RunStatus.TIMED_OUT, 30.0),  # 19
+        (RunStatus.SKIPPED, None),  # 20
+        (RunStatus.SKIPPED, None),  # 21
+        (RunStatus.MISSED, None),  # 22
+    ]
+    ids = store.insert_runs(
+        [
+            NewRun("s", NOW + i * minute, status=RunStatus.RUNNING, started_at=NOW + i * minute)
+            for i in range(len(history))
+        ]
+    )
+    store.finish_runs(
+        [
+            RunUpdate(
+                run_id,
+                status=status,
+                finished_at=NOW + i * minute + timedelta(seconds=duration or 0),
+                duration=duration,
+            )
+            for i, (run_id, (status, duration)) in enumerate(zip(ids, history, strict=True))
+            if run_id is not None
+        ]
+    )
+    store.insert_runs(
+        [
+            NewRun("s", NOW + 23 * minute, status=RunStatus.RUNNING, instance_id="alive"),
+            NewRun("s", NOW + 24 * minute, status=RunStatus.PENDING, due_at=NOW),
+            NewRun("s", NOW + 25 * minute, status=RunStatus.RUNNING, instance_id="gone"),
+            NewRun("other", NOW, status=RunStatus.FAILED),
+        ]
+    )
+    abandoned_at = NOW + timedelta(hours=2)
+    [abandoned] = store.abandon_runs(["gone"], abandoned_at)
+    assert abandoned.duration is None  # its start was not known: no duration
+    store.record_occurrence_result("s", failed=True)
+    store.record_occurrence_result("s", failed=True)
+
+    stats = store.task_stats("s")
+    assert isinstance(stats, TaskStats)
+    assert stats.model_dump() == {
+        "task_id": "s",
+        "runs": 21,  # 17 succeeded + failed + timed_out + abandoned + interrupted
+        "succeeded": 17,
+        "failed": 3,  # failed + timed_out + abandoned
+        "timed_out": 1,
+        "missed": 1,
+        "skipped": 2,
+        "success_rate": pytest.approx(0.85),
+        # durations 1..17, 40, 3, 30: mean 226 / 20; the 19th of 20 sorted values is 30
+        "avg_duration": pytest.approx(11.3),
+        "p95_duration": 30.0,
+        "last_success": NOW + 16 * minute + timedelta(seconds=17),
+        "last_failure": abandoned_at,
+        "consecutive_failures": 2,
+    }
+    # the newest 5 with a duration: 30, 3, 40, 17, 16
+    newest = store.task_stats("s", sample=5)
+    assert newest.avg_duration == pytest.approx(21.2)
+    assert newest.p95_duration == 40.0
+    assert newest.runs == 21  # counts are not sampled
+    one = store.task_stats("s", sample=1)
+    assert (one.avg_duration, one.p95_duration) == (30.0, 30.0)
+
+    assert store.task_stats("nobody") == TaskStats(task_id="nobody")
+    assert store.task_stats("nobody").success_rate is None
+    store.insert_runs([NewRun("skips", NOW, status=RunStatus.SKIPPED)])
+    only_skips = store.task_stats("skips")
+    assert (only_skips.runs, only_skips.skipped, only_skips.success_rate) == (0, 1, None)
+    with pytest.raises(ValueError, match="sample"):
+        store.task_stats("s", sample=0)
+
+
+# -- instances -----------------------------------------------------------------------------------
+
+
+def test_instances_register_heartbeat_list_remove(store: Store) -> None:
+    assert store.list_instances() == []
+    store.register_instance("i1", "host-a", 100, NOW)
+    store.register_instance("i2", "host-b", 200, NOW + timedelta(seconds=1))
+    store.heartbeat("i1", "host-a", 101, NOW + timedelta(seconds=5))
+    assert store.list_instances() == [
+        InstanceRecord("i1", "host-a", 101, NOW, NOW + timedelta(seconds=5)),
+        InstanceRecord("i2", "host-b", 200, NOW + timedelta(seconds=1), NOW + timedelta(seconds=1)),
+    ]
+    # registering again (a restart under the same id) keeps started_at
+    store.register_instance("i2", "host-c", 300, NOW + timedelta(seconds=6))
+    [_, second] = store.list_instances()
+    assert (second.hostname, second.pid, second.started_at, second.last_seen) == (
+        "host-c",
+        300,
+        NOW + timedelta(seconds=1),
+        NOW + timedelta(seconds=6),
+    )
+    assert second.last_seen.tzinfo is UTC
+
+    assert store.remove_instances(["i1", "ghost"]) == 1
+    assert [i.instance_id for i in store.list_instances()] == ["i2"]
+    assert store.remove_instances([]) == 0
+    # an instance judged dead while it was only slow comes back at its next heartbeat
+    store.heartbeat("i1", "host-a", 101, NOW + timedelta(seconds=10))
+    assert store.list_instances()[-1] == InstanceRecord(
+        "i1", "host-a", 101, NOW + timedelta(seconds=10), NOW + timedelta(seconds=10)
+    )
+    store.register_instance("long", "h" * 300, 1, NOW)
+    assert [i.hostname for i in store.list_instances() if i.instance_id == "long"] == ["h" * 255]
+    with pytest.raises(ValueError, match="naive"):
+        store.heartbeat("i1", "host-a", 1, datetime(2025, 1, 1))
+
+
+def test_instances_with_work(store: Store) -> None:
+    assert store.instances_with_work() == set()
+    store.insert_runs(
+        [
+            NewRun("a", NOW, status=RunStatus.RUNNING, instance_id="runner"),
+            NewRun("b", NOW, status=RunStatus.PENDING, instance_id="queuer"),
+            NewRun("c", NOW, status=RunStatus.PENDING, due_at=NOW, instance_id="retrier"),
+            NewRun("d", NOW, status=RunStatus.SUCCEEDED, instance_id="done"),
+            NewRun("e", NOW, status=RunStatus.RUNNING),
+            NewRun("f", NOW, status=RunStatus.RUNNING, instance_id="runner"),
+        ]
+    )
+    assert store.instances_with_work() == {"runner", "queuer"}
+    store.abandon_runs(["runner"], NOW)
+    store.release_queued(["queuer"], NOW)
+    assert store.instances_with_work() == set()
+
+
+def test_start_pending_switches_a_pending_run_once(store: Store) -> None:
+    now = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    (run_id,) = store.insert_runs(
+        [NewRun("queued", now, status=RunStatus.PENDING, reason="queued")]
+    )
+    assert run_id is not None
+    assert store.start_pending(run_id, now, "me") is True
+    assert store.start_pending(run_id, now, "other") is False
+    run = store.get_run(run_id)
+    assert run.status is RunStatus.RUNNING
+    assert run.instance_id == "me"

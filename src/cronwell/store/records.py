@@ -79,3 +79,18 @@ class RunUpdate:
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", RunStatus(self.status))
         object.__setattr__(self, "finished_at", utc(self.finished_at, "finished_at"))
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRecord:
+    """A cronwell process known to the database (see :meth:`Store.register_instance`).
+
+    ``last_seen`` is the time of its latest heartbeat; an instance whose ``last_seen`` is
+    old has probably died, and its runs can be recovered.
+    """
+
+    instance_id: str
+    hostname: str
+    pid: int
+    started_at: datetime
+    last_seen: datetime

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -27,6 +28,7 @@ from sqlalchemy import (
     ColumnElement,
     String,
     Text,
+    and_,
     bindparam,
     cast,
     delete,
@@ -43,6 +45,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from cronwell.domain.run import Run, RunStatus
+from cronwell.domain.stats import TaskStats
 from cronwell.domain.task import Task
 from cronwell.errors import (
     RunNotFoundError,
@@ -58,8 +61,8 @@ from cronwell.store.database import (
     normalize_url,
     sqlite_file,
 )
-from cronwell.store.records import NewRun, RunUpdate, utc, utc_or_none
-from cronwell.store.tables import VERSION_TABLE, runs, task_changes, tasks
+from cronwell.store.records import InstanceRecord, NewRun, RunUpdate, utc, utc_or_none
+from cronwell.store.tables import VERSION_TABLE, instances, runs, task_changes, tasks
 from cronwell.store.types import UTCDateTime
 
 logger = logging.getLogger(__name__)
@@ -77,13 +80,27 @@ _MIGRATION_LOCK_KEY = 0x63726F6E77656C6C  # "cronwell"
 _LOCK_TASK_WRITES = "LOCK TABLE cronwell_task_changes IN SHARE ROW EXCLUSIVE MODE"
 
 _SHORT_TEXT = 200  # length of the reason and instance_id columns
+_HOSTNAME = 255  # length of cronwell_instances.hostname
 _ID_CHUNK = 500  # ids per IN (...) list
 
 # A result row. Row's generic parameters differ between SQLAlchemy 2.0 and 2.1, and columns
 # are read by name anyway.
 _Row = Any
 
+T = TypeVar("T")
+
 _ACTIVE = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
+# Statuses of runs that ended (TaskStats.runs), and those of them that count as failures.
+_FINISHED = frozenset(
+    {
+        RunStatus.SUCCEEDED,
+        RunStatus.FAILED,
+        RunStatus.TIMED_OUT,
+        RunStatus.ABANDONED,
+        RunStatus.INTERRUPTED,
+    }
+)
+_FAILURES = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.ABANDONED})
 _RUN_KEY = (runs.c.task_id, runs.c.scheduled_for, runs.c.attempt)
 
 
@@ -238,9 +255,12 @@ class Store:
                     id=task.id,
                     created_at=now,
                     **_task_values(task, version=1, revision=revision, now=now),
+                    **_NEW_TASK_STATE,
                 )
             )
-        return task.model_copy(update={"version": 1, "created_at": now, "updated_at": now})
+        return task.model_copy(
+            update={"version": 1, "created_at": now, "updated_at": now, **_NEW_TASK_STATE}
+        )
 
     def bulk_insert_tasks(self, new_tasks: Sequence[Task], now: datetime) -> int:
         """Store many new tasks in one transaction and return how many. If any id is taken
@@ -275,6 +295,7 @@ class Store:
                         "id": task.id,
                         "created_at": now,
                         **_task_values(task, version=1, revision=revisions[task.id], now=now),
+                        **_NEW_TASK_STATE,
                     }
                     for task in new_tasks
                 ],
@@ -285,6 +306,11 @@ class Store:
         """Replace the stored definition of ``task.id`` and return the task as stored
         (version + 1, ``updated_at=now``, ``created_at`` kept).
 
+        The task's state (``paused_reason``, ``consecutive_failures``) is the stored one,
+        whatever ``task`` holds; an update that enables a disabled task resumes it as
+        :meth:`set_enabled` does (state reset), so it is not left enabled with a pause
+        reason and a failure count that would pause it again at the next failure.
+
         With ``expected_version``, the update happens only if that is still the stored
         version (optimistic concurrency); otherwise
         :class:`~cronwell.errors.StaleVersionError`. Unknown id:
@@ -293,7 +319,13 @@ class Store:
         now = utc(now, "now")
         with self._begin(write=True, lock_tasks=True) as conn:
             row = conn.execute(
-                select(tasks.c.version, tasks.c.created_at).where(tasks.c.id == task.id)
+                select(
+                    tasks.c.version,
+                    tasks.c.created_at,
+                    tasks.c.enabled,
+                    tasks.c.paused_reason,
+                    tasks.c.consecutive_failures,
+                ).where(tasks.c.id == task.id)
             ).first()
             if row is None:
                 raise TaskNotFoundError(task.id)
@@ -301,30 +333,63 @@ class Store:
             if expected_version is not None and expected_version != stored_version:
                 raise StaleVersionError(task.id, stored_version, expected_version)
             version = stored_version + 1
+            state = _state_after(row, enabled=task.enabled)
             revision = _record_change(conn, task.id, now)
             conn.execute(
                 update(tasks)
                 .where(tasks.c.id == task.id)
-                .values(**_task_values(task, version=version, revision=revision, now=now))
+                .values(**_task_values(task, version=version, revision=revision, now=now), **state)
             )
         return task.model_copy(
-            update={"version": version, "created_at": row.created_at, "updated_at": now}
+            update={
+                "version": version,
+                "created_at": row.created_at,
+                "updated_at": now,
+                **state,
+            }
         )
 
     def set_enabled(self, task_id: str, enabled: bool, now: datetime) -> Task:
-        """Enable or disable a task (pause/resume); counts as a change (version + 1)."""
+        """Enable or disable a task (resume/pause); counts as a change (version + 1).
+
+        Enabling resets the task's state: ``consecutive_failures`` to 0 and
+        ``paused_reason`` to ``None``. Disabling is a manual pause: it sets no
+        ``paused_reason`` (and keeps one set by :meth:`auto_pause`). Unknown id:
+        :class:`~cronwell.errors.TaskNotFoundError`.
+        """
+        return self._switch(task_id, now, enabled=enabled, paused_reason=None)
+
+    def auto_pause(self, task_id: str, reason: str, now: datetime) -> Task:
+        """Disable a task on cronwell's own initiative (e.g. too many failures in a row),
+        recording ``reason`` as its ``paused_reason``; counts as a change (version + 1).
+        :meth:`set_enabled` with ``True`` resumes it. Unknown id:
+        :class:`~cronwell.errors.TaskNotFoundError`."""
+        return self._switch(task_id, now, enabled=False, paused_reason=reason)
+
+    def _switch(
+        self, task_id: str, now: datetime, *, enabled: bool, paused_reason: str | None
+    ) -> Task:
         now = utc(now, "now")
         with self._begin(write=True, lock_tasks=True) as conn:
             row = conn.execute(
-                select(tasks.c.definition, tasks.c.version, tasks.c.created_at).where(
-                    tasks.c.id == task_id
-                )
+                select(
+                    tasks.c.definition,
+                    tasks.c.version,
+                    tasks.c.created_at,
+                    tasks.c.enabled,
+                    tasks.c.paused_reason,
+                    tasks.c.consecutive_failures,
+                ).where(tasks.c.id == task_id)
             ).first()
             if row is None:
                 raise TaskNotFoundError(task_id)
             definition: dict[str, Any] = json.loads(row.definition)
             definition["enabled"] = enabled
             version = row.version + 1
+            # Enabling (even an enabled task) starts afresh; disabling keeps the state.
+            state = _state_after(row, enabled=enabled, resume=enabled)
+            if paused_reason is not None:
+                state["paused_reason"] = paused_reason
             revision = _record_change(conn, task_id, now)
             conn.execute(
                 update(tasks)
@@ -335,9 +400,34 @@ class Store:
                     version=version,
                     revision=revision,
                     updated_at=now,
+                    **state,
                 )
             )
-        return _task(definition, version=version, created_at=row.created_at, updated_at=now)
+        return _task(
+            definition, version=version, created_at=row.created_at, updated_at=now, **state
+        )
+
+    def record_occurrence_result(self, task_id: str, failed: bool) -> int:
+        """Count an occurrence's outcome (after its last attempt) in the task's
+        ``consecutive_failures`` and return the new count: a failure adds one, a success
+        resets it to 0. State, not a change: no new version, nothing in the change log. A
+        task that no longer exists (deleted while its run went on) counts nothing: 0."""
+        with self._begin(write=True) as conn:
+            if failed:
+                count = conn.execute(
+                    update(tasks)
+                    .where(tasks.c.id == task_id)
+                    .values(consecutive_failures=tasks.c.consecutive_failures + 1)
+                    .returning(tasks.c.consecutive_failures)
+                ).scalar()
+                return int(count or 0)
+            # Most occurrences succeed after a success: write only when there is a streak.
+            conn.execute(
+                update(tasks)
+                .where(tasks.c.id == task_id, tasks.c.consecutive_failures != 0)
+                .values(consecutive_failures=0)
+            )
+            return 0
 
     def delete_task(self, task_id: str, now: datetime) -> None:
         """Delete a task. Its runs stay as history. Unknown id:
@@ -612,6 +702,19 @@ class Store:
             rows = conn.execute(claim).all()
         return [_run_from_row(row) for row in sorted(rows, key=lambda row: (row.due_at, row.id))]
 
+    def start_pending(self, run_id: int, now: datetime, instance_id: str) -> bool:
+        """Switch one pending run to running (``started_at=now``) if it is still pending;
+        False when it is not (claimed elsewhere, or gone). The run queued behind a running
+        one (overlap='queue_one') starts this way."""
+        now = utc(now, "now")
+        statement = (
+            update(runs)
+            .where(runs.c.id == run_id, runs.c.status == RunStatus.PENDING.value)
+            .values(status=RunStatus.RUNNING.value, started_at=now, instance_id=_short(instance_id))
+        )
+        with self._begin(write=True) as conn:
+            return bool(conn.execute(statement).rowcount)
+
     def next_due_at(self) -> datetime | None:
         """The earliest ``due_at`` among pending runs, ``None`` when nothing is pending."""
         with self._begin() as conn:
@@ -628,20 +731,297 @@ class Store:
             ).all()
         return [_run_from_row(row) for row in rows]
 
-    def prune_runs(self, before: datetime) -> int:
-        """Delete finished runs scheduled before ``before`` (pending and running runs stay);
-        return how many were deleted. For history retention."""
-        before = utc(before, "before")
+    def last_occurrences(self, task_ids: Sequence[str] | None = None) -> dict[str, datetime]:
+        """For each task with runs, its latest ``scheduled_for`` among its runs (any status,
+        any attempt): where a restarted scheduler picks up. ``task_ids`` limits the answer
+        to those tasks; ``None`` covers every task, including deleted ones with history."""
+        query = select(runs.c.task_id, func.max(runs.c.scheduled_for).label("latest")).group_by(
+            runs.c.task_id
+        )
+        with self._begin() as conn:
+            if task_ids is None:
+                rows = conn.execute(query).all()
+            else:
+                rows = [
+                    row
+                    for chunk in _chunks(sorted(set(task_ids)))
+                    for row in conn.execute(query.where(runs.c.task_id.in_(chunk)))
+                ]
+        return {str(row.task_id): row.latest for row in rows}
+
+    def release_queued(self, instance_ids: Sequence[str], now: datetime) -> int:
+        """Make the runs the given instances had queued (pending, with no ``due_at``) due
+        at ``now``, so that :meth:`claim_due_runs` hands them to a live instance; return
+        how many. For recovering after those instances died."""
+        now = utc(now, "now")
+        ids = _instance_ids(instance_ids)
+        if not ids:
+            return 0
+        count = 0
         with self._begin(write=True) as conn:
-            result = conn.execute(
-                delete(runs).where(runs.c.scheduled_for < before, runs.c.status.not_in(_ACTIVE))
+            for chunk in _chunks(ids):
+                result = conn.execute(
+                    update(runs)
+                    .where(
+                        runs.c.status == RunStatus.PENDING.value,
+                        runs.c.due_at.is_(None),
+                        runs.c.instance_id.in_(chunk),
+                    )
+                    .values(due_at=now)
+                )
+                count += int(result.rowcount)
+        return count
+
+    def abandon_runs(
+        self, instance_ids: Sequence[str], now: datetime, reason: str = "process_died"
+    ) -> list[Run]:
+        """Record the running runs of the given (dead) instances as ``abandoned``
+        (DESIGN rule 5) and return them as updated, oldest id first, so the caller can
+        schedule retries.
+
+        Each gets ``finished_at=now``, ``reason``, the error "The process running it
+        (instance X) stopped before the run finished." and, when its start is known,
+        ``duration = now - started_at`` (never below 0). Atomic: when several callers
+        abandon the same instances at once, each run is abandoned, and returned, once.
+        """
+        now = utc(now, "now")
+        ids = _instance_ids(instance_ids)
+        if not ids:
+            return []
+        with self._begin(write=True) as conn:
+            # Locked in id order (PostgreSQL; SQLite's write lock covers it), so concurrent
+            # callers cannot deadlock; a caller that waited re-reads the status and skips
+            # what the other one abandoned.
+            found = [
+                row
+                for chunk in _chunks(ids)
+                for row in conn.execute(
+                    select(runs.c.id, runs.c.started_at, runs.c.instance_id)
+                    .where(
+                        runs.c.status == RunStatus.RUNNING.value,
+                        runs.c.instance_id.in_(chunk),
+                    )
+                    .order_by(runs.c.id)
+                    .with_for_update()
+                )
+            ]
+            if not found:
+                return []
+            conn.execute(
+                _ABANDON,
+                [
+                    {
+                        "b_run_id": row.id,
+                        "b_finished_at": now,
+                        "b_duration": (
+                            None
+                            if row.started_at is None
+                            else max(0.0, (now - row.started_at).total_seconds())
+                        ),
+                        "b_reason": _short(reason),
+                        "b_error": (
+                            f"The process running it (instance {row.instance_id}) stopped "
+                            "before the run finished."
+                        ),
+                    }
+                    for row in found
+                ],
             )
-            return int(result.rowcount)
+            abandoned = [
+                row
+                for chunk in _chunks(sorted(int(row.id) for row in found))
+                for row in conn.execute(select(runs).where(runs.c.id.in_(chunk)))
+            ]
+        return [_run_from_row(row) for row in sorted(abandoned, key=lambda row: row.id)]
+
+    def prune_runs(self, before: datetime | None, *, keep_per_task: int | None = None) -> int:
+        """Delete finished runs for history retention; return how many were deleted.
+
+        A finished run goes when it was scheduled before ``before`` (``None``: no age
+        limit) or when it is not among its task's ``keep_per_task`` newest finished runs
+        (newest ``scheduled_for`` first, then newest id; ``None``: no count limit).
+        Pending and running runs always stay.
+        """
+        before = utc_or_none(before, "before")
+        if keep_per_task is not None and keep_per_task < 0:
+            raise ValueError(f"keep_per_task must be 0 or more, got {keep_per_task}")
+        finished = runs.c.status.not_in(_ACTIVE)
+        deleted = 0
+        with self._begin(write=True) as conn:
+            if before is not None:
+                result = conn.execute(delete(runs).where(finished, runs.c.scheduled_for < before))
+                deleted += int(result.rowcount)
+            if keep_per_task is not None:
+                ranked = (
+                    select(
+                        runs.c.id,
+                        func.row_number()
+                        .over(
+                            partition_by=runs.c.task_id,
+                            order_by=(runs.c.scheduled_for.desc(), runs.c.id.desc()),
+                        )
+                        .label("row_rank"),
+                    )
+                    .where(finished)
+                    .subquery("ranked")
+                )
+                surplus = select(ranked.c.id).where(ranked.c.row_rank > keep_per_task)
+                result = conn.execute(delete(runs).where(runs.c.id.in_(surplus)))
+                deleted += int(result.rowcount)
+        return deleted
+
+    def task_stats(self, task_id: str, *, sample: int = 1000) -> TaskStats:
+        """Figures about a task's run history (see :class:`~cronwell.domain.stats.TaskStats`):
+        counts over all its runs, durations over its newest ``sample`` runs that have one.
+        A task without runs (or deleted) gets zero counts and ``None`` figures."""
+        if sample < 1:
+            raise ValueError(f"sample must be 1 or more, got {sample}")
+        with self._begin() as conn:
+            by_status = conn.execute(
+                select(
+                    runs.c.status,
+                    func.count().label("n"),
+                    func.max(runs.c.finished_at).label("last_finished"),
+                )
+                .where(runs.c.task_id == task_id)
+                .group_by(runs.c.status)
+            ).all()
+            durations = [
+                float(value)
+                for value in conn.execute(
+                    select(runs.c.duration)
+                    .where(runs.c.task_id == task_id, runs.c.duration.is_not(None))
+                    .order_by(runs.c.scheduled_for.desc(), runs.c.id.desc())
+                    .limit(sample)
+                ).scalars()
+            ]
+            streak = conn.execute(
+                select(tasks.c.consecutive_failures).where(tasks.c.id == task_id)
+            ).scalar()
+        counts: dict[RunStatus, int] = {}
+        last: dict[RunStatus, datetime] = {}
+        for row in by_status:
+            status = RunStatus(row.status)
+            counts[status] = int(row.n)
+            if row.last_finished is not None:
+                last[status] = row.last_finished
+        succeeded = counts.get(RunStatus.SUCCEEDED, 0)
+        failed = sum(counts.get(status, 0) for status in _FAILURES)
+        failures = [last[status] for status in _FAILURES if status in last]
+        durations.sort()
+        return TaskStats(
+            task_id=task_id,
+            runs=sum(counts.get(status, 0) for status in _FINISHED),
+            succeeded=succeeded,
+            failed=failed,
+            timed_out=counts.get(RunStatus.TIMED_OUT, 0),
+            missed=counts.get(RunStatus.MISSED, 0),
+            skipped=counts.get(RunStatus.SKIPPED, 0),
+            success_rate=succeeded / (succeeded + failed) if succeeded + failed else None,
+            avg_duration=math.fsum(durations) / len(durations) if durations else None,
+            p95_duration=_nearest_rank(durations, 95),
+            last_success=last.get(RunStatus.SUCCEEDED),
+            last_failure=max(failures, default=None),
+            consecutive_failures=int(streak or 0),
+        )
+
+    # -- instances ---------------------------------------------------------------------------
+
+    def register_instance(self, instance_id: str, hostname: str, pid: int, now: datetime) -> None:
+        """Record a cronwell process as alive: a new instance starts (``started_at`` and
+        ``last_seen`` = ``now``); a known one gets ``hostname``, ``pid`` and
+        ``last_seen`` updated."""
+        self._upsert_instance(instance_id, hostname, pid, now)
+
+    def heartbeat(self, instance_id: str, hostname: str, pid: int, now: datetime) -> None:
+        """Record that an instance is still alive (``last_seen=now``). Takes what
+        :meth:`register_instance` takes, so an instance whose row was removed (judged dead
+        by another while it was only slow) registers again."""
+        self._upsert_instance(instance_id, hostname, pid, now)
+
+    def _upsert_instance(self, instance_id: str, hostname: str, pid: int, now: datetime) -> None:
+        now = utc(now, "now")
+        values = {
+            "instance_id": _short(instance_id),
+            "hostname": hostname[:_HOSTNAME],
+            "pid": pid,
+            "started_at": now,
+            "last_seen": now,
+        }
+        insert_ = sqlite.insert(instances) if self.is_sqlite else postgresql.insert(instances)
+        statement = insert_.values(**values).on_conflict_do_update(
+            index_elements=[instances.c.instance_id],
+            set_={
+                "hostname": insert_.excluded.hostname,
+                "pid": insert_.excluded.pid,
+                "last_seen": insert_.excluded.last_seen,
+            },
+        )
+        with self._begin(write=True) as conn:
+            conn.execute(statement)
+
+    def list_instances(self) -> list[InstanceRecord]:
+        """Every registered instance, earliest started first."""
+        with self._begin() as conn:
+            rows = conn.execute(
+                select(instances).order_by(instances.c.started_at, instances.c.instance_id)
+            ).all()
+        return [
+            InstanceRecord(
+                instance_id=row.instance_id,
+                hostname=row.hostname,
+                pid=row.pid,
+                started_at=row.started_at,
+                last_seen=row.last_seen,
+            )
+            for row in rows
+        ]
+
+    def remove_instances(self, instance_ids: Sequence[str]) -> int:
+        """Forget instances (stopped, or found dead and recovered); return how many rows
+        went. Unknown ids are ignored."""
+        ids = _instance_ids(instance_ids)
+        count = 0
+        if not ids:
+            return 0
+        with self._begin(write=True) as conn:
+            for chunk in _chunks(ids):
+                result = conn.execute(delete(instances).where(instances.c.instance_id.in_(chunk)))
+                count += int(result.rowcount)
+        return count
+
+    def instances_with_work(self) -> set[str]:
+        """Ids of instances that hold runs: running ones, or queued ones (pending without
+        a ``due_at``). If such an instance is dead, its runs need
+        :meth:`abandon_runs` and :meth:`release_queued`."""
+        query = (
+            select(runs.c.instance_id)
+            .where(
+                runs.c.instance_id.is_not(None),
+                or_(
+                    runs.c.status == RunStatus.RUNNING.value,
+                    and_(runs.c.status == RunStatus.PENDING.value, runs.c.due_at.is_(None)),
+                ),
+            )
+            .distinct()
+        )
+        with self._begin() as conn:
+            return {str(value) for value in conn.execute(query).scalars()}
 
 
 # -- helpers ----------------------------------------------------------------------------------
 
-_TASK_SELECT = select(tasks.c.definition, tasks.c.version, tasks.c.created_at, tasks.c.updated_at)
+_TASK_SELECT = select(
+    tasks.c.definition,
+    tasks.c.version,
+    tasks.c.created_at,
+    tasks.c.updated_at,
+    tasks.c.paused_reason,
+    tasks.c.consecutive_failures,
+)
+
+# The state of a task that was just created.
+_NEW_TASK_STATE: dict[str, Any] = {"paused_reason": None, "consecutive_failures": 0}
 
 _FINISH = (
     update(runs)
@@ -658,6 +1038,41 @@ _FINISH = (
         reason=func.coalesce(bindparam("b_reason", type_=String()), runs.c.reason),
     )
 )
+
+
+_ABANDON = (
+    update(runs)
+    .where(runs.c.id == bindparam("b_run_id"), runs.c.status == RunStatus.RUNNING.value)
+    .values(
+        status=RunStatus.ABANDONED.value,
+        finished_at=bindparam("b_finished_at", type_=UTCDateTime()),
+        duration=bindparam("b_duration"),
+        reason=bindparam("b_reason", type_=String()),
+        error=bindparam("b_error", type_=Text()),
+    )
+)
+
+
+def _chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
+    """``values`` in slices short enough for one ``IN (...)`` list."""
+    for start in range(0, len(values), _ID_CHUNK):
+        yield values[start : start + _ID_CHUNK]
+
+
+def _instance_ids(instance_ids: Sequence[str]) -> list[str]:
+    # A bare string is a sequence of one-letter ids: almost certainly a mistake.
+    if isinstance(instance_ids, str):
+        raise TypeError("instance_ids must be a sequence of ids, not one string")
+    return sorted({value[:_SHORT_TEXT] for value in instance_ids})
+
+
+def _nearest_rank(ordered: Sequence[float], percent: int) -> float | None:
+    """The ``percent``-th percentile of ascending ``ordered`` by nearest rank: the value
+    at 1-based position ``ceil(percent / 100 * n)``; ``None`` for no values."""
+    if not ordered:
+        return None
+    rank = -(-percent * len(ordered) // 100)  # ceil, in integers
+    return ordered[max(rank, 1) - 1]
 
 
 def _current_heads(conn: Connection) -> set[str]:
@@ -695,11 +1110,36 @@ def _task_values(task: Task, *, version: int, revision: int, now: datetime) -> d
     }
 
 
+def _state_after(row: _Row, *, enabled: bool, resume: bool = False) -> dict[str, Any]:
+    """The task state to store when a task whose row is ``row`` becomes ``enabled``:
+    resuming a disabled task (or any task, with ``resume``) starts afresh, anything else
+    keeps the stored state."""
+    if enabled and (resume or not row.enabled):
+        return dict(_NEW_TASK_STATE)
+    return {
+        "paused_reason": row.paused_reason,
+        "consecutive_failures": int(row.consecutive_failures),
+    }
+
+
 def _task(
-    definition: dict[str, Any], *, version: int, created_at: datetime, updated_at: datetime
+    definition: dict[str, Any],
+    *,
+    version: int,
+    created_at: datetime,
+    updated_at: datetime,
+    paused_reason: str | None,
+    consecutive_failures: int,
 ) -> Task:
     return Task.model_validate(
-        {**definition, "version": version, "created_at": created_at, "updated_at": updated_at}
+        {
+            **definition,
+            "version": version,
+            "created_at": created_at,
+            "updated_at": updated_at,
+            "paused_reason": paused_reason,
+            "consecutive_failures": consecutive_failures,
+        }
     )
 
 
@@ -709,6 +1149,8 @@ def _task_from_row(row: _Row) -> Task:
         version=row.version,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        paused_reason=row.paused_reason,
+        consecutive_failures=row.consecutive_failures,
     )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from cronwell.store.types import BIGINT_PK, UTCDateTime
@@ -44,6 +45,12 @@ tasks = Table(
     Column("revision", BigInteger, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # State cronwell keeps about the task (Task.paused_reason, Task.consecutive_failures),
+    # outside the definition: changing it is not a change of the task.
+    # Why the task was paused automatically; NULL while enabled and after a manual pause.
+    Column("paused_reason", Text, nullable=True),
+    # Occurrences in a row whose last attempt failed; 0 after a success.
+    Column("consecutive_failures", Integer, nullable=False, server_default=text("0")),
 )
 
 task_changes = Table(
@@ -83,4 +90,16 @@ runs = Table(
     # Run history is listed newest first across all tasks.
     Index("ix_cronwell_runs_scheduled_for", "scheduled_for"),
     sqlite_autoincrement=True,
+)
+
+instances = Table(
+    "cronwell_instances",
+    metadata,
+    # Each running cronwell process (engine) registers here and heartbeats, so that a
+    # successor can tell which processes are gone and recover their runs (DESIGN rule 5).
+    Column("instance_id", String(200), primary_key=True),
+    Column("hostname", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
 )
