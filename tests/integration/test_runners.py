@@ -14,7 +14,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -187,6 +187,48 @@ def test_system_exit_and_invalid_counters_are_failures(py_runner: PythonRunner) 
     assert outcome.status is RunStatus.FAILED
     assert outcome.error is not None
     assert outcome.error.startswith("InvalidInputError: Counter 'ok' must be a number")
+
+
+class CustomError(Exception):
+    """An exception class of the user's, defined in this module."""
+
+
+@registered
+def raises_custom() -> None:
+    raise CustomError("custom")
+
+
+@registered
+def raises_local() -> None:
+    class LocalError(LookupError):
+        pass
+
+    raise LocalError("local")
+
+
+@registered
+def raises_os_error() -> None:
+    raise FileNotFoundError(2, "No such file", "/missing")
+
+
+def test_exception_type_is_the_qualified_class_name(py_runner: PythonRunner) -> None:
+    def exception_type(ref: str) -> str | None:
+        return py_runner.run(python(ref), make_ctx(), timeout=5).exception_type
+
+    assert exception_type("tests.funcs:boom") == "ValueError"
+    assert exception_type("tests.funcs:raises_os_error") == "FileNotFoundError"
+    assert exception_type("tests.funcs:exits") == "SystemExit"
+    assert exception_type("tests.funcs:raises_custom") == f"{__name__}.CustomError"
+    assert CustomError.__module__ == __name__
+    assert (
+        exception_type("tests.funcs:raises_local") == f"{__name__}.raises_local.<locals>.LocalError"
+    )
+    assert exception_type("tests.funcs:bad_counter") == "cronwell.errors.InvalidInputError"
+    assert exception_type("tests.funcs:async_boom") == "RuntimeError"
+    assert exception_type("tests.funcs:async_exit") == "SystemExit"
+    # nothing raised, or the function was not even found
+    assert exception_type("tests.funcs:var_kwargs") is None
+    assert exception_type("cw_no_such_pkg.jobs:run") is None
 
 
 def test_report_validates_counters() -> None:
@@ -372,6 +414,7 @@ def test_sync_function_checking_its_deadline_times_out(py_runner: PythonRunner) 
     assert outcome.status is RunStatus.TIMED_OUT
     assert outcome.error == "timed out after 0.1s"
     assert "DeadlineExceeded" in (outcome.traceback or "")
+    assert outcome.exception_type == "cronwell.runners.context.DeadlineExceeded"
     assert checks
 
 
@@ -565,7 +608,7 @@ def test_shell_cancel_stops_a_running_command() -> None:
     assert runner.cancel(7)
     thread.join(WAIT)
     assert outcomes == [
-        Outcome(RunStatus.FAILED, error=f"cancelled (killed by signal {signal.SIGTERM.name})")
+        Outcome(RunStatus.INTERRUPTED, error=f"cancelled (killed by signal {signal.SIGTERM.name})")
     ]
     assert not runner.cancel(7)
 
@@ -777,6 +820,44 @@ def test_runners_dispatch_by_kind(server: Server) -> None:
         assert not runners.cancel(12345)
     finally:
         runners.close()
+
+
+class Recording:
+    """A runner that records the timeout and deadline it was called with."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float | None, datetime | None]] = []
+
+    def run(self, action: Any, ctx: RunContext, *, timeout: float | None) -> Outcome:
+        self.calls.append((timeout, ctx.deadline))
+        return Outcome(RunStatus.SUCCEEDED)
+
+
+def test_runners_pass_the_timeout_and_set_the_deadline() -> None:
+    recorders = [Recording(), Recording(), Recording()]
+    runners = Runners(*recorders)
+    actions: list[PythonAction | ShellAction | HttpAction] = [
+        python("tests.funcs:no_ctx"),
+        shell("true"),
+        HttpAction(url="http://x.test/"),
+    ]
+    for action, recorder in zip(actions, recorders, strict=True):
+        before = datetime.now(UTC)
+        runners.run(action, make_ctx(), timeout=30)
+        after = datetime.now(UTC)
+        ((timeout, deadline),) = recorder.calls
+        assert timeout == 30
+        assert deadline is not None
+        assert before + timedelta(seconds=30) <= deadline <= after + timedelta(seconds=30)
+    # an earlier deadline set by the caller is kept; no timeout, no deadline
+    ctx = make_ctx()
+    ctx.deadline = earlier = datetime.now(UTC) + timedelta(seconds=5)
+    runners.run(shell("true"), ctx, timeout=30)
+    assert ctx.deadline == earlier
+    ctx = make_ctx()
+    runners.run(shell("true"), ctx)
+    assert ctx.deadline is None
+    assert recorders[1].calls[-1] == (None, None)
 
 
 def test_task_logger_records_are_not_lost_to_a_non_propagating_cronwell_logger(

@@ -3,7 +3,9 @@
 A runner never raises for a failure of the user's action: exceptions, non-zero exits, bad
 HTTP statuses and timeouts are all :class:`Outcome` values. Timeouts belong to the runner
 (DESIGN rule 7): shell commands are killed with their process group, HTTP requests use the
-client's timeout, Python functions get a cooperative deadline (``ctx.check()``).
+client's timeout, Python functions get a cooperative deadline (``ctx.check()``) in a
+thread, and a hard one in a child process (``PythonAction(isolation="process")``).
+Shell commands and child processes can be cancelled (:meth:`Runners.cancel`).
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from cronwell.domain.action import HttpAction, PythonAction, ShellAction
-from cronwell.runners.base import Runner
+from cronwell.runners.base import Runner, limit_deadline
 from cronwell.runners.capture import OutputBuffer, capture
 from cronwell.runners.capture import install as install_capture
 from cronwell.runners.context import DeadlineExceeded, RunContext
+from cronwell.runners.functions import exception_type_name
 from cronwell.runners.http import HttpRunner
+from cronwell.runners.isolated import ChildProcessRunner, Terminated
 from cronwell.runners.outcome import Outcome
 from cronwell.runners.python import PythonRunner, resolve_function
 from cronwell.runners.shell import ShellRunner
@@ -49,13 +53,22 @@ class Runners:
         ctx: RunContext,
         timeout: float | None = None,
     ) -> Outcome:
-        """Execute ``action`` with the runner of its kind."""
+        """Execute ``action`` with the runner of its kind, within ``timeout`` seconds (None:
+        no limit). ``ctx.deadline`` becomes ``now + timeout`` unless it is set earlier."""
+        limit_deadline(ctx, timeout)
         return self.for_kind(action.kind).run(action, ctx, timeout=timeout)
 
     def cancel(self, run_id: int) -> bool:
-        """Stop a running shell command (see :meth:`ShellRunner.cancel`); False if none."""
-        cancel = getattr(self.shell, "cancel", None)
-        return bool(cancel(run_id)) if callable(cancel) else False
+        """Stop a run's shell command or child process (see :meth:`ShellRunner.cancel`
+        and :meth:`PythonRunner.cancel`): SIGTERM to its process group, SIGKILL after the
+        runner's ``kill_grace``; the run ends ``interrupted``. Blocks until the process is
+        gone, or ``kill_grace`` at most. False if the run has nothing that can be stopped
+        (not running, a thread-isolated Python function, an HTTP request)."""
+        for runner in (self.shell, self.python):
+            cancel: Any = getattr(runner, "cancel", None)
+            if callable(cancel) and cancel(run_id):
+                return True
+        return False
 
     def close(self) -> None:
         """Release what the runners hold: the private event loop, the HTTP client."""
@@ -66,6 +79,7 @@ class Runners:
 
 
 __all__ = [
+    "ChildProcessRunner",
     "DeadlineExceeded",
     "HttpRunner",
     "Outcome",
@@ -75,7 +89,9 @@ __all__ = [
     "Runner",
     "Runners",
     "ShellRunner",
+    "Terminated",
     "capture",
+    "exception_type_name",
     "install_capture",
     "resolve_function",
 ]

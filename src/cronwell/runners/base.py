@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Protocol, runtime_checkable
 
+from cronwell.clock import utc_now
 from cronwell.runners.context import RunContext
 from cronwell.runners.outcome import Outcome
 
@@ -17,6 +19,16 @@ class Runner(Protocol):
     :class:`Outcome`. Only programming errors in cronwell itself raise."""
 
     def run(self, action: Any, ctx: RunContext, *, timeout: float | None) -> Outcome: ...
+
+
+def limit_deadline(ctx: RunContext, timeout: float | None) -> None:
+    """Set ``ctx.deadline`` to ``now + timeout`` unless it is already earlier (or no
+    timeout is given)."""
+    if timeout is None:
+        return
+    deadline = utc_now() + timedelta(seconds=timeout)
+    if ctx.deadline is None or deadline < ctx.deadline:
+        ctx.deadline = deadline
 
 
 def format_seconds(seconds: float) -> str:

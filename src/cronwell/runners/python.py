@@ -1,5 +1,9 @@
 """The Python runner: calls a function named by a Python action.
 
+With ``isolation="process"`` the function runs in a child process with a hard timeout and
+can be cancelled: see :mod:`cronwell.runners.isolated`. The rest of this docstring is about
+the default, ``isolation="thread"``.
+
 Sync functions run in the calling thread (the dispatcher runs each run in a worker
 thread). Async functions — coroutine functions, or any callable returning an awaitable —
 run on the application's event loop when ``loop_provider()`` returns a running one, else on
@@ -22,151 +26,45 @@ set to ``start + timeout`` (or kept if the dispatcher set an earlier one).
 where it would otherwise stop the event loop). ``KeyboardInterrupt`` propagates to the
 caller: in a worker thread only an explicit ``raise`` produces it, and in the main thread
 (``cronwell run`` in a terminal) Ctrl-C must still stop the process.
+
+``Outcome.exception_type`` names the class of the exception the function raised
+(:func:`exception_type_name`), for ``Task.retry_on``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import importlib
 import inspect
 import threading
 import time
-import traceback
-import weakref
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import timedelta
-from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from cronwell.clock import utc_now
 from cronwell.domain.action import PythonAction
 from cronwell.domain.run import RunStatus, summarize_return_value
 from cronwell.errors import FunctionNotFoundError
-from cronwell.runners.base import DEFAULT_OUTPUT_LIMIT, one_line, timed_out_message
+from cronwell.runners.base import DEFAULT_OUTPUT_LIMIT, limit_deadline, timed_out_message
 from cronwell.runners.capture import OutputBuffer, capture
 from cronwell.runners.context import DeadlineExceeded, RunContext
+from cronwell.runners.functions import (
+    call_arguments,
+    ctx_parameter,
+    describe_exception,
+    exception_type_name,
+    format_traceback,
+    resolve_function,
+    wants_ctx,
+)
+from cronwell.runners.isolated import ChildProcessRunner
 from cronwell.runners.outcome import Outcome
 
 Resolver = Callable[[str, str], Callable[..., Any]]
 LoopProvider = Callable[[], asyncio.AbstractEventLoop | None]
 
-# Frames of these files at the top of a traceback are the runner's, not the user's.
-_INTERNAL_FILES = frozenset(
-    {
-        __file__,
-        concurrent.futures._base.__file__,
-        *(str(p) for p in Path(asyncio.__file__).parent.glob("*.py")),
-    }
-)
-
-
-def resolve_function(ref: str) -> Callable[..., Any]:
-    """Import ``"package.module:attr.attr"`` and return the callable it names.
-
-    Raises :class:`FunctionNotFoundError` with a sentence naming what failed: the module
-    (``cannot import module 'x.y': No module named 'x'``), the attribute
-    (``module 'x' has no attribute 'f'``) or the object (``'x:f' is not callable``).
-    """
-    module_name, sep, qualname = ref.partition(":")
-    if not sep or not module_name or not qualname:
-        raise FunctionNotFoundError(
-            f"{ref!r} is not a function reference of the form 'package.module:function'."
-        )
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except (Exception, SystemExit) as exc:  # an ImportError, or anything the import raised
-        reason = str(exc) if isinstance(exc, ImportError) else f"{type(exc).__name__}: {exc}"
-        raise FunctionNotFoundError(
-            f"cannot import module {module_name!r}: {one_line(reason)}"
-        ) from exc
-    path = module_name
-    for part in qualname.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise FunctionNotFoundError(
-                f"module {module_name!r} has no attribute {part!r}"
-                if path == module_name
-                else f"{path!r} has no attribute {part!r} (looking up {ref!r})"
-            ) from None
-        path = f"{path}.{part}" if path != module_name else f"{module_name}:{part}"
-    if not callable(obj):
-        raise FunctionNotFoundError(f"{ref!r} is not callable")
-    return obj  # type: ignore[no-any-return]
-
 
 def _default_resolver(task_id: str, ref: str) -> Callable[..., Any]:
     return resolve_function(ref)
-
-
-_KEYWORD_ONLY = -1
-_ctx_cache: weakref.WeakKeyDictionary[Any, int | None] = weakref.WeakKeyDictionary()
-_ctx_cache_lock = threading.Lock()
-
-
-def ctx_parameter(func: Callable[..., Any]) -> int | None:
-    """Where ``func`` declares a parameter named ``ctx``: its index among the positional
-    parameters, ``-1`` if it is keyword-only, ``None`` if there is none. Cached per
-    function; ``functools.partial`` objects are inspected through."""
-    try:
-        with _ctx_cache_lock:
-            return _ctx_cache[func]
-    except (KeyError, TypeError):
-        pass
-    answer: int | None = None
-    try:
-        params = list(inspect.signature(func).parameters.values())
-    except (TypeError, ValueError):  # builtins without a signature
-        params = []
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    for index, param in enumerate(params):
-        if param.name == "ctx" and param.kind in positional:
-            answer = index
-        elif param.name == "ctx" and param.kind is inspect.Parameter.KEYWORD_ONLY:
-            answer = _KEYWORD_ONLY
-    try:
-        with _ctx_cache_lock:
-            _ctx_cache[func] = answer
-    except TypeError:  # not weak-referenceable or not hashable: don't cache
-        pass
-    return answer
-
-
-def wants_ctx(func: Callable[..., Any]) -> bool:
-    """Whether ``func`` declares a parameter named ``ctx``."""
-    return ctx_parameter(func) is not None
-
-
-def call_arguments(
-    func: Callable[..., Any], args: list[Any], kwargs: dict[str, Any], ctx: RunContext
-) -> tuple[list[Any], dict[str, Any]]:
-    """The arguments to call ``func`` with: the action's, plus ``ctx`` where ``func``
-    declares it. A positional ``ctx`` takes its own slot and the action's positional
-    arguments fill the other parameters in order (``def job(ctx, label)`` with
-    ``args=["x"]`` gets ``label="x"``); when fewer arguments come before it, or it is
-    keyword-only, ``ctx`` is passed by keyword. An explicit ``ctx`` in ``kwargs`` wins."""
-    index = ctx_parameter(func)
-    if index is None or "ctx" in kwargs:
-        return list(args), dict(kwargs)
-    if index != _KEYWORD_ONLY and len(args) >= index:
-        return [*args[:index], ctx, *args[index:]], dict(kwargs)
-    return list(args), {**kwargs, "ctx": ctx}
-
-
-def describe_exception(exc: BaseException) -> str:
-    """``"ValueError: boom"`` — one line."""
-    message = one_line(str(exc))
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-
-
-def format_traceback(exc: BaseException) -> str:
-    """The exception's traceback without the runner's own frames at the top."""
-    tb: TracebackType | None = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename in _INTERNAL_FILES:
-        tb = tb.tb_next
-    return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
 class _BackgroundLoop:
@@ -208,11 +106,14 @@ class _BackgroundLoop:
 
 
 class PythonRunner:
-    """Runs Python actions. ``resolve(task_id, ref)`` finds the function (the dispatcher
-    passes one that looks in its registry of in-process functions first; the default
-    imports ``ref`` with :func:`resolve_function`). ``loop_provider`` returns the
-    application's event loop, if it has one, for async functions. See the module docstring
-    for how timeouts work."""
+    """Runs Python actions. ``resolve(task_id, ref)`` finds the function of a thread-isolated
+    action (the dispatcher passes one that looks in its registry of in-process functions
+    first; the default imports ``ref`` with :func:`resolve_function`); a process-isolated
+    action's function is always imported by reference in the child. ``loop_provider``
+    returns the application's event loop, if it has one, for async functions.
+    ``kill_grace`` and ``executable`` are for child processes (see
+    :class:`~cronwell.runners.isolated.ChildProcessRunner`). See the module docstring for
+    how timeouts work."""
 
     def __init__(
         self,
@@ -221,6 +122,8 @@ class PythonRunner:
         output_limit: int = DEFAULT_OUTPUT_LIMIT,
         loop_provider: LoopProvider | None = None,
         cancel_grace: float = 1.0,
+        kill_grace: float = 5.0,
+        executable: str | None = None,
     ) -> None:
         self._resolve = resolve or _default_resolver
         self.output_limit = output_limit
@@ -228,14 +131,16 @@ class PythonRunner:
         self.cancel_grace = cancel_grace
         self._background: _BackgroundLoop | None = None
         self._lock = threading.Lock()
+        self._children = ChildProcessRunner(
+            output_limit, kill_grace=kill_grace, executable=executable
+        )
 
     def run(self, action: PythonAction, ctx: RunContext, *, timeout: float | None) -> Outcome:
         """Call the action's function; every failure is an :class:`Outcome`."""
+        if action.isolation == "process":
+            return self._children.run(action, ctx, timeout=timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
-        if timeout is not None:
-            wall_deadline = utc_now() + timedelta(seconds=timeout)
-            if ctx.deadline is None or wall_deadline < ctx.deadline:
-                ctx.deadline = wall_deadline
+        limit_deadline(ctx, timeout)
         buffer = OutputBuffer(self.output_limit)
         with capture(buffer):
             try:
@@ -272,6 +177,7 @@ class PythonRunner:
                     else timed_out_message(timeout),
                     traceback=format_traceback(exc),
                     output=buffer.getvalue(),
+                    exception_type=exception_type_name(exc),
                 )
             except (Exception, SystemExit, concurrent.futures.CancelledError) as exc:
                 # A sync function cannot be stopped at its deadline: one failing after it
@@ -282,7 +188,11 @@ class PythonRunner:
                 else:
                     status, error = RunStatus.FAILED, describe_exception(exc)
                 return Outcome(
-                    status, error=error, traceback=format_traceback(exc), output=buffer.getvalue()
+                    status,
+                    error=error,
+                    traceback=format_traceback(exc),
+                    output=buffer.getvalue(),
+                    exception_type=exception_type_name(exc),
                 )
         if timeout is not None and not awaited and _passed(deadline):
             return Outcome(
@@ -296,6 +206,17 @@ class PythonRunner:
             output=buffer.getvalue(),
             return_value=summarize_return_value(result),
         )
+
+    def cancel(self, run_id: int) -> bool:
+        """Stop a process-isolated run (see
+        :meth:`~cronwell.runners.isolated.ChildProcessRunner.cancel`): it ends
+        ``interrupted``. False if no child process of that run is running — a function
+        running in a thread cannot be stopped."""
+        return self._children.cancel(run_id)
+
+    def running(self) -> list[int]:
+        """Ids of the runs whose child process is running."""
+        return self._children.running()
 
     def _await(
         self, awaitable: Awaitable[Any], buffer: OutputBuffer, deadline: float | None
@@ -385,6 +306,7 @@ __all__ = [
     "call_arguments",
     "ctx_parameter",
     "describe_exception",
+    "exception_type_name",
     "format_traceback",
     "resolve_function",
     "wants_ctx",
