@@ -21,6 +21,12 @@ class _Action(BaseModel):
         """A one-line description of what the action does."""
         raise NotImplementedError
 
+    @property
+    def cancellable(self) -> bool:
+        """Whether a running action can be stopped from outside (a process can be killed,
+        a thread cannot): what the ``replace`` overlap policy and shutdowns rely on."""
+        raise NotImplementedError
+
 
 class PythonAction(_Action):
     """Call ``func``: an importable ``"package.module:function"`` reference. Functions
@@ -31,6 +37,12 @@ class PythonAction(_Action):
     func: str
     args: list[Any] = Field(default_factory=list)
     kwargs: dict[str, Any] = Field(default_factory=dict)
+    isolation: Literal["thread", "process"] = Field(
+        "thread",
+        description="'thread': a worker thread of the scheduler (cooperative timeout); "
+        "'process': a child process, killed at the timeout. A process needs an importable "
+        "function and JSON arguments.",
+    )
 
     @field_validator("func")
     @classmethod
@@ -55,7 +67,11 @@ class PythonAction(_Action):
         return value
 
     def summary(self) -> str:
-        return f"python {self.func}"
+        return f"python {self.func}" + (" (child process)" if self.isolation == "process" else "")
+
+    @property
+    def cancellable(self) -> bool:
+        return self.isolation == "process"
 
 
 class ShellAction(_Action):
@@ -80,6 +96,10 @@ class ShellAction(_Action):
         return "shell " + (
             self.command if isinstance(self.command, str) else " ".join(self.command)
         )
+
+    @property
+    def cancellable(self) -> bool:
+        return True
 
 
 class HttpAction(_Action):
@@ -119,6 +139,10 @@ class HttpAction(_Action):
 
     def summary(self) -> str:
         return f"http {self.method} {self.url}"
+
+    @property
+    def cancellable(self) -> bool:
+        return False
 
 
 Action = Annotated[PythonAction | ShellAction | HttpAction, Field(discriminator="kind")]

@@ -19,6 +19,7 @@ Semantics, stated once:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import cached_property
@@ -111,6 +112,13 @@ class CronExpression:
         return len(self.fields.split(" ")) == 6
 
     @cached_property
+    def wall_clock(self) -> bool:
+        """True when fire times follow local wall-clock time (fixed minute and hour), so
+        the fixed-time DST policy applies; False when they follow real elapsed time."""
+        parts = (self._fixed_second[0] if self._fixed_second else self.fields).split(" ")
+        return len(parts) == 5 and not parts[0].startswith("*") and not parts[1].startswith("*")
+
+    @cached_property
     def _fixed_second(self) -> tuple[str, int] | None:
         """For ``S M H dom mon dow`` with one second value and a fixed minute and hour: the
         five-field expression and the second, so the fixed-time DST policy applies."""
@@ -133,6 +141,21 @@ class CronExpression:
     def iter_after(self, after: datetime, tz: tzinfo) -> _CronIterator:
         """Fire times strictly after ``after``, in order, as aware UTC datetimes."""
         return _CronIterator(self, after, tz)
+
+    def iter_before(self, before: datetime, tz: tzinfo) -> Iterator[datetime]:
+        """Fire times strictly before ``before``, newest first, as aware UTC datetimes
+        (for listing what a long outage missed without walking it from the start)."""
+        fields, offset = self.fields, timedelta(0)
+        if self._fixed_second is not None:
+            fields, second = self._fixed_second
+            offset = timedelta(seconds=second)
+        sim = CronSim(fields, (before.astimezone(UTC) - offset).astimezone(tz), reverse=True)
+        last = before.astimezone(UTC)
+        for local in sim:
+            when = local.astimezone(UTC) + offset
+            if when < last:
+                last = when
+                yield when
 
     def is_dst_shifted(self, fire_time: datetime, tz: tzinfo) -> bool:
         """True when ``fire_time`` is not the wall-clock time the expression names, because
@@ -166,10 +189,12 @@ class _CronIterator:
             fields, second = expression._fixed_second
             self._offset = timedelta(seconds=second)
         self._last = after.astimezone(UTC)
-        start = (self._last - self._offset).astimezone(tz)
-        # Start an hour early: in a repeated (fall-back) hour cronsim walks local wall time,
-        # and the first time after the early start is never later than the one we want.
-        self._sim = CronSim(fields, (start - timedelta(hours=1)).astimezone(tz))
+        start = self._last - self._offset
+        if expression.wall_clock:
+            # Start an hour early: in a repeated (fall-back) hour cronsim walks local wall
+            # time, and the first time after the early start is never later than ours.
+            start -= timedelta(hours=1)
+        self._sim = CronSim(fields, start.astimezone(tz))
 
     def __iter__(self) -> _CronIterator:
         return self

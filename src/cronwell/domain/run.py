@@ -35,6 +35,14 @@ class RunReason:
     MAX_INSTANCES = "max_instances"
     LATE = "late"
     SHUTDOWN = "shutdown"
+    OVERLAP = "overlap"
+    QUEUED = "queued"  # waiting for the running run of its task (overlap='queue_one')
+    REPLACED = "replaced"  # stopped to make way for a newer occurrence (overlap='replace')
+    RETRY = "retry"
+    CATCHUP = "catchup"  # run late because the scheduler was down (catchup policy)
+    SCHEDULER_DOWN = "scheduler_down"
+    PAUSED = "paused"
+    PROCESS_DIED = "process_died"
 
 
 class Run(BaseModel):

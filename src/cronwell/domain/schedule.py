@@ -73,6 +73,10 @@ class Schedule(BaseModel):
             if current is not None:
                 yield current
 
+    def iter_before(self, before: datetime, tz: tzinfo) -> Iterator[datetime]:
+        """Fire times strictly before ``before``, newest first, in UTC."""
+        raise NotImplementedError
+
     def describe(self) -> str:
         """The schedule in words."""
         raise NotImplementedError
@@ -151,6 +155,9 @@ class CronSchedule(Schedule):
     def is_dst_shifted(self, fire_time: datetime, tz: tzinfo) -> bool:
         return self.parsed.is_dst_shifted(fire_time, tz)
 
+    def iter_before(self, before: datetime, tz: tzinfo) -> Iterator[datetime]:
+        return self.parsed.iter_before(before, tz)
+
     def describe(self) -> str:
         return self.parsed.describe()
 
@@ -214,6 +221,19 @@ class IntervalSchedule(Schedule):
         steps = (after - anchor) // period + 1
         return anchor + steps * period
 
+    def iter_before(self, before: datetime, tz: tzinfo) -> Iterator[datetime]:
+        anchor = self.anchor or _EPOCH
+        if before <= anchor:
+            return
+        period = self.period
+        steps = (before - anchor) // period
+        current = anchor + steps * period
+        if current >= before:
+            current -= period
+        while current >= anchor:
+            yield current
+            current -= period
+
     def describe(self) -> str:
         return f"Every {format_duration(self.period.total_seconds())}"
 
@@ -234,6 +254,10 @@ class OnceSchedule(Schedule):
 
     def next_after(self, after: datetime, tz: tzinfo) -> datetime | None:
         return self.at if self.at > after else None
+
+    def iter_before(self, before: datetime, tz: tzinfo) -> Iterator[datetime]:
+        if self.at < before:
+            yield self.at
 
     def describe(self) -> str:
         return f"Once, at {self.at.isoformat()}"

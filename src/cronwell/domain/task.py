@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from cronwell.domain.action import Action
 from cronwell.domain.durations import parse_duration
+from cronwell.domain.policies import Catchup, Overlap
 from cronwell.domain.schedule import AnySchedule, Preview, require_aware
 from cronwell.domain.timezones import canonical_timezone, zone
 from cronwell.errors import InvalidTaskError
 
+STATE_FIELDS = frozenset(
+    {"version", "created_at", "updated_at", "paused_reason", "consecutive_failures"}
+)
 TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
 DEFAULT_MISFIRE_GRACE = 60.0
 
@@ -40,6 +53,37 @@ class Task(BaseModel):
         DEFAULT_MISFIRE_GRACE,
         description="Seconds an occurrence may start late before it is recorded as missed.",
     )
+    # -- run policies (DESIGN rules 5 to 7) --
+    timeout: float | None = Field(
+        None, description="Seconds a run may take; then it is stopped and recorded timed_out."
+    )
+    retries: int = Field(0, ge=0, le=100, description="Further attempts after a failure.")
+    retry_delay: float = Field(60.0, description="Base of the backoff: base * 2**(attempt-1).")
+    retry_max_delay: float = Field(3600.0, description="Cap of the backoff, in seconds.")
+    retry_jitter: float = Field(0.1, ge=0, le=1, description="Spread of each delay, 0 to 1.")
+    retry_on: list[str] = Field(
+        default_factory=list,
+        description="Exception type names worth a retry; empty retries every failure.",
+    )
+    overlap: Overlap = Field(
+        "skip",
+        description="When an occurrence comes while a run of the task is still going: "
+        "'allow' (up to max_instances), 'skip', 'queue_one', 'replace'.",
+    )
+    catchup: Catchup = Field(
+        "latest",
+        description="After downtime: 'none' records missed occurrences only, 'latest' runs "
+        "the most recent, 'all' runs those within catchup_window.",
+    )
+    catchup_window: float | None = Field(
+        None, description="With catchup='all': only occurrences this recent (seconds) run."
+    )
+    max_consecutive_failures: int | None = Field(
+        None, ge=1, description="Pause the task after this many failed occurrences in a row."
+    )
+    # -- state kept by cronwell, not part of the definition --
+    paused_reason: str | None = None
+    consecutive_failures: int = 0
     version: int = 0
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -64,10 +108,20 @@ class Task(BaseModel):
     def _aware(cls, value: datetime | None) -> datetime | None:
         return None if value is None else require_aware(value, "A task's start or end date")
 
-    @field_validator("jitter", "misfire_grace", mode="before")
+    @field_validator("jitter", "misfire_grace", "retry_delay", "retry_max_delay", mode="before")
     @classmethod
-    def _duration(cls, value: Any) -> float:
-        return parse_duration(value, "jitter or misfire_grace")
+    def _duration(cls, value: Any, info: ValidationInfo) -> float:
+        return parse_duration(value, str(info.field_name))
+
+    @field_validator("timeout", "catchup_window", mode="before")
+    @classmethod
+    def _optional_duration(cls, value: Any, info: ValidationInfo) -> float | None:
+        if value is None:
+            return None
+        seconds = parse_duration(value, str(info.field_name))
+        if seconds <= 0:
+            raise InvalidTaskError(f"{info.field_name} must be longer than zero.")
+        return seconds
 
     @field_validator("tags")
     @classmethod
@@ -80,6 +134,17 @@ class Task(BaseModel):
             object.__setattr__(self, "name", self.id)
         if self.start_date and self.end_date and self.end_date <= self.start_date:
             raise InvalidTaskError(f"Task {self.id!r}: end_date must be after start_date.")
+        if self.overlap == "replace" and not self.action.cancellable:
+            raise InvalidTaskError(
+                f"Task {self.id!r}: overlap='replace' stops the running run, which only works "
+                f"for shell commands and Python functions with isolation='process'; this "
+                f"action ({self.action.summary()}) cannot be stopped. Use 'skip' or "
+                "'queue_one', or run the function in a child process."
+            )
+        if self.catchup_window is not None and self.catchup != "all":
+            raise InvalidTaskError(
+                f"Task {self.id!r}: catchup_window only applies to catchup='all'."
+            )
         return self
 
     @classmethod
@@ -96,8 +161,8 @@ class Task(BaseModel):
         return zone(self.timezone)
 
     def definition(self) -> dict[str, Any]:
-        """What the user defined: the stored JSON minus bookkeeping fields."""
-        return self.model_dump(mode="json", exclude={"version", "created_at", "updated_at"})
+        """What the user defined: the stored JSON minus the state cronwell keeps."""
+        return self.model_dump(mode="json", exclude=set(STATE_FIELDS))
 
     def same_definition(self, other: Task) -> bool:
         return self.definition() == other.definition()
@@ -111,6 +176,15 @@ class Task(BaseModel):
         if nxt is None or (self.end_date and nxt > self.end_date):
             return None
         return nxt
+
+    def iter_fires_after(self, after: datetime) -> Iterator[datetime]:
+        """Occurrences strictly after ``after`` within start/end dates, in order, in UTC."""
+        if self.start_date and after < self.start_date:
+            after = self.start_date - timedelta(microseconds=1)
+        for when in self.schedule.iter_after(after, self.tz):
+            if self.end_date and when > self.end_date:
+                return
+            yield when
 
     def preview(self, n: int = 5, after: datetime | None = None) -> Preview:
         """Upcoming fire times in the task's zone (see :meth:`Schedule.preview`)."""
