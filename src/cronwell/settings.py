@@ -42,6 +42,20 @@ class Settings(BaseSettings):
         description="Name of this process in run history.",
     )
     log_level: str = Field("INFO", description="Level of cronwell's log records.")
+    shutdown_grace: float = Field(
+        30.0, ge=0, description="Seconds running runs may take to finish when stopping."
+    )
+    history_retention_days: float = Field(
+        90.0, gt=0, description="Run history older than this is pruned (maintenance task)."
+    )
+    history_max_runs: int = Field(
+        10_000, ge=1, description="Finished runs kept per task (maintenance task)."
+    )
+    maintenance_cron: str | None = Field(
+        "17 3 * * *",
+        description="When the built-in maintenance task prunes history (crontab, in the "
+        "default zone); empty to not create it.",
+    )
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -145,13 +145,56 @@ def test_task_lifecycle_through_the_cli(database_url: str) -> None:
     bad_status = cronwell("runs", "list", "--status", "exploded", db=db)
     assert bad_status.returncode == 2 and "succeeded" in bad_status.stderr
 
+    shown = cronwell("tasks", "show", "report", db=db)
+    assert "stats:    1 runs; 0 failed; success 100%" in shown.stdout
     assert cronwell("tasks", "pause", "report", db=db).returncode == 0
     show = json.loads(cronwell("tasks", "show", "report", "--json", db=db).stdout)
     assert show["task"]["enabled"] is False and len(show["runs"]) == 1
+    assert show["stats"]["succeeded"] == 1
     assert cronwell("tasks", "resume", "report", db=db).returncode == 0
     assert cronwell("tasks", "remove", "report", db=db).returncode == 0
     missing = cronwell("tasks", "show", "report", db=db)
     assert missing.returncode == 3 and "No task with id 'report'" in missing.stderr
+
+
+def test_policies_from_the_cli(database_url: str) -> None:
+    added = cronwell(
+        "tasks",
+        "add",
+        "careful",
+        "--every",
+        "1h",
+        "--shell",
+        "true",
+        "--timeout",
+        "15m",
+        "--retries",
+        "3",
+        "--retry-delay",
+        "5m",
+        "--overlap",
+        "queue_one",
+        "--max-failures",
+        "5",
+        db=database_url,
+    )
+    assert added.returncode == 0, added.stderr
+    shown = cronwell("tasks", "show", "careful", db=database_url).stdout
+    assert "overlap queue_one" in shown and "timeout 15m" in shown
+    assert "3 retries from 5m" in shown and "pause after 5 failures in a row" in shown
+    bad = cronwell(
+        "tasks",
+        "add",
+        "bad",
+        "--every",
+        "1h",
+        "--shell",
+        "true",
+        "--overlap",
+        "sometimes",
+        db=database_url,
+    )
+    assert bad.returncode == 2 and "overlap" in bad.stderr
 
 
 def test_failed_run_exits_1(database_url: str) -> None:
@@ -202,7 +245,8 @@ def test_serve_runs_tasks_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
-        assert "cronwell is running: 1 task(s)" in first and str(db_path) in first
+        # the example task and the built-in maintenance task
+        assert "cronwell is running: 2 task(s)" in first and str(db_path) in first
         store = Store(f"sqlite:///{db_path}")
         wait_until(
             lambda: len(store.list_runs(task_id="beat", status=RunStatus.SUCCEEDED)) >= 2,

@@ -151,7 +151,7 @@ def test_run_now_records_success_and_failure(cw: Cronwell) -> None:
     assert cw.store.get_run(bad.id).status is RunStatus.FAILED
 
 
-def test_max_instances_records_skipped_runs(cw: Cronwell) -> None:
+def test_overlapping_occurrences_are_recorded_skipped(cw: Cronwell) -> None:
     release = threading.Event()
     collected = RunCollector()
     cw.on_run(collected)
@@ -159,7 +159,7 @@ def test_max_instances_records_skipped_runs(cw: Cronwell) -> None:
     cw.start()
     skipped = collected.wait_for(1, "slow", predicate=lambda r: r.status is RunStatus.SKIPPED)
     release.set()
-    assert skipped[0].reason == "max_instances"
+    assert skipped[0].reason == "overlap"
     collected.wait_for(1, "slow", predicate=lambda r: r.status is RunStatus.SUCCEEDED)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import sys
 import threading
@@ -19,8 +20,10 @@ from cronwell.cli.errors import EXIT_INTERRUPTED, EXIT_RUN_FAILED, exit_code
 from cronwell.cli.output import (
     console,
     err_console,
+    policy_line,
     print_json,
     run_table,
+    stats_line,
     task_table,
     when,
 )
@@ -140,6 +143,11 @@ def serve(
     stop.wait()
     cw.close()
     console.print("cronwell stopped.")
+    sys.stdout.flush()
+    if any(t.name.startswith("cronwell-run") for t in threading.enumerate()):
+        # A Python function still running in a thread cannot be stopped; its run is
+        # recorded interrupted. Exit without waiting for it.
+        os._exit(0)
 
 
 # -- tasks ------------------------------------------------------------------------------
@@ -187,11 +195,13 @@ def tasks_show(
     task = cw.service.get(task_id)
     preview = task.preview(upcoming, cw.clock.now())
     runs = cw.service.list_runs(task_id=task_id, limit=10)
+    stats = cw.service.stats(task_id)
     if as_json:
         print_json(
             {
                 "task": task.model_dump(mode="json"),
                 "preview": preview.as_json(),
+                "stats": stats.model_dump(mode="json"),
                 "runs": [r.model_dump(mode="json") for r in runs],
             }
         )
@@ -203,7 +213,12 @@ def tasks_show(
         f"schedule: {task.schedule.expression()} ({preview.description}), zone {task.timezone}"
     )
     console.print(f"action:   {task.action.summary()}", markup=False)
-    console.print(f"state:    {'enabled' if task.enabled else 'paused'}; version {task.version}")
+    state = "enabled" if task.enabled else "paused"
+    if task.paused_reason:
+        state += f" ({task.paused_reason})"
+    console.print(f"state:    {state}; version {task.version}", markup=False)
+    console.print(f"policies: {policy_line(task)}", markup=False)
+    console.print(f"stats:    {stats_line(stats)}", markup=False)
     if task.tags:
         console.print(f"tags:     {', '.join(task.tags)}")
     console.print("next:")
@@ -235,6 +250,16 @@ def tasks_add(
     name: Annotated[str | None, typer.Option(help="Display name.")] = None,
     description: Annotated[str, typer.Option(help="What the task is for.")] = "",
     tag: Annotated[list[str] | None, typer.Option(help="Tag (repeatable).")] = None,
+    timeout: Annotated[
+        str | None, typer.Option(help="Stop a run after this long, e.g. 15m.")
+    ] = None,
+    retries: Annotated[int, typer.Option(min=0, help="Further attempts after a failure.")] = 0,
+    retry_delay: Annotated[str, typer.Option(help="Backoff base: base * 2**(attempt-1).")] = "60s",
+    overlap: Annotated[str, typer.Option(help="allow, skip, queue_one or replace.")] = "skip",
+    catchup: Annotated[str, typer.Option(help="After downtime: none, latest or all.")] = "latest",
+    max_failures: Annotated[
+        int | None, typer.Option(help="Pause after this many failed occurrences in a row.")
+    ] = None,
     paused: Annotated[bool, typer.Option(help="Create it paused.")] = False,
     replace: Annotated[bool, typer.Option(help="Replace a task with the same id.")] = False,
     file: Annotated[
@@ -257,8 +282,15 @@ def tasks_add(
             "action": _action_option(shell, python, http, method),
             "description": description,
             "tags": tag or [],
-            "enabled": not paused,
+            "timeout": timeout,
+            "retries": retries,
+            "retry_delay": retry_delay,
+            "overlap": overlap,
+            "catchup": catchup,
+            "max_consecutive_failures": max_failures,
         }
+        if paused:  # only when asked: --replace keeps an existing task's pause otherwise
+            data["enabled"] = False
         if name:
             data["name"] = name
         if tz:
@@ -337,10 +369,16 @@ def tasks_pause(task_id: str) -> None:
 
 @tasks_app.command("resume")
 @handles_errors
-def tasks_resume(task_id: str) -> None:
-    """Fire a paused task again, from now on."""
+def tasks_resume(
+    task_id: str,
+    catch_up: Annotated[
+        bool,
+        typer.Option("--catch-up", help="Run what fell while paused, per the task's catchup."),
+    ] = False,
+) -> None:
+    """Fire a paused task again, from now on (what fell while paused is recorded skipped)."""
     cw = _cronwell()
-    task = cw.service.resume(task_id)
+    task = cw.service.resume(task_id, catch_up=catch_up)
     console.print(
         f"resumed {task_id}; next run {when(task.next_fire_after(cw.clock.now()), task.tz)}"
     )

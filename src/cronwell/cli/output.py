@@ -12,6 +12,7 @@ from rich.table import Table
 
 from cronwell.domain.durations import format_duration
 from cronwell.domain.run import Run, RunStatus
+from cronwell.domain.stats import TaskStats
 from cronwell.domain.task import Task
 
 # soft_wrap: long lines (paths, URLs, error sentences) stay one line for grep and scripts
@@ -74,3 +75,31 @@ def run_table(runs: list[Run]) -> Table:
             (run.error or "")[:80],
         )
     return table
+
+
+def policy_line(task: Task) -> str:
+    parts = [f"overlap {task.overlap}", f"catch-up {task.catchup}"]
+    if task.timeout:
+        parts.append(f"timeout {format_duration(task.timeout)}")
+    if task.retries:
+        parts.append(
+            f"{task.retries} retries from {format_duration(task.retry_delay)} "
+            f"(cap {format_duration(task.retry_max_delay)})"
+        )
+    if task.max_consecutive_failures:
+        parts.append(f"pause after {task.max_consecutive_failures} failures in a row")
+    return ", ".join(parts)
+
+
+def stats_line(stats: TaskStats) -> str:
+    if not stats.runs:
+        return "no finished runs yet"
+    rate = f"{stats.success_rate:.0%}" if stats.success_rate is not None else "-"
+    parts = [f"{stats.runs} runs", f"{stats.failed} failed", f"success {rate}"]
+    if stats.avg_duration is not None and stats.p95_duration is not None:
+        parts.append(f"avg {stats.avg_duration:.3g}s, p95 {stats.p95_duration:.3g}s")
+    parts.append(f"last success {when(stats.last_success)}")
+    parts.append(f"last failure {when(stats.last_failure)}")
+    if stats.consecutive_failures:
+        parts.append(f"{stats.consecutive_failures} failures in a row")
+    return "; ".join(parts)

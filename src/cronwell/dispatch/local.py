@@ -3,11 +3,17 @@
 Every fire goes through one writer thread that takes everything queued at that moment and
 inserts the run rows in one transaction (DESIGN rule 2: the row exists before the action
 starts, and the UNIQUE fence rejects a second fire of the same occurrence). Finished runs are
-written back the same way, in batches, and listeners hear of a run only once it is stored.
+written back the same way, in batches, with what follows from them (a retry row, the
+task's failure count, an automatic pause); listeners hear of a run once it is stored.
 
-Nothing is left ``running`` by a stop (DESIGN rule 5): once :meth:`LocalDispatcher.shutdown`
-begins, fires still queued are recorded ``interrupted``; with ``wait`` the runs already
-started finish and are recorded, without it they are recorded ``interrupted``.
+Policies decided here (DESIGN rules 5 to 7): an occurrence later than ``misfire_grace`` is
+``missed``; one that comes while the task is still running follows ``overlap``; a failed
+or timed-out run gets a ``pending`` retry row (``attempt + 1``, due after the backoff) that
+the engine claims when due; ``timeout`` is handed to the runner.
+
+Nothing is left ``running`` by a stop: once :meth:`LocalDispatcher.shutdown` begins, fires
+still queued are recorded ``interrupted``; running runs get ``grace`` seconds to finish,
+then processes are killed and what is left is recorded ``interrupted``.
 """
 
 from __future__ import annotations
@@ -16,15 +22,17 @@ import logging
 import queue
 import random
 import threading
+import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from cronwell.clock import Clock
+from cronwell.domain.policies import FAILURES, backoff_delay, should_retry
 from cronwell.domain.run import Run, RunReason, RunStatus, occurrence_key
 from cronwell.domain.task import Task
 from cronwell.errors import ConflictError, SchedulerStateError
@@ -37,6 +45,8 @@ RunListener = Callable[[Run], None]
 _BATCH_LIMIT = 5000
 _RETRY_DELAY = 1.0
 _T = TypeVar("_T")
+# fires that follow the overlap policy and count as the schedule's own occurrences
+_SCHEDULED = frozenset({RunReason.SCHEDULE, RunReason.CATCHUP})
 
 
 @dataclass(frozen=True)
@@ -50,22 +60,28 @@ class Fire:
 
 
 @dataclass(frozen=True)
-class _Finished:
-    update: RunUpdate
-    run: Run
-
-
-@dataclass(frozen=True)
 class _Started:
     fire: Fire
     started_at: datetime
+
+
+@dataclass(frozen=True)
+class _Finished:
+    update: RunUpdate
+    run: Run
+    task: Task
+    exception_type: str | None = None
 
 
 _STOP = object()
 
 
 class LocalDispatcher:
-    """Runs fires on a thread pool of ``max_workers`` threads in this process."""
+    """Runs fires on a thread pool of ``max_workers`` threads in this process.
+
+    ``on_task_change`` is called when the dispatcher itself changes a task (an automatic
+    pause), so the engine reschedules at once.
+    """
 
     def __init__(
         self,
@@ -75,16 +91,21 @@ class LocalDispatcher:
         *,
         instance_id: str,
         max_workers: int = 20,
+        on_task_change: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._runners = runners
         self._clock = clock
         self._instance_id = instance_id
         self._max_workers = max_workers
+        self._on_task_change = on_task_change
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # notified when a run leaves _inflight
         self._running: Counter[str] = Counter()
         self._inflight: dict[int, _Started] = {}
-        self._lock = threading.Lock()
+        self._queued: dict[str, tuple[Fire, int]] = {}  # overlap='queue_one', by task id
+        self._replaced: set[int] = set()  # runs being stopped for a newer occurrence
         self._listeners: list[RunListener] = []
         self._stopping = threading.Event()
         self._pool: ThreadPoolExecutor | None = None
@@ -101,26 +122,32 @@ class LocalDispatcher:
             return
         self._stopping.clear()
         self._queue = queue.SimpleQueue()  # a fresh queue: nothing of a past term leaks in
+        self._queued.clear()
         self._pool = ThreadPoolExecutor(self._max_workers, thread_name_prefix="cronwell-run")
         self._writer = threading.Thread(
             target=self._write_loop, args=(self._queue,), name="cronwell-writer", daemon=True
         )
         self._writer.start()
 
-    def shutdown(self, wait: bool = True) -> None:
-        """Stop. Queued fires are recorded ``interrupted``. With ``wait``, runs already
-        started finish and are recorded; without, they are recorded ``interrupted`` now."""
+    def shutdown(self, wait: bool = True, grace: float | None = None) -> None:
+        """Stop. Queued fires are recorded ``interrupted``. With ``wait``, running runs may
+        finish for up to ``grace`` seconds (no limit when ``None``); then shell commands and
+        child processes are killed, and every run still going is recorded ``interrupted``.
+        Without ``wait``, that happens at once."""
         writer, pool = self._writer, self._pool
         if writer is None or pool is None:
             return
         self._stopping.set()
-        pool.shutdown(wait=wait, cancel_futures=not wait)
+        pool.shutdown(wait=False)
+        if wait:
+            self._wait_idle(grace)
+        self._stop_inflight()
         self._queue.put(_STOP)
         writer.join()
         self._writer = None
         self._pool = None
-        if not wait:
-            self._interrupt_inflight()
+        self._interrupt_inflight()
+        self._abandon_queued()
 
     def add_listener(self, listener: RunListener) -> None:
         """Call ``listener(run)`` with every run once its final row is stored."""
@@ -130,6 +157,10 @@ class LocalDispatcher:
         with self._lock:
             return self._running[task_id]
 
+    def running_runs(self) -> list[int]:
+        with self._lock:
+            return sorted(self._inflight)
+
     # -- entry points ---------------------------------------------------------------------
 
     def submit(self, fires: Sequence[Fire]) -> None:
@@ -138,6 +169,12 @@ class LocalDispatcher:
             raise SchedulerStateError("The dispatcher is not running.")
         for fire in fires:
             self._queue.put(fire)
+
+    def record(self, rows: Sequence[NewRun]) -> None:
+        """Record finished rows that run nothing (missed and skipped occurrences), in one
+        batch; duplicates of recorded occurrences are ignored."""
+        ids = self._store.insert_runs(list(rows))
+        self._notify([_row_to_run(i, row) for i, row in zip(ids, rows, strict=True) if i])
 
     def execute_claimed(self, run: Run, task: Task) -> None:
         """Run a row that is already ``running`` (a claimed pending run) on the pool."""
@@ -193,17 +230,25 @@ class LocalDispatcher:
             stopping = stopping or any(item is _STOP for item in items)
 
     def _write_finished(self, finished: list[_Finished]) -> None:
-        """Write results in one batch; if the batch is refused, row by row, and a row whose
-        result cannot be stored keeps its status with the reason in ``error``."""
+        """Write results in one batch (row by row if the batch is refused), then what
+        follows from them: retries, failure counts, automatic pauses."""
         try:
             self._store.finish_runs([f.update for f in finished])
         except Exception:
             for item in finished:
                 self._write_one_finished(item)
-        with self._lock:
+        with self._idle:
             for item in finished:
                 self._inflight.pop(item.update.run_id, None)
+                self._replaced.discard(item.update.run_id)
+            self._idle.notify_all()
         self._notify([f.run for f in finished])
+        try:
+            self._follow_up(finished)
+        except Exception:
+            log.exception(
+                "cannot record retries or failure counts", extra={"action": "follow_up_failed"}
+            )
 
     def _write_one_finished(self, item: _Finished) -> None:
         try:
@@ -220,11 +265,70 @@ class LocalDispatcher:
         )
         self._with_retry("finish_runs", lambda: self._store.finish_runs([bare]))
 
+    def _follow_up(self, finished: list[_Finished]) -> None:
+        """Retries are data (DESIGN rule 6): a ``pending`` row with its due time, so a
+        restart does not lose it. An occurrence that finally failed counts toward
+        ``max_consecutive_failures``; one that succeeded resets the count."""
+        retries: list[NewRun] = []
+        for item in finished:
+            run, task = item.run, item.task
+            if run.status not in FAILURES and run.status is not RunStatus.SUCCEEDED:
+                continue  # interrupted, replaced: neither a success nor a failure
+            if should_retry(
+                run.status, run.attempt, task.retries, task.retry_on, item.exception_type
+            ):
+                delay = backoff_delay(
+                    run.attempt, task.retry_delay, task.retry_max_delay, task.retry_jitter
+                )
+                due = (run.finished_at or self._clock.now()) + timedelta(seconds=delay)
+                retries.append(
+                    NewRun(
+                        task_id=task.id,
+                        scheduled_for=run.scheduled_for,
+                        attempt=run.attempt + 1,
+                        status=RunStatus.PENDING,
+                        reason=RunReason.RETRY,
+                        due_at=due,
+                        instance_id=self._instance_id,
+                    )
+                )
+                log.info(
+                    "run will be retried",
+                    extra={
+                        "action": "retry_scheduled",
+                        "task_id": task.id,
+                        "attempt": run.attempt + 1,
+                        "delay": round(delay, 3),
+                    },
+                )
+                continue
+            self._count_result(task, run)
+        if retries:
+            self._store.insert_runs(retries)
+            self._on_task_change()  # the engine looks for due retries
+
+    def _count_result(self, task: Task, run: Run) -> None:
+        failed = run.status in FAILURES
+        count = self._store.record_occurrence_result(task.id, failed)
+        limit = task.max_consecutive_failures
+        if failed and limit is not None and count >= limit:
+            reason = (
+                f"Paused after {count} failed occurrences in a row "
+                f"(last: {run.error or run.status.value})."
+            )
+            self._store.auto_pause(task.id, reason, self._clock.now())
+            log.warning(
+                "task paused after repeated failures",
+                extra={"action": "auto_paused", "task_id": task.id, "failures": count},
+            )
+            self._on_task_change()
+
     def _record_fires(self, fires: list[Fire]) -> None:
         now = self._clock.now()
         stopping = self._stopping.is_set()
         rows: list[NewRun] = []
         plans: list[RunStatus] = []
+        to_replace: list[int] = []
         with self._lock:
             for fire in fires:
                 if stopping:
@@ -232,9 +336,13 @@ class LocalDispatcher:
                 else:
                     status, reason = self._decide(fire, now)
                 if status is RunStatus.RUNNING:
+                    if reason == RunReason.REPLACED:
+                        to_replace += self._runs_of(fire.task.id)
+                        reason = fire.reason
                     self._running[fire.task.id] += 1
                 plans.append(status)
                 rows.append(self._new_row(fire, status, now, reason))
+        self._replace(to_replace)
         ids = self._with_retry("insert_runs", lambda: self._store.insert_runs(rows))
         if ids is None:  # abandoned at shutdown; logged by _with_retry
             ids = [None] * len(rows)
@@ -251,30 +359,81 @@ class LocalDispatcher:
                 )
                 if status is RunStatus.RUNNING:
                     self._release(fire.task.id)
+                elif status is RunStatus.PENDING:
+                    with self._lock:
+                        self._queued.pop(fire.task.id, None)
             elif status is RunStatus.RUNNING:
                 self._start_on_pool(fire, run_id, now)
+            elif status is RunStatus.PENDING:
+                with self._lock:
+                    self._queued[fire.task.id] = (fire, run_id)
+                self._start_queued_if_idle(fire.task.id)
             else:
                 terminal.append(_row_to_run(run_id, row))
         self._notify(terminal)
 
     def _decide(self, fire: Fire, now: datetime) -> tuple[RunStatus, str]:
         """Run it, or record why not (DESIGN rule 5). Caller holds the lock."""
+        task = fire.task
         lateness = (now - fire.scheduled_for).total_seconds()
-        if fire.reason == RunReason.SCHEDULE and lateness > fire.task.misfire_grace:
+        if fire.reason == RunReason.SCHEDULE and lateness > task.misfire_grace:
             return RunStatus.MISSED, RunReason.LATE
-        if self._running[fire.task.id] >= fire.task.max_instances:
+        running = self._running[task.id]
+        if running == 0 or fire.reason not in _SCHEDULED:
+            return RunStatus.RUNNING, fire.reason
+        if task.overlap == "allow":
+            if running < task.max_instances:
+                return RunStatus.RUNNING, fire.reason
             return RunStatus.SKIPPED, RunReason.MAX_INSTANCES
-        return RunStatus.RUNNING, fire.reason
+        if task.overlap == "queue_one" and task.id not in self._queued:
+            self._queued[task.id] = (fire, -1)  # reserved; the row id comes after the insert
+            return RunStatus.PENDING, RunReason.QUEUED
+        if task.overlap == "replace":
+            return RunStatus.RUNNING, RunReason.REPLACED
+        return RunStatus.SKIPPED, RunReason.OVERLAP
+
+    def _runs_of(self, task_id: str) -> list[int]:
+        """Runs of ``task_id`` in flight. Caller holds the lock."""
+        return [rid for rid, s in self._inflight.items() if s.fire.task.id == task_id]
+
+    def _replace(self, run_ids: list[int]) -> None:
+        """Stop runs for a newer occurrence (overlap='replace'), off the writer thread since
+        a kill waits for the process to go."""
+        for run_id in run_ids:
+            with self._lock:
+                self._replaced.add(run_id)
+            threading.Thread(
+                target=self._runners.cancel, args=(run_id,), name="cronwell-replace", daemon=True
+            ).start()
+
+    def _start_queued_if_idle(self, task_id: str) -> None:
+        """Start the run queued behind ``task_id``'s running one once nothing of it runs."""
+        with self._lock:
+            queued = self._queued.get(task_id)
+            if queued is None or queued[1] < 0 or self._running[task_id] > 0:
+                return
+            if self._stopping.is_set():
+                return
+            del self._queued[task_id]
+            self._running[task_id] += 1
+        fire, run_id = queued
+        fire = replace(fire, reason=RunReason.QUEUED)
+        now = self._clock.now()
+        if not self._store.start_pending(run_id, now, self._instance_id):
+            self._release(task_id)  # someone else took it (it cannot normally happen)
+            return
+        self._start_on_pool(fire, run_id, now)
 
     def _new_row(self, fire: Fire, status: RunStatus, now: datetime, reason: str) -> NewRun:
-        terminal = status is not RunStatus.RUNNING
+        running = status is RunStatus.RUNNING
+        terminal = status.is_terminal
         return NewRun(
             task_id=fire.task.id,
             scheduled_for=fire.scheduled_for,
             attempt=fire.attempt,
             status=status,
             reason=reason,
-            started_at=None if terminal else now,
+            started_at=now if running else None,
             finished_at=now if terminal else None,
             instance_id=self._instance_id,
         )
@@ -334,20 +493,28 @@ class LocalDispatcher:
                 logger=logging.getLogger(f"cronwell.task.{task.id}"),
             )
             try:
-                outcome = self._runners.run(task.action, ctx, timeout=None)
+                outcome = self._runners.run(task.action, ctx, timeout=task.timeout)
             except Exception as exc:  # a bug in cronwell, not in the action: still recorded
                 outcome = Outcome(
                     status=RunStatus.FAILED,
                     error=f"cronwell internal error: {type(exc).__name__}: {exc}",
                     traceback=traceback.format_exc(),
                 )
+            reason = None
+            with self._lock:
+                if run_id in self._replaced:
+                    reason = RunReason.REPLACED
+                    outcome = replace(outcome, status=RunStatus.INTERRUPTED)
+                elif self._stopping.is_set() and outcome.status is RunStatus.INTERRUPTED:
+                    reason = RunReason.SHUTDOWN
             finished = self._finished(
-                run_id, _Started(fire, started_at), outcome, dict(ctx.counters)
+                run_id, _Started(fire, started_at), outcome, dict(ctx.counters), reason
             )
             _log_outcome(finished.run)
             return finished
         finally:
             self._release(task.id)
+            self._start_queued_if_idle(task.id)
 
     def _finished(
         self,
@@ -359,19 +526,6 @@ class LocalDispatcher:
     ) -> _Finished:
         fire = started.fire
         finished_at = self._clock.now()
-        duration = (finished_at - started.started_at).total_seconds()
-        update = RunUpdate(
-            run_id=run_id,
-            status=outcome.status,
-            finished_at=finished_at,
-            duration=duration,
-            error=outcome.error,
-            traceback=outcome.traceback,
-            output=outcome.output,
-            return_value=outcome.return_value,
-            counters=counters,
-            reason=reason,
-        )
         run = Run(
             id=run_id,
             task_id=fire.task.id,
@@ -381,7 +535,7 @@ class LocalDispatcher:
             reason=reason or fire.reason,
             started_at=started.started_at,
             finished_at=finished_at,
-            duration=duration,
+            duration=(finished_at - started.started_at).total_seconds(),
             error=outcome.error,
             traceback=outcome.traceback,
             output=outcome.output,
@@ -389,14 +543,52 @@ class LocalDispatcher:
             counters=counters,
             instance_id=self._instance_id,
         )
-        return _Finished(update, run)
+        update = RunUpdate(
+            run_id=run_id,
+            status=run.status,
+            finished_at=finished_at,
+            duration=run.duration,
+            error=run.error,
+            traceback=run.traceback,
+            output=run.output,
+            return_value=run.return_value,
+            counters=counters,
+            reason=reason,
+        )
+        exception_type = getattr(outcome, "exception_type", None)
+        return _Finished(update, run, fire.task, exception_type)
 
     def _interrupted(self, run_id: int, started: _Started) -> _Finished:
         outcome = Outcome(status=RunStatus.INTERRUPTED, error="stopped by a shutdown")
         return self._finished(run_id, started, outcome, {}, reason=RunReason.SHUTDOWN)
 
+    def _wait_idle(self, grace: float | None) -> None:
+        deadline = None if grace is None else time.monotonic() + grace
+        with self._idle:
+            while self._inflight:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return
+                self._idle.wait(remaining)
+
+    def _stop_inflight(self) -> None:
+        """Kill what can be killed among the runs still going (shell commands, child
+        processes) and give their results a moment to arrive; threads cannot be killed
+        and are recorded ``interrupted`` by :meth:`_interrupt_inflight`."""
+        with self._lock:
+            stoppable = [rid for rid, s in self._inflight.items() if s.fire.task.action.cancellable]
+        killers = [
+            threading.Thread(target=self._runners.cancel, args=(rid,), daemon=True)
+            for rid in stoppable
+        ]
+        for killer in killers:
+            killer.start()
+        for killer in killers:
+            killer.join()
+        self._wait_idle(1.0)
+
     def _interrupt_inflight(self) -> None:
-        """Record every run still in flight as interrupted (a shutdown that did not wait)."""
+        """Record every run still in flight as interrupted."""
         with self._lock:
             inflight = list(self._inflight.items())
             self._inflight.clear()
@@ -404,6 +596,16 @@ class LocalDispatcher:
             finished = [self._interrupted(run_id, started) for run_id, started in inflight]
             self._store.finish_runs([f.update for f in finished])
             self._notify([f.run for f in finished])
+            log.warning(
+                "runs still going at shutdown were recorded interrupted",
+                extra={"action": "runs_interrupted", "count": len(finished)},
+            )
+
+    def _abandon_queued(self) -> None:
+        """A run queued behind another (overlap='queue_one') stays ``pending``: the next
+        start of an engine releases it (``release_queued``). Forget it here."""
+        with self._lock:
+            self._queued.clear()
 
     def _release(self, task_id: str) -> None:
         with self._lock:
@@ -433,6 +635,7 @@ def _row_to_run(run_id: int, row: NewRun) -> Run:
         reason=row.reason,
         started_at=row.started_at,
         finished_at=row.finished_at,
+        error=row.error,
         instance_id=row.instance_id,
     )
 

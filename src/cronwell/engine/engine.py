@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -31,12 +33,14 @@ from cronwell.dispatch import Fire, LocalDispatcher
 from cronwell.domain.run import RunReason, RunStatus
 from cronwell.domain.task import Task
 from cronwell.engine import entry
-from cronwell.engine.trigger import TaskTrigger
+from cronwell.engine.recovery import HOSTNAME, catch_up, recover_dead_instances
+from cronwell.engine.trigger import TaskTrigger, first_fire_floor
 from cronwell.errors import SchedulerStateError
 from cronwell.store import Store
 
 log = logging.getLogger(__name__)
 _ENTRY_POINT = "cronwell.engine.entry:fire"
+HEARTBEAT_INTERVAL = 10.0  # seconds; well inside recovery.INSTANCE_TTL
 
 
 class _DispatchExecutor(BaseExecutor):  # type: ignore[misc]
@@ -97,10 +101,15 @@ class Engine:
                 job_defaults={"coalesce": False, "misfire_grace_time": None, "max_instances": 1},
             )
             revision = self._store.current_revision()
-            tasks = self._store.list_tasks(enabled=True)
+            now = self._clock.now()
+            self._store.register_instance(self._instance_id, HOSTNAME, os.getpid(), now)
+            every_task = {t.id: t for t in self._store.list_tasks()}
+            recover_dead_instances(self._store, self._instance_id, now, every_task)
+            tasks = [t for t in every_task.values() if t.enabled]
+            catch_up(self._store, self._dispatcher, tasks, now, self._instance_id)
             self._tasks = {}
             for task in tasks:
-                self._schedule(task, scheduler)
+                self._schedule(task, scheduler, first_after=now)
             self._stop.clear()
             scheduler.start()
             # assigned only once running, so a failed start leaves a clean, stopped engine
@@ -171,13 +180,20 @@ class Engine:
         task = self._tasks.get(task_id) or self._store.get_task(task_id)
         self._dispatcher.submit([Fire(task, self._clock.now(), reason=RunReason.MANUAL)])
 
-    def _schedule(self, task: Task, scheduler: BackgroundScheduler | None = None) -> None:
+    def _schedule(
+        self,
+        task: Task,
+        scheduler: BackgroundScheduler | None = None,
+        first_after: datetime | None = None,
+    ) -> None:
         scheduler = scheduler or self._scheduler
         assert scheduler is not None
         self._tasks[task.id] = task
+        if first_after is None:
+            first_after = first_fire_floor(task, self._clock.now())
         scheduler.add_job(
             _ENTRY_POINT,
-            trigger=TaskTrigger(task),
+            trigger=TaskTrigger(task, first_after),
             id=task.id,
             name=task.name,
             args=(task.id,),
@@ -195,18 +211,32 @@ class Engine:
     # -- keeping up with the store -----------------------------------------------------------
 
     def _sync_loop(self) -> None:
+        next_heartbeat = time.monotonic() + HEARTBEAT_INTERVAL
         while not self._stop.is_set():
             self._wake.wait(self._poll_interval)
             self._wake.clear()
             if self._stop.is_set():
                 return
             try:
+                if time.monotonic() >= next_heartbeat:
+                    next_heartbeat = time.monotonic() + HEARTBEAT_INTERVAL
+                    self.heartbeat()
                 self.sync()
             except Exception:
                 log.exception(
                     "cannot read changes from the store; will retry",
                     extra={"action": "sync_failed"},
                 )
+
+    def heartbeat(self) -> None:
+        """Tell other instances this one is alive, and take care of the runs of any that
+        died (abandoned, retried if allowed)."""
+        now = self._clock.now()
+        self._store.heartbeat(self._instance_id, HOSTNAME, os.getpid(), now)
+        with self._lock:
+            tasks = dict(self._tasks)
+        if recover_dead_instances(self._store, self._instance_id, now, tasks):
+            self.notify()
 
     def sync(self) -> None:
         """Apply task changes made since the last look and start pending runs now due."""

@@ -15,11 +15,9 @@ from cronwell.domain.task import Task
 
 
 def first_fire_floor(task: Task, now: datetime) -> datetime:
-    """Where a newly scheduled task starts looking for occurrences: up to ``misfire_grace``
-    back, so an occurrence due a moment ago (a one-off for "now", one that fell due while the
-    engine was starting) still fires; never before the task's last change (less a second),
-    so a task created or resumed after its time does not fire for the past. An occurrence
-    that already ran is fenced by its run row."""
+    """Where a task changed while the engine runs starts looking for occurrences: its last
+    change less a second (so a one-off created "for now" fires), at most ``misfire_grace``
+    back, never in the future. What a stopped engine missed is the catch-up's business."""
     floor = now - timedelta(seconds=task.misfire_grace)
     if task.updated_at is not None:
         floor = max(floor, task.updated_at - timedelta(seconds=1))
@@ -30,20 +28,21 @@ class TaskTrigger(BaseTrigger):  # type: ignore[misc]
     """Fire times of one task, in UTC. Jitter is applied by the dispatcher, not here, so
     that the occurrence time (the key of the run) is the same on every instance."""
 
-    __slots__ = ("task",)
+    __slots__ = ("first_after", "task")
 
-    def __init__(self, task: Task) -> None:
+    def __init__(self, task: Task, first_after: datetime) -> None:
         self.task = task
+        self.first_after = first_after
 
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
         if previous_fire_time is not None:
             return self.task.next_fire_after(previous_fire_time)
-        # First look: the latest occurrence in (floor, now] fires at once, coalesced (one
-        # run, not a burst); otherwise the next one to come.
+        # First look: the latest occurrence in (first_after, now] fires at once, coalesced
+        # (one run, not a burst); otherwise the next one to come.
         latest = None
-        nxt = self.task.next_fire_after(first_fire_floor(self.task, now))
+        nxt = self.task.next_fire_after(min(self.first_after, now))
         while nxt is not None and nxt <= now:
             latest, nxt = nxt, self.task.next_fire_after(nxt)
         return latest or nxt

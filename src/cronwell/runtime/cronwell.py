@@ -14,7 +14,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -27,6 +30,7 @@ from cronwell.domain.action import Action, HttpAction, PythonAction, ShellAction
 from cronwell.domain.durations import parse_duration
 from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.schedule import AnySchedule, IntervalSchedule, Preview, Schedule, cron, once
+from cronwell.domain.stats import TaskStats
 from cronwell.domain.task import Task
 from cronwell.domain.timezones import canonical_timezone, system_timezone
 from cronwell.engine import Engine
@@ -34,6 +38,7 @@ from cronwell.errors import InvalidTaskError, SchedulerStateError
 from cronwell.runners import HttpRunner, PythonRunner, Runners, ShellRunner, resolve_function
 from cronwell.runtime.compat import ApschedulerCompat
 from cronwell.runtime.functions import display_name, function_reference
+from cronwell.runtime.maintenance import maintenance_task, prune_history
 from cronwell.service import TaskService
 from cronwell.settings import Settings, load_settings
 from cronwell.store import Store
@@ -86,6 +91,7 @@ class Cronwell(ApschedulerCompat):
             self.clock,
             instance_id=self.settings.instance_id,
             max_workers=self.settings.max_workers,
+            on_task_change=lambda: self.engine.notify(),  # noqa: PLW0108 - engine is built below
         )
         self.engine = Engine(
             self.store,
@@ -99,6 +105,7 @@ class Cronwell(ApschedulerCompat):
             self.clock,
             self.dispatcher,
             default_timezone=self.timezone,
+            instance_id=self.settings.instance_id,
             is_registered=self.registry.__contains__,
             on_change=self.engine.notify,
         )
@@ -123,6 +130,7 @@ class Cronwell(ApschedulerCompat):
         if self.running:
             raise SchedulerStateError("This Cronwell instance is already running.")
         self._ensure_ready()
+        self._declare_maintenance()
         self.dispatcher.start()
         try:
             self.engine.start()
@@ -136,9 +144,11 @@ class Cronwell(ApschedulerCompat):
         await asyncio.to_thread(self.start)
 
     def shutdown(self, wait: bool = True) -> None:
-        """Stop firing; with ``wait``, let running actions finish and be recorded first."""
+        """Stop firing. With ``wait``, running runs get up to ``shutdown_grace`` seconds
+        (settings) to finish; then shell commands and child processes are killed and what
+        is still going is recorded ``interrupted``. Nothing is left ``running``."""
         self.engine.stop()
-        self.dispatcher.shutdown(wait=wait)
+        self.dispatcher.shutdown(wait=wait, grace=self.settings.shutdown_grace)
 
     def close(self) -> None:
         """Shut down and release the database and runner resources."""
@@ -264,8 +274,15 @@ class Cronwell(ApschedulerCompat):
     def pause(self, task_id: str) -> Task:
         return self.service.pause(task_id)
 
-    def resume(self, task_id: str) -> Task:
-        return self.service.resume(task_id)
+    def resume(self, task_id: str, *, catch_up: bool = False) -> Task:
+        """Fire the task again from now on; what fell while it was paused is recorded
+        ``skipped``, or handled by its catch-up policy with ``catch_up=True``."""
+        return self.service.resume(task_id, catch_up=catch_up)
+
+    def task_stats(self, task_id: str) -> TaskStats:
+        """Run count, failures, success rate, average and p95 duration, last success and
+        last failure, consecutive failures."""
+        return self.service.stats(task_id)
 
     def remove(self, task_id: str) -> None:
         self.service.delete(task_id)
@@ -294,7 +311,21 @@ class Cronwell(ApschedulerCompat):
         with self._ready_lock:
             if not self._ready:
                 self.store.upgrade()
+                # known to others, so runs this process leaves behind if it dies are found
+                self.store.register_instance(
+                    self.settings.instance_id,
+                    socket.gethostname(),
+                    os.getpid(),
+                    self.clock.now(),
+                )
                 self._ready = True
+
+    def _declare_maintenance(self) -> None:
+        task = maintenance_task(self.settings, self.timezone)
+        if task is None:
+            return
+        self.registry.register(task.id, functools.partial(prune_history, store=self.store))
+        self._service.save(task, replace_existing=True)
 
     def _resolve(self, task_id: str, ref: str) -> Callable[..., Any]:
         return self.registry.get(task_id) or resolve_function(ref)

@@ -13,9 +13,13 @@ from typing import Any
 
 from cronwell.clock import Clock
 from cronwell.dispatch import LocalDispatcher
+from cronwell.dispatch.history import unrun_rows
 from cronwell.domain.action import PythonAction
+from cronwell.domain.occurrences import occurrences_between
+from cronwell.domain.policies import plan_catchup
 from cronwell.domain.run import Run, RunReason, RunStatus
 from cronwell.domain.schedule import IntervalSchedule, OnceSchedule, Preview
+from cronwell.domain.stats import TaskStats
 from cronwell.domain.summary import summarize
 from cronwell.domain.task import Task
 from cronwell.errors import InvalidScheduleError, TaskExistsError
@@ -24,6 +28,8 @@ from cronwell.store import NewRun, Store
 
 # a one-off "for now" computed a moment before saving is not in the past
 _PAST_TOLERANCE = timedelta(seconds=1)
+# skipped occurrences of a paused span recorded one by one; older ones are summed up
+_MAX_SKIPPED_ROWS = 100
 
 
 class TaskService:
@@ -40,6 +46,7 @@ class TaskService:
         dispatcher: LocalDispatcher,
         *,
         default_timezone: str,
+        instance_id: str,
         is_registered: Callable[[str], bool] = lambda _task_id: False,
         on_change: Callable[[], None] = lambda: None,
     ) -> None:
@@ -47,6 +54,7 @@ class TaskService:
         self._clock = clock
         self._dispatcher = dispatcher
         self._default_timezone = default_timezone
+        self._instance_id = instance_id
         self._is_registered = is_registered
         self._on_change = on_change
 
@@ -119,11 +127,49 @@ class TaskService:
         self._on_change()
         return task
 
-    def resume(self, task_id: str) -> Task:
-        """Fire ``task_id`` again, from now on (no burst of what was skipped)."""
-        task = self._store.set_enabled(task_id, True, self._clock.now())
+    def resume(self, task_id: str, *, catch_up: bool = False) -> Task:
+        """Fire ``task_id`` again, from now on. The occurrences that fell while it was
+        paused are recorded ``skipped`` (reason ``paused``); with ``catch_up`` its
+        ``catchup`` policy decides which of them run now instead."""
+        before = self.get(task_id)
+        now = self._clock.now()
+        task = self._store.set_enabled(task_id, True, now)
+        if not before.enabled and before.updated_at is not None:
+            self._record_paused_span(before, before.updated_at, now, catch_up)
         self._on_change()
         return task
+
+    def _record_paused_span(
+        self, task: Task, since: datetime, now: datetime, catch_up: bool
+    ) -> None:
+        span = occurrences_between(task, since, now, limit=_MAX_SKIPPED_ROWS)
+        if not span.recent:
+            return
+        plan = plan_catchup(
+            span.recent, task.catchup if catch_up else "none", now, task.catchup_window
+        )
+        rows = unrun_rows(
+            task,
+            span,
+            plan.missed,
+            status=RunStatus.SKIPPED,
+            reason=RunReason.PAUSED,
+            why="the task was paused",
+            now=now,
+            instance_id=self._instance_id,
+        )
+        rows += [
+            NewRun(
+                task_id=task.id,
+                scheduled_for=when,
+                status=RunStatus.PENDING,
+                reason=RunReason.CATCHUP,
+                due_at=now,
+                instance_id=self._instance_id,
+            )
+            for when in plan.run
+        ]
+        self._store.insert_runs(rows)
 
     def delete(self, task_id: str) -> None:
         """Remove the task; its run history stays."""
@@ -180,6 +226,12 @@ class TaskService:
 
     def get_run(self, run_id: int) -> Run:
         return self._store.get_run(run_id)
+
+    def stats(self, task_id: str) -> TaskStats:
+        """Run count, failures, success rate, average and p95 duration, last success and
+        failure, consecutive failures."""
+        self.get(task_id)  # a sentence for an unknown id
+        return self._store.task_stats(task_id)
 
     # -- helpers --------------------------------------------------------------------------
 

@@ -1,0 +1,163 @@
+"""What an engine does about the past when it starts (DESIGN rule 5): runs left ``running``
+by a process that died become ``abandoned`` (and are retried if the task allows), and the
+occurrences missed while no scheduler ran become ``missed`` rows or catch-up runs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from cronwell.dispatch import Fire, LocalDispatcher
+from cronwell.dispatch.history import unrun_rows
+from cronwell.domain.occurrences import occurrences_between
+from cronwell.domain.policies import backoff_delay, plan_catchup, should_retry
+from cronwell.domain.run import Run, RunReason, RunStatus
+from cronwell.domain.task import Task
+from cronwell.store import InstanceRecord, NewRun, Store
+
+log = logging.getLogger(__name__)
+
+HOSTNAME = socket.gethostname()
+# how long an instance on another host may stay silent before its runs count as abandoned
+INSTANCE_TTL = timedelta(seconds=60)
+# missed occurrences recorded one by one per task; older ones are summed up in one row
+MAX_MISSED_ROWS = 100
+
+
+def is_dead(record: InstanceRecord | None, now: datetime) -> bool:
+    """An instance is dead when it left no record, when it ran on this host and its process
+    is gone, or when it ran elsewhere and has not been heard of for ``INSTANCE_TTL``."""
+    if record is None:
+        return True
+    if record.hostname == HOSTNAME:
+        return not _process_exists(record.pid)
+    return now - record.last_seen > INSTANCE_TTL
+
+
+def _process_exists(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_dead_instances(
+    store: Store, instance_id: str, now: datetime, tasks: dict[str, Task]
+) -> list[Run]:
+    """Mark the runs of dead instances ``abandoned``, queue retries for those whose task
+    allows one, and release what they had queued (overlap='queue_one'). Returns the
+    abandoned runs."""
+    suspects = store.instances_with_work() - {instance_id}
+    if not suspects:
+        return []
+    records = {r.instance_id: r for r in store.list_instances()}
+    dead = sorted(i for i in suspects if is_dead(records.get(i), now))
+    if not dead:
+        return []
+    abandoned = store.abandon_runs(dead, now)
+    store.release_queued(dead, now)
+    retries = list(_retries(abandoned, tasks, instance_id))
+    if retries:
+        store.insert_runs(retries)
+    store.remove_instances(dead)
+    for run in abandoned:
+        log.warning(
+            "run abandoned by a process that died",
+            extra={
+                "action": "run_abandoned",
+                "task_id": run.task_id,
+                "run_id": run.id,
+                "instance_id": run.instance_id,
+            },
+        )
+    return abandoned
+
+
+def _retries(runs: Iterable[Run], tasks: dict[str, Task], instance_id: str) -> Iterable[NewRun]:
+    for run in runs:
+        task = tasks.get(run.task_id)
+        if task is None or not should_retry(
+            RunStatus.ABANDONED, run.attempt, task.retries, task.retry_on, None
+        ):
+            continue
+        delay = backoff_delay(
+            run.attempt, task.retry_delay, task.retry_max_delay, task.retry_jitter
+        )
+        yield NewRun(
+            task_id=run.task_id,
+            scheduled_for=run.scheduled_for,
+            attempt=run.attempt + 1,
+            status=RunStatus.PENDING,
+            reason=RunReason.RETRY,
+            due_at=(run.finished_at or run.scheduled_for) + timedelta(seconds=delay),
+            instance_id=instance_id,
+        )
+
+
+def catch_up(
+    store: Store,
+    dispatcher: LocalDispatcher,
+    tasks: Iterable[Task],
+    now: datetime,
+    instance_id: str,
+) -> int:
+    """Record what each task missed since its last recorded occurrence (or its last
+    change: a resume, a new definition) and run what its ``catchup`` policy says. Returns
+    the number of missed occurrences found."""
+    tasks = list(tasks)
+    last = store.last_occurrences([t.id for t in tasks])
+    found = 0
+    rows: list[NewRun] = []
+    fires: list[Fire] = []
+    for task in tasks:
+        since = _since(task, last.get(task.id))
+        if since is None or since >= now:
+            continue
+        span = occurrences_between(task, since, now, limit=MAX_MISSED_ROWS)
+        if not span.recent:
+            continue
+        plan = plan_catchup(span.recent, task.catchup, now, task.catchup_window)
+        total = span.total if span.total is not None else len(span.recent)
+        found += total
+        fires += [Fire(task, when, reason=RunReason.CATCHUP) for when in plan.run]
+        rows += unrun_rows(
+            task,
+            span,
+            plan.missed,
+            status=RunStatus.MISSED,
+            reason=RunReason.SCHEDULER_DOWN,
+            why="no scheduler was running",
+            now=now,
+            instance_id=instance_id,
+        )
+        log.warning(
+            "occurrences missed while no scheduler ran",
+            extra={
+                "action": "missed_occurrences",
+                "task_id": task.id,
+                "missed": total,
+                "catch_up_runs": len(plan.run),
+            },
+        )
+    if rows:
+        dispatcher.record(rows)
+    if fires:
+        dispatcher.submit(fires)
+    return found
+
+
+def _since(task: Task, last_occurrence: datetime | None) -> datetime | None:
+    """Occurrences after this instant were not handled by any scheduler: after the last one
+    recorded, and after the task's last change (less a second, as a one-off created "for
+    now" counts)."""
+    changed = task.updated_at - timedelta(seconds=1) if task.updated_at else None
+    candidates = [t for t in (last_occurrence, changed) if t is not None]
+    return max(candidates) if candidates else None

@@ -1,0 +1,338 @@
+"""Run policies (DESIGN rules 5 to 7) with real APScheduler and real databases: retries,
+automatic pause, timeouts, overlap, catch-up after downtime, pause, shutdown, retention,
+statistics. Every behaviour is checked as run rows with a status and a reason."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from tests.support.waiting import RunCollector, wait_until
+
+from cronwell import Cronwell, RunContext, RunStatus, Task, every
+from cronwell.errors import InvalidTaskError
+from cronwell.store import NewRun
+
+ATTEMPTS: dict[str, int] = {}
+
+
+def flaky_once(ctx: RunContext) -> str:
+    """Fails on the first attempt of each occurrence, succeeds on the second."""
+    if ctx.attempt == 1:
+        raise ValueError("first attempt fails")
+    return "second attempt"
+
+
+def always_fails() -> None:
+    raise ValueError("down")
+
+
+def wrong_key() -> None:
+    raise KeyError("not retryable")
+
+
+def cooperative_loop(ctx: RunContext) -> None:
+    while True:
+        ctx.check()
+        threading.Event().wait(0.01)
+
+
+@pytest.fixture
+def cw(database_url: str) -> Iterator[Cronwell]:
+    instance = Cronwell(database_url, timezone="UTC", poll_interval=0.05, instance_id="pol-a")
+    instance.settings.shutdown_grace = 2.0
+    yield instance
+    instance.close()
+
+
+def final_runs(cw: Cronwell, task_id: str) -> list[object]:
+    return cw.runs(task_id, limit=1000)
+
+
+def test_a_failure_is_retried_as_a_new_attempt_of_the_same_occurrence(cw: Cronwell) -> None:
+    collected = RunCollector()
+    cw.on_run(collected)
+    cw.add_task(
+        "flaky",
+        schedule=every(hours=1),
+        func=flaky_once,
+        retries=3,
+        retry_delay="50ms",
+        retry_jitter=0,
+    )
+    cw.start()
+    cw.engine.fire_now("flaky")
+    second = collected.wait_for(1, "flaky", predicate=lambda r: r.attempt == 2)[0]
+    first = collected.wait_for(1, "flaky", predicate=lambda r: r.attempt == 1)[0]
+    assert first.status is RunStatus.FAILED
+    assert second.status is RunStatus.SUCCEEDED and second.reason == "retry"
+    assert second.scheduled_for == first.scheduled_for
+    assert second.started_at is not None and first.finished_at is not None
+    assert second.started_at - first.finished_at >= timedelta(milliseconds=50)
+
+
+def test_retries_stop_at_the_limit_and_only_for_named_exceptions(cw: Cronwell) -> None:
+    collected = RunCollector()
+    cw.on_run(collected)
+    cw.add_task(
+        "down",
+        schedule=every(hours=1),
+        func=always_fails,
+        retries=2,
+        retry_delay="10ms",
+        retry_on=["ValueError"],
+    )
+    cw.add_task(
+        "keyerror",
+        schedule=every(hours=1),
+        func=wrong_key,
+        retries=2,
+        retry_delay="10ms",
+        retry_on=["ValueError"],
+    )
+    cw.start()
+    cw.engine.fire_now("down")
+    cw.engine.fire_now("keyerror")
+    runs = collected.wait_for(3, "down")
+    assert sorted(r.attempt for r in runs) == [1, 2, 3]
+    collected.wait_for(1, "keyerror")
+    cw.shutdown()
+    assert [r.attempt for r in cw.runs("keyerror")] == [1]
+    assert len(cw.runs("down")) == 3  # no fourth attempt was queued
+
+
+def test_a_restart_rearms_pending_retries(cw: Cronwell, database_url: str) -> None:
+    collected = RunCollector()
+    cw.on_run(collected)
+    cw.add_task(
+        "later",
+        schedule=every(hours=1),
+        func=flaky_once,
+        retries=1,
+        retry_delay="1s",
+        retry_jitter=0,
+    )
+    cw.start()
+    cw.engine.fire_now("later")
+    collected.wait_for(1, "later")
+    cw.shutdown()
+    (pending,) = cw.service.list_runs(task_id="later", status=RunStatus.PENDING)
+    assert pending.attempt == 2
+    restarted = Cronwell(database_url, timezone="UTC", poll_interval=0.05, instance_id="pol-b")
+    again = RunCollector()
+    restarted.on_run(again)
+    restarted.registry.register("later", flaky_once)
+    try:
+        restarted.start()
+        run = again.wait_for(1, "later")[0]
+    finally:
+        restarted.close()
+    assert run.id == pending.id
+    assert run.status is RunStatus.SUCCEEDED
+    assert run.instance_id == "pol-b"
+
+
+def test_repeated_failures_pause_the_task_until_resumed(cw: Cronwell) -> None:
+    cw.add_task(
+        "broken", schedule=every(seconds=0.1), func=always_fails, max_consecutive_failures=3
+    )
+    cw.start()
+    paused = wait_until(lambda: not cw.get_task("broken").enabled, what="the automatic pause")
+    task = cw.get_task("broken")
+    assert paused
+    assert task.paused_reason is not None and "3 failed occurrences in a row" in task.paused_reason
+    assert "ValueError: down" in task.paused_reason
+    assert task.consecutive_failures == 3
+    resumed = cw.resume("broken")
+    assert resumed.enabled and resumed.consecutive_failures == 0 and not resumed.paused_reason
+
+
+def test_timeouts_stop_shell_commands_and_cooperative_functions(cw: Cronwell) -> None:
+    collected = RunCollector()
+    cw.on_run(collected)
+    cw.add_task("hang", schedule=every(hours=1), shell="sleep 30", timeout="300ms")
+    cw.add_task("loop", schedule=every(hours=1), func=cooperative_loop, timeout="200ms")
+    cw.start()
+    cw.engine.fire_now("hang")
+    cw.engine.fire_now("loop")
+    hang = collected.wait_for(1, "hang")[0]
+    loop = collected.wait_for(1, "loop")[0]
+    assert hang.status is RunStatus.TIMED_OUT and "timed out after 0.3s" in (hang.error or "")
+    assert loop.status is RunStatus.TIMED_OUT
+
+
+def test_overlap_allow_runs_up_to_max_instances(cw: Cronwell) -> None:
+    release = threading.Event()
+    collected = RunCollector()
+    cw.on_run(collected)
+    cw.add_task(
+        "wide",
+        schedule=every(seconds=0.1),
+        func=lambda: release.wait(10),
+        overlap="allow",
+        max_instances=2,
+    )
+    cw.start()
+    skipped = collected.wait_for(1, "wide", predicate=lambda r: r.status is RunStatus.SKIPPED)
+    assert skipped[0].reason == "max_instances"
+    assert cw.dispatcher.running_count("wide") == 2
+    release.set()
+
+
+def test_overlap_queue_one_runs_once_more_after_the_current_run(cw: Cronwell) -> None:
+    collected = RunCollector()
+    cw.on_run(collected)
+    cw.add_task("queue", schedule=every(seconds=0.1), shell="sleep 0.4", overlap="queue_one")
+    cw.start()
+    queued = collected.wait_for(
+        1, "queue", predicate=lambda r: r.reason == "queued" and r.status is RunStatus.SUCCEEDED
+    )[0]
+    cw.shutdown()
+    rows = cw.runs("queue", limit=1000)
+    first_done = min(
+        (r for r in rows if r.reason == "schedule" and r.finished_at), key=lambda r: r.scheduled_for
+    )
+    assert queued.started_at is not None and first_done.finished_at is not None
+    assert queued.started_at >= first_done.finished_at - timedelta(milliseconds=50)
+    assert any(r.status is RunStatus.SKIPPED and r.reason == "overlap" for r in rows)
+
+
+def test_overlap_replace_stops_the_running_command(cw: Cronwell) -> None:
+    collected = RunCollector()
+    cw.on_run(collected)
+    cw.add_task("newest", schedule=every(seconds=0.5), shell="sleep 30", overlap="replace")
+    cw.start()
+    replaced = collected.wait_for(1, "newest", predicate=lambda r: r.reason == "replaced")[0]
+    assert replaced.status is RunStatus.INTERRUPTED
+
+
+def test_replace_is_refused_for_functions_in_threads(cw: Cronwell) -> None:
+    with pytest.raises(InvalidTaskError, match="cannot be stopped"):
+        cw.add_task("nope", schedule=every(minutes=1), func=always_fails, overlap="replace")
+
+
+def _seed_history(cw: Cronwell, task_id: str, when: datetime) -> None:
+    cw.store.insert_runs([NewRun(task_id, when, status=RunStatus.SUCCEEDED, finished_at=when)])
+
+
+def test_downtime_records_missed_occurrences_and_runs_the_latest(cw: Cronwell) -> None:
+    collected = RunCollector()
+    cw.on_run(collected)
+    now = datetime.now(UTC)
+    anchor = (now - timedelta(minutes=10)).replace(microsecond=0)
+    cw.add_task("minutely", schedule=every(minutes=1, anchor=anchor), shell="true")
+    # the last run the (simulated) previous scheduler recorded, 10 minutes ago
+    _seed_history(cw, "minutely", anchor)
+    cw.store.update_task(cw.get_task("minutely"), anchor)  # as if unchanged since then
+    cw.start()
+    caught_up = collected.wait_for(1, "minutely", predicate=lambda r: r.reason == "catchup")[0]
+    missed = [r for r in cw.runs("minutely", limit=100) if r.status is RunStatus.MISSED]
+    assert caught_up.status is RunStatus.SUCCEEDED
+    assert len(missed) in (8, 9)  # occurrences 1..9 (or 10) minutes after the anchor, less one
+    assert all(r.reason == "scheduler_down" for r in missed)
+    assert caught_up.scheduled_for > max(r.scheduled_for for r in missed)
+
+
+def test_a_long_outage_writes_a_bounded_number_of_rows(cw: Cronwell) -> None:
+    now = datetime.now(UTC)
+    start = (now - timedelta(days=2)).replace(microsecond=0)
+    cw.add_task("secondly", schedule=every(seconds=1, anchor=start), shell="true", catchup="none")
+    _seed_history(cw, "secondly", start)
+    cw.store.update_task(cw.get_task("secondly"), start)
+    cw.start()
+    cw.shutdown()
+    rows = [r for r in cw.runs("secondly", limit=10_000) if r.status is RunStatus.MISSED]
+    assert 100 <= len(rows) <= 102
+    summary = min(rows, key=lambda r: r.scheduled_for)
+    assert "summed up in this row" in (summary.error or "")
+    assert summary.scheduled_for == start + timedelta(seconds=1)
+
+
+def test_paused_occurrences_are_recorded_skipped_on_resume(cw: Cronwell) -> None:
+    now = datetime.now(UTC)
+    anchor = (now - timedelta(minutes=30)).replace(microsecond=0)
+    cw.add_task("napping", schedule=every(minutes=5, anchor=anchor), shell="true")
+    cw.pause("napping")
+    paused = cw.get_task("napping")
+    cw.store.set_enabled("napping", False, anchor)  # as if paused half an hour ago
+    del paused
+    cw.resume("napping")
+    skipped = [r for r in cw.runs("napping") if r.status is RunStatus.SKIPPED]
+    assert len(skipped) == 6
+    assert {r.reason for r in skipped} == {"paused"}
+
+
+def test_resume_with_catch_up_runs_the_latest(cw: Cronwell) -> None:
+    collected = RunCollector()
+    cw.on_run(collected)
+    now = datetime.now(UTC)
+    anchor = (now - timedelta(minutes=30)).replace(microsecond=0)
+    cw.add_task("napping", schedule=every(minutes=5, anchor=anchor), shell="true")
+    cw.store.set_enabled("napping", False, anchor)
+    cw.start()
+    cw.resume("napping", catch_up=True)
+    run = collected.wait_for(1, "napping", predicate=lambda r: r.reason == "catchup")[0]
+    assert run.status is RunStatus.SUCCEEDED
+    assert len([r for r in cw.runs("napping") if r.status is RunStatus.SKIPPED]) == 5
+
+
+def test_shutdown_grace_then_interrupted(cw: Cronwell) -> None:
+    collected = RunCollector()
+    cw.on_run(collected)
+    cw.settings.shutdown_grace = 0.3
+    cw.add_task("stuck", schedule=every(hours=1), shell="sleep 30")
+    cw.start()
+    cw.engine.fire_now("stuck")
+    wait_until(lambda: cw.dispatcher.running_runs(), what="the command to start")
+    cw.shutdown()
+    (run,) = cw.runs("stuck")
+    assert run.status is RunStatus.INTERRUPTED and run.reason == "shutdown"
+    assert cw.service.list_runs(status=RunStatus.RUNNING) == []
+
+
+def test_maintenance_task_prunes_history(cw: Cronwell) -> None:
+    old = datetime.now(UTC) - timedelta(days=200)
+    cw.service  # noqa: B018 - opens and migrates the database
+    _seed_history(cw, "ancient", old)
+    cw.start()
+    maintenance = cw.get_task("cronwell-maintenance")
+    assert maintenance.schedule.expression() == "17 3 * * *"
+    run = cw.run_now("cronwell-maintenance")
+    assert run.status is RunStatus.SUCCEEDED
+    assert run.counters == {"deleted": 1}
+    assert cw.runs("ancient") == []
+
+
+def test_task_statistics(cw: Cronwell) -> None:
+    cw.add_task("mixed", schedule=every(hours=1), func=flaky_once)
+    cw.run_now("mixed")  # attempt 1 fails
+    cw.add_task("good", schedule=every(hours=1), shell="true")
+    for _ in range(3):
+        cw.run_now("good")
+    good = cw.task_stats("good")
+    assert good.runs == 3 and good.succeeded == 3 and good.success_rate == 1.0
+    assert good.p95_duration is not None and good.last_success is not None
+    mixed = cw.task_stats("mixed")
+    assert mixed.failed == 1 and mixed.success_rate == 0.0
+    assert mixed.last_failure is not None and mixed.consecutive_failures == 1
+
+
+def test_a_task_definition_round_trips_its_policies() -> None:
+    task = Task.parse(
+        {
+            "id": "policies",
+            "schedule": {"kind": "cron", "cron": "*/5 * * * *"},
+            "action": {"kind": "shell", "command": "true"},
+            "timeout": "15m",
+            "retries": 3,
+            "retry_delay": "5m",
+            "overlap": "queue_one",
+            "catchup": "all",
+            "catchup_window": "1h",
+            "max_consecutive_failures": 5,
+        }
+    )
+    assert task.timeout == 900 and task.retry_delay == 300 and task.catchup_window == 3600
+    assert Task.model_validate_json(task.model_dump_json()) == task
