@@ -336,3 +336,19 @@ def test_a_task_definition_round_trips_its_policies() -> None:
     )
     assert task.timeout == 900 and task.retry_delay == 300 and task.catchup_window == 3600
     assert Task.model_validate_json(task.model_dump_json()) == task
+
+
+def test_a_function_ignoring_its_deadline_is_timed_out_and_frees_its_slot(cw: Cronwell) -> None:
+    release = threading.Event()
+    collected = RunCollector()
+    cw.on_run(collected)
+    cw.add_task("stubborn", schedule=every(hours=1), func=lambda: release.wait(30), timeout="200ms")
+    cw.start()
+    cw.engine.fire_now("stubborn")
+    run = collected.wait_for(1, "stubborn")[0]
+    assert run.status is RunStatus.TIMED_OUT
+    assert "still runs in its thread" in (run.error or "")
+    assert cw.dispatcher.running_count("stubborn") == 0
+    release.set()
+    cw.shutdown()
+    assert cw.store.get_run(run.id).status is RunStatus.TIMED_OUT  # the late result is ignored

@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from cronwell.clock import Clock
+from cronwell.domain.durations import format_duration
 from cronwell.domain.policies import FAILURES, backoff_delay, should_retry
 from cronwell.domain.run import Run, RunReason, RunStatus, occurrence_key
 from cronwell.domain.task import Task
@@ -47,6 +48,8 @@ _RETRY_DELAY = 1.0
 _T = TypeVar("_T")
 # fires that follow the overlap policy and count as the schedule's own occurrences
 _SCHEDULED = frozenset({RunReason.SCHEDULE, RunReason.CATCHUP})
+# a function in a thread gets this long past its timeout to stop cooperatively
+_THREAD_TIMEOUT_SLACK = 1.0
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,8 @@ class LocalDispatcher:
         self._inflight: dict[int, _Started] = {}
         self._queued: dict[str, tuple[Fire, int]] = {}  # overlap='queue_one', by task id
         self._replaced: set[int] = set()  # runs being stopped for a newer occurrence
+        self._expired: set[int] = set()  # thread runs recorded timed_out, still running
+        self._completed: set[int] = set()  # runs whose action returned, result not yet stored
         self._listeners: list[RunListener] = []
         self._stopping = threading.Event()
         self._pool: ThreadPoolExecutor | None = None
@@ -200,6 +205,7 @@ class LocalDispatcher:
         except BaseException:
             self._store.finish_runs([self._interrupted(run_id, _Started(fire, now)).update])
             raise
+        assert finished is not None, "inline runs have no watchdog"
         self._write_finished([finished])
         return finished.run
 
@@ -241,6 +247,7 @@ class LocalDispatcher:
             for item in finished:
                 self._inflight.pop(item.update.run_id, None)
                 self._replaced.discard(item.update.run_id)
+                self._completed.discard(item.update.run_id)
             self._idle.notify_all()
         self._notify([f.run for f in finished])
         try:
@@ -469,7 +476,9 @@ class LocalDispatcher:
         inbox = self._queue
 
         def work() -> None:
-            inbox.put(self._execute(fire, run_id, started_at))
+            finished = self._execute(fire, run_id, started_at)
+            if finished is not None:
+                inbox.put(finished)
 
         try:
             if self._pool is None:
@@ -478,43 +487,92 @@ class LocalDispatcher:
         except RuntimeError:  # stopping: the row must not stay running
             self._release(fire.task.id)
             inbox.put(self._interrupted(run_id, started))
+            return
+        if fire.task.timeout and not fire.task.action.cancellable:
+            watchdog = threading.Timer(
+                fire.task.timeout + _THREAD_TIMEOUT_SLACK, self._expire, (run_id, inbox)
+            )
+            watchdog.daemon = True
+            watchdog.start()
 
-    def _execute(self, fire: Fire, run_id: int, started_at: datetime) -> _Finished:
-        task = fire.task
+    def _expire(self, run_id: int, inbox: queue.SimpleQueue[object]) -> None:
+        """A function in a thread that ignored its deadline: a thread cannot be killed, so
+        the run is recorded ``timed_out`` now and its slot freed (DESIGN rule 7); whatever
+        the function returns later is ignored."""
+        with self._lock:
+            started = self._inflight.get(run_id)
+            if started is None or run_id in self._expired or run_id in self._completed:
+                return
+            self._expired.add(run_id)
+        task = started.fire.task
+        outcome = Outcome(
+            status=RunStatus.TIMED_OUT,
+            error=f"timed out after {format_duration(task.timeout or 0)}; the function did not "
+            "stop at its deadline and still runs in its thread, its result will be ignored "
+            "(check ctx.check() in loops, or use isolation='process' for a hard timeout)",
+        )
+        self._release(task.id)
+        self._start_queued_if_idle(task.id)
+        inbox.put(self._finished(run_id, started, outcome, {}))
+
+    def _execute(self, fire: Fire, run_id: int, started_at: datetime) -> _Finished | None:
+        """Run the action; ``None`` when the run was already recorded timed out."""
         try:
-            if task.jitter > 0:
-                self._stopping.wait(random.uniform(0, task.jitter))
-            ctx = RunContext(
-                task=task,
-                run_id=run_id,
-                scheduled_for=fire.scheduled_for,
-                attempt=fire.attempt,
-                occurrence_key=occurrence_key(task.id, fire.scheduled_for),
-                logger=logging.getLogger(f"cronwell.task.{task.id}"),
-            )
-            try:
-                outcome = self._runners.run(task.action, ctx, timeout=task.timeout)
-            except Exception as exc:  # a bug in cronwell, not in the action: still recorded
-                outcome = Outcome(
-                    status=RunStatus.FAILED,
-                    error=f"cronwell internal error: {type(exc).__name__}: {exc}",
-                    traceback=traceback.format_exc(),
-                )
-            reason = None
-            with self._lock:
-                if run_id in self._replaced:
-                    reason = RunReason.REPLACED
-                    outcome = replace(outcome, status=RunStatus.INTERRUPTED)
-                elif self._stopping.is_set() and outcome.status is RunStatus.INTERRUPTED:
-                    reason = RunReason.SHUTDOWN
-            finished = self._finished(
-                run_id, _Started(fire, started_at), outcome, dict(ctx.counters), reason
-            )
-            _log_outcome(finished.run)
-            return finished
+            finished = self._run_action(fire, run_id, started_at)
         finally:
-            self._release(task.id)
-            self._start_queued_if_idle(task.id)
+            expired = self._settle(fire.task.id, run_id)
+        if expired:
+            log.info(
+                "a timed-out function returned; its result is ignored",
+                extra={"action": "late_result_ignored", "task_id": fire.task.id, "run_id": run_id},
+            )
+            return None
+        _log_outcome(finished.run)
+        return finished
+
+    def _settle(self, task_id: str, run_id: int) -> bool:
+        """The action returned (or raised): free its slot, unless the watchdog already
+        recorded it timed out and freed it. True in that case."""
+        with self._lock:
+            expired = run_id in self._expired
+            self._expired.discard(run_id)
+            if not expired:
+                self._completed.add(run_id)
+        if not expired:
+            self._release(task_id)
+            self._start_queued_if_idle(task_id)
+        return expired
+
+    def _run_action(self, fire: Fire, run_id: int, started_at: datetime) -> _Finished:
+        task = fire.task
+        if task.jitter > 0:
+            self._stopping.wait(random.uniform(0, task.jitter))
+        ctx = RunContext(
+            task=task,
+            run_id=run_id,
+            scheduled_for=fire.scheduled_for,
+            attempt=fire.attempt,
+            occurrence_key=occurrence_key(task.id, fire.scheduled_for),
+            logger=logging.getLogger(f"cronwell.task.{task.id}"),
+        )
+        try:
+            outcome = self._runners.run(task.action, ctx, timeout=task.timeout)
+        except Exception as exc:  # a bug in cronwell, not in the action: still recorded
+            outcome = Outcome(
+                status=RunStatus.FAILED,
+                error=f"cronwell internal error: {type(exc).__name__}: {exc}",
+                traceback=traceback.format_exc(),
+            )
+        reason = None
+        with self._lock:
+            if run_id in self._replaced:
+                reason = RunReason.REPLACED
+                outcome = replace(outcome, status=RunStatus.INTERRUPTED)
+            elif self._stopping.is_set() and outcome.status is RunStatus.INTERRUPTED:
+                reason = RunReason.SHUTDOWN
+        return self._finished(
+            run_id, _Started(fire, started_at), outcome, dict(ctx.counters), reason
+        )
 
     def _finished(
         self,
