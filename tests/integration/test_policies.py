@@ -295,6 +295,7 @@ def test_shutdown_grace_then_interrupted(cw: Cronwell) -> None:
 def test_maintenance_task_prunes_history(cw: Cronwell) -> None:
     old = datetime.now(UTC) - timedelta(days=200)
     cw.service  # noqa: B018 - opens and migrates the database
+    _seed_history(cw, "ancient", old - timedelta(days=1))
     _seed_history(cw, "ancient", old)
     cw.start()
     maintenance = cw.get_task("cronwell-maintenance")
@@ -302,7 +303,8 @@ def test_maintenance_task_prunes_history(cw: Cronwell) -> None:
     run = cw.run_now("cronwell-maintenance")
     assert run.status is RunStatus.SUCCEEDED
     assert run.counters == {"deleted": 1}
-    assert cw.runs("ancient") == []
+    # the newest run stays whatever its age: it marks where catch-up picks up
+    assert [r.scheduled_for for r in cw.runs("ancient")] == [old]
 
 
 def test_task_statistics(cw: Cronwell) -> None:
@@ -352,3 +354,18 @@ def test_a_function_ignoring_its_deadline_is_timed_out_and_frees_its_slot(cw: Cr
     release.set()
     cw.shutdown()
     assert cw.store.get_run(run.id).status is RunStatus.TIMED_OUT  # the late result is ignored
+
+
+def test_manual_runs_do_not_hide_an_outage(cw: Cronwell) -> None:
+    now = datetime.now(UTC)
+    anchor = (now - timedelta(minutes=10)).replace(microsecond=0)
+    cw.add_task(
+        "hourly-ish", schedule=every(minutes=2, anchor=anchor), shell="true", catchup="none"
+    )
+    _seed_history(cw, "hourly-ish", anchor)
+    cw.store.update_task(cw.get_task("hourly-ish"), anchor)
+    cw.run_now("hourly-ish")  # during the "outage"
+    cw.start()
+    cw.shutdown()
+    missed = [r for r in cw.runs("hourly-ish", limit=100) if r.status is RunStatus.MISSED]
+    assert len(missed) == 5

@@ -1040,17 +1040,18 @@ def test_prune_runs_by_age_and_by_count(store: Store) -> None:
     assert left("a") == [a1_retry, a1_first, pending, running]
     assert left("b") == [b]
     assert left("c") == [c1, c2]
-    # by age (positional, as before)
-    assert store.prune_runs(NOW - 30 * day) == 1
-    assert left("b") == []
+    # by age (positional, as before); a task's newest finished run is its catch-up anchor
+    # and stays however old
+    assert store.prune_runs(NOW - 30 * day) == 0
+    assert left("b") == [b]
     # both at once
     assert store.prune_runs(NOW - 10 * day, keep_per_task=1) == 2
     assert left("a") == [a1_retry, pending, running]
     assert left("c") == [c1]
-    # keep none: every finished run goes, pending and running runs never do
-    assert store.prune_runs(None, keep_per_task=0) == 2
-    assert left("a") == [pending, running]
+    # keep none still keeps the anchor; pending and running runs never go
+    assert store.prune_runs(None, keep_per_task=0) == 0
     assert store.prune_runs(NOW + day, keep_per_task=0) == 0
+    assert left("a") == [a1_retry, pending, running]
     assert store.prune_runs(None) == 0
     with pytest.raises(ValueError, match="keep_per_task"):
         store.prune_runs(None, keep_per_task=-1)

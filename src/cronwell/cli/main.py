@@ -98,12 +98,21 @@ def handles_errors(command: C) -> C:
         except KeyboardInterrupt:
             err_console.print("interrupted; a run in progress is recorded as interrupted")
             raise typer.Exit(EXIT_INTERRUPTED) from None
+        finally:
+            while _opened:
+                _opened.pop().close()
 
     return wrapper  # type: ignore[return-value]
 
 
+_opened: list[Cronwell] = []
+
+
 def _cronwell(**kwargs: Any) -> Cronwell:
-    return Cronwell(database_url=_options.database_url, timezone=_options.timezone, **kwargs)
+    """A Cronwell for one command, closed when the command ends."""
+    cw = Cronwell(database_url=_options.database_url, timezone=_options.timezone, **kwargs)
+    _opened.append(cw)
+    return cw
 
 
 # -- serve ------------------------------------------------------------------------------
@@ -141,6 +150,7 @@ def serve(
     console.print("Press Ctrl+C to stop.")
     sys.stdout.flush()
     stop.wait()
+    _opened.remove(cw)
     cw.close()
     console.print("cronwell stopped.")
     sys.stdout.flush()

@@ -18,14 +18,17 @@ then processes are killed and what is left is recorded ``interrupted``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import queue
 import random
+import socket
 import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -46,8 +49,10 @@ RunListener = Callable[[Run], None]
 _BATCH_LIMIT = 5000
 _RETRY_DELAY = 1.0
 _T = TypeVar("_T")
-# fires that follow the overlap policy and count as the schedule's own occurrences
-_SCHEDULED = frozenset({RunReason.SCHEDULE, RunReason.CATCHUP})
+# fires that follow the overlap policy (catch-up runs of catchup='all' run side by side)
+_SCHEDULED = frozenset({RunReason.SCHEDULE})
+# seconds between "still alive" notes while a process runs something (engines beat too)
+HEARTBEAT_INTERVAL = 10.0
 # a function in a thread gets this long past its timeout to stop cooperatively
 _THREAD_TIMEOUT_SLACK = 1.0
 
@@ -111,6 +116,7 @@ class LocalDispatcher:
         self._replaced: set[int] = set()  # runs being stopped for a newer occurrence
         self._expired: set[int] = set()  # thread runs recorded timed_out, still running
         self._completed: set[int] = set()  # runs whose action returned, result not yet stored
+        self._failing: set[str] = set()  # tasks whose last occurrence failed, seen here
         self._listeners: list[RunListener] = []
         self._stopping = threading.Event()
         self._pool: ThreadPoolExecutor | None = None
@@ -201,13 +207,36 @@ class LocalDispatcher:
         with self._lock:
             self._running[task.id] += 1
         try:
-            finished = self._execute(fire, run_id, now)
+            with self._heartbeat():
+                finished = self._execute(fire, run_id, now)
         except BaseException:
             self._store.finish_runs([self._interrupted(run_id, _Started(fire, now)).update])
             raise
         assert finished is not None, "inline runs have no watchdog"
         self._write_finished([finished])
         return finished.run
+
+    @contextlib.contextmanager
+    def _heartbeat(self) -> Iterator[None]:
+        """While a run goes on outside an engine (``cronwell tasks run``), tell other
+        instances this process is alive, so they do not take its run for abandoned."""
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(HEARTBEAT_INTERVAL):
+                try:
+                    self._store.heartbeat(
+                        self._instance_id, socket.gethostname(), os.getpid(), self._clock.now()
+                    )
+                except Exception:
+                    log.warning("heartbeat failed", extra={"action": "heartbeat_failed"})
+
+        thread = threading.Thread(target=beat, name="cronwell-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
 
     # -- the writer thread ----------------------------------------------------------------
 
@@ -277,6 +306,7 @@ class LocalDispatcher:
         restart does not lose it. An occurrence that finally failed counts toward
         ``max_consecutive_failures``; one that succeeded resets the count."""
         retries: list[NewRun] = []
+        counted: list[_Finished] = []
         for item in finished:
             run, task = item.run, item.task
             if run.status not in FAILURES and run.status is not RunStatus.SUCCEEDED:
@@ -309,13 +339,31 @@ class LocalDispatcher:
                     },
                 )
                 continue
-            self._count_result(task, run)
-        if retries:
-            self._store.insert_runs(retries)
+            counted.append(item)
+        if retries:  # first, and retried through outages: a lost retry is a lost run
+            self._with_retry("insert_retries", lambda: self._store.insert_runs(retries))
             self._on_task_change()  # the engine looks for due retries
+        for item in counted:
+            try:
+                self._count_result(item.task, item.run)
+            except Exception:  # e.g. the task was deleted while it ran
+                log.exception(
+                    "cannot count a run's result",
+                    extra={"action": "count_failed", "task_id": item.task.id},
+                )
 
     def _count_result(self, task: Task, run: Run) -> None:
         failed = run.status in FAILURES
+        if not failed:
+            # Most successes follow successes: write only when a streak may be stored.
+            with self._lock:
+                streak = task.consecutive_failures > 0 or task.id in self._failing
+                self._failing.discard(task.id)
+            if streak:
+                self._store.record_occurrence_result(task.id, False)
+            return
+        with self._lock:
+            self._failing.add(task.id)
         count = self._store.record_occurrence_result(task.id, failed)
         limit = task.max_consecutive_failures
         if failed and limit is not None and count >= limit:
@@ -345,6 +393,7 @@ class LocalDispatcher:
                 if status is RunStatus.RUNNING:
                     if reason == RunReason.REPLACED:
                         to_replace += self._runs_of(fire.task.id)
+                        self._supersede(fire.task.id, fires, rows, plans, now)
                         reason = fire.reason
                     self._running[fire.task.id] += 1
                 plans.append(status)
@@ -399,6 +448,24 @@ class LocalDispatcher:
             return RunStatus.RUNNING, RunReason.REPLACED
         return RunStatus.SKIPPED, RunReason.OVERLAP
 
+    def _supersede(
+        self,
+        task_id: str,
+        fires: list[Fire],
+        rows: list[NewRun],
+        plans: list[RunStatus],
+        now: datetime,
+    ) -> None:
+        """overlap='replace' within one batch: earlier fires of the task that were about to
+        start are recorded replaced instead. Caller holds the lock."""
+        for index, row in enumerate(rows):
+            if row.task_id == task_id and plans[index] is RunStatus.RUNNING:
+                plans[index] = RunStatus.INTERRUPTED
+                rows[index] = self._new_row(
+                    fires[index], RunStatus.INTERRUPTED, now, RunReason.REPLACED
+                )
+                self._running[task_id] -= 1
+
     def _runs_of(self, task_id: str) -> list[int]:
         """Runs of ``task_id`` in flight. Caller holds the lock."""
         return [rid for rid, s in self._inflight.items() if s.fire.task.id == task_id]
@@ -426,8 +493,16 @@ class LocalDispatcher:
         fire, run_id = queued
         fire = replace(fire, reason=RunReason.QUEUED)
         now = self._clock.now()
-        if not self._store.start_pending(run_id, now, self._instance_id):
-            self._release(task_id)  # someone else took it (it cannot normally happen)
+        try:
+            started = self._store.start_pending(run_id, now, self._instance_id)
+        except Exception:  # the row stays pending; the next engine start releases it
+            log.exception(
+                "cannot start a queued run",
+                extra={"action": "queued_start_failed", "task_id": task_id, "run_id": run_id},
+            )
+            started = False
+        if not started:
+            self._release(task_id)
             return
         self._start_on_pool(fire, run_id, now)
 
@@ -487,13 +562,6 @@ class LocalDispatcher:
         except RuntimeError:  # stopping: the row must not stay running
             self._release(fire.task.id)
             inbox.put(self._interrupted(run_id, started))
-            return
-        if fire.task.timeout and not fire.task.action.cancellable:
-            watchdog = threading.Timer(
-                fire.task.timeout + _THREAD_TIMEOUT_SLACK, self._expire, (run_id, inbox)
-            )
-            watchdog.daemon = True
-            watchdog.start()
 
     def _expire(self, run_id: int, inbox: queue.SimpleQueue[object]) -> None:
         """A function in a thread that ignored its deadline: a thread cannot be killed, so
@@ -547,6 +615,20 @@ class LocalDispatcher:
         task = fire.task
         if task.jitter > 0:
             self._stopping.wait(random.uniform(0, task.jitter))
+        with self._lock:
+            superseded = run_id in self._replaced
+        if superseded:  # replaced before its action began: it does not start at all
+            outcome = Outcome(status=RunStatus.INTERRUPTED, error="replaced before it started")
+            return self._finished(
+                run_id, _Started(fire, started_at), outcome, {}, RunReason.REPLACED
+            )
+        if task.timeout and not task.action.cancellable and run_id in self._inflight:
+            # the watchdog counts from here, not from the wait for a worker or the jitter
+            watchdog = threading.Timer(
+                task.timeout + _THREAD_TIMEOUT_SLACK, self._expire, (run_id, self._queue)
+            )
+            watchdog.daemon = True
+            watchdog.start()
         ctx = RunContext(
             task=task,
             run_id=run_id,

@@ -30,17 +30,22 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from cronwell.clock import Clock
 from cronwell.dispatch import Fire, LocalDispatcher
+from cronwell.dispatch.local import HEARTBEAT_INTERVAL
 from cronwell.domain.run import RunReason, RunStatus
 from cronwell.domain.task import Task
 from cronwell.engine import entry
-from cronwell.engine.recovery import HOSTNAME, catch_up, recover_dead_instances
+from cronwell.engine.recovery import (
+    HOSTNAME,
+    catch_up,
+    recover_dead_instances,
+    recover_own_leftovers,
+)
 from cronwell.engine.trigger import TaskTrigger, first_fire_floor
 from cronwell.errors import SchedulerStateError
 from cronwell.store import Store
 
 log = logging.getLogger(__name__)
 _ENTRY_POINT = "cronwell.engine.entry:fire"
-HEARTBEAT_INTERVAL = 10.0  # seconds; well inside recovery.INSTANCE_TTL
 
 
 class _DispatchExecutor(BaseExecutor):  # type: ignore[misc]
@@ -102,8 +107,9 @@ class Engine:
             )
             revision = self._store.current_revision()
             now = self._clock.now()
-            self._store.register_instance(self._instance_id, HOSTNAME, os.getpid(), now)
             every_task = {t.id: t for t in self._store.list_tasks()}
+            recover_own_leftovers(self._store, self._instance_id, now, every_task)
+            self._store.register_instance(self._instance_id, HOSTNAME, os.getpid(), now)
             recover_dead_instances(self._store, self._instance_id, now, every_task)
             tasks = [t for t in every_task.values() if t.enabled]
             catch_up(self._store, self._dispatcher, tasks, now, self._instance_id)
@@ -273,6 +279,17 @@ class Engine:
                     finished_at=self._clock.now(),
                     duration=None,
                     error=f"Task {run.task_id!r} was deleted before this run could start.",
+                )
+                continue
+            if not task.enabled and run.reason != RunReason.MANUAL:
+                # paused tasks do not fire: a retry or queued run of one is recorded skipped
+                self._store.finish_run(
+                    run.id,
+                    status=RunStatus.SKIPPED,
+                    finished_at=self._clock.now(),
+                    duration=None,
+                    reason=RunReason.PAUSED,
+                    error="Not run: the task was paused.",
                 )
                 continue
             self._dispatcher.execute_claimed(run, task)

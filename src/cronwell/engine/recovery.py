@@ -29,17 +29,17 @@ MAX_MISSED_ROWS = 100
 
 def is_dead(record: InstanceRecord | None, now: datetime) -> bool:
     """An instance is dead when it left no record, when it ran on this host and its process
-    is gone, or when it ran elsewhere and has not been heard of for ``INSTANCE_TTL``."""
+    is gone (or the pid is now this process's: a restarted container), or when it ran
+    elsewhere and has not been heard of for ``INSTANCE_TTL``. Every process heartbeats while
+    it runs something, so a live one is never silent that long."""
     if record is None:
         return True
     if record.hostname == HOSTNAME:
-        return not _process_exists(record.pid)
+        return record.pid == os.getpid() or not _process_exists(record.pid)
     return now - record.last_seen > INSTANCE_TTL
 
 
 def _process_exists(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -60,6 +60,27 @@ def recover_dead_instances(
         return []
     records = {r.instance_id: r for r in store.list_instances()}
     dead = sorted(i for i in suspects if is_dead(records.get(i), now))
+    return _abandon(store, dead, now, tasks, instance_id)
+
+
+def recover_own_leftovers(
+    store: Store, instance_id: str, now: datetime, tasks: dict[str, Task]
+) -> list[Run]:
+    """At start, rows under this instance's own id are left by an earlier process that
+    used the same id (``CRONWELL_INSTANCE_ID``): nothing of this process runs yet."""
+    if instance_id not in store.instances_with_work():
+        return []
+    return _abandon(store, [instance_id], now, tasks, instance_id, forget=False)
+
+
+def _abandon(
+    store: Store,
+    dead: list[str],
+    now: datetime,
+    tasks: dict[str, Task],
+    instance_id: str,
+    forget: bool = True,
+) -> list[Run]:
     if not dead:
         return []
     abandoned = store.abandon_runs(dead, now)
@@ -67,7 +88,8 @@ def recover_dead_instances(
     retries = list(_retries(abandoned, tasks, instance_id))
     if retries:
         store.insert_runs(retries)
-    store.remove_instances(dead)
+    if forget:
+        store.remove_instances(dead)
     for run in abandoned:
         log.warning(
             "run abandoned by a process that died",

@@ -154,7 +154,18 @@ class Cronwell(ApschedulerCompat):
         """Shut down and release the database and runner resources."""
         self.shutdown(wait=True)
         self._runners.close()
+        if self._ready:
+            self._forget_instance()
         self.store.close()
+
+    def _forget_instance(self) -> None:
+        """A clean exit leaves nothing running: drop this process's instance record so the
+        table does not grow with every CLI command."""
+        try:
+            if self.settings.instance_id not in self.store.instances_with_work():
+                self.store.remove_instances([self.settings.instance_id])
+        except Exception:
+            log.warning("cannot remove the instance record", extra={"action": "forget_failed"})
 
     async def __aenter__(self) -> Cronwell:
         await self.start_async()

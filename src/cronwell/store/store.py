@@ -591,8 +591,9 @@ class Store:
         counters: Mapping[str, float] | None = None,
         reason: str | None = None,
     ) -> None:
-        """Record the outcome of a run. ``reason`` and ``counters`` left as ``None`` keep
-        what the row holds. Unknown id: :class:`~cronwell.errors.RunNotFoundError`."""
+        """Record the outcome of a running (or pending) run. ``reason`` and ``counters``
+        left as ``None`` keep what the row holds. A run that already has an outcome keeps
+        it. Unknown id: :class:`~cronwell.errors.RunNotFoundError`."""
         change = RunUpdate(
             run_id,
             status=status,
@@ -607,12 +608,15 @@ class Store:
         )
         with self._begin(write=True) as conn:
             result = conn.execute(_FINISH, _finish_values(change))
-            if result.rowcount == 0:
+            if (
+                result.rowcount == 0
+                and conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None
+            ):
                 raise RunNotFoundError(run_id)
 
     def finish_runs(self, updates: Sequence[RunUpdate]) -> None:
         """:meth:`finish_run` for many runs in one transaction and one batched statement.
-        Unknown ids are ignored."""
+        Unknown ids, and runs that already have an outcome, are left alone."""
         if not updates:
             return
         with self._begin(write=True) as conn:
@@ -733,10 +737,14 @@ class Store:
 
     def last_occurrences(self, task_ids: Sequence[str] | None = None) -> dict[str, datetime]:
         """For each task with runs, its latest ``scheduled_for`` among its runs (any status,
-        any attempt): where a restarted scheduler picks up. ``task_ids`` limits the answer
-        to those tasks; ``None`` covers every task, including deleted ones with history."""
-        query = select(runs.c.task_id, func.max(runs.c.scheduled_for).label("latest")).group_by(
-            runs.c.task_id
+        any attempt, manual runs left out): where a restarted scheduler picks up.
+        ``task_ids`` limits the answer to those tasks; ``None`` covers every task,
+        including deleted ones with history."""
+        query = (
+            select(runs.c.task_id, func.max(runs.c.scheduled_for).label("latest"))
+            # a manual run's time is "now", not an occurrence: it must not hide an outage
+            .where(or_(runs.c.reason.is_(None), runs.c.reason != "manual"))
+            .group_by(runs.c.task_id)
         )
         with self._begin() as conn:
             if task_ids is None:
@@ -840,32 +848,39 @@ class Store:
         A finished run goes when it was scheduled before ``before`` (``None``: no age
         limit) or when it is not among its task's ``keep_per_task`` newest finished runs
         (newest ``scheduled_for`` first, then newest id; ``None``: no count limit).
-        Pending and running runs always stay.
+        Pending and running runs always stay, and so does each task's newest finished run:
+        it marks where a restarted scheduler picks up, so pruning never makes a one-off or
+        a yearly task look due again.
         """
         before = utc_or_none(before, "before")
         if keep_per_task is not None and keep_per_task < 0:
             raise ValueError(f"keep_per_task must be 0 or more, got {keep_per_task}")
         finished = runs.c.status.not_in(_ACTIVE)
+        ranked = (
+            select(
+                runs.c.id,
+                func.row_number()
+                .over(
+                    partition_by=runs.c.task_id,
+                    order_by=(runs.c.scheduled_for.desc(), runs.c.id.desc()),
+                )
+                .label("row_rank"),
+            )
+            .where(finished)
+            .subquery("ranked")
+        )
+        newest = select(ranked.c.id).where(ranked.c.row_rank == 1)
         deleted = 0
         with self._begin(write=True) as conn:
             if before is not None:
-                result = conn.execute(delete(runs).where(finished, runs.c.scheduled_for < before))
+                result = conn.execute(
+                    delete(runs).where(
+                        finished, runs.c.scheduled_for < before, runs.c.id.not_in(newest)
+                    )
+                )
                 deleted += int(result.rowcount)
             if keep_per_task is not None:
-                ranked = (
-                    select(
-                        runs.c.id,
-                        func.row_number()
-                        .over(
-                            partition_by=runs.c.task_id,
-                            order_by=(runs.c.scheduled_for.desc(), runs.c.id.desc()),
-                        )
-                        .label("row_rank"),
-                    )
-                    .where(finished)
-                    .subquery("ranked")
-                )
-                surplus = select(ranked.c.id).where(ranked.c.row_rank > keep_per_task)
+                surplus = select(ranked.c.id).where(ranked.c.row_rank > max(keep_per_task, 1))
                 result = conn.execute(delete(runs).where(runs.c.id.in_(surplus)))
                 deleted += int(result.rowcount)
         return deleted
@@ -1023,9 +1038,17 @@ _TASK_SELECT = select(
 # The state of a task that was just created.
 _NEW_TASK_STATE: dict[str, Any] = {"paused_reason": None, "consecutive_failures": 0}
 
+# Only a running row takes a result: one already recorded abandoned (its process was
+# thought dead) or interrupted keeps that status; a late result does not overwrite it.
 _FINISH = (
     update(runs)
-    .where(runs.c.id == bindparam("b_run_id"))
+    .where(
+        runs.c.id == bindparam("b_run_id"),
+        or_(
+            runs.c.status == RunStatus.RUNNING.value,
+            runs.c.status == RunStatus.PENDING.value,
+        ),
+    )
     .values(
         status=bindparam("b_status", type_=String()),
         finished_at=bindparam("b_finished_at", type_=UTCDateTime()),
