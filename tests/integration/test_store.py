@@ -39,8 +39,14 @@ from cronwell.store.types import UTCDateTime
 T = TypeVar("T")
 
 NOW = datetime(2025, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
-TABLES = {"cronwell_tasks", "cronwell_task_changes", "cronwell_runs", "cronwell_instances"}
-HEAD = "0002"
+TABLES = {
+    "cronwell_tasks",
+    "cronwell_task_changes",
+    "cronwell_runs",
+    "cronwell_instances",
+    "cronwell_notifications",
+}
+HEAD = "0003"
 
 
 def make_task(task_id: str, **fields: Any) -> Task:
@@ -1204,3 +1210,28 @@ def test_start_pending_switches_a_pending_run_once(store: Store) -> None:
     run = store.get_run(run_id)
     assert run.status is RunStatus.RUNNING
     assert run.instance_id == "me"
+
+
+def test_notifications_log_round_trip(store: Store) -> None:
+    from cronwell.store import NotificationRecord
+
+    for index, status in enumerate(["sent", "failed", "sent"]):
+        store.record_notification(
+            NotificationRecord(
+                created_at=NOW + timedelta(seconds=index),
+                event="failed",
+                target="json://127.0.0.1/***",
+                status=status,
+                attempts=index + 1,
+                title=f"alert {index}",
+                task_id="t" if index < 2 else "u",
+                run_id=index,
+                error="refused\x00" if status == "failed" else None,
+            )
+        )
+    newest = store.list_notifications()
+    assert [n.title for n in newest] == ["alert 2", "alert 1", "alert 0"]
+    (failed,) = store.list_notifications(status="failed")
+    assert failed.attempts == 2 and failed.error == "refused\ufffd"
+    assert failed.created_at == NOW + timedelta(seconds=1)
+    assert [n.title for n in store.list_notifications(task_id="t", limit=1)] == ["alert 1"]

@@ -1,6 +1,19 @@
 """Where runs execute. ``local``: worker threads of this process."""
 
-from cronwell.dispatch.local import Fire, LocalDispatcher, RunListener
+from cronwell.dispatch.local import (
+    Fire,
+    LocalDispatcher,
+    OutcomeListener,
+    RunListener,
+    RunOutcome,
+)
 from cronwell.dispatch.registry import FunctionRegistry
 
-__all__ = ["Fire", "FunctionRegistry", "LocalDispatcher", "RunListener"]
+__all__ = [
+    "Fire",
+    "FunctionRegistry",
+    "LocalDispatcher",
+    "OutcomeListener",
+    "RunListener",
+    "RunOutcome",
+]

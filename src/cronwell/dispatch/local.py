@@ -46,6 +46,26 @@ from cronwell.store import NewRun, RunUpdate, Store
 log = logging.getLogger(__name__)
 
 RunListener = Callable[[Run], None]
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """A run once stored, with what followed from it: what alerts are made of.
+
+    ``failures_before``/``failures`` count the task's failed occurrences in a row before and
+    after this run; ``retrying`` says another attempt is scheduled; ``task`` is ``None`` for
+    rows recorded without running (missed, skipped) when the caller had no task at hand.
+    """
+
+    run: Run
+    task: Task | None = None
+    retrying: bool = False
+    failures_before: int = 0
+    failures: int = 0
+    auto_paused: bool = False
+
+
+OutcomeListener = Callable[[RunOutcome], None]
 _BATCH_LIMIT = 5000
 _RETRY_DELAY = 1.0
 _T = TypeVar("_T")
@@ -116,7 +136,8 @@ class LocalDispatcher:
         self._replaced: set[int] = set()  # runs being stopped for a newer occurrence
         self._expired: set[int] = set()  # thread runs recorded timed_out, still running
         self._completed: set[int] = set()  # runs whose action returned, result not yet stored
-        self._failing: set[str] = set()  # tasks whose last occurrence failed, seen here
+        self._failing: dict[str, int] = {}  # failures in a row of tasks failing, seen here
+        self._outcome_listeners: list[OutcomeListener] = []
         self._listeners: list[RunListener] = []
         self._stopping = threading.Event()
         self._pool: ThreadPoolExecutor | None = None
@@ -164,6 +185,11 @@ class LocalDispatcher:
         """Call ``listener(run)`` with every run once its final row is stored."""
         self._listeners.append(listener)
 
+    def add_outcome_listener(self, listener: OutcomeListener) -> None:
+        """Call ``listener(outcome)`` for every stored run with what followed from it
+        (retry scheduled, failure counts, automatic pause), off the run's thread."""
+        self._outcome_listeners.append(listener)
+
     def running_count(self, task_id: str) -> int:
         with self._lock:
             return self._running[task_id]
@@ -185,7 +211,9 @@ class LocalDispatcher:
         """Record finished rows that run nothing (missed and skipped occurrences), in one
         batch; duplicates of recorded occurrences are ignored."""
         ids = self._store.insert_runs(list(rows))
-        self._notify([_row_to_run(i, row) for i, row in zip(ids, rows, strict=True) if i])
+        recorded = [_row_to_run(i, row) for i, row in zip(ids, rows, strict=True) if i]
+        self._notify(recorded)
+        self._tell_outcomes([RunOutcome(run) for run in recorded])
 
     def execute_claimed(self, run: Run, task: Task) -> None:
         """Run a row that is already ``running`` (a claimed pending run) on the pool."""
@@ -307,10 +335,12 @@ class LocalDispatcher:
         ``max_consecutive_failures``; one that succeeded resets the count."""
         retries: list[NewRun] = []
         counted: list[_Finished] = []
+        outcomes: list[RunOutcome] = []
         for item in finished:
             run, task = item.run, item.task
             if run.status not in FAILURES and run.status is not RunStatus.SUCCEEDED:
-                continue  # interrupted, replaced: neither a success nor a failure
+                outcomes.append(RunOutcome(run, task))  # interrupted, replaced
+                continue
             if should_retry(
                 run.status, run.attempt, task.retries, task.retry_on, item.exception_type
             ):
@@ -338,6 +368,7 @@ class LocalDispatcher:
                         "delay": round(delay, 3),
                     },
                 )
+                outcomes.append(RunOutcome(run, task, retrying=True))
                 continue
             counted.append(item)
         if retries:  # first, and retried through outages: a lost retry is a lost run
@@ -345,28 +376,32 @@ class LocalDispatcher:
             self._on_task_change()  # the engine looks for due retries
         for item in counted:
             try:
-                self._count_result(item.task, item.run)
+                outcomes.append(self._count_result(item.task, item.run))
             except Exception:  # e.g. the task was deleted while it ran
                 log.exception(
                     "cannot count a run's result",
                     extra={"action": "count_failed", "task_id": item.task.id},
                 )
+                outcomes.append(RunOutcome(item.run, item.task))
+        self._tell_outcomes(outcomes)
 
-    def _count_result(self, task: Task, run: Run) -> None:
+    def _count_result(self, task: Task, run: Run) -> RunOutcome:
         failed = run.status in FAILURES
+        with self._lock:
+            before = self._failing.get(task.id, task.consecutive_failures)
         if not failed:
             # Most successes follow successes: write only when a streak may be stored.
             with self._lock:
-                streak = task.consecutive_failures > 0 or task.id in self._failing
-                self._failing.discard(task.id)
-            if streak:
+                self._failing.pop(task.id, None)
+            if before > 0:
                 self._store.record_occurrence_result(task.id, False)
-            return
-        with self._lock:
-            self._failing.add(task.id)
+            return RunOutcome(run, task, failures_before=before, failures=0)
         count = self._store.record_occurrence_result(task.id, failed)
+        with self._lock:
+            self._failing[task.id] = count
+        outcome = RunOutcome(run, task, failures_before=max(0, count - 1), failures=count)
         limit = task.max_consecutive_failures
-        if failed and limit is not None and count >= limit:
+        if limit is not None and count >= limit:
             reason = (
                 f"Paused after {count} failed occurrences in a row "
                 f"(last: {run.error or run.status.value})."
@@ -377,6 +412,8 @@ class LocalDispatcher:
                 extra={"action": "auto_paused", "task_id": task.id, "failures": count},
             )
             self._on_task_change()
+            outcome = replace(outcome, auto_paused=True)
+        return outcome
 
     def _record_fires(self, fires: list[Fire]) -> None:
         now = self._clock.now()
@@ -427,6 +464,8 @@ class LocalDispatcher:
             else:
                 terminal.append(_row_to_run(run_id, row))
         self._notify(terminal)
+        tasks = {fire.task.id: fire.task for fire in fires}
+        self._tell_outcomes([RunOutcome(run, tasks.get(run.task_id)) for run in terminal])
 
     def _decide(self, fire: Fire, now: datetime) -> tuple[RunStatus, str]:
         """Run it, or record why not (DESIGN rule 5). Caller holds the lock."""
@@ -752,6 +791,17 @@ class LocalDispatcher:
             self._running[task_id] -= 1
             if self._running[task_id] <= 0:
                 del self._running[task_id]
+
+    def _tell_outcomes(self, outcomes: Sequence[RunOutcome]) -> None:
+        for outcome in outcomes:
+            for listener in list(self._outcome_listeners):
+                try:
+                    listener(outcome)
+                except Exception:
+                    log.exception(
+                        "outcome listener failed",
+                        extra={"action": "listener_failed", "task_id": outcome.run.task_id},
+                    )
 
     def _notify(self, runs: Sequence[Run]) -> None:
         for run in runs:

@@ -5,7 +5,15 @@ uses :class:`Store`, which takes and returns domain objects.
 """
 
 from cronwell.store.database import display_url, normalize_url
-from cronwell.store.records import InstanceRecord, NewRun, RunUpdate
+from cronwell.store.records import InstanceRecord, NewRun, NotificationRecord, RunUpdate
 from cronwell.store.store import Store
 
-__all__ = ["InstanceRecord", "NewRun", "RunUpdate", "Store", "display_url", "normalize_url"]
+__all__ = [
+    "InstanceRecord",
+    "NewRun",
+    "NotificationRecord",
+    "RunUpdate",
+    "Store",
+    "display_url",
+    "normalize_url",
+]

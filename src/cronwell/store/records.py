@@ -94,3 +94,20 @@ class InstanceRecord:
     pid: int
     started_at: datetime
     last_seen: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationRecord:
+    """One line of the notifications log: an alert delivered to one target, or not.
+    ``target`` and ``error`` are stored as given: callers redact secrets first."""
+
+    created_at: datetime
+    event: str
+    target: str
+    status: str  # "sent" or "failed"
+    attempts: int
+    title: str
+    task_id: str | None = None
+    run_id: int | None = None
+    error: str | None = None
+    id: int | None = None

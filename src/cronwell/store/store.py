@@ -61,8 +61,15 @@ from cronwell.store.database import (
     normalize_url,
     sqlite_file,
 )
-from cronwell.store.records import InstanceRecord, NewRun, RunUpdate, utc, utc_or_none
-from cronwell.store.tables import VERSION_TABLE, instances, runs, task_changes, tasks
+from cronwell.store.records import (
+    InstanceRecord,
+    NewRun,
+    NotificationRecord,
+    RunUpdate,
+    utc,
+    utc_or_none,
+)
+from cronwell.store.tables import VERSION_TABLE, instances, notifications, runs, task_changes, tasks
 from cronwell.store.types import UTCDateTime
 
 logger = logging.getLogger(__name__)
@@ -705,6 +712,61 @@ class Store:
         with self._begin(write=True) as conn:
             rows = conn.execute(claim).all()
         return [_run_from_row(row) for row in sorted(rows, key=lambda row: (row.due_at, row.id))]
+
+    # -- notifications log ------------------------------------------------------------------
+
+    def record_notification(self, record: NotificationRecord) -> int:
+        """Append one delivery outcome to the notifications log; return its id."""
+        values = {
+            "created_at": utc(record.created_at, "created_at"),
+            "event": record.event,
+            "task_id": record.task_id,
+            "run_id": record.run_id,
+            "target": record.target,
+            "status": record.status,
+            "attempts": record.attempts,
+            "error": _text(record.error),
+            "title": _text(record.title) or "",
+        }
+        with self._begin(write=True) as conn:
+            new_id = conn.execute(
+                insert(notifications).values(**values).returning(notifications.c.id)
+            ).scalar_one()
+        return int(new_id)
+
+    def list_notifications(
+        self,
+        *,
+        task_id: str | None = None,
+        event: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+    ) -> list[NotificationRecord]:
+        """The newest deliveries first."""
+        query = select(notifications).order_by(notifications.c.id.desc()).limit(limit)
+        if task_id is not None:
+            query = query.where(notifications.c.task_id == task_id)
+        if event is not None:
+            query = query.where(notifications.c.event == event)
+        if status is not None:
+            query = query.where(notifications.c.status == status)
+        with self._begin() as conn:
+            rows = conn.execute(query).all()
+        return [
+            NotificationRecord(
+                id=row.id,
+                created_at=row.created_at,
+                event=row.event,
+                task_id=row.task_id,
+                run_id=row.run_id,
+                target=row.target,
+                status=row.status,
+                attempts=row.attempts,
+                error=row.error,
+                title=row.title,
+            )
+            for row in rows
+        ]
 
     def start_pending(self, run_id: int, now: datetime, instance_id: str) -> bool:
         """Switch one pending run to running (``started_at=now``) if it is still pending;

@@ -103,3 +103,21 @@ instances = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("last_seen", UTCDateTime, nullable=False),
 )
+
+notifications = Table(
+    "cronwell_notifications",
+    metadata,
+    # One row per alert delivery (after its retries): the log `cronwell alerts list` shows.
+    # Targets and errors are stored redacted.
+    Column("id", BIGINT_PK, primary_key=True, autoincrement=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("event", String(40), nullable=False),
+    Column("task_id", String(200), nullable=True),
+    Column("run_id", BigInteger, nullable=True),
+    Column("target", Text, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("title", Text, nullable=False),
+    Index("ix_notifications_task_event", "task_id", "event", "created_at"),
+)
