@@ -1,0 +1,569 @@
+"""Delivering alerts through Apprise without ever blocking or failing a run.
+
+:meth:`Notifier.send` only puts the alert on a queue. One background thread renders it,
+resolves its targets (channel names or Apprise URLs) and delivers to each URL, retrying a
+failed delivery with exponential backoff. Retries wait in a priority queue keyed by their
+due time, so a failing target never holds back the others while it waits; a target that
+hangs delays the others by at most ``timeout`` seconds per attempt. Every (alert, URL) ends
+as one :class:`DeliveryRecord`, with every secret of the URL hidden.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import apprise
+
+from cronwell.clock import Clock
+from cronwell.domain.alerts import Alert
+from cronwell.errors import ConfigError
+from cronwell.notify.discord import (
+    COLOURS,
+    escape_mentions,
+    is_discord_url,
+    prepare_discord_url,
+)
+from cronwell.notify.message import Rendered, TemplateSet, render
+from cronwell.notify.redact import RedactingFilter, URLRegistry, redact_url
+
+logger = logging.getLogger(__name__)
+
+#: Every URL any notifier has seen; the filter on Apprise's logger hides their secrets.
+KNOWN_URLS = URLRegistry()
+_FILTERED_LOGGERS = ("apprise", "urllib3.connectionpool")
+_install_lock = threading.Lock()
+_installed = False
+_capture = threading.local()
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """One line of the notifications log: one alert to one URL (or to a channel that could
+    not be resolved). ``target`` is the redacted URL or the channel name, ``channel`` the
+    channel the URL came from, ``error`` a redacted sentence when ``status`` is ``failed``;
+    ``attempts`` is 0 when nothing could be tried (unknown channel, notifier closed)."""
+
+    created_at: datetime
+    event: str
+    task_id: str | None
+    run_id: int | None
+    target: str
+    status: Literal["sent", "failed"]
+    attempts: int
+    error: str | None
+    title: str
+    channel: str | None = None
+
+
+class _ApprisePlumbing(logging.Filter):
+    """On Apprise's logger: hides known URLs' secrets (via :class:`RedactingFilter`) and
+    copies warnings from the thread that asked into that thread's capture list, so a failed
+    delivery can say why."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._redact = RedactingFilter(KNOWN_URLS)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self._redact.filter(record)
+        buffer: list[str] | None = getattr(_capture, "buffer", None)
+        if buffer is not None and record.levelno >= logging.WARNING:
+            buffer.append(record.getMessage())
+        return True
+
+
+def install_log_redaction() -> None:
+    """Attach the redacting filter to the ``apprise``, ``urllib3.connectionpool`` and this
+    module's loggers (once per process)."""
+    global _installed
+    with _install_lock:
+        if _installed:
+            return
+        plumbing = _ApprisePlumbing()
+        for name in _FILTERED_LOGGERS:
+            logging.getLogger(name).addFilter(plumbing)
+        # Our own records are built from redacted text; this is for exception tracebacks.
+        logger.addFilter(RedactingFilter(KNOWN_URLS))
+        _installed = True
+
+
+@contextmanager
+def _capturing() -> Iterator[list[str]]:
+    buffer: list[str] = []
+    previous = getattr(_capture, "buffer", None)
+    _capture.buffer = buffer
+    try:
+        yield buffer
+    finally:
+        _capture.buffer = previous
+
+
+def apprise_asset() -> apprise.AppriseAsset:
+    """The Apprise asset cronwell uses: its name, the seed's colours for the four notify
+    types (Discord embeds and other services that show a colour), and delivery in the
+    calling thread."""
+    return apprise.AppriseAsset(
+        app_id="cronwell",
+        app_desc="cronwell alerts",
+        async_mode=False,
+        html_notify_map={
+            apprise.NotifyType.SUCCESS: f"#{COLOURS['success']:06X}",
+            apprise.NotifyType.FAILURE: f"#{COLOURS['failure']:06X}",
+            apprise.NotifyType.WARNING: f"#{COLOURS['warning']:06X}",
+            apprise.NotifyType.INFO: f"#{COLOURS['info']:06X}",
+        },
+    )
+
+
+def is_url(target: str) -> bool:
+    """A target containing ``://`` is an Apprise URL; anything else names a channel."""
+    return "://" in target
+
+
+@dataclass
+class _Outcome:
+    ok: bool
+    error: str | None = None
+    retry: bool = True
+
+
+@dataclass
+class _Send:
+    alert: Alert
+    targets: tuple[str, ...]
+
+
+@dataclass
+class _Delivery:
+    alert: Alert
+    rendered: Rendered
+    url: str
+    channel: str | None
+    attempts: int = 0
+    last_error: str | None = None
+
+
+@dataclass(order=True)
+class _Entry:
+    due: float
+    seq: int
+    job: _Send | _Delivery = field(compare=False)
+
+
+class Notifier:
+    """Sends alerts to channels and Apprise URLs from one background thread.
+
+    ``channels`` maps a channel name to its Apprise URLs. A failed delivery is retried up to
+    ``max_attempts`` attempts in all; attempt *n* failing waits ``backoff * 2**(n-1)``
+    seconds before the next. ``timeout`` bounds each HTTP request (Apprise's connect and
+    read timeouts, unless the URL sets ``cto``/``rto``). ``record`` is called once per
+    (alert, URL) with the outcome, from the delivery thread; ``sent`` and ``failed`` count
+    those outcomes.
+    """
+
+    def __init__(
+        self,
+        *,
+        channels: Mapping[str, str | Sequence[str]],
+        clock: Clock,
+        record: Callable[[DeliveryRecord], None] = lambda r: None,
+        max_attempts: int = 4,
+        backoff: float = 1.0,
+        templates: TemplateSet | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if backoff < 0 or timeout <= 0:
+            raise ValueError("backoff must be ≥ 0 and timeout > 0")
+        self._channels = {
+            name: ([urls] if isinstance(urls, str) else list(urls))
+            for name, urls in channels.items()
+        }
+        self._clock = clock
+        self._record = record
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self.timeout = timeout
+        self._templates = templates
+        self._asset = apprise_asset()
+        self._heap: list[_Entry] = []
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closing = False
+        self._drained = False  # close() has recorded what was left; nothing more is queued
+        self._deadline: float | None = None
+        self._sent = 0
+        self._failed = 0
+        self._counts = threading.Lock()
+        install_log_redaction()
+        for urls in self._channels.values():
+            self._remember(*urls)
+
+    # --- public API ------------------------------------------------------------------------
+
+    @property
+    def sent(self) -> int:
+        """Deliveries that succeeded."""
+        with self._counts:
+            return self._sent
+
+    @property
+    def failed(self) -> int:
+        """Deliveries given up on (including unknown channels and invalid URLs)."""
+        with self._counts:
+            return self._failed
+
+    def start(self) -> None:
+        """Start the delivery thread (a daemon). Alerts sent before are delivered then."""
+        with self._cond:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name="cronwell-notify", daemon=True)
+            self._thread.start()
+
+    def send(self, alert: Alert, targets: Sequence[str]) -> None:
+        """Queue ``alert`` for ``targets`` (channel names or Apprise URLs) and return at once.
+        Never raises for a bad target: an unknown channel or an invalid URL becomes a failed
+        :class:`DeliveryRecord`."""
+        if isinstance(targets, str):
+            targets = [targets]
+        wanted = tuple(t.strip() for t in targets if t and t.strip())
+        if not wanted:
+            return
+        self._remember(*(t for t in wanted if is_url(t)))
+        with self._cond:
+            if self._closing:
+                closed = True
+            else:
+                closed = False
+                self._push(time.monotonic(), _Send(alert, wanted))
+        if closed:
+            self._abandon(_Send(alert, wanted), "the notifier was closed before it was sent")
+
+    def deliver_now(self, alert: Alert, target: str) -> DeliveryRecord:
+        """Deliver ``alert`` to ``target`` in the calling thread, one attempt per URL (for
+        ``cronwell alerts test``). Each URL's record is passed to ``record``; for a channel
+        with several URLs the result sums them up (``sent`` only when every URL was)."""
+        target = target.strip()
+        rendered = self._render(alert)
+        if is_url(target):
+            self._remember(target)
+            return self._once(_Delivery(alert, rendered, target, None))
+        urls, problem = self._resolve(target)
+        if problem is not None:
+            return self._finish(alert, target, None, "failed", 0, problem, rendered.title, log=True)
+        records = [self._once(_Delivery(alert, rendered, url, target)) for url in urls]
+        if len(records) == 1:
+            return records[0]
+        errors = [f"{r.target}: {r.error}" for r in records if r.status == "failed"]
+        return DeliveryRecord(
+            created_at=self._clock.now(),
+            event=alert.event.value,
+            task_id=alert.task_id,
+            run_id=alert.run_id,
+            target=target,
+            status="failed" if errors else "sent",
+            attempts=1,
+            error="; ".join(errors) or None,
+            title=rendered.title,
+            channel=target,
+        )
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Deliver what is queued (retries included) for up to ``timeout`` seconds, then
+        stop; what is still queued is recorded failed. An attempt in flight at the deadline
+        is left to finish (and record itself) on the daemon thread."""
+        with self._cond:
+            self._closing = True
+            self._deadline = time.monotonic() + max(timeout, 0.0)
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        with self._cond:
+            leftovers = [entry.job for entry in sorted(self._heap)]
+            self._heap.clear()
+            self._drained = True
+            self._cond.notify_all()
+        for job in leftovers:
+            self._abandon(job, "cronwell stopped before it could be delivered")
+
+    # --- the delivery thread ---------------------------------------------------------------
+
+    def _push(self, due: float, job: _Send | _Delivery) -> None:
+        heapq.heappush(self._heap, _Entry(due, next(self._seq), job))
+        self._cond.notify_all()
+
+    def _next_job(self) -> _Send | _Delivery | None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                if self._deadline is not None and now >= self._deadline:
+                    return None
+                if self._heap:
+                    head = self._heap[0]
+                    if head.due <= now:
+                        return heapq.heappop(self._heap).job
+                    wake = head.due
+                elif self._closing:
+                    return None
+                else:
+                    wake = None
+                if self._deadline is not None:
+                    wake = self._deadline if wake is None else min(wake, self._deadline)
+                self._cond.wait(None if wake is None else max(wake - now, 0.0))
+
+    def _run(self) -> None:
+        while True:
+            job = self._next_job()
+            if job is None:
+                return
+            try:
+                if isinstance(job, _Send):
+                    self._expand(job)
+                else:
+                    self._deliver(job)
+            except Exception:  # the thread must survive anything a job does
+                logger.exception(
+                    "Alert delivery failed unexpectedly", extra={"action": "alert_error"}
+                )
+
+    def _expand(self, job: _Send) -> None:
+        try:
+            rendered = self._render(job.alert)
+        except Exception as exc:
+            self._abandon(job, f"the alert could not be rendered: {type(exc).__name__}: {exc}")
+            return
+        deliveries: list[_Delivery] = []
+        for target in job.targets:
+            if is_url(target):
+                deliveries.append(_Delivery(job.alert, rendered, target, None))
+                continue
+            urls, problem = self._resolve(target)
+            if problem is not None:
+                self._finish(
+                    job.alert, target, None, "failed", 0, problem, rendered.title, log=True
+                )
+                continue
+            deliveries.extend(_Delivery(job.alert, rendered, url, target) for url in urls)
+        for delivery in deliveries:
+            self._requeue(delivery, 0.0)
+
+    def _deliver(self, job: _Delivery) -> None:
+        record = self._attempt_and_record(job, final_on_failure=False)
+        if record is None:
+            self._requeue(job, self.backoff * 2 ** (job.attempts - 1))
+
+    def _requeue(self, job: _Delivery, delay: float) -> None:
+        with self._cond:
+            if not self._drained:
+                self._push(time.monotonic() + delay, job)
+                return
+        # close() gave up waiting while this attempt was in flight: say so rather than
+        # leave the job in a queue nobody reads.
+        self._abandon(job, "cronwell stopped before it could be delivered")
+
+    # --- one attempt -----------------------------------------------------------------------
+
+    def _once(self, job: _Delivery) -> DeliveryRecord:
+        record = self._attempt_and_record(job, final_on_failure=True)
+        assert record is not None  # a final attempt always records
+        return record
+
+    def _attempt_and_record(
+        self, job: _Delivery, *, final_on_failure: bool
+    ) -> DeliveryRecord | None:
+        """Try ``job`` once; record and return the outcome when it is final, else return
+        ``None`` (the caller schedules the retry)."""
+        outcome = self._attempt(job.url, job.rendered)
+        job.attempts += 1
+        target = redact_url(job.url)
+        if outcome.ok:
+            return self._finish(
+                job.alert, target, job.channel, "sent", job.attempts, None, job.rendered.title
+            )
+        job.last_error = outcome.error
+        if final_on_failure or not outcome.retry or job.attempts >= self.max_attempts:
+            return self._finish(
+                job.alert,
+                target,
+                job.channel,
+                "failed",
+                job.attempts,
+                outcome.error,
+                job.rendered.title,
+                log=True,
+            )
+        logger.info(
+            "Alert delivery failed; retrying",
+            extra={"action": "alert_retry", "target": target, "attempt": job.attempts},
+        )
+        return None
+
+    def _attempt(self, url: str, rendered: Rendered) -> _Outcome:
+        body = rendered.body
+        prepared = url
+        if is_discord_url(url):
+            prepared = prepare_discord_url(url)
+            body = escape_mentions(body)
+            self._remember(prepared)
+        shown = redact_url(url)
+        with _capturing() as said:
+            try:
+                server = apprise.Apprise(asset=self._asset)
+                if not server.add(prepared) or len(server) == 0:
+                    reason = self._redact(" ".join(said)).rstrip(".")
+                    return _Outcome(
+                        False,
+                        f"{shown} is not a usable Apprise URL (unknown scheme or missing "
+                        f"parts){': ' + reason if reason else ''}.",
+                        retry=False,
+                    )
+                for plugin in server:
+                    self._set_timeouts(plugin, prepared)
+                ok = server.notify(
+                    title=rendered.title,
+                    body=body,
+                    notify_type=apprise.NotifyType(rendered.notify_type),
+                    body_format=apprise.NotifyFormat.MARKDOWN,
+                )
+            except Exception as exc:
+                return _Outcome(False, self._redact(f"{type(exc).__name__}: {exc}"))
+        if ok:
+            return _Outcome(True)
+        reason = self._redact(" ".join(said)) or "the service did not accept the notification"
+        return _Outcome(False, reason)
+
+    def _set_timeouts(self, plugin: Any, url: str) -> None:
+        query = url.partition("?")[2].lower()
+        keys = {pair.partition("=")[0] for pair in query.split("&")}
+        if "cto" not in keys and hasattr(plugin, "socket_connect_timeout"):
+            plugin.socket_connect_timeout = self.timeout
+        if "rto" not in keys and hasattr(plugin, "socket_read_timeout"):
+            plugin.socket_read_timeout = self.timeout
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _render(self, alert: Alert) -> Rendered:
+        try:
+            return render(alert, self._templates)
+        except ConfigError as exc:
+            if self._templates is None:
+                raise
+            logger.warning(
+                "Alert template failed; using the default one: %s",
+                exc,
+                extra={"action": "alert_template_failed", "event": alert.event.value},
+            )
+            return render(alert)
+
+    def _resolve(self, name: str) -> tuple[list[str], str | None]:
+        if name not in self._channels:
+            return [], f"no channel named {name!r}; configure CRONWELL_CHANNELS"
+        urls = [u.strip() for u in self._channels[name] if u and u.strip()]
+        if not urls:
+            return [], f"channel {name!r} has no URLs; configure CRONWELL_CHANNELS"
+        return urls, None
+
+    def _remember(self, *urls: str) -> None:
+        KNOWN_URLS.add(*urls)
+
+    def _redact(self, text: str) -> str:
+        return KNOWN_URLS.redact(text).strip()
+
+    def _abandon(self, job: _Send | _Delivery, why: str) -> None:
+        if isinstance(job, _Delivery):
+            error = f"{why} (after {job.attempts} attempt{'s' if job.attempts != 1 else ''}"
+            error += f"; last error: {job.last_error})" if job.last_error else ")"
+            self._finish(
+                job.alert,
+                redact_url(job.url),
+                job.channel,
+                "failed",
+                job.attempts,
+                error,
+                job.rendered.title,
+                log=True,
+            )
+            return
+        for target in job.targets:
+            self._finish(
+                job.alert,
+                redact_url(target) if is_url(target) else target,
+                None if is_url(target) else target,
+                "failed",
+                0,
+                why,
+                job.alert.title,
+                log=True,
+            )
+
+    def _finish(
+        self,
+        alert: Alert,
+        target: str,
+        channel: str | None,
+        status: Literal["sent", "failed"],
+        attempts: int,
+        error: str | None,
+        title: str,
+        *,
+        log: bool = False,
+    ) -> DeliveryRecord:
+        record = DeliveryRecord(
+            created_at=self._clock.now(),
+            event=alert.event.value,
+            task_id=alert.task_id,
+            run_id=alert.run_id,
+            target=target,
+            status=status,
+            attempts=attempts,
+            error=self._redact(error) if error else None,
+            title=title,
+            channel=channel,
+        )
+        with self._counts:
+            if status == "sent":
+                self._sent += 1
+            else:
+                self._failed += 1
+        if status == "sent":
+            logger.info(
+                "Alert sent",
+                extra={
+                    "action": "alert_sent",
+                    "target": target,
+                    "task_id": alert.task_id,
+                    "attempts": attempts,
+                },
+            )
+        elif log:
+            logger.warning(
+                "Alert not delivered to %s: %s",
+                target,
+                record.error,
+                extra={
+                    "action": "alert_failed",
+                    "target": target,
+                    "task_id": alert.task_id,
+                    "attempts": attempts,
+                },
+            )
+        try:
+            self._record(record)
+        except Exception:  # a broken log sink must not stop deliveries
+            logger.exception(
+                "Could not record an alert delivery", extra={"action": "alert_record_failed"}
+            )
+        return record

@@ -1,0 +1,602 @@
+"""Alert delivery with real Apprise over real HTTP on loopback.
+
+Every service here is a ``ThreadingHTTPServer`` on 127.0.0.1 speaking the wire format the
+Apprise plugin expects (``json://``, ``form://``, and Discord's webhook API, reached by
+pointing Apprise's Discord plugin at the local server).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+from apprise.plugins.discord import NotifyDiscord
+
+from cronwell.clock import FrozenClock
+from cronwell.domain.alerts import Alert, AlertEvent
+from cronwell.notify import DeliveryRecord, Notifier, TemplateSet, render
+
+WAIT = 10.0
+NOW = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
+SECRET_PASSWORD = "s3cretpass"
+SECRET_TOKEN = "abcdefghijklmnopqrstuvwxyz"
+DISCORD_ID = "123456789012345678"
+DISCORD_TOKEN = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-AbCdEfGhIjKlMnOpQrStUvWxYz01"
+
+
+# -- a local receiver -----------------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def form(self) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(self.body.decode()).items()}
+
+
+@dataclass
+class Receiver:
+    """A loopback HTTP server that records every request and answers with ``statuses`` in
+    turn (the last one repeating), or holds requests until ``release`` is set."""
+
+    port: int = 0
+    statuses: list[int] = field(default_factory=lambda: [200])
+    hold: bool = False
+    release: threading.Event = field(default_factory=threading.Event)
+    requests: list[Received] = field(default_factory=list)
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def url(self, scheme: str, path: str = "hook") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}/{path}"
+
+    def wait_for(self, count: int, timeout: float = WAIT) -> list[Received]:
+        with self.changed:
+            ok = self.changed.wait_for(lambda: len(self.requests) >= count, timeout)
+            got = list(self.requests)
+        assert ok, f"expected {count} request(s), got {len(got)}"
+        return got
+
+    def _answer(self) -> int:
+        with self.changed:
+            index = len(self.requests) - 1
+        return self.statuses[min(index, len(self.statuses) - 1)]
+
+    def _record(self, request: Received) -> None:
+        with self.changed:
+            self.requests.append(request)
+            self.changed.notify_all()
+
+
+def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length)
+            receiver._record(Received("POST", self.path, dict(self.headers.items()), body))
+            if receiver.hold:
+                receiver.release.wait(WAIT)
+            status = receiver._answer()
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def receiver_factory() -> Iterator[Callable[..., Receiver]]:
+    servers: list[tuple[ThreadingHTTPServer, Receiver, threading.Thread]] = []
+
+    def make(**kwargs: Any) -> Receiver:
+        receiver = Receiver(**kwargs)
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
+        server.daemon_threads = True
+        receiver.port = server.server_address[1]
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        thread.start()
+        servers.append((server, receiver, thread))
+        return receiver
+
+    yield make
+    for server, receiver, thread in servers:
+        receiver.release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(WAIT)
+
+
+@pytest.fixture
+def receiver(receiver_factory: Callable[..., Receiver]) -> Receiver:
+    return receiver_factory()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (connection refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- records --------------------------------------------------------------------------------
+
+
+class Records:
+    """The ``record`` callback of a Notifier, waitable."""
+
+    def __init__(self) -> None:
+        self.items: list[DeliveryRecord] = []
+        self._changed = threading.Condition()
+
+    def __call__(self, record: DeliveryRecord) -> None:
+        with self._changed:
+            self.items.append(record)
+            self._changed.notify_all()
+
+    def wait_for(
+        self, count: int, where: Callable[[DeliveryRecord], bool] = lambda r: True
+    ) -> list[DeliveryRecord]:
+        with self._changed:
+            ok = self._changed.wait_for(
+                lambda: len([r for r in self.items if where(r)]) >= count, WAIT
+            )
+            found = [r for r in self.items if where(r)]
+        assert ok, f"expected {count} record(s), got {self.items}"
+        return found
+
+
+@pytest.fixture
+def records() -> Records:
+    return Records()
+
+
+@pytest.fixture
+def make_notifier(records: Records) -> Iterator[Callable[..., Notifier]]:
+    made: list[Notifier] = []
+
+    def make(**kwargs: Any) -> Notifier:
+        kwargs.setdefault("channels", {})
+        kwargs.setdefault("clock", FrozenClock(NOW))
+        kwargs.setdefault("record", records)
+        kwargs.setdefault("backoff", 0.01)
+        kwargs.setdefault("timeout", 5.0)
+        notifier = Notifier(**kwargs)
+        made.append(notifier)
+        return notifier
+
+    yield make
+    for notifier in made:
+        notifier.close(timeout=1.0)
+
+
+def failed_alert(task: str = "nightly-backup", **kwargs: Any) -> Alert:
+    values: dict[str, Any] = {
+        "event": AlertEvent.FAILED,
+        "title": f"{task} failed",
+        "task_id": task,
+        "schedule": "every day at 02:00",
+        "occurrence": datetime(2024, 5, 1, 2, 0, tzinfo=UTC),
+        "attempt": 1,
+        "duration": 12.5,
+        "error": "RuntimeError: disk full",
+        "output_excerpt": "copying files\ndone 42%",
+        "run_id": 7,
+        "link": "https://cronwell.example/runs/7",
+    }
+    values.update(kwargs)
+    return Alert(**values)
+
+
+# -- delivery -------------------------------------------------------------------------------
+
+
+def test_json_delivery_posts_title_body_and_type(
+    receiver: Receiver, make_notifier: Callable[..., Notifier], records: Records
+) -> None:
+    notifier = make_notifier()
+    notifier.start()
+    alert = failed_alert()
+    notifier.send(alert, [receiver.url("json")])
+
+    (request,) = receiver.wait_for(1)
+    (record,) = records.wait_for(1)
+    payload = request.json()
+    assert request.path == "/hook"
+    assert payload["title"] == "❌ nightly-backup failed"
+    assert "RuntimeError: disk full" in payload["message"]
+    assert "every day at 02:00" in payload["message"]
+    assert payload["type"] == "failure"
+    assert record.status == "sent"
+    assert record.attempts == 1
+    assert record.error is None
+    assert record.event == "failed"
+    assert record.task_id == "nightly-backup"
+    assert record.run_id == 7
+    assert record.created_at == NOW
+    assert record.title == "❌ nightly-backup failed"
+    assert notifier.sent == 1
+    assert notifier.failed == 0
+
+
+def test_form_delivery_posts_form_fields(
+    receiver: Receiver, make_notifier: Callable[..., Notifier], records: Records
+) -> None:
+    notifier = make_notifier()
+    notifier.start()
+    notifier.send(failed_alert(event=AlertEvent.RECOVERED, failures=3), [receiver.url("form")])
+
+    (request,) = receiver.wait_for(1)
+    records.wait_for(1, lambda r: r.status == "sent")
+    fields = request.form()
+    assert fields["title"] == "✅ nightly-backup recovered after 3 failures"
+    assert fields["type"] == "success"
+    assert "every day at 02:00" in fields["message"]
+
+
+def test_a_channel_with_two_urls_reaches_both(
+    receiver_factory: Callable[..., Receiver],
+    make_notifier: Callable[..., Notifier],
+    records: Records,
+) -> None:
+    first, second = receiver_factory(), receiver_factory()
+    notifier = make_notifier(channels={"ops": [first.url("json"), second.url("form")]})
+    notifier.start()
+    notifier.send(failed_alert(), ["ops"])
+
+    first.wait_for(1)
+    second.wait_for(1)
+    sent = records.wait_for(2, lambda r: r.status == "sent")
+    assert {r.channel for r in sent} == {"ops"}
+    assert {r.target for r in sent} == {first.url("json"), second.url("form")}
+    assert notifier.sent == 2
+
+
+def test_a_channel_given_as_one_string(
+    receiver: Receiver, make_notifier: Callable[..., Notifier], records: Records
+) -> None:
+    notifier = make_notifier(channels={"dev": receiver.url("json")})
+    notifier.start()
+    notifier.send(failed_alert(), ["dev"])
+    receiver.wait_for(1)
+    assert records.wait_for(1)[0].status == "sent"
+
+
+def test_an_unknown_channel_is_a_failed_record_not_an_exception(
+    make_notifier: Callable[..., Notifier], records: Records
+) -> None:
+    notifier = make_notifier(channels={"dev": ["json://127.0.0.1:9/x"]})
+    notifier.start()
+    notifier.send(failed_alert(), ["nope"])
+
+    (record,) = records.wait_for(1)
+    assert record.status == "failed"
+    assert record.target == "nope"
+    assert record.attempts == 0
+    assert record.error == "no channel named 'nope'; configure CRONWELL_CHANNELS"
+    assert notifier.failed == 1
+
+
+def test_an_invalid_url_fails_with_a_sentence_without_retrying(
+    make_notifier: Callable[..., Notifier], records: Records
+) -> None:
+    notifier = make_notifier(max_attempts=4)
+    notifier.start()
+    notifier.send(failed_alert(), [f"nosuchservice://user:{SECRET_PASSWORD}@host/path"])
+
+    (record,) = records.wait_for(1)
+    assert record.status == "failed"
+    assert record.attempts == 1
+    assert record.error is not None
+    assert "is not a usable Apprise URL" in record.error
+    assert SECRET_PASSWORD not in record.error
+    assert SECRET_PASSWORD not in record.target
+
+
+def test_retry_with_backoff_then_success(
+    receiver_factory: Callable[..., Receiver],
+    make_notifier: Callable[..., Notifier],
+    records: Records,
+) -> None:
+    receiver = receiver_factory(statuses=[500, 500, 200])
+    notifier = make_notifier(max_attempts=4, backoff=0.05)
+    notifier.start()
+    started = time.monotonic()
+    notifier.send(failed_alert(), [receiver.url("json")])
+
+    (record,) = records.wait_for(1)
+    elapsed = time.monotonic() - started
+    assert record.status == "sent"
+    assert record.attempts == 3
+    assert len(receiver.wait_for(3)) == 3
+    assert elapsed >= 0.05 + 0.1  # waited backoff * 2**0, then backoff * 2**1
+    assert notifier.sent == 1
+    assert notifier.failed == 0
+
+
+def test_permanent_failure_does_not_hold_back_other_alerts(
+    receiver: Receiver,
+    make_notifier: Callable[..., Notifier],
+    records: Records,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="cronwell.notify")
+    dead = f"json://127.0.0.1:{closed_port()}/x"
+    notifier = make_notifier(max_attempts=3, backoff=0.2)
+    notifier.start()
+    notifier.send(failed_alert("doomed"), [dead])
+    notifier.send(failed_alert("healthy"), [receiver.url("json")])
+
+    records.wait_for(2)
+    order = [(r.task_id, r.status) for r in records.items]
+    # The healthy alert is delivered while the dead target waits out its backoff.
+    assert order == [("healthy", "sent"), ("doomed", "failed")]
+    doomed = records.items[1]
+    assert doomed.attempts == 3
+    assert doomed.error
+    assert doomed.target == dead
+    assert notifier.failed == 1
+    assert notifier.sent == 1
+    failures = [r for r in caplog.records if getattr(r, "action", None) == "alert_failed"]
+    assert [getattr(r, "target", None) for r in failures] == [dead]
+    retries = [r for r in caplog.records if getattr(r, "action", None) == "alert_retry"]
+    assert len(retries) == 2
+
+
+def test_send_returns_at_once_while_the_target_hangs(
+    receiver_factory: Callable[..., Receiver],
+    make_notifier: Callable[..., Notifier],
+    records: Records,
+) -> None:
+    hanging = receiver_factory(hold=True)
+    healthy = receiver_factory()
+    notifier = make_notifier(max_attempts=1, timeout=0.5)
+    notifier.start()
+
+    started = time.monotonic()
+    notifier.send(failed_alert("slow"), [hanging.url("json")])
+    hanging.wait_for(1)  # the delivery thread is now stuck in the request
+    notifier.send(failed_alert("fast"), [healthy.url("json")])
+    assert time.monotonic() - started < 1.0  # neither send waited for delivery
+
+    slow = records.wait_for(1, lambda r: r.task_id == "slow")[0]
+    assert slow.status == "failed"  # the read timed out after 0.5 s
+    fast = records.wait_for(1, lambda r: r.task_id == "fast")[0]
+    assert fast.status == "sent"
+    hanging.release.set()
+
+
+def test_close_flushes_what_is_queued(
+    receiver: Receiver, make_notifier: Callable[..., Notifier], records: Records
+) -> None:
+    notifier = make_notifier()
+    for index in range(3):
+        notifier.send(failed_alert(f"task-{index}"), [receiver.url("json")])
+    notifier.start()
+    notifier.close(timeout=WAIT)
+    assert [r.status for r in records.items] == ["sent", "sent", "sent"]
+
+
+def test_close_records_what_it_could_not_deliver(
+    make_notifier: Callable[..., Notifier], records: Records
+) -> None:
+    notifier = make_notifier(max_attempts=4, backoff=30.0)
+    notifier.start()
+    notifier.send(failed_alert(), [f"json://127.0.0.1:{closed_port()}/x"])
+    records_before = len(records.items)
+    notifier.close(timeout=0.5)
+    assert records_before == 0
+    (record,) = records.items
+    assert record.status == "failed"
+    assert record.attempts == 1
+    assert record.error is not None
+    assert "stopped before" in record.error
+    # Sending after close never raises either.
+    notifier.send(failed_alert(), ["anything"])
+    assert records.items[-1].status == "failed"
+
+
+def test_close_does_not_wait_for_a_hanging_attempt_and_still_records_it(
+    receiver_factory: Callable[..., Receiver],
+    make_notifier: Callable[..., Notifier],
+    records: Records,
+) -> None:
+    hanging = receiver_factory(hold=True)
+    notifier = make_notifier(max_attempts=3, timeout=1.0)
+    notifier.start()
+    notifier.send(failed_alert(), [hanging.url("json")])
+    hanging.wait_for(1)
+
+    started = time.monotonic()
+    notifier.close(timeout=0.1)
+    assert time.monotonic() - started < 0.9  # did not wait for the 1 s read timeout
+
+    (record,) = records.wait_for(1)  # recorded once the attempt gave up
+    assert record.status == "failed"
+    assert record.attempts == 1
+    assert record.error is not None
+    assert "stopped before" in record.error
+    hanging.release.set()
+
+
+def test_deliver_now_is_synchronous(receiver: Receiver, records: Records) -> None:
+    notifier = Notifier(channels={}, clock=FrozenClock(NOW), record=records)
+    alert = Alert(event=AlertEvent.TEST, title="Test alert from cronwell")
+    record = notifier.deliver_now(alert, receiver.url("json"))
+    assert record.status == "sent"
+    assert record.attempts == 1
+    assert receiver.requests[0].json()["title"] == "ℹ️ Test alert from cronwell"
+    assert records.items == [record]
+
+
+def test_deliver_now_to_a_dead_target_fails_after_one_attempt(records: Records) -> None:
+    notifier = Notifier(channels={}, clock=FrozenClock(NOW), record=records, max_attempts=4)
+    record = notifier.deliver_now(failed_alert(), f"json://127.0.0.1:{closed_port()}/x")
+    assert record.status == "failed"
+    assert record.attempts == 1
+    assert record.error
+
+
+def test_a_template_that_fails_at_render_time_falls_back_to_the_default(
+    receiver: Receiver,
+    make_notifier: Callable[..., Notifier],
+    records: Records,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    (tmp_path / "title.j2").write_text("{{ alert.no_such_field }}")
+    notifier = make_notifier(templates=TemplateSet.from_directory(tmp_path))
+    notifier.start()
+    notifier.send(failed_alert(), [receiver.url("json")])
+    (request,) = receiver.wait_for(1)
+    records.wait_for(1)
+    assert request.json()["title"] == "❌ nightly-backup failed"
+    assert any(getattr(r, "action", None) == "alert_template_failed" for r in caplog.records)
+
+
+# -- redaction ------------------------------------------------------------------------------
+
+
+def _assert_no_secret(texts: list[str]) -> None:
+    for text in texts:
+        assert SECRET_PASSWORD not in text, text
+        assert SECRET_TOKEN not in text, text
+
+
+@pytest.mark.parametrize("answer", ["refused", "500"])
+def test_a_failed_delivery_never_shows_the_secrets(
+    answer: str,
+    receiver_factory: Callable[..., Receiver],
+    make_notifier: Callable[..., Notifier],
+    records: Records,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)  # Apprise's debug lines name the URL it posts to
+    port = receiver_factory(statuses=[500]).port if answer == "500" else closed_port()
+    url = f"json://user:{SECRET_PASSWORD}@127.0.0.1:{port}/x?token={SECRET_TOKEN}"
+    notifier = make_notifier(max_attempts=2)
+    notifier.start()
+    notifier.send(failed_alert(), [url])
+
+    (record,) = records.wait_for(1)
+    notifier.close()
+    assert record.status == "failed"
+    assert record.error
+    assert record.target == f"json://user:***@127.0.0.1:{port}/x?token=***"
+    _assert_no_secret([record.target, record.error, repr(record)])
+    assert any(r.name.startswith("apprise") for r in caplog.records)
+    _assert_no_secret([r.getMessage() for r in caplog.records])
+    _assert_no_secret([caplog.text])
+
+
+def test_deliver_now_error_never_shows_the_secrets(records: Records) -> None:
+    url = f"json://user:{SECRET_PASSWORD}@127.0.0.1:{closed_port()}/x?token={SECRET_TOKEN}"
+    notifier = Notifier(channels={"x": [url]}, clock=FrozenClock(NOW), record=records)
+    record = notifier.deliver_now(failed_alert(), "x")
+    assert record.status == "failed"
+    _assert_no_secret([repr(record)])
+
+
+# -- Discord through Apprise ----------------------------------------------------------------
+
+
+@pytest.fixture
+def discord(receiver_factory: Callable[..., Receiver], monkeypatch: pytest.MonkeyPatch) -> Receiver:
+    """Apprise's Discord plugin posting to a loopback server instead of discord.com."""
+    receiver = receiver_factory(statuses=[204])
+    monkeypatch.setattr(
+        NotifyDiscord, "notify_url", f"http://127.0.0.1:{receiver.port}/api/webhooks"
+    )
+    return receiver
+
+
+@pytest.mark.parametrize(
+    ("event", "colour"),
+    [
+        (AlertEvent.FAILED, 0xFF0000),
+        (AlertEvent.RECOVERED, 0x00FF00),
+        (AlertEvent.MISSED, 0xFFA500),
+        (AlertEvent.TEST, 0x3498DB),
+    ],
+)
+def test_discord_gets_an_embed_in_the_seed_colours(
+    event: AlertEvent, colour: int, discord: Receiver, records: Records
+) -> None:
+    notifier = Notifier(channels={}, clock=FrozenClock(NOW), record=records)
+    alert = failed_alert(event=event, failures=2)
+    record = notifier.deliver_now(alert, f"discord://{DISCORD_ID}/{DISCORD_TOKEN}")
+
+    assert record.status == "sent"
+    assert record.target == f"discord://{DISCORD_ID}/***"
+    (request,) = discord.wait_for(1)
+    assert request.path.startswith(f"/api/webhooks/{DISCORD_ID}/{DISCORD_TOKEN}")
+    payload = request.json()
+    (embed,) = payload["embeds"]
+    rendered = render(alert)
+    assert embed["color"] == colour
+    assert embed["title"] == rendered.title
+    assert embed["description"] == rendered.body
+    assert "content" not in payload
+
+
+def test_discord_output_cannot_ping_everyone(discord: Receiver, records: Records) -> None:
+    notifier = Notifier(channels={}, clock=FrozenClock(NOW), record=records)
+    alert = failed_alert(output_excerpt="@everyone look! mail ops@example.com <@1234>")
+    assert notifier.deliver_now(alert, f"discord://{DISCORD_ID}/{DISCORD_TOKEN}").status == "sent"
+    payload = discord.wait_for(1)[0].json()
+    assert "allowed_mentions" not in payload
+    assert "content" not in payload
+    assert "everyone look!" in payload["embeds"][0]["description"]
+
+
+def test_discord_keeps_a_format_the_user_chose(discord: Receiver, records: Records) -> None:
+    notifier = Notifier(channels={}, clock=FrozenClock(NOW), record=records)
+    url = f"discord://{DISCORD_ID}/{DISCORD_TOKEN}/?format=text"
+    assert notifier.deliver_now(failed_alert(), url).status == "sent"
+    payload = discord.wait_for(1)[0].json()
+    assert "embeds" not in payload
+    assert payload["content"].startswith("❌ nightly-backup failed")
+
+
+def test_discord_failure_hides_the_webhook_token(
+    receiver_factory: Callable[..., Receiver],
+    monkeypatch: pytest.MonkeyPatch,
+    records: Records,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    refusing = receiver_factory(statuses=[400])
+    monkeypatch.setattr(
+        NotifyDiscord, "notify_url", f"http://127.0.0.1:{refusing.port}/api/webhooks"
+    )
+    notifier = Notifier(
+        channels={"dev": [f"discord://{DISCORD_ID}/{DISCORD_TOKEN}"]},
+        clock=FrozenClock(NOW),
+        record=records,
+    )
+    record = notifier.deliver_now(failed_alert(), "dev")
+    assert record.status == "failed"
+    assert DISCORD_TOKEN not in repr(record)
+    assert any("Discord POST URL" in r.getMessage() for r in caplog.records)
+    assert DISCORD_TOKEN not in caplog.text
