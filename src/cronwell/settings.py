@@ -51,6 +51,39 @@ class Settings(BaseSettings):
     history_max_runs: int = Field(
         10_000, ge=1, description="Finished runs kept per task (maintenance task)."
     )
+    channels: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description='Named alert channels: JSON such as {"dev": "discord://ID/TOKEN", '
+        '"alerts": ["tgram://BOT/CHAT", "mailto://user:pass@example.com"]} (Apprise URLs).',
+    )
+    alert_channels: list[str] = Field(
+        default_factory=list,
+        description="Channels (or Apprise URLs) every task alerts to, with the default events.",
+    )
+    scheduler_channels: list[str] = Field(
+        default_factory=list,
+        description="Channels told when the scheduler starts or stops.",
+    )
+    summary_channel: str | None = Field(
+        None, description="Channel that gets the schedule summary when the scheduler starts."
+    )
+    alert_reminder: float | None = Field(
+        None, gt=0, description="Seconds after which a task still failing alerts again."
+    )
+    dashboard_url: str | None = Field(
+        None, description="Base URL of the dashboard, for links to runs in alerts."
+    )
+    heartbeat_url: str | None = Field(
+        None,
+        description="URL pinged (GET) every heartbeat_interval while the scheduler runs: a "
+        "dead man's switch such as healthchecks.io.",
+    )
+    heartbeat_interval: float = Field(60.0, gt=0, description="Seconds between pings.")
+    alert_templates: str | None = Field(
+        None,
+        description="Folder of Jinja2 templates (title.j2, body.j2, <event>.body.j2…) that "
+        "replace the default alert texts.",
+    )
     maintenance_cron: str | None = Field(
         "17 3 * * *",
         description="When the built-in maintenance task prunes history (crontab, in the "

@@ -11,7 +11,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from tests.support.receiver import Receiver, closed_port, receiver, receiver_factory
 from tests.support.waiting import wait_until
+
+__all__ = ["receiver", "receiver_factory"]  # fixtures used by pytest
 
 from cronwell.domain.run import RunStatus
 from cronwell.store import Store
@@ -275,3 +278,22 @@ def test_serve_rejects_a_malformed_tasks_file(tmp_path: Path) -> None:
     broken.write_text("[[tasks]\n")
     result = cronwell("serve", "--tasks", str(broken), db=f"sqlite:///{tmp_path / 'x.db'}")
     assert result.returncode == 6 and "invalid TOML" in result.stderr
+
+
+def test_alerts_test_and_list(database_url: str, receiver: Receiver) -> None:
+    sent = cronwell("alerts", "test", receiver.url("json"), db=database_url)
+    assert sent.returncode == 0, sent.stderr
+    assert "sent a test alert" in sent.stdout
+    assert "cronwell test alert" in receiver.wait_for(1)[0].json()["title"]
+    secret = "pa55w0rdvalue"
+    refused = cronwell(
+        "alerts", "test", f"json://u:{secret}@127.0.0.1:{closed_port()}/x", db=database_url
+    )
+    assert refused.returncode == 1
+    assert "could not deliver" in refused.stderr
+    assert secret not in refused.stderr + refused.stdout
+    listed = json.loads(cronwell("alerts", "list", "--json", db=database_url).stdout)
+    assert [entry["status"] for entry in listed] == ["failed", "sent"]
+    assert all(secret not in json.dumps(entry) for entry in listed)
+    unknown = cronwell("alerts", "test", "nochannel", db=database_url)
+    assert unknown.returncode == 1 and "no channel named 'nochannel'" in unknown.stderr

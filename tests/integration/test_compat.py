@@ -112,7 +112,8 @@ def test_discord_seed_wrappers_fire(cw: Cronwell) -> None:
     assert job.next_run_time.strftime("%a") in {"Mon", "Tue", "Wed", "Thu", "Fri"}
     assert job.next_run_time.hour == 8
     assert job.next_run_time.tzinfo == ZoneInfo("Asia/Jerusalem")
-    assert cw.get_task("daily_morning_task").tags == ["send_alert"]
+    (target,) = cw.get_task("daily_morning_task").alerts
+    assert target.to == "dev" and "succeeded" in target.events
     # naive datetimes mean the scheduler's zone, as in APScheduler
     run_date = datetime.now(ZoneInfo("Asia/Jerusalem")).replace(tzinfo=None) + timedelta(
         seconds=0.3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import signal
@@ -20,6 +21,7 @@ from cronwell.cli.errors import EXIT_INTERRUPTED, EXIT_RUN_FAILED, exit_code
 from cronwell.cli.output import (
     console,
     err_console,
+    notification_table,
     policy_line,
     print_json,
     run_table,
@@ -45,9 +47,11 @@ app = typer.Typer(
 tasks_app = typer.Typer(help="Create, inspect and operate tasks.", no_args_is_help=True)
 runs_app = typer.Typer(help="Inspect run history.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+alerts_app = typer.Typer(help="Alert deliveries and tests.", no_args_is_help=True)
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(runs_app, name="runs")
 app.add_typer(db_app, name="db")
+app.add_typer(alerts_app, name="alerts")
 
 C = TypeVar("C", bound=Callable[..., Any])
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -513,6 +517,41 @@ def next_times(
     for index, time in enumerate(preview.times):
         mark = "  ← moved by a DST change" if index in preview.dst_adjusted else ""
         console.print(f"  {time.isoformat()}  {time.strftime('%a')}{mark}", highlight=False)
+
+
+# -- alerts -----------------------------------------------------------------------------
+
+
+@alerts_app.command("list")
+@handles_errors
+def alerts_list(
+    task: Annotated[str | None, typer.Option(help="Only alerts about this task.")] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Only failed deliveries.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=10000)] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """The notifications log, newest first (secrets in targets are hidden)."""
+    records = _cronwell().notifications(
+        task_id=task, status="failed" if failed else None, limit=limit
+    )
+    if as_json:
+        print_json([dataclasses.asdict(r) for r in records])
+        return
+    console.print(notification_table(records))
+
+
+@alerts_app.command("test")
+@handles_errors
+def alerts_test(
+    target: Annotated[str, typer.Argument(help="A channel name or an Apprise URL.")],
+) -> None:
+    """Send a test message now and say whether it arrived (exit code 1 if not)."""
+    record = _cronwell().test_alert(target)
+    if record.status == "sent":
+        console.print(f"sent a test alert to {record.target}", markup=False)
+        return
+    err_console.print(f"could not deliver to {record.target}: {record.error}", markup=False)
+    raise typer.Exit(EXIT_RUN_FAILED)
 
 
 # -- db ---------------------------------------------------------------------------------

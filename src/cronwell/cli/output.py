@@ -8,12 +8,14 @@ from datetime import datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cronwell.domain.durations import format_duration
 from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.stats import TaskStats
 from cronwell.domain.task import Task
+from cronwell.store import NotificationRecord
 
 # soft_wrap: long lines (paths, URLs, error sentences) stay one line for grep and scripts
 console = Console(soft_wrap=True)
@@ -103,3 +105,22 @@ def stats_line(stats: TaskStats) -> str:
     if stats.consecutive_failures:
         parts.append(f"{stats.consecutive_failures} failures in a row")
     return "; ".join(parts)
+
+
+def notification_table(records: list[NotificationRecord]) -> Table:
+    table = Table(title=f"{len(records)} alert deliver(y/ies), newest first")
+    for column in ("id", "when", "event", "task", "target", "status", "tries", "error"):
+        table.add_column(column)
+    for record in records:
+        style = "green" if record.status == "sent" else "red"
+        table.add_row(
+            str(record.id),
+            when(record.created_at),
+            record.event,
+            record.task_id or "-",
+            escape(record.target),
+            f"[{style}]{record.status}[/{style}]",
+            str(record.attempts),
+            escape((record.error or "")[:80]),
+        )
+    return table

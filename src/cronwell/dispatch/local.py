@@ -66,6 +66,7 @@ class RunOutcome:
 
 
 OutcomeListener = Callable[[RunOutcome], None]
+StartListener = Callable[[int, Task, datetime], None]
 _BATCH_LIMIT = 5000
 _RETRY_DELAY = 1.0
 _T = TypeVar("_T")
@@ -138,6 +139,7 @@ class LocalDispatcher:
         self._completed: set[int] = set()  # runs whose action returned, result not yet stored
         self._failing: dict[str, int] = {}  # failures in a row of tasks failing, seen here
         self._outcome_listeners: list[OutcomeListener] = []
+        self._start_listeners: list[StartListener] = []
         self._listeners: list[RunListener] = []
         self._stopping = threading.Event()
         self._pool: ThreadPoolExecutor | None = None
@@ -189,6 +191,15 @@ class LocalDispatcher:
         """Call ``listener(outcome)`` for every stored run with what followed from it
         (retry scheduled, failure counts, automatic pause), off the run's thread."""
         self._outcome_listeners.append(listener)
+
+    def add_start_listener(self, listener: StartListener) -> None:
+        """Call ``listener(run_id, task, started_at)`` when an action begins (on the run's
+        thread: it must return at once)."""
+        self._start_listeners.append(listener)
+
+    def is_running(self, run_id: int) -> bool:
+        with self._lock:
+            return run_id in self._inflight and run_id not in self._completed
 
     def running_count(self, task_id: str) -> int:
         with self._lock:
@@ -661,6 +672,13 @@ class LocalDispatcher:
             return self._finished(
                 run_id, _Started(fire, started_at), outcome, {}, RunReason.REPLACED
             )
+        for listener in list(self._start_listeners):
+            try:
+                listener(run_id, task, started_at)
+            except Exception:
+                log.exception(
+                    "start listener failed", extra={"action": "listener_failed", "task_id": task.id}
+                )
         if task.timeout and not task.action.cancellable and run_id in self._inflight:
             # the watchdog counts from here, not from the wait for a worker or the jitter
             watchdog = threading.Timer(

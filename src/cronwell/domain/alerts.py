@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from cronwell.domain.run import RunStatus
+
 
 class AlertEvent(StrEnum):
     FAILED = "failed"  # an occurrence failed after its retries
@@ -77,6 +79,36 @@ class AlertTarget(BaseModel):
 
     def wants(self, event: AlertEvent) -> bool:
         return event in self.events
+
+
+def state_events(
+    status: RunStatus,
+    *,
+    retrying: bool,
+    failures_before: int,
+    failures: int,
+    auto_paused: bool,
+) -> list[AlertEvent]:
+    """The events one stored run gives, alerting on state rather than on every event:
+    ``failed``/``timed_out`` only for the first failed occurrence of a streak (the later
+    ones are counted in the ``recovered`` notice), ``recovered`` for the first success after
+    a streak. ``retrying`` and ``succeeded`` are for targets that opt in."""
+    events: list[AlertEvent] = []
+    if retrying:
+        events.append(AlertEvent.RETRYING)
+    elif status is RunStatus.SUCCEEDED:
+        events.append(AlertEvent.SUCCEEDED)
+        if failures_before > 0:
+            events.append(AlertEvent.RECOVERED)
+    elif status in (RunStatus.FAILED, RunStatus.ABANDONED) and failures == 1:
+        events.append(AlertEvent.FAILED)
+    elif status is RunStatus.TIMED_OUT and failures == 1:
+        events.append(AlertEvent.TIMED_OUT)
+    elif status is RunStatus.MISSED:
+        events.append(AlertEvent.MISSED)
+    if auto_paused:
+        events.append(AlertEvent.AUTO_PAUSED)
+    return events
 
 
 class Alert(BaseModel):

@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from cronwell.domain.action import Action
+from cronwell.domain.alerts import AlertTarget
 from cronwell.domain.durations import parse_duration
 from cronwell.domain.policies import Catchup, Overlap
 from cronwell.domain.schedule import AnySchedule, Preview, require_aware
@@ -81,6 +82,20 @@ class Task(BaseModel):
     max_consecutive_failures: int | None = Field(
         None, ge=1, description="Pause the task after this many failed occurrences in a row."
     )
+    long_running: float | None = Field(
+        None, description="Alert 'long_running' when a run goes on longer than this."
+    )
+    long_running_factor: float | None = Field(
+        None,
+        gt=1,
+        description="Alert 'long_running' when a run goes on longer than this many times "
+        "the task's p95 duration (once it has a history).",
+    )
+    alerts: list[AlertTarget] = Field(
+        default_factory=list,
+        description="Where this task's alerts go, besides the default channels: channel "
+        "names or Apprise URLs, each with the events it wants.",
+    )
     # -- state kept by cronwell, not part of the definition --
     paused_reason: str | None = None
     consecutive_failures: int = 0
@@ -113,7 +128,7 @@ class Task(BaseModel):
     def _duration(cls, value: Any, info: ValidationInfo) -> float:
         return parse_duration(value, str(info.field_name))
 
-    @field_validator("timeout", "catchup_window", mode="before")
+    @field_validator("timeout", "catchup_window", "long_running", mode="before")
     @classmethod
     def _optional_duration(cls, value: Any, info: ValidationInfo) -> float | None:
         if value is None:
@@ -122,6 +137,14 @@ class Task(BaseModel):
         if seconds <= 0:
             raise InvalidTaskError(f"{info.field_name} must be longer than zero.")
         return seconds
+
+    @field_validator("alerts", mode="before")
+    @classmethod
+    def _alert_shorthand(cls, value: Any) -> Any:
+        """``"dev"`` stands for ``{"to": "dev"}`` (the default events)."""
+        if isinstance(value, list):
+            return [{"to": item} if isinstance(item, str) else item for item in value]
+        return value
 
     @field_validator("tags")
     @classmethod

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from cronwell.domain.alerts import AlertEvent, AlertTarget
 from cronwell.domain.schedule import (
     AnySchedule,
     CronSchedule,
@@ -56,6 +57,10 @@ _CRON_DEFAULTS = {
     "second": "0",
 }
 _NO_LIMIT = 10 * 365 * 86400.0
+SEND_ALERT_TARGET = AlertTarget(
+    to="dev",
+    events=frozenset({AlertEvent.SUCCEEDED, AlertEvent.FAILED, AlertEvent.TIMED_OUT}),
+)
 
 
 @dataclass
@@ -231,7 +236,8 @@ class ApschedulerCompat:
             func=func,
             args=tuple(args),
             kwargs=dict(kwargs or {}),
-            tags=["send_alert"] if send_alert else [],
+            # send_alert=True: the seed's dev-channel notice of every completion and error
+            alerts=[SEND_ALERT_TARGET] if send_alert else [],
             replace_existing=True,
         )
         return self._job(task)

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from cronwell.clock import Clock, SystemClock
 from cronwell.dispatch import FunctionRegistry, LocalDispatcher, RunListener
 from cronwell.domain.action import Action, HttpAction, PythonAction, ShellAction
+from cronwell.domain.alerts import Alert, AlertEvent
 from cronwell.domain.durations import parse_duration
 from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.schedule import AnySchedule, IntervalSchedule, Preview, Schedule, cron, once
@@ -35,13 +36,16 @@ from cronwell.domain.task import Task
 from cronwell.domain.timezones import canonical_timezone, system_timezone
 from cronwell.engine import Engine
 from cronwell.errors import InvalidTaskError, SchedulerStateError
+from cronwell.notify.alerting import Alerting
+from cronwell.notify.delivery import DeliveryRecord, Notifier
+from cronwell.notify.message import TemplateSet
 from cronwell.runners import HttpRunner, PythonRunner, Runners, ShellRunner, resolve_function
 from cronwell.runtime.compat import ApschedulerCompat
 from cronwell.runtime.functions import display_name, function_reference
 from cronwell.runtime.maintenance import maintenance_task, prune_history
 from cronwell.service import TaskService
 from cronwell.settings import Settings, load_settings
-from cronwell.store import Store
+from cronwell.store import NotificationRecord, Store
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -109,6 +113,24 @@ class Cronwell(ApschedulerCompat):
             is_registered=self.registry.__contains__,
             on_change=self.engine.notify,
         )
+        self.alerting = Alerting(
+            self.settings,
+            self.store,
+            self.clock,
+            Notifier(
+                channels=self.settings.channels,
+                clock=self.clock,
+                record=self._log_delivery,
+                templates=(
+                    TemplateSet.from_directory(self.settings.alert_templates)
+                    if self.settings.alert_templates
+                    else None
+                ),
+            ),
+            is_running=self.dispatcher.is_running,
+        )
+        self.dispatcher.add_outcome_listener(self.alerting.on_outcome)
+        self.dispatcher.add_start_listener(self.alerting.on_start)
         self._ready = False
         self._ready_lock = threading.Lock()
 
@@ -131,12 +153,19 @@ class Cronwell(ApschedulerCompat):
             raise SchedulerStateError("This Cronwell instance is already running.")
         self._ensure_ready()
         self._declare_maintenance()
+        self.alerting.start()
         self.dispatcher.start()
         try:
             self.engine.start()
         except BaseException:
             self.dispatcher.shutdown()
             raise
+        self.alerting.scheduler_event(
+            AlertEvent.STARTED,
+            f"cronwell started ({self.settings.instance_id})",
+            tasks=len(self.engine.scheduled_task_ids()),
+        )
+        self.alerting.post_summary(self._service.summary())
 
     async def start_async(self) -> None:
         """Start from inside a running event loop; async task functions then run on it."""
@@ -147,12 +176,18 @@ class Cronwell(ApschedulerCompat):
         """Stop firing. With ``wait``, running runs get up to ``shutdown_grace`` seconds
         (settings) to finish; then shell commands and child processes are killed and what
         is still going is recorded ``interrupted``. Nothing is left ``running``."""
+        was_running = self.running
         self.engine.stop()
         self.dispatcher.shutdown(wait=wait, grace=self.settings.shutdown_grace)
+        if was_running:
+            self.alerting.scheduler_event(
+                AlertEvent.STOPPED, f"cronwell stopped ({self.settings.instance_id})"
+            )
 
     def close(self) -> None:
         """Shut down and release the database and runner resources."""
         self.shutdown(wait=True)
+        self.alerting.close()
         self._runners.close()
         if self._ready:
             self._forget_instance()
@@ -330,6 +365,41 @@ class Cronwell(ApschedulerCompat):
                     self.clock.now(),
                 )
                 self._ready = True
+
+    def notifications(
+        self, *, task_id: str | None = None, status: str | None = None, limit: int = 50
+    ) -> list[NotificationRecord]:
+        """The notifications log, newest first (targets and errors redacted)."""
+        self._ensure_ready()
+        return self.store.list_notifications(task_id=task_id, status=status, limit=limit)
+
+    def test_alert(self, target: str) -> DeliveryRecord:
+        """Send a test message to ``target`` (a channel name or an Apprise URL) now."""
+        alert = Alert(
+            event=AlertEvent.TEST,
+            title="cronwell test alert",
+            details={"instance": self.settings.instance_id},
+        )
+        return self.alerting.notifier.deliver_now(alert, target)
+
+    def _log_delivery(self, record: DeliveryRecord) -> None:
+        try:
+            self._ensure_ready()
+            self.store.record_notification(
+                NotificationRecord(
+                    created_at=record.created_at,
+                    event=record.event,
+                    target=record.target,
+                    status=record.status,
+                    attempts=record.attempts,
+                    title=record.title,
+                    task_id=record.task_id,
+                    run_id=record.run_id,
+                    error=record.error,
+                )
+            )
+        except Exception:  # the log must never break delivery
+            log.exception("cannot record a delivery", extra={"action": "notification_log_failed"})
 
     def _declare_maintenance(self) -> None:
         task = maintenance_task(self.settings, self.timezone)

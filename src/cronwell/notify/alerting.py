@@ -1,0 +1,244 @@
+"""Deciding what to alert about and where (DESIGN rule 8). Rendering and delivery are the
+:class:`~cronwell.notify.delivery.Notifier`'s; this module turns run outcomes and scheduler
+events into alerts for the right targets, and pings the heartbeat URL."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from cronwell.clock import Clock
+from cronwell.dispatch import RunOutcome
+from cronwell.domain.alerts import DEFAULT_EVENTS, Alert, AlertEvent, state_events
+from cronwell.domain.durations import format_duration
+from cronwell.domain.run import Run
+from cronwell.domain.task import Task
+from cronwell.notify.delivery import Notifier
+from cronwell.notify.redact import redact_url
+from cronwell.settings import Settings
+from cronwell.store import Store
+
+log = logging.getLogger(__name__)
+
+# a task missing many occurrences at once (a catch-up) alerts once, not per occurrence
+_MISSED_QUIET = timedelta(minutes=10)
+# how long a task's p95 duration is trusted before it is read again (long_running_factor)
+_P95_TTL = 300.0
+_OUTPUT_EXCERPT = 1000
+
+
+class Alerting:
+    """Turns what happens into alerts: task outcomes (state-based), scheduler events, the
+    schedule summary at start, and the heartbeat ping."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        clock: Clock,
+        notifier: Notifier,
+        is_running: Callable[[int], bool] = lambda _run_id: False,
+    ) -> None:
+        self._settings = settings
+        self._is_running = is_running
+        self._p95: dict[str, tuple[float, float | None]] = {}  # task -> (read at, p95)
+        self._store = store
+        self._clock = clock
+        self.notifier = notifier
+        self._last_missed: dict[str, datetime] = {}
+        self._stop = threading.Event()
+        self._pinger: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.notifier.start()
+        if self._settings.heartbeat_url and self._pinger is None:
+            self._stop.clear()
+            self._pinger = threading.Thread(
+                target=self._ping_loop, name="cronwell-heartbeat-ping", daemon=True
+            )
+            self._pinger.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._pinger is not None:
+            self._pinger.join(timeout=5)
+            self._pinger = None
+        self.notifier.close()
+
+    # -- run outcomes ---------------------------------------------------------------------
+
+    def on_outcome(self, outcome: RunOutcome) -> None:
+        """Alert for one stored run, as its task's targets want. Called on the dispatcher's
+        writer thread: it only queues deliveries."""
+        run = outcome.run
+        events = state_events(
+            run.status,
+            retrying=outcome.retrying,
+            failures_before=outcome.failures_before,
+            failures=outcome.failures,
+            auto_paused=outcome.auto_paused,
+        )
+        events += self._reminder(outcome)
+        if not events:
+            return
+        task = outcome.task or self._store.find_task(run.task_id)
+        if task is None:
+            return
+        for event in events:
+            if event is AlertEvent.MISSED and not self._first_missed(task.id):
+                continue
+            targets = self._targets(task, event)
+            if targets:
+                self.notifier.send(self._alert(event, task, run, outcome), targets)
+
+    # -- long runs --------------------------------------------------------------------------
+
+    def on_start(self, run_id: int, task: Task, started_at: datetime) -> None:
+        """Arm a timer for ``long_running`` alerts when the task asks for them."""
+        limit = self._long_running_limit(task)
+        if limit is None:
+            return
+        timer = threading.Timer(limit, self._check_long_run, (run_id, task, started_at, limit))
+        timer.daemon = True
+        timer.start()
+
+    def _long_running_limit(self, task: Task) -> float | None:
+        limits = [task.long_running] if task.long_running else []
+        if task.long_running_factor:
+            p95 = self._task_p95(task.id)
+            if p95:
+                limits.append(task.long_running_factor * p95)
+        return min(limits) if limits else None
+
+    def _task_p95(self, task_id: str) -> float | None:
+        now = time.monotonic()
+        cached = self._p95.get(task_id)
+        if cached is None or now - cached[0] > _P95_TTL:
+            cached = (now, self._store.task_stats(task_id).p95_duration)
+            self._p95[task_id] = cached
+        return cached[1]
+
+    def _check_long_run(self, run_id: int, task: Task, started_at: datetime, limit: float) -> None:
+        if not self._is_running(run_id):
+            return
+        targets = self._targets(task, AlertEvent.LONG_RUNNING)
+        if not targets:
+            return
+        alert = Alert(
+            event=AlertEvent.LONG_RUNNING,
+            title=f"{task.name} is still running after {format_duration(limit)}",
+            task_id=task.id,
+            task_name=task.name,
+            schedule=task.schedule.describe(),
+            duration=(self._clock.now() - started_at).total_seconds(),
+            run_id=run_id,
+            link=self._link(run_id),
+        )
+        self.notifier.send(alert, targets)
+
+    def _link(self, run_id: int) -> str | None:
+        base = self._settings.dashboard_url
+        return f"{base.rstrip('/')}/runs/{run_id}" if base else None
+
+    def _reminder(self, outcome: RunOutcome) -> list[AlertEvent]:
+        """A task still failing alerts again after ``alert_reminder`` seconds."""
+        every = self._settings.alert_reminder
+        if every is None or outcome.failures <= 1 or outcome.retrying:
+            return []
+        last = self._store.list_notifications(
+            task_id=outcome.run.task_id, event=AlertEvent.FAILED.value, limit=1
+        )
+        if last and self._clock.now() - last[0].created_at < timedelta(seconds=every):
+            return []
+        return [AlertEvent.FAILED]
+
+    def _first_missed(self, task_id: str) -> bool:
+        now = self._clock.now()
+        last = self._last_missed.get(task_id)
+        if last is not None and now - last < _MISSED_QUIET:
+            return False
+        self._last_missed[task_id] = now
+        return True
+
+    def _targets(self, task: Task, event: AlertEvent) -> list[str]:
+        targets = [target.to for target in task.alerts if target.wants(event)]
+        if event in DEFAULT_EVENTS:
+            targets += self._settings.alert_channels
+        return list(dict.fromkeys(targets))
+
+    def _alert(self, event: AlertEvent, task: Task, run: Run, outcome: RunOutcome) -> Alert:
+        verb = {
+            AlertEvent.FAILED: "failed",
+            AlertEvent.TIMED_OUT: "timed out",
+            AlertEvent.RECOVERED: "recovered",
+            AlertEvent.SUCCEEDED: "succeeded",
+            AlertEvent.MISSED: "missed an occurrence",
+            AlertEvent.RETRYING: f"failed attempt {run.attempt}; retrying",
+            AlertEvent.AUTO_PAUSED: "was paused after repeated failures",
+        }.get(event, event.value)
+        output = run.output or ""
+        link = self._link(run.id)
+        return Alert(
+            event=event,
+            title=f"{task.name} {verb}",
+            task_id=task.id,
+            task_name=task.name,
+            schedule=task.schedule.describe(),
+            occurrence=run.scheduled_for.astimezone(task.tz),
+            attempt=run.attempt,
+            duration=run.duration,
+            error=run.error,
+            output_excerpt=output[-_OUTPUT_EXCERPT:] or None,
+            failures=outcome.failures_before if event is AlertEvent.RECOVERED else outcome.failures,
+            run_id=run.id,
+            link=link,
+        )
+
+    # -- scheduler events -------------------------------------------------------------------
+
+    def scheduler_event(self, event: AlertEvent, text: str, **details: Any) -> None:
+        """``started``, ``stopped``, ``leader_changed`` to the scheduler channels."""
+        targets = self._settings.scheduler_channels
+        if targets:
+            self.notifier.send(Alert(event=event, title=text, details=details), targets)
+
+    def post_summary(self, summary: str) -> None:
+        """The schedule summary to ``summary_channel`` (the Discord bot seed's start post)."""
+        channel = self._settings.summary_channel
+        if channel:
+            alert = Alert(
+                event=AlertEvent.SUMMARY, title="Scheduled tasks", details={"summary": summary}
+            )
+            self.notifier.send(alert, [channel])
+
+    def send_to(self, alert: Alert, targets: Sequence[str]) -> None:
+        self.notifier.send(alert, targets)
+
+    # -- heartbeat ----------------------------------------------------------------------------
+
+    def _ping_loop(self) -> None:
+        url = self._settings.heartbeat_url
+        assert url is not None
+        with httpx.Client(timeout=10.0) as client:
+            while True:
+                try:
+                    client.get(url).raise_for_status()
+                except httpx.HTTPError as exc:
+                    log.warning(
+                        "heartbeat ping failed",
+                        extra={
+                            "action": "heartbeat_ping_failed",
+                            "target": redact_url(url),
+                            "error": type(exc).__name__,
+                        },
+                    )
+                if self._stop.wait(self._settings.heartbeat_interval):
+                    return

@@ -1,0 +1,142 @@
+"""Alerts end to end: a real scheduler, real Apprise, a real HTTP receiver on loopback.
+State, not noise: one alert when a task starts failing, one when it recovers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from tests.support.receiver import Receiver, closed_port, receiver, receiver_factory
+from tests.support.waiting import RunCollector, wait_until
+
+from cronwell import Cronwell, RunContext, RunStatus, every
+from cronwell.settings import load_settings
+
+__all__ = ["receiver", "receiver_factory"]  # fixtures used by pytest
+
+FLIPS: dict[str, int] = {}
+
+
+def fails_three_times(ctx: RunContext) -> str:
+    """Fails on its first three occurrences, then succeeds."""
+    FLIPS[ctx.task_id] = FLIPS.get(ctx.task_id, 0) + 1
+    if FLIPS[ctx.task_id] <= 3:
+        raise RuntimeError(f"upstream down (call {FLIPS[ctx.task_id]})")
+    return "ok"
+
+
+def posted(receiver: Receiver) -> list[dict[str, Any]]:
+    return [json.loads(r.body) for r in receiver.requests if r.method == "POST"]
+
+
+@pytest.fixture
+def make_cw(database_url: str) -> Iterator[Callable[..., Cronwell]]:
+    made: list[Cronwell] = []
+
+    def make(**settings: Any) -> Cronwell:
+        cw = Cronwell(
+            settings=load_settings(
+                database_url=database_url, timezone="UTC", poll_interval=0.05, **settings
+            )
+        )
+        made.append(cw)
+        return cw
+
+    yield make
+    for cw in made:
+        cw.close()
+
+
+def test_a_failing_task_alerts_once_and_once_more_when_it_recovers(
+    make_cw: Callable[..., Cronwell], receiver: Receiver
+) -> None:
+    cw = make_cw(channels={"dev": receiver.url("json")}, alert_channels=["dev"])
+    collected = RunCollector()
+    cw.on_run(collected)
+    FLIPS.pop("flappy", None)
+    cw.add_task("flappy", schedule=every(seconds=0.2), func=fails_three_times)
+    cw.start()
+    collected.wait_for(1, "flappy", predicate=lambda r: r.status is RunStatus.SUCCEEDED)
+    receiver.wait_for(2)
+    bodies = posted(receiver)
+    titles = [b["title"] for b in bodies]
+    assert len(titles) == 2, titles
+    assert "flappy failed" in titles[0]
+    assert "flappy recovered" in titles[1]
+    assert "3" in bodies[1]["message"]  # the failures in between are counted
+    assert "RuntimeError: upstream down (call 1)" in bodies[0]["message"]
+    log = wait_until(lambda: len(cw.notifications()) >= 2 and cw.notifications())
+    assert {n.status for n in log} == {"sent"}
+    assert {n.event for n in log} == {"failed", "recovered"}
+
+
+def test_opt_in_events_and_per_task_targets(
+    make_cw: Callable[..., Cronwell], receiver_factory: Callable[..., Receiver]
+) -> None:
+    team, ops = receiver_factory(), receiver_factory()
+    cw = make_cw(channels={"team": team.url("json")})
+    collected = RunCollector()
+    cw.on_run(collected)
+    cw.add_task(
+        "reporter",
+        schedule=every(hours=1),
+        shell="echo report sent",
+        alerts=[{"to": "team", "events": ["succeeded"]}, ops.url("json")],
+    )
+    cw.start()
+    cw.engine.fire_now("reporter")
+    collected.wait_for(1, "reporter")
+    team.wait_for(1)
+    (message,) = posted(team)
+    assert "reporter succeeded" in message["title"]
+    assert "report sent" in message["message"]
+    cw.close()
+    assert posted(ops) == []  # the default events do not include a success
+
+
+def test_a_failed_delivery_is_logged_and_never_fails_the_run(
+    make_cw: Callable[..., Cronwell],
+) -> None:
+    secret = "hunter2secretvalue"
+    url = f"json://alerts:{secret}@127.0.0.1:{closed_port()}/hook"
+    cw = make_cw(channels={"dev": url}, alert_channels=["dev"])
+    cw.alerting.notifier.backoff = 0.01
+    collected = RunCollector()
+    cw.on_run(collected)
+    cw.add_task("breaks", schedule=every(hours=1), shell="exit 1")
+    cw.start()
+    cw.engine.fire_now("breaks")
+    run = collected.wait_for(1, "breaks")[0]
+    assert run.status is RunStatus.FAILED
+    failed = wait_until(lambda: cw.notifications(status="failed"), what="the failed delivery")
+    assert failed[0].attempts == cw.alerting.notifier.max_attempts
+    assert secret not in failed[0].target and secret not in (failed[0].error or "")
+    assert cw.alerting.notifier.failed >= 1
+
+
+def test_scheduler_events_summary_and_heartbeat(
+    make_cw: Callable[..., Cronwell], receiver: Receiver
+) -> None:
+    cw = make_cw(
+        channels={"dev": receiver.url("json")},
+        scheduler_channels=["dev"],
+        summary_channel="dev",
+        heartbeat_url=f"http://127.0.0.1:{receiver.port}/ping",
+        heartbeat_interval=0.2,
+    )
+    cw.add_task("daily", schedule="0 8 * * 1-5", shell="true")
+    cw.start()
+    wait_until(
+        lambda: len([r for r in receiver.requests if r.method == "GET"]) >= 2,
+        what="two heartbeat pings",
+    )
+    cw.shutdown()
+    wait_until(lambda: len(posted(receiver)) >= 3, what="three messages")
+    titles = [b["title"] for b in posted(receiver)]
+    assert any("cronwell started" in t for t in titles)
+    assert any("Scheduled tasks" in t for t in titles)
+    assert any("cronwell stopped" in t for t in titles)
+    summary = next(b for b in posted(receiver) if "Scheduled tasks" in b["title"])
+    assert "08:00" in summary["message"] and "daily" in summary["message"]
