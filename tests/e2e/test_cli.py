@@ -297,3 +297,23 @@ def test_alerts_test_and_list(database_url: str, receiver: Receiver) -> None:
     assert all(secret not in json.dumps(entry) for entry in listed)
     unknown = cronwell("alerts", "test", "nochannel", db=database_url)
     assert unknown.returncode == 1 and "no channel named 'nochannel'" in unknown.stderr
+
+
+def test_alert_urls_in_task_output_are_redacted(database_url: str, tmp_path: Path) -> None:
+    token = "S3cr3tT0k3nValue_abcdefghijklmnop"
+    tasks = tmp_path / "tasks.toml"
+    tasks.write_text(
+        textwrap.dedent(f"""
+        [[tasks]]
+        id = "watched"
+        every = "1h"
+        action = {{ kind = "shell", command = "true" }}
+        alerts = ["dev", {{ to = "discord://123456/{token}", events = ["failed"] }}]
+    """)
+    )
+    assert cronwell("tasks", "add", "--file", str(tasks), db=database_url).returncode == 0
+    listed = cronwell("tasks", "list", "--json", db=database_url).stdout
+    shown = cronwell("tasks", "show", "watched", "--json", db=database_url).stdout
+    assert token not in listed and token not in shown
+    targets = json.loads(shown)["task"]["alerts"]
+    assert targets[0]["to"] == "dev" and targets[1]["to"].startswith("discord://123456/")

@@ -4,6 +4,7 @@ State, not noise: one alert when a task starts failing, one when it recovers."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -140,3 +141,38 @@ def test_scheduler_events_summary_and_heartbeat(
     assert any("cronwell stopped" in t for t in titles)
     summary = next(b for b in posted(receiver) if "Scheduled tasks" in b["title"])
     assert "08:00" in summary["message"] and "daily" in summary["message"]
+
+
+def test_long_running_runs_alert_while_they_run(
+    make_cw: Callable[..., Cronwell], receiver: Receiver
+) -> None:
+    release = threading.Event()
+    cw = make_cw(channels={"ops": receiver.url("json")})
+    cw.add_task(
+        "slowpoke",
+        schedule=every(hours=1),
+        func=lambda: release.wait(10),
+        long_running="200ms",
+        alerts=[{"to": "ops", "events": ["long_running"]}],
+    )
+    cw.start()
+    cw.engine.fire_now("slowpoke")
+    (request,) = receiver.wait_for(1)
+    release.set()
+    assert "slowpoke is still running after" in request.json()["title"]
+
+
+def test_a_task_still_failing_is_reminded(
+    make_cw: Callable[..., Cronwell], receiver: Receiver
+) -> None:
+    cw = make_cw(channels={"dev": receiver.url("json")}, alert_channels=["dev"], alert_reminder=0.3)
+    collected = RunCollector()
+    cw.on_run(collected)
+    cw.add_task("stubborn-failure", schedule=every(seconds=0.1), shell="exit 3")
+    cw.start()
+    wait_until(lambda: len(posted(receiver)) >= 2, what="a reminder")
+    cw.shutdown()
+    failures = len(collected.runs)
+    titles = [b["title"] for b in posted(receiver)]
+    assert all("stubborn-failure failed" in t for t in titles)
+    assert len(titles) < failures  # not one alert per failure

@@ -26,6 +26,7 @@ from cronwell.cli.output import (
     print_json,
     run_table,
     stats_line,
+    task_json,
     task_table,
     when,
 )
@@ -186,7 +187,7 @@ def tasks_list(
         print_json(
             [
                 {
-                    **t.model_dump(mode="json"),
+                    **task_json(t),
                     "next_run": _iso(next_times[t.id], t),
                     "description": t.schedule.describe(),
                 }
@@ -213,7 +214,7 @@ def tasks_show(
     if as_json:
         print_json(
             {
-                "task": task.model_dump(mode="json"),
+                "task": task_json(task),
                 "preview": preview.as_json(),
                 "stats": stats.model_dump(mode="json"),
                 "runs": [r.model_dump(mode="json") for r in runs],
@@ -311,7 +312,7 @@ def tasks_add(
             data["timezone"] = tz
         saved = [cw.service.save(data, replace_existing=replace)]
     if as_json:
-        print_json([t.model_dump(mode="json") for t in saved])
+        print_json([task_json(t) for t in saved])
     else:
         for task in saved:
             nxt = task.next_fire_after(cw.clock.now())
