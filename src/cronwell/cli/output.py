@@ -110,7 +110,7 @@ def stats_line(stats: TaskStats) -> str:
 
 
 def notification_table(records: list[NotificationRecord]) -> Table:
-    table = Table(title=f"{len(records)} alert deliver(y/ies), newest first")
+    table = Table(title=f"alert deliveries: {len(records)}, newest first")
     for column in ("id", "when", "event", "task", "target", "status", "tries", "error"):
         table.add_column(column)
     for record in records:
