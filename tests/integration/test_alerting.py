@@ -176,3 +176,50 @@ def test_a_task_still_failing_is_reminded(
     titles = [b["title"] for b in posted(receiver)]
     assert all("stubborn-failure failed" in t for t in titles)
     assert len(titles) < failures  # not one alert per failure
+
+
+def test_recovery_is_announced_once_even_across_a_restart(
+    make_cw: Callable[..., Cronwell], receiver: Receiver
+) -> None:
+    first = make_cw(channels={"dev": receiver.url("json")}, alert_channels=["dev"])
+    first.add_task("comeback", schedule=every(hours=1), shell="exit 1")
+    for _ in range(2):
+        first.run_now("comeback")  # alerts from run_now are delivered too
+    first.close()
+    second = make_cw(channels={"dev": receiver.url("json")}, alert_channels=["dev"])
+    second.add_task("comeback", schedule=every(hours=1), shell="true", replace_existing=True)
+    for _ in range(3):
+        second.run_now("comeback")
+    second.close()
+    titles = [b["title"] for b in posted(receiver)]
+    assert sum("failed" in t for t in titles) == 1
+    recovered = [t for t in titles if "recovered" in t]
+    assert len(recovered) == 1 and "2" in recovered[0]
+
+
+def test_reminders_do_not_pile_up_while_delivery_struggles(
+    make_cw: Callable[..., Cronwell],
+) -> None:
+    cw = make_cw(
+        channels={"dev": f"json://127.0.0.1:{closed_port()}/x"},
+        alert_channels=["dev"],
+        alert_reminder=3600,
+    )
+    collected = RunCollector()
+    cw.on_run(collected)
+    cw.add_task("noisy", schedule=every(seconds=0.05), shell="exit 1")
+    cw.start()
+    collected.wait_for(10, "noisy")
+    cw.close()
+    assert len(cw.notifications(status="failed")) == 1
+
+
+def test_the_heartbeat_stops_with_the_scheduler(
+    make_cw: Callable[..., Cronwell], receiver: Receiver
+) -> None:
+    cw = make_cw(heartbeat_url=f"http://127.0.0.1:{receiver.port}/ping", heartbeat_interval=0.1)
+    with cw:
+        receiver.wait_for(1)
+    pings = len(receiver.requests)
+    assert not any(t.name == "cronwell-heartbeat-ping" for t in threading.enumerate())
+    assert len(receiver.requests) == pings

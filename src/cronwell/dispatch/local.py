@@ -28,7 +28,7 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -137,7 +137,6 @@ class LocalDispatcher:
         self._replaced: set[int] = set()  # runs being stopped for a newer occurrence
         self._expired: set[int] = set()  # thread runs recorded timed_out, still running
         self._completed: set[int] = set()  # runs whose action returned, result not yet stored
-        self._failing: dict[str, int] = {}  # failures in a row of tasks failing, seen here
         self._outcome_listeners: list[OutcomeListener] = []
         self._start_listeners: list[StartListener] = []
         self._listeners: list[RunListener] = []
@@ -218,13 +217,14 @@ class LocalDispatcher:
         for fire in fires:
             self._queue.put(fire)
 
-    def record(self, rows: Sequence[NewRun]) -> None:
+    def record(self, rows: Sequence[NewRun], tasks: Mapping[str, Task] | None = None) -> None:
         """Record finished rows that run nothing (missed and skipped occurrences), in one
         batch; duplicates of recorded occurrences are ignored."""
         ids = self._store.insert_runs(list(rows))
         recorded = [_row_to_run(i, row) for i, row in zip(ids, rows, strict=True) if i]
         self._notify(recorded)
-        self._tell_outcomes([RunOutcome(run) for run in recorded])
+        known = tasks or {}
+        self._tell_outcomes([RunOutcome(run, known.get(run.task_id)) for run in recorded])
 
     def execute_claimed(self, run: Run, task: Task) -> None:
         """Run a row that is already ``running`` (a claimed pending run) on the pool."""
@@ -385,31 +385,61 @@ class LocalDispatcher:
         if retries:  # first, and retried through outages: a lost retry is a lost run
             self._with_retry("insert_retries", lambda: self._store.insert_runs(retries))
             self._on_task_change()  # the engine looks for due retries
+        outcomes += self._count_results(counted)
+        self._tell_outcomes(outcomes)
+
+    def _count_results(self, counted: list[_Finished]) -> list[RunOutcome]:
+        """Count final outcomes in the tasks' failure streaks (read from the store, so
+        another process's runs and restarts count too); pause tasks past their limit."""
+        try:
+            streaks = self._store.reset_failure_streaks(
+                [i.task.id for i in counted if i.run.status is RunStatus.SUCCEEDED]
+            )
+        except Exception:
+            log.exception("cannot reset failure counts", extra={"action": "count_failed"})
+            streaks = {}
+        outcomes: list[RunOutcome] = []
         for item in counted:
+            run, task = item.run, item.task
+            if run.status is RunStatus.SUCCEEDED:
+                before = streaks.pop(task.id, 0)  # a second success in the batch: no streak
+                outcomes.append(RunOutcome(run, task, failures_before=before, failures=0))
+                continue
             try:
-                outcomes.append(self._count_result(item.task, item.run))
+                outcomes.append(self._count_failure(task, run))
             except Exception:  # e.g. the task was deleted while it ran
                 log.exception(
                     "cannot count a run's result",
-                    extra={"action": "count_failed", "task_id": item.task.id},
+                    extra={"action": "count_failed", "task_id": task.id},
                 )
-                outcomes.append(RunOutcome(item.run, item.task))
+                outcomes.append(RunOutcome(run, task))
+        return outcomes
+
+    def report_external(self, runs: Sequence[tuple[Run, Task, bool]]) -> None:
+        """Count and announce runs that ended outside this dispatcher (abandoned by a
+        process that died): ``(run, task, retrying)``."""
+        outcomes = [
+            RunOutcome(run, task, retrying=True) for run, task, retrying in runs if retrying
+        ]
+        finals = [
+            _Finished(
+                RunUpdate(
+                    run_id=run.id,
+                    status=run.status,
+                    finished_at=run.finished_at or self._clock.now(),
+                    duration=run.duration,
+                ),
+                run,
+                task,
+            )
+            for run, task, retrying in runs
+            if not retrying
+        ]
+        outcomes += self._count_results(finals)
         self._tell_outcomes(outcomes)
 
-    def _count_result(self, task: Task, run: Run) -> RunOutcome:
-        failed = run.status in FAILURES
-        with self._lock:
-            before = self._failing.get(task.id, task.consecutive_failures)
-        if not failed:
-            # Most successes follow successes: write only when a streak may be stored.
-            with self._lock:
-                self._failing.pop(task.id, None)
-            if before > 0:
-                self._store.record_occurrence_result(task.id, False)
-            return RunOutcome(run, task, failures_before=before, failures=0)
-        count = self._store.record_occurrence_result(task.id, failed)
-        with self._lock:
-            self._failing[task.id] = count
+    def _count_failure(self, task: Task, run: Run) -> RunOutcome:
+        count = self._store.record_occurrence_result(task.id, True)
         outcome = RunOutcome(run, task, failures_before=max(0, count - 1), failures=count)
         limit = task.max_consecutive_failures
         if limit is not None and count >= limit:

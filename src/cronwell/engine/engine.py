@@ -31,7 +31,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from cronwell.clock import Clock
 from cronwell.dispatch import Fire, LocalDispatcher
 from cronwell.dispatch.local import HEARTBEAT_INTERVAL
-from cronwell.domain.run import RunReason, RunStatus
+from cronwell.domain.run import Run, RunReason, RunStatus
 from cronwell.domain.task import Task
 from cronwell.engine import entry
 from cronwell.engine.recovery import (
@@ -39,6 +39,7 @@ from cronwell.engine.recovery import (
     catch_up,
     recover_dead_instances,
     recover_own_leftovers,
+    will_retry_abandoned,
 )
 from cronwell.engine.trigger import TaskTrigger, first_fire_floor
 from cronwell.errors import SchedulerStateError
@@ -108,9 +109,10 @@ class Engine:
             revision = self._store.current_revision()
             now = self._clock.now()
             every_task = {t.id: t for t in self._store.list_tasks()}
-            recover_own_leftovers(self._store, self._instance_id, now, every_task)
+            abandoned = recover_own_leftovers(self._store, self._instance_id, now, every_task)
             self._store.register_instance(self._instance_id, HOSTNAME, os.getpid(), now)
-            recover_dead_instances(self._store, self._instance_id, now, every_task)
+            abandoned += recover_dead_instances(self._store, self._instance_id, now, every_task)
+            self._report_abandoned(abandoned, every_task)
             tasks = [t for t in every_task.values() if t.enabled]
             catch_up(self._store, self._dispatcher, tasks, now, self._instance_id)
             self._tasks = {}
@@ -241,8 +243,17 @@ class Engine:
         self._store.heartbeat(self._instance_id, HOSTNAME, os.getpid(), now)
         with self._lock:
             tasks = dict(self._tasks)
-        if recover_dead_instances(self._store, self._instance_id, now, tasks):
+        abandoned = recover_dead_instances(self._store, self._instance_id, now, tasks)
+        if abandoned:
+            self._report_abandoned(abandoned, tasks)
             self.notify()
+
+    def _report_abandoned(self, runs: list[Run], tasks: dict[str, Task]) -> None:
+        """Abandoned runs count as failures (or are retried) and alert like any other."""
+        known = [(run, tasks[run.task_id]) for run in runs if run.task_id in tasks]
+        self._dispatcher.report_external(
+            [(run, task, will_retry_abandoned(run, task)) for run, task in known]
+        )
 
     def sync(self) -> None:
         """Apply task changes made since the last look and start pending runs now due."""

@@ -103,12 +103,14 @@ def _abandon(
     return abandoned
 
 
+def will_retry_abandoned(run: Run, task: Task) -> bool:
+    return should_retry(RunStatus.ABANDONED, run.attempt, task.retries, task.retry_on, None)
+
+
 def _retries(runs: Iterable[Run], tasks: dict[str, Task], instance_id: str) -> Iterable[NewRun]:
     for run in runs:
         task = tasks.get(run.task_id)
-        if task is None or not should_retry(
-            RunStatus.ABANDONED, run.attempt, task.retries, task.retry_on, None
-        ):
+        if task is None or not will_retry_abandoned(run, task):
             continue
         delay = backoff_delay(
             run.attempt, task.retry_delay, task.retry_max_delay, task.retry_jitter
@@ -170,7 +172,7 @@ def catch_up(
             },
         )
     if rows:
-        dispatcher.record(rows)
+        dispatcher.record(rows, {task.id: task for task in tasks})
     if fires:
         dispatcher.submit(fires)
     return found

@@ -4,6 +4,7 @@ events into alerts for the right targets, and pings the heartbeat URL."""
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
 import time
@@ -52,13 +53,30 @@ class Alerting:
         self._clock = clock
         self.notifier = notifier
         self._last_missed: dict[str, datetime] = {}
+        self._last_failed: dict[str, datetime | None] = {}  # for reminders, per task
         self._stop = threading.Event()
         self._pinger: threading.Thread | None = None
+        self._watch: list[tuple[float, int, Task, datetime, float]] = []  # long runs, a heap
+        self._watch_cond = threading.Condition()
+        self._watcher: threading.Thread | None = None
+        self._closed = False
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start_delivery(self) -> None:
+        """Deliver alerts from now on (any process that runs tasks, the CLI's too)."""
         self.notifier.start()
+
+    def start(self) -> None:
+        """Deliver alerts, watch long runs and ping the heartbeat URL (a running
+        scheduler)."""
+        self.start_delivery()
+        with self._watch_cond:
+            if self._watcher is None:
+                self._watcher = threading.Thread(
+                    target=self._watch_loop, name="cronwell-long-runs", daemon=True
+                )
+                self._watcher.start()
         if self._settings.heartbeat_url and self._pinger is None:
             self._stop.clear()
             self._pinger = threading.Thread(
@@ -66,11 +84,19 @@ class Alerting:
             )
             self._pinger.start()
 
-    def close(self) -> None:
+    def stop(self) -> None:
+        """Stop pinging (the scheduler stopped: the dead man's switch must notice)."""
         self._stop.set()
         if self._pinger is not None:
             self._pinger.join(timeout=5)
             self._pinger = None
+
+    def close(self) -> None:
+        self.stop()
+        with self._watch_cond:
+            self._closed = True
+            self._watch.clear()
+            self._watch_cond.notify_all()
         self.notifier.close()
 
     # -- run outcomes ---------------------------------------------------------------------
@@ -87,14 +113,16 @@ class Alerting:
             auto_paused=outcome.auto_paused,
         )
         events += self._reminder(outcome)
+        if AlertEvent.MISSED in events and not self._first_missed(run.task_id):
+            events.remove(AlertEvent.MISSED)  # checked before any look-up: catch-ups are big
         if not events:
             return
         task = outcome.task or self._store.find_task(run.task_id)
         if task is None:
             return
         for event in events:
-            if event is AlertEvent.MISSED and not self._first_missed(task.id):
-                continue
+            if event in (AlertEvent.FAILED, AlertEvent.TIMED_OUT):
+                self._last_failed[task.id] = self._clock.now()
             targets = self._targets(task, event)
             if targets:
                 self.notifier.send(self._alert(event, task, run, outcome), targets)
@@ -102,13 +130,32 @@ class Alerting:
     # -- long runs --------------------------------------------------------------------------
 
     def on_start(self, run_id: int, task: Task, started_at: datetime) -> None:
-        """Arm a timer for ``long_running`` alerts when the task asks for them."""
+        """Watch the run for ``long_running`` when its task asks for it (one thread watches
+        every run, in deadline order)."""
         limit = self._long_running_limit(task)
         if limit is None:
             return
-        timer = threading.Timer(limit, self._check_long_run, (run_id, task, started_at, limit))
-        timer.daemon = True
-        timer.start()
+        with self._watch_cond:
+            if self._closed:
+                return
+            heapq.heappush(self._watch, (time.monotonic() + limit, run_id, task, started_at, limit))
+            self._watch_cond.notify_all()
+
+    def _watch_loop(self) -> None:
+        while True:
+            with self._watch_cond:
+                while not self._closed and (
+                    not self._watch or self._watch[0][0] > time.monotonic()
+                ):
+                    timeout = self._watch[0][0] - time.monotonic() if self._watch else None
+                    self._watch_cond.wait(timeout)
+                if self._closed:
+                    return
+                _, run_id, task, started_at, limit = heapq.heappop(self._watch)
+            try:
+                self._check_long_run(run_id, task, started_at, limit)
+            except Exception:
+                log.exception("long-run check failed", extra={"action": "long_run_failed"})
 
     def _long_running_limit(self, task: Task) -> float | None:
         limits = [task.long_running] if task.long_running else []
@@ -149,14 +196,21 @@ class Alerting:
         return f"{base.rstrip('/')}/runs/{run_id}" if base else None
 
     def _reminder(self, outcome: RunOutcome) -> list[AlertEvent]:
-        """A task still failing alerts again after ``alert_reminder`` seconds."""
+        """A task still failing alerts again after ``alert_reminder`` seconds, counted from
+        the last failure alert queued for it (read from the log once per task)."""
         every = self._settings.alert_reminder
         if every is None or outcome.failures <= 1 or outcome.retrying:
             return []
-        last = self._store.list_notifications(
-            task_id=outcome.run.task_id, event=AlertEvent.FAILED.value, limit=1
-        )
-        if last and self._clock.now() - last[0].created_at < timedelta(seconds=every):
+        task_id = outcome.run.task_id
+        if task_id not in self._last_failed:
+            logged = [
+                n.created_at
+                for event in (AlertEvent.FAILED, AlertEvent.TIMED_OUT)
+                for n in self._store.list_notifications(task_id=task_id, event=event.value, limit=1)
+            ]
+            self._last_failed[task_id] = max(logged, default=None)
+        last = self._last_failed[task_id]
+        if last is not None and self._clock.now() - last < timedelta(seconds=every):
             return []
         return [AlertEvent.FAILED]
 

@@ -159,7 +159,9 @@ class Cronwell(ApschedulerCompat):
             self.engine.start()
         except BaseException:
             self.dispatcher.shutdown()
+            self.alerting.stop()
             raise
+        self._warn_unknown_channels()
         self.alerting.scheduler_event(
             AlertEvent.STARTED,
             f"cronwell started ({self.settings.instance_id})",
@@ -179,6 +181,7 @@ class Cronwell(ApschedulerCompat):
         was_running = self.running
         self.engine.stop()
         self.dispatcher.shutdown(wait=wait, grace=self.settings.shutdown_grace)
+        self.alerting.stop()
         if was_running:
             self.alerting.scheduler_event(
                 AlertEvent.STOPPED, f"cronwell stopped ({self.settings.instance_id})"
@@ -353,9 +356,26 @@ class Cronwell(ApschedulerCompat):
 
     # -- internals ------------------------------------------------------------------------
 
+    def _warn_unknown_channels(self) -> None:
+        """Say once at start which channels are named but not configured, instead of a
+        failed delivery per alert later."""
+        named = set(self.settings.alert_channels) | set(self.settings.scheduler_channels)
+        if self.settings.summary_channel:
+            named.add(self.settings.summary_channel)
+        for task in self._service.list_tasks():
+            named.update(t.to for t in task.alerts)
+        missing = sorted(n for n in named if "://" not in n and n not in self.settings.channels)
+        if missing:
+            log.warning(
+                "alert channels named but not configured (set CRONWELL_CHANNELS): %s",
+                ", ".join(missing),
+                extra={"action": "unknown_channels", "channels": ",".join(missing)},
+            )
+
     def _ensure_ready(self) -> None:
         with self._ready_lock:
             if not self._ready:
+                self.alerting.start_delivery()
                 self.store.upgrade()
                 # known to others, so runs this process leaves behind if it dies are found
                 self.store.register_instance(

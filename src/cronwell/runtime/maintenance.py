@@ -53,6 +53,7 @@ def prune_history(
     try:
         before = ctx.scheduled_for - timedelta(days=retention_days)
         deleted = target.prune_runs(before, keep_per_task=max_runs)
+        target.prune_notifications(before)
     finally:
         if own:
             target.close()

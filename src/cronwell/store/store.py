@@ -436,6 +436,32 @@ class Store:
             )
             return 0
 
+    def reset_failure_streaks(self, task_ids: Sequence[str]) -> dict[str, int]:
+        """Reset the failure count of those of ``task_ids`` that have one (their occurrences
+        just succeeded) and return the counts they had: what a recovery notice reports.
+        One read and one write per call, whatever the number of tasks."""
+        wanted = sorted(set(task_ids))
+        if not wanted:
+            return {}
+        streaks: dict[str, int] = {}
+        with self._begin(write=True) as conn:
+            for chunk in _chunks(wanted):
+                query = select(tasks.c.id, tasks.c.consecutive_failures).where(
+                    tasks.c.id.in_(chunk), tasks.c.consecutive_failures != 0
+                )
+                if not self.is_sqlite:
+                    query = query.with_for_update()
+                streaks.update(
+                    {str(r.id): int(r.consecutive_failures) for r in conn.execute(query)}
+                )
+            if streaks:
+                conn.execute(
+                    update(tasks)
+                    .where(tasks.c.id.in_(sorted(streaks)))
+                    .values(consecutive_failures=0)
+                )
+        return streaks
+
     def delete_task(self, task_id: str, now: datetime) -> None:
         """Delete a task. Its runs stay as history. Unknown id:
         :class:`~cronwell.errors.TaskNotFoundError`."""
@@ -767,6 +793,13 @@ class Store:
             )
             for row in rows
         ]
+
+    def prune_notifications(self, before: datetime) -> int:
+        """Delete notifications log rows older than ``before``; return how many."""
+        before = utc(before, "before")
+        with self._begin(write=True) as conn:
+            result = conn.execute(delete(notifications).where(notifications.c.created_at < before))
+        return int(result.rowcount)
 
     def start_pending(self, run_id: int, now: datetime, instance_id: str) -> bool:
         """Switch one pending run to running (``started_at=now``) if it is still pending;
