@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.processes import alive
 from tests.support.waiting import wait_until
 
 from cronwell.domain import PythonAction, RunStatus, ShellAction, Task, every
@@ -47,19 +48,6 @@ def make_ctx(task_id: str = "demo", run_id: int = 1, attempt: int = 1) -> RunCon
 
 def in_child(name: str, *args: Any, **kwargs: Any) -> PythonAction:
     return PythonAction(func=f"{HERE}:{name}", args=list(args), kwargs=kwargs, isolation="process")
-
-
-def alive(pid: int) -> bool:
-    """Whether a process exists and is not a zombie waiting to be reaped."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def pid_in(output: str, label: str = "pid") -> int:

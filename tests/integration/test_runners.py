@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.processes import alive
 
 from cronwell.domain import HttpAction, PythonAction, RunStatus, ShellAction, Task, every
 from cronwell.errors import CronwellError, FunctionNotFoundError, InvalidInputError
@@ -520,19 +521,6 @@ def test_resolve_function_returns_the_callable() -> None:
 
 def shell(command: str | list[str], **kwargs: Any) -> ShellAction:
     return ShellAction(command=command, **kwargs)
-
-
-def alive(pid: int) -> bool:
-    """Whether a process exists and is not a zombie waiting to be reaped."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def test_shell_success_and_output() -> None:
