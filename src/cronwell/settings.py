@@ -42,6 +42,12 @@ class Settings(BaseSettings):
         description="Name of this process in run history.",
     )
     log_level: str = Field("INFO", description="Level of cronwell's log records.")
+    lease_ttl: float = Field(
+        15.0,
+        ge=1,
+        description="Seconds the scheduler lease lasts; the leader renews it every third of "
+        "that, and a standby takes over once it lapses.",
+    )
     shutdown_grace: float = Field(
         30.0, ge=0, description="Seconds running runs may take to finish when stopping."
     )

@@ -137,3 +137,46 @@ def test_a_stopped_service_records_missed_occurrences_and_catches_up(service: ob
     assert {r.reason for r in missed} == {"scheduler_down"}
     assert max(r.scheduled_for for r in missed) < caught_up[0].scheduled_for
     store.close()
+
+
+def test_a_second_service_on_one_sqlite_file_stands_by_and_takes_over(
+    service: object,
+) -> None:
+    first: Service = service("""
+        [[tasks]]
+        id = "beat"
+        every = "0.5s"
+        action = { kind = "shell", command = "echo beat" }
+    """)  # type: ignore[operator]
+    second: Service = service("""
+        [[tasks]]
+        id = "beat"
+        every = "0.5s"
+        action = { kind = "shell", command = "echo beat" }
+    """)  # type: ignore[operator]
+    first.start()
+    second.proc = subprocess.Popen(
+        [sys.executable, "-m", "cronwell", "serve", "--tasks", str(second.tasks)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=first.env,
+    )
+    assert second.proc.stdout is not None
+    assert "cronwell is running" in second.proc.stdout.readline()
+    assert "stands by and takes over if that one stops" in second.proc.stdout.readline()
+    store = Store(f"sqlite:///{first.db}")
+    wait_until(
+        lambda: len(store.list_runs(task_id="beat", status=RunStatus.SUCCEEDED)) >= 2,
+        what="runs by the first service",
+    )
+    assert len({r.instance_id for r in store.list_runs(task_id="beat", limit=1000)}) == 1
+    assert first.stop() == 0
+    wait_until(
+        lambda: len({r.instance_id for r in store.list_runs(task_id="beat", limit=1000)}) == 2,
+        what="the second service to take over",
+    )
+    assert second.stop() == 0
+    keys = [(r.scheduled_for, r.attempt) for r in store.list_runs(task_id="beat", limit=1000)]
+    assert len(keys) == len(set(keys))
+    store.close()

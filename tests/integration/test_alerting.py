@@ -223,3 +223,23 @@ def test_the_heartbeat_stops_with_the_scheduler(
     pings = len(receiver.requests)
     assert not any(t.name == "cronwell-heartbeat-ping" for t in threading.enumerate())
     assert len(receiver.requests) == pings
+
+
+def test_a_takeover_is_announced_as_leader_changed(
+    make_cw: Callable[..., Cronwell], receiver: Receiver
+) -> None:
+    leader = make_cw(instance_id="leader")
+    standby = make_cw(
+        instance_id="standby",
+        channels={"dev": receiver.url("json")},
+        scheduler_channels=["dev"],
+    )
+    leader.start()
+    standby.start()
+    assert not standby.engine.is_leader
+    leader.shutdown()
+    wait_until(lambda: standby.engine.is_leader, what="the takeover")
+    wait_until(
+        lambda: any("standby now schedules" in b["title"] for b in posted(receiver)),
+        what="the leader_changed alert",
+    )

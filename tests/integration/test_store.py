@@ -45,8 +45,9 @@ TABLES = {
     "cronwell_runs",
     "cronwell_instances",
     "cronwell_notifications",
+    "cronwell_leases",
 }
-HEAD = "0003"
+HEAD = "0004"
 
 
 def make_task(task_id: str, **fields: Any) -> Task:
@@ -1235,3 +1236,48 @@ def test_notifications_log_round_trip(store: Store) -> None:
     assert failed.attempts == 2 and failed.error == "refused\ufffd"
     assert failed.created_at == NOW + timedelta(seconds=1)
     assert [n.title for n in store.list_notifications(task_id="t", limit=1)] == ["alert 1"]
+
+
+def test_a_lease_has_one_holder_in_database_time(store: Store) -> None:
+    assert store.acquire_lease("scheduler", "a", 30) == (True, "a")
+    assert store.acquire_lease("scheduler", "b", 30) == (False, "a")
+    assert store.acquire_lease("scheduler", "a", 30) == (True, "a")  # renewal
+    assert store.acquire_lease("scheduler", "b", 30, take_from="a") == (True, "b")
+    store.release_lease("scheduler", "a")  # not a's any more: nothing happens
+    assert store.acquire_lease("scheduler", "a", 30) == (False, "b")
+    store.release_lease("scheduler", "b")
+    assert store.acquire_lease("scheduler", "a", 0.001) == (True, "a")
+    assert wait_for_expiry(store)
+
+
+def wait_for_expiry(store: Store) -> bool:
+    from tests.support.waiting import wait_until
+
+    return bool(
+        wait_until(
+            lambda: store.acquire_lease("scheduler", "b", 30)[0], what="the short lease to lapse"
+        )
+    )
+
+
+def test_two_contenders_never_both_hold_the_lease(database_url: str) -> None:
+    stores = [Store(database_url) for _ in range(2)]
+    stores[0].upgrade()
+    granted: list[str] = []
+    lock = threading.Lock()
+
+    def contend(index: int) -> None:
+        for _ in range(20):
+            ok, _holder = stores[index].acquire_lease("race", f"c{index}", 60)
+            if ok:
+                with lock:
+                    granted.append(f"c{index}")
+
+    threads = [threading.Thread(target=contend, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for store in stores:
+        store.close()
+    assert len(set(granted)) == 1

@@ -151,6 +151,12 @@ def serve(
     cw.start()
     where = cw.store.sqlite_path or cw.store.display_url
     console.print(f"cronwell is running: {len(cw.list_tasks())} task(s), history in {where}")
+    if not cw.engine.is_leader:
+        console.print(
+            f"Another instance ({cw.engine.leader}) schedules on this database: this one "
+            "stands by and takes over if that one stops.",
+            markup=False,
+        )
     console.print(cw.summary(), highlight=False, markup=False)
     console.print("Press Ctrl+C to stop.")
     sys.stdout.flush()

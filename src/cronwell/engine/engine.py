@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +37,8 @@ from cronwell.engine import entry
 from cronwell.engine.recovery import (
     HOSTNAME,
     catch_up,
+    is_dead,
+    mark_live,
     recover_dead_instances,
     recover_own_leftovers,
     will_retry_abandoned,
@@ -47,6 +49,7 @@ from cronwell.store import Store
 
 log = logging.getLogger(__name__)
 _ENTRY_POINT = "cronwell.engine.entry:fire"
+LEASE = "scheduler"
 
 
 class _DispatchExecutor(BaseExecutor):  # type: ignore[misc]
@@ -74,6 +77,8 @@ class Engine:
         *,
         instance_id: str,
         poll_interval: float = 1.0,
+        lease_ttl: float = 15.0,
+        on_leadership: Callable[[bool], None] = lambda _leading: None,
     ) -> None:
         self._store = store
         self._dispatcher = dispatcher
@@ -88,49 +93,106 @@ class Engine:
         self._sync_thread: threading.Thread | None = None
         self._lock = threading.RLock()
         self.started_at: datetime | None = None
+        self._started = False
+        self._holder: str | None = None
+        self._renew_at = 0.0
+        self._lease_ttl = lease_ttl
+        self._on_leadership = on_leadership
 
     @property
     def running(self) -> bool:
+        """Started, as the scheduling leader or standing by."""
+        return self._started
+
+    @property
+    def is_leader(self) -> bool:
+        """This instance holds the scheduler lease and fires tasks."""
         return self._scheduler is not None
+
+    @property
+    def leader(self) -> str | None:
+        """The instance that schedules, as last seen."""
+        return self._instance_id if self.is_leader else self._holder
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Load every enabled task and start firing."""
+        """Start: schedule when this instance gets the scheduler lease, else stand by and
+        take over when the lease lapses (DESIGN rule 9)."""
         with self._lock:
-            if self._scheduler is not None:
+            if self._started:
                 raise SchedulerStateError("The engine is already running.")
-            scheduler = BackgroundScheduler(
-                timezone=UTC,
-                jobstores={"default": MemoryJobStore()},
-                executors={"default": _DispatchExecutor(self)},
-                job_defaults={"coalesce": False, "misfire_grace_time": None, "max_instances": 1},
-            )
-            revision = self._store.current_revision()
             now = self._clock.now()
-            every_task = {t.id: t for t in self._store.list_tasks()}
-            abandoned = recover_own_leftovers(self._store, self._instance_id, now, every_task)
             self._store.register_instance(self._instance_id, HOSTNAME, os.getpid(), now)
-            abandoned += recover_dead_instances(self._store, self._instance_id, now, every_task)
-            self._report_abandoned(abandoned, every_task)
-            tasks = [t for t in every_task.values() if t.enabled]
-            catch_up(self._store, self._dispatcher, tasks, now, self._instance_id)
-            self._tasks = {}
-            for task in tasks:
-                self._schedule(task, scheduler, first_after=now)
+            mark_live(self._instance_id)
             self._stop.clear()
-            scheduler.start()
-            # assigned only once running, so a failed start leaves a clean, stopped engine
-            self._scheduler = scheduler
-            self._revision = revision
+            self._try_lead(first=True)
+            self._started = True
             self.started_at = self._clock.now()
-            entry.set_active(self)
             self._sync_thread = threading.Thread(
                 target=self._sync_loop, name="cronwell-sync", daemon=True
             )
             self._sync_thread.start()
+
+    def _try_lead(self, first: bool = False) -> None:
+        """Take the lease if it is free, lapsed, or held by an instance known dead; lead
+        if granted. Caller holds the lock."""
+        granted, holder = self._store.acquire_lease(LEASE, self._instance_id, self._lease_ttl)
+        if not granted and holder is not None:
+            records = {r.instance_id: r for r in self._store.list_instances()}
+            if is_dead(records.get(holder), self._clock.now()):
+                granted, holder = self._store.acquire_lease(
+                    LEASE, self._instance_id, self._lease_ttl, take_from=holder
+                )
+        if not granted:
+            if holder != self._holder:
+                log.warning(
+                    "another instance schedules on this database; this one stands by and "
+                    "takes over if it stops%s",
+                    " (with SQLite, one instance schedules at a time)"
+                    if self._store.is_sqlite
+                    else "",
+                    extra={"action": "standing_by", "leader": holder},
+                )
+            self._holder = holder
+            return
+        try:
+            self._lead()
+        except BaseException:
+            self._store.release_lease(LEASE, self._instance_id)
+            raise
+        self._holder = self._instance_id
+        self._renew_at = time.monotonic() + self._lease_ttl / 3
+        if not first:
+            self._on_leadership(True)
+
+    def _lead(self) -> None:
+        """Load every enabled task, recover what dead instances left and what was missed,
+        and start firing. Caller holds the lock."""
+        scheduler = BackgroundScheduler(
+            timezone=UTC,
+            jobstores={"default": MemoryJobStore()},
+            executors={"default": _DispatchExecutor(self)},
+            job_defaults={"coalesce": False, "misfire_grace_time": None, "max_instances": 1},
+        )
+        revision = self._store.current_revision()
+        now = self._clock.now()
+        every_task = {t.id: t for t in self._store.list_tasks()}
+        abandoned = recover_own_leftovers(self._store, self._instance_id, now, every_task)
+        abandoned += recover_dead_instances(self._store, self._instance_id, now, every_task)
+        self._report_abandoned(abandoned, every_task)
+        tasks = [t for t in every_task.values() if t.enabled]
+        catch_up(self._store, self._dispatcher, tasks, now, self._instance_id)
+        self._tasks = {}
+        for task in tasks:
+            self._schedule(task, scheduler, first_after=now)
+        scheduler.start()
+        # assigned only once running, so a failed start leaves a clean, stopped engine
+        self._scheduler = scheduler
+        self._revision = revision
+        entry.set_active(self)
         log.info(
-            "engine started",
+            "engine scheduling",
             extra={
                 "action": "engine_started",
                 "tasks": len(self._tasks),
@@ -138,23 +200,47 @@ class Engine:
             },
         )
 
+    def _stop_scheduler(self) -> None:
+        """APScheduler is paused before its shutdown so that its loop cannot make one more
+        pass and drop what falls due then. Caller holds the lock."""
+        scheduler = self._scheduler
+        if scheduler is None:
+            return
+        scheduler.pause()
+        scheduler.shutdown(wait=False)
+        self._scheduler = None
+        self._tasks = {}
+        entry.set_active(None)
+
+    def _step_down(self) -> None:
+        """The lease was lost (this instance could not renew it in time): stop firing at
+        once, so that two leaders never fire together. Caller holds the lock."""
+        self._stop_scheduler()
+        log.error("lost the scheduler lease; standing by", extra={"action": "lease_lost"})
+        self._on_leadership(False)
+
     def stop(self) -> None:
-        """Stop firing. APScheduler is paused before its shutdown so that its loop cannot
-        make one more pass and drop what falls due then; running actions are the
-        dispatcher's to finish."""
+        """Stop firing and give the lease up; running actions are the dispatcher's to
+        finish."""
         with self._lock:
-            scheduler = self._scheduler
-            if scheduler is None:
+            if not self._started:
                 return
-            scheduler.pause()
             self._stop.set()
             self._wake.set()
-            scheduler.shutdown(wait=False)
-            self._scheduler = None
-            entry.set_active(None)
+            was_leader = self.is_leader
+            self._stop_scheduler()
+            self._started = False
         if self._sync_thread is not None:
             self._sync_thread.join()
             self._sync_thread = None
+        if was_leader:
+            try:
+                self._store.release_lease(LEASE, self._instance_id)
+            except Exception:
+                log.warning(
+                    "cannot release the lease; it lapses by itself",
+                    extra={"action": "lease_release_failed"},
+                )
         self.started_at = None
         log.info("engine stopped", extra={"action": "engine_stopped"})
 
@@ -226,6 +312,7 @@ class Engine:
             if self._stop.is_set():
                 return
             try:
+                self._keep_lease()
                 if time.monotonic() >= next_heartbeat:
                     next_heartbeat = time.monotonic() + HEARTBEAT_INTERVAL
                     self.heartbeat()
@@ -236,11 +323,39 @@ class Engine:
                     extra={"action": "sync_failed"},
                 )
 
+    def _keep_lease(self) -> None:
+        """Renew the lease well inside its TTL while leading (a third of it); stand by
+        ready to take it over otherwise."""
+        with self._lock:
+            if self._stop.is_set():
+                return
+            if not self.is_leader:
+                self._try_lead()
+                return
+            if time.monotonic() < self._renew_at:
+                return
+            try:
+                granted, holder = self._store.acquire_lease(
+                    LEASE, self._instance_id, self._lease_ttl
+                )
+            except Exception:
+                granted, holder = False, None
+                log.exception("cannot renew the lease", extra={"action": "lease_renew_failed"})
+                if time.monotonic() < self._renew_at + self._lease_ttl / 3:
+                    return  # one failed renewal leaves a third of the TTL: try again
+            if granted:
+                self._renew_at = time.monotonic() + self._lease_ttl / 3
+            else:
+                self._holder = holder
+                self._step_down()
+
     def heartbeat(self) -> None:
-        """Tell other instances this one is alive, and take care of the runs of any that
-        died (abandoned, retried if allowed)."""
+        """Tell other instances this one is alive, and, as the leader, take care of the
+        runs of any that died (abandoned, retried if allowed)."""
         now = self._clock.now()
         self._store.heartbeat(self._instance_id, HOSTNAME, os.getpid(), now)
+        if not self.is_leader:
+            return
         with self._lock:
             tasks = dict(self._tasks)
         abandoned = recover_dead_instances(self._store, self._instance_id, now, tasks)

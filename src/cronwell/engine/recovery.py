@@ -27,6 +27,18 @@ INSTANCE_TTL = timedelta(seconds=60)
 MAX_MISSED_ROWS = 100
 
 
+# instances alive in this very process (several Cronwell objects may share one process)
+_LIVE_HERE: set[str] = set()
+
+
+def mark_live(instance_id: str) -> None:
+    _LIVE_HERE.add(instance_id)
+
+
+def mark_gone(instance_id: str) -> None:
+    _LIVE_HERE.discard(instance_id)
+
+
 def is_dead(record: InstanceRecord | None, now: datetime) -> bool:
     """An instance is dead when it left no record, when it ran on this host and its process
     is gone (or the pid is now this process's: a restarted container), or when it ran
@@ -35,7 +47,9 @@ def is_dead(record: InstanceRecord | None, now: datetime) -> bool:
     if record is None:
         return True
     if record.hostname == HOSTNAME:
-        return record.pid == os.getpid() or not _process_exists(record.pid)
+        if record.pid == os.getpid():  # this process, or an earlier one with its pid
+            return record.instance_id not in _LIVE_HERE
+        return not _process_exists(record.pid)
     return now - record.last_seen > INSTANCE_TTL
 
 

@@ -35,6 +35,7 @@ from cronwell.domain.stats import TaskStats
 from cronwell.domain.task import Task
 from cronwell.domain.timezones import canonical_timezone, system_timezone
 from cronwell.engine import Engine
+from cronwell.engine.recovery import mark_gone, mark_live
 from cronwell.errors import InvalidTaskError, SchedulerStateError
 from cronwell.notify.alerting import Alerting
 from cronwell.notify.delivery import DeliveryRecord, Notifier
@@ -103,6 +104,8 @@ class Cronwell(ApschedulerCompat):
             self.clock,
             instance_id=self.settings.instance_id,
             poll_interval=self.settings.poll_interval,
+            lease_ttl=self.settings.lease_ttl,
+            on_leadership=self._leadership_changed,
         )
         self._service = TaskService(
             self.store,
@@ -162,9 +165,14 @@ class Cronwell(ApschedulerCompat):
             self.alerting.stop()
             raise
         self._warn_unknown_channels()
+        role = (
+            "scheduling"
+            if self.engine.is_leader
+            else f"standing by while {self.engine.leader} schedules"
+        )
         self.alerting.scheduler_event(
             AlertEvent.STARTED,
-            f"cronwell started ({self.settings.instance_id})",
+            f"cronwell started ({self.settings.instance_id}, {role})",
             tasks=len(self.engine.scheduled_task_ids()),
         )
         self.alerting.post_summary(self._service.summary())
@@ -194,6 +202,7 @@ class Cronwell(ApschedulerCompat):
         self._runners.close()
         if self._ready:
             self._forget_instance()
+            mark_gone(self.settings.instance_id)
         self.store.close()
 
     def _forget_instance(self) -> None:
@@ -356,6 +365,12 @@ class Cronwell(ApschedulerCompat):
 
     # -- internals ------------------------------------------------------------------------
 
+    def _leadership_changed(self, leading: bool) -> None:
+        verb = "now schedules" if leading else "lost the scheduler lease and stands by"
+        self.alerting.scheduler_event(
+            AlertEvent.LEADER_CHANGED, f"cronwell {self.settings.instance_id} {verb}"
+        )
+
     def _warn_unknown_channels(self) -> None:
         """Say once at start which channels are named but not configured, instead of a
         failed delivery per alert later."""
@@ -378,6 +393,7 @@ class Cronwell(ApschedulerCompat):
                 self.alerting.start_delivery()
                 self.store.upgrade()
                 # known to others, so runs this process leaves behind if it dies are found
+                mark_live(self.settings.instance_id)
                 self.store.register_instance(
                     self.settings.instance_id,
                     socket.gethostname(),

@@ -16,7 +16,7 @@ import math
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -69,7 +69,15 @@ from cronwell.store.records import (
     utc,
     utc_or_none,
 )
-from cronwell.store.tables import VERSION_TABLE, instances, notifications, runs, task_changes, tasks
+from cronwell.store.tables import (
+    VERSION_TABLE,
+    instances,
+    leases,
+    notifications,
+    runs,
+    task_changes,
+    tasks,
+)
 from cronwell.store.types import UTCDateTime
 
 logger = logging.getLogger(__name__)
@@ -793,6 +801,54 @@ class Store:
             )
             for row in rows
         ]
+
+    # -- leases -----------------------------------------------------------------------------
+
+    def acquire_lease(
+        self, name: str, holder: str, ttl: float, *, take_from: str | None = None
+    ) -> tuple[bool, str | None]:
+        """Take or renew lease ``name`` for ``holder`` for ``ttl`` seconds of database time.
+        It is granted when free, expired, already ``holder``'s, or held by ``take_from``
+        (a holder known to be dead). Returns ``(granted, holder now)``. One transaction,
+        the lease row locked, so two instances never both hold it."""
+        with self._begin(write=True) as conn:
+            now = self._database_now(conn)
+            query = select(leases).where(leases.c.name == name)
+            if not self.is_sqlite:
+                query = query.with_for_update()
+            row = conn.execute(query).first()
+            expires = now + timedelta(seconds=ttl)
+            if row is None:
+                conn.execute(
+                    insert(leases).values(
+                        name=name, holder=_short(holder), acquired_at=now, expires_at=expires
+                    )
+                )
+                return True, holder
+            free = row.expires_at <= now or row.holder in (holder, take_from)
+            if not free:
+                return False, str(row.holder)
+            acquired = row.acquired_at if row.holder == holder else now
+            conn.execute(
+                update(leases)
+                .where(leases.c.name == name)
+                .values(holder=_short(holder), acquired_at=acquired, expires_at=expires)
+            )
+            return True, holder
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give lease ``name`` up, if ``holder`` has it."""
+        with self._begin(write=True) as conn:
+            conn.execute(delete(leases).where(leases.c.name == name, leases.c.holder == holder))
+
+    def _database_now(self, conn: Connection) -> datetime:
+        """The database's clock, as an aware UTC datetime."""
+        if self.is_sqlite:
+            text_now = conn.exec_driver_sql("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')").scalar()
+            return datetime.fromisoformat(str(text_now)).replace(tzinfo=UTC)
+        value = conn.exec_driver_sql("SELECT now()").scalar()
+        assert isinstance(value, datetime)
+        return value.astimezone(UTC)
 
     def prune_notifications(self, before: datetime) -> int:
         """Delete notifications log rows older than ``before``; return how many."""

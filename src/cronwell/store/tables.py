@@ -121,3 +121,14 @@ notifications = Table(
     Column("title", Text, nullable=False),
     Index("ix_notifications_task_event", "task_id", "event", "created_at"),
 )
+
+leases = Table(
+    "cronwell_leases",
+    metadata,
+    # One row per lease (the scheduler's): who holds it until when, in database time, so
+    # instances with skewed clocks agree (DESIGN rule 9).
+    Column("name", String(100), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("acquired_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
