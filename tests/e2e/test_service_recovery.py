@@ -155,15 +155,8 @@ def test_a_second_service_on_one_sqlite_file_stands_by_and_takes_over(
         action = { kind = "shell", command = "echo beat" }
     """)  # type: ignore[operator]
     first.start()
-    second.proc = subprocess.Popen(
-        [sys.executable, "-m", "cronwell", "serve", "--tasks", str(second.tasks)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=first.env,
-    )
-    assert second.proc.stdout is not None
-    assert "cronwell is running" in second.proc.stdout.readline()
+    second.start()  # the same database file: tmp_path is shared
+    assert second.proc is not None and second.proc.stdout is not None
     assert "stands by and takes over if that one stops" in second.proc.stdout.readline()
     store = Store(f"sqlite:///{first.db}")
     wait_until(
