@@ -1281,3 +1281,30 @@ def test_two_contenders_never_both_hold_the_lease(database_url: str) -> None:
     for store in stores:
         store.close()
     assert len(set(granted)) == 1
+
+
+def test_taking_a_new_lease_at_the_same_moment_never_fails(database_url: str) -> None:
+    stores = [Store(database_url) for _ in range(2)]
+    stores[0].upgrade()
+    outcomes: list[tuple[bool, str | None]] = []
+    lock = threading.Lock()
+
+    def take(index: int, name: str, barrier: threading.Barrier) -> None:
+        barrier.wait()
+        result = stores[index].acquire_lease(name, f"c{index}", 60)
+        with lock:
+            outcomes.append(result)
+
+    for round_ in range(10):
+        barrier = threading.Barrier(2)
+        threads = [
+            threading.Thread(target=take, args=(i, f"fresh-{round_}", barrier)) for i in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    for store in stores:
+        store.close()
+    assert len(outcomes) == 20
+    assert sum(granted for granted, _ in outcomes) == 10  # one holder per lease, no error

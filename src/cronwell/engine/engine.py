@@ -37,7 +37,7 @@ from cronwell.engine import entry
 from cronwell.engine.recovery import (
     HOSTNAME,
     catch_up,
-    is_dead,
+    gone_from_this_host,
     mark_live,
     recover_dead_instances,
     recover_own_leftovers,
@@ -50,6 +50,9 @@ from cronwell.store import Store
 log = logging.getLogger(__name__)
 _ENTRY_POINT = "cronwell.engine.entry:fire"
 LEASE = "scheduler"
+# the leader stops firing at this fraction of the TTL after its last successful renewal was
+# asked for, before the lease can lapse in database time
+_LEASE_MARGIN = 0.8
 
 
 class _DispatchExecutor(BaseExecutor):  # type: ignore[misc]
@@ -96,6 +99,7 @@ class Engine:
         self._started = False
         self._holder: str | None = None
         self._renew_at = 0.0
+        self._lease_deadline = 0.0
         self._lease_ttl = lease_ttl
         self._on_leadership = on_leadership
 
@@ -137,10 +141,12 @@ class Engine:
     def _try_lead(self, first: bool = False) -> None:
         """Take the lease if it is free, lapsed, or held by an instance known dead; lead
         if granted. Caller holds the lock."""
+        asked = time.monotonic()
         granted, holder = self._store.acquire_lease(LEASE, self._instance_id, self._lease_ttl)
         if not granted and holder is not None:
             records = {r.instance_id: r for r in self._store.list_instances()}
-            if is_dead(records.get(holder), self._clock.now()):
+            if gone_from_this_host(records.get(holder)):
+                asked = time.monotonic()
                 granted, holder = self._store.acquire_lease(
                     LEASE, self._instance_id, self._lease_ttl, take_from=holder
                 )
@@ -163,6 +169,7 @@ class Engine:
             raise
         self._holder = self._instance_id
         self._renew_at = time.monotonic() + self._lease_ttl / 3
+        self._lease_deadline = asked + self._lease_ttl * _LEASE_MARGIN
         if not first:
             self._on_leadership(True)
 
@@ -265,6 +272,12 @@ class Engine:
     # -- firing ---------------------------------------------------------------------------
 
     def _on_due(self, task_id: str, run_times: Sequence[datetime]) -> None:
+        if time.monotonic() >= self._lease_deadline:
+            # The lease may have lapsed (renewal stalled): another instance may lead now, so
+            # this one fires nothing; the sync thread steps down, and the new leader's
+            # catch-up records what falls due meanwhile.
+            self._wake.set()
+            return
         task = self._tasks.get(task_id)
         if task is None:  # removed between APScheduler's look-up and now
             return
@@ -332,8 +345,12 @@ class Engine:
             if not self.is_leader:
                 self._try_lead()
                 return
+            if time.monotonic() >= self._lease_deadline:
+                self._step_down()  # renewals kept failing or came too late
+                return
             if time.monotonic() < self._renew_at:
                 return
+            asked = time.monotonic()
             try:
                 granted, holder = self._store.acquire_lease(
                     LEASE, self._instance_id, self._lease_ttl
@@ -345,6 +362,7 @@ class Engine:
                     return  # one failed renewal leaves a third of the TTL: try again
             if granted:
                 self._renew_at = time.monotonic() + self._lease_ttl / 3
+                self._lease_deadline = asked + self._lease_ttl * _LEASE_MARGIN
             else:
                 self._holder = holder
                 self._step_down()

@@ -53,6 +53,16 @@ def is_dead(record: InstanceRecord | None, now: datetime) -> bool:
     return now - record.last_seen > INSTANCE_TTL
 
 
+def gone_from_this_host(record: InstanceRecord | None) -> bool:
+    """Proven dead without comparing clocks: a process of this host that no longer exists.
+    Only this may take a lease before it lapses (DESIGN rule 9: database time decides)."""
+    if record is None or record.hostname != HOSTNAME:
+        return False
+    if record.pid == os.getpid():
+        return record.instance_id not in _LIVE_HERE
+    return not _process_exists(record.pid)
+
+
 def _process_exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -36,7 +36,7 @@ from cronwell.domain.task import Task
 from cronwell.domain.timezones import canonical_timezone, system_timezone
 from cronwell.engine import Engine
 from cronwell.engine.recovery import mark_gone, mark_live
-from cronwell.errors import InvalidTaskError, SchedulerStateError
+from cronwell.errors import ConfigError, InvalidTaskError, SchedulerStateError
 from cronwell.notify.alerting import Alerting
 from cronwell.notify.delivery import DeliveryRecord, Notifier
 from cronwell.notify.message import TemplateSet
@@ -78,6 +78,12 @@ class Cronwell(ApschedulerCompat):
             poll_interval=poll_interval,
             instance_id=instance_id,
         )
+        if self.settings.lease_ttl < 3 * self.settings.poll_interval:
+            raise ConfigError(
+                f"CRONWELL_LEASE_TTL ({self.settings.lease_ttl:g}s) must be at least three "
+                f"poll intervals ({3 * self.settings.poll_interval:g}s), or the lease would "
+                "lapse between renewals."
+            )
         zone_name = self.settings.timezone
         self.timezone: str = canonical_timezone(zone_name) if zone_name else system_timezone()
         self.clock: Clock = clock or SystemClock()

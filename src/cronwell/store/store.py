@@ -813,18 +813,21 @@ class Store:
         the lease row locked, so two instances never both hold it."""
         with self._begin(write=True) as conn:
             now = self._database_now(conn)
+            expires = now + timedelta(seconds=ttl)
+            # the first taker creates the row; two at once: one insert wins, the other waits
+            # on the row below instead of failing
+            dialect_insert = sqlite.insert if self.is_sqlite else postgresql.insert
+            created = conn.execute(
+                dialect_insert(leases)
+                .values(name=name, holder=_short(holder), acquired_at=now, expires_at=expires)
+                .on_conflict_do_nothing(index_elements=[leases.c.name])
+            )
+            if created.rowcount == 1:
+                return True, holder
             query = select(leases).where(leases.c.name == name)
             if not self.is_sqlite:
                 query = query.with_for_update()
-            row = conn.execute(query).first()
-            expires = now + timedelta(seconds=ttl)
-            if row is None:
-                conn.execute(
-                    insert(leases).values(
-                        name=name, holder=_short(holder), acquired_at=now, expires_at=expires
-                    )
-                )
-                return True, holder
+            row = conn.execute(query).one()
             free = row.expires_at <= now or row.holder in (holder, take_from)
             if not free:
                 return False, str(row.holder)
