@@ -26,7 +26,6 @@ from cronwell.cli.output import (
     print_json,
     run_table,
     stats_line,
-    task_json,
     task_table,
     when,
 )
@@ -37,6 +36,7 @@ from cronwell.domain.schedule import cron, daily, monthly, once, weekly
 from cronwell.domain.schedule import every as every_schedule
 from cronwell.domain.timezones import canonical_timezone, system_timezone, zone
 from cronwell.errors import CronwellError, InvalidInputError
+from cronwell.notify.redact import public_task
 from cronwell.runtime import Cronwell, read_tasks_file
 from cronwell.settings import load_settings
 
@@ -193,7 +193,7 @@ def tasks_list(
         print_json(
             [
                 {
-                    **task_json(t),
+                    **public_task(t),
                     "next_run": _iso(next_times[t.id], t),
                     "description": t.schedule.describe(),
                 }
@@ -220,7 +220,7 @@ def tasks_show(
     if as_json:
         print_json(
             {
-                "task": task_json(task),
+                "task": public_task(task),
                 "preview": preview.as_json(),
                 "stats": stats.model_dump(mode="json"),
                 "runs": [r.model_dump(mode="json") for r in runs],
@@ -318,7 +318,7 @@ def tasks_add(
             data["timezone"] = tz
         saved = [cw.service.save(data, replace_existing=replace)]
     if as_json:
-        print_json([task_json(t) for t in saved])
+        print_json([public_task(t) for t in saved])
     else:
         for task in saved:
             nxt = task.next_fire_after(cw.clock.now())

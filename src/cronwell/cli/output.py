@@ -15,8 +15,6 @@ from cronwell.domain.durations import format_duration
 from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.stats import TaskStats
 from cronwell.domain.task import Task
-from cronwell.notify.delivery import is_url
-from cronwell.notify.redact import redact_url
 from cronwell.store import NotificationRecord
 
 # soft_wrap: long lines (paths, URLs, error sentences) stay one line for grep and scripts
@@ -126,13 +124,3 @@ def notification_table(records: list[NotificationRecord]) -> Table:
             escape((record.error or "")[:80]),
         )
     return table
-
-
-def task_json(task: Task) -> dict[str, Any]:
-    """A task as JSON for output, with the secrets of alert URLs hidden."""
-    data = task.model_dump(mode="json")
-    data["alerts"] = [
-        {**target, "to": redact_url(target["to"]) if is_url(target["to"]) else target["to"]}
-        for target in data["alerts"]
-    ]
-    return data

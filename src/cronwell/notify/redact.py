@@ -14,7 +14,10 @@ import re
 import threading
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any
 from urllib.parse import quote, unquote
+
+from cronwell.domain.task import Task
 
 MASK = "***"
 
@@ -278,3 +281,14 @@ def _variants(secrets: list[str]) -> tuple[str, ...]:
     found.discard(MASK)
     found.discard("")
     return tuple(sorted(found, key=len, reverse=True))
+
+
+def public_task(task: Task) -> dict[str, Any]:
+    """A task as JSON for people and clients (CLI, API), the secrets of its alert URLs
+    hidden; channel names stay as they are."""
+    data = task.model_dump(mode="json")
+    data["alerts"] = [
+        {**target, "to": redact_url(target["to"]) if "://" in target["to"] else target["to"]}
+        for target in data["alerts"]
+    ]
+    return data

@@ -1,0 +1,56 @@
+"""HTTP status codes for cronwell's errors, in one place (DESIGN rule 11), and the one JSON
+shape every error answer has: ``{"error": {"type": ..., "message": ...}}``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from cronwell.errors import (
+    ConfigError,
+    ConflictError,
+    CronwellError,
+    DatabaseUnavailableError,
+    InvalidInputError,
+    NotFoundError,
+    SchedulerStateError,
+)
+
+_STATUS: tuple[tuple[type[CronwellError], int], ...] = (
+    (InvalidInputError, 422),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (DatabaseUnavailableError, 503),
+    (ConfigError, 500),
+    (SchedulerStateError, 409),
+)
+
+
+def status_code(error: CronwellError) -> int:
+    for cls, code in _STATUS:
+        if isinstance(error, cls):
+            return code
+    return 500
+
+
+def error_body(kind: str, message: str) -> dict[str, dict[str, str]]:
+    return {"error": {"type": kind, "message": message}}
+
+
+def install(app: FastAPI) -> None:
+    """Answer every cronwell error, and request validation errors, in the one shape."""
+
+    async def cronwell_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, CronwellError)
+        return JSONResponse(error_body(type(exc).__name__, str(exc)), status_code(exc))
+
+    async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        return JSONResponse(error_body("InvalidRequest", problems), 422)
+
+    app.add_exception_handler(CronwellError, cronwell_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
