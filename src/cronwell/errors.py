@@ -51,6 +51,15 @@ class ConfigError(CronwellError):
     """Settings or a tasks file are malformed."""
 
 
+class ForbiddenError(CronwellError):
+    """The caller may not do this (a shell task through the API without permission, a
+    missing or wrong API token)."""
+
+
+class UnauthorizedError(ForbiddenError):
+    """No valid API token was given."""
+
+
 class NotFoundError(CronwellError):
     """A task or run does not exist."""
 

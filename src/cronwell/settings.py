@@ -42,6 +42,12 @@ class Settings(BaseSettings):
         description="Name of this process in run history.",
     )
     log_level: str = Field("INFO", description="Level of cronwell's log records.")
+    api_token: str | None = Field(
+        None, description="Bearer token every API endpoint but health and metrics requires."
+    )
+    allow_shell: bool = Field(
+        False, description="Accept shell tasks through the API (they run any command)."
+    )
     lease_ttl: float = Field(
         15.0,
         ge=1,

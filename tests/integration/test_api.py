@@ -105,3 +105,55 @@ def test_pause_resume_run_and_runs(cw: Cronwell, client: TestClient) -> None:
     stats = client.get("/api/v1/tasks/api-job/stats").json()
     assert stats["succeeded"] == 1
     assert client.get("/api/v1/runs/999999").status_code == 404
+
+
+def test_create_update_delete_with_versions_and_the_shell_gate(
+    cw: Cronwell, client: TestClient
+) -> None:
+    body = {
+        "id": "api-made",
+        "schedule": {"kind": "cron", "cron": "0 8 * * 1-5"},
+        "action": {"kind": "http", "url": "http://127.0.0.1:9/ping"},
+    }
+    created = client.post("/api/v1/tasks", json=body)
+    assert created.status_code == 201 and created.json()["version"] == 1
+    assert client.post("/api/v1/tasks", json=body).status_code == 409
+    shell = client.post(
+        "/api/v1/tasks", json={**body, "id": "sh", "action": {"kind": "shell", "command": "id"}}
+    )
+    assert shell.status_code == 403 and "CRONWELL_ALLOW_SHELL=1" in shell.json()["error"]["message"]
+    bad = client.post(
+        "/api/v1/tasks",
+        json={**body, "id": "bad", "schedule": {"kind": "cron", "cron": "0 25 * * *"}},
+    )
+    assert bad.status_code == 422 and "hour field '25'" in bad.json()["error"]["message"]
+
+    changed = {**body, "schedule": {"kind": "cron", "cron": "0 9 * * 1-5"}, "version": 1}
+    updated = client.put("/api/v1/tasks/api-made", json=changed)
+    assert updated.status_code == 200 and updated.json()["version"] == 2
+    stale = client.put("/api/v1/tasks/api-made", json=changed)  # still says version 1
+    assert stale.status_code == 409 and "version" in stale.json()["error"]["message"]
+    assert client.delete("/api/v1/tasks/api-made").status_code == 204
+    assert client.get("/api/v1/tasks/api-made").status_code == 404
+
+
+def test_the_token_guards_the_api_but_not_health(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "correct-horse-battery-staple"
+    guarded = Cronwell(database_url, timezone="UTC", instance_id="api-t")
+    guarded.settings.api_token = secret
+    try:
+        with TestClient(create_app(guarded)) as client:
+            assert client.get("/healthz").status_code == 200
+            refused = client.get("/api/v1/tasks", headers={"Authorization": "Bearer wrong"})
+            assert refused.status_code == 401
+            assert "CRONWELL_API_TOKEN" in refused.json()["error"]["message"]
+            assert client.get("/api/v1/tasks").status_code == 401
+            ok = client.get("/api/v1/tasks", headers={"Authorization": f"Bearer {secret}"})
+            assert ok.status_code == 200
+    finally:
+        guarded.close()
+    assert all(
+        "wrong" not in r.getMessage() and secret not in r.getMessage() for r in caplog.records
+    )

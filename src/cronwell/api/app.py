@@ -6,20 +6,25 @@ globals). Blocking store calls run in FastAPI's thread pool (plain ``def`` endpo
 
 from __future__ import annotations
 
+import hmac
+import logging
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query
+from fastapi import Body, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from cronwell.api import errors
 from cronwell.domain.run import RunStatus
 from cronwell.domain.schedule import cron
+from cronwell.domain.task import STATE_FIELDS
 from cronwell.domain.timezones import canonical_timezone
+from cronwell.errors import ForbiddenError, InvalidInputError, TaskExistsError
 from cronwell.notify.redact import public_task
 from cronwell.runtime import Cronwell
 
 API = "/api/v1"
+log = logging.getLogger(__name__)
 
 
 def create_app(cw: Cronwell) -> FastAPI:
@@ -30,6 +35,35 @@ def create_app(cw: Cronwell) -> FastAPI:
         description="Tasks, runs and the scheduler's state.",
     )
     errors.install(app)
+    token = cw.settings.api_token
+
+    @app.middleware("http")
+    async def require_token(request: Request, call_next: Any) -> Any:
+        """Every endpoint under /api needs ``Authorization: Bearer <CRONWELL_API_TOKEN>``
+        when a token is set; compared in constant time, never logged."""
+        if token and request.url.path.startswith("/api/"):
+            given = request.headers.get("authorization", "")
+            scheme, _, value = given.partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                value.encode(), token.encode()
+            ):
+                log.warning(
+                    "API request without a valid token",
+                    extra={
+                        "action": "api_unauthorized",
+                        "path": request.url.path,
+                        "client": request.client.host if request.client else None,
+                    },
+                )
+                return JSONResponse(
+                    errors.error_body(
+                        "UnauthorizedError",
+                        "This API needs the header 'Authorization: Bearer <token>' with the "
+                        "token in CRONWELL_API_TOKEN.",
+                    ),
+                    401,
+                )
+        return await call_next(request)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -92,6 +126,52 @@ def create_app(cw: Cronwell) -> FastAPI:
     @app.get(f"{API}/tasks/{{task_id}}", tags=["tasks"])
     def get_task(task_id: str) -> dict[str, Any]:
         return public_task(cw.service.get(task_id))
+
+    def checked(body: dict[str, Any]) -> dict[str, Any]:
+        action = body.get("action")
+        if (
+            isinstance(action, dict)
+            and action.get("kind") == "shell"
+            and not cw.settings.allow_shell
+        ):
+            raise ForbiddenError(
+                "Shell tasks run any command, so the API accepts them only when the service "
+                "runs with CRONWELL_ALLOW_SHELL=1."
+            )
+        return body
+
+    @app.post(f"{API}/tasks", tags=["tasks"], status_code=201)
+    def create_task(body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+        """Create a task from its JSON definition; 409 if the id exists."""
+        body = {k: v for k, v in checked(body).items() if k not in STATE_FIELDS}
+        task_id = body.get("id")
+        if isinstance(task_id, str) and cw.service.find(task_id) is not None:
+            raise TaskExistsError(task_id)  # POST creates; PUT replaces
+        return public_task(cw.service.save(body))
+
+    @app.put(f"{API}/tasks/{{task_id}}", tags=["tasks"])
+    def update_task(task_id: str, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+        """Replace a task's definition. Send the ``version`` you read: a task changed since
+        by someone else answers 409."""
+        body = dict(checked(body))
+        if body.setdefault("id", task_id) != task_id:
+            raise InvalidInputError(
+                f"The body's id {body['id']!r} differs from the URL's {task_id!r}."
+            )
+        version = body.get("version")
+        if not isinstance(version, int):
+            raise InvalidInputError("Send the task's current 'version' to update it.")
+        cw.service.get(task_id)
+        definition = {k: v for k, v in body.items() if k not in STATE_FIELDS}
+        return public_task(
+            cw.service.save(definition, replace_existing=True, expected_version=version)
+        )
+
+    @app.delete(f"{API}/tasks/{{task_id}}", tags=["tasks"], status_code=204)
+    def delete_task(task_id: str) -> Response:
+        """Delete a task; its run history stays."""
+        cw.service.delete(task_id)
+        return Response(status_code=204)
 
     @app.get(f"{API}/tasks/{{task_id}}/stats", tags=["tasks"])
     def task_stats(task_id: str) -> dict[str, Any]:

@@ -12,9 +12,11 @@ from cronwell.errors import (
     ConflictError,
     CronwellError,
     DatabaseUnavailableError,
+    ForbiddenError,
     InvalidInputError,
     NotFoundError,
     SchedulerStateError,
+    UnauthorizedError,
 )
 
 _STATUS: tuple[tuple[type[CronwellError], int], ...] = (
@@ -23,6 +25,8 @@ _STATUS: tuple[tuple[type[CronwellError], int], ...] = (
     (ConflictError, 409),
     (DatabaseUnavailableError, 503),
     (ConfigError, 500),
+    (UnauthorizedError, 401),
+    (ForbiddenError, 403),
     (SchedulerStateError, 409),
 )
 
