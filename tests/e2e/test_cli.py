@@ -239,7 +239,7 @@ def test_serve_runs_tasks_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         "CRONWELL_TIMEZONE": "UTC",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cronwell", "serve", "--tasks", str(tasks)],
+        [sys.executable, "-m", "cronwell", "serve", "--tasks", str(tasks), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

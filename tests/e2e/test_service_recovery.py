@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from tests.support.waiting import wait_until
 
@@ -38,7 +39,7 @@ class Service:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cronwell", "serve", "--tasks", str(self.tasks)],
+            [sys.executable, "-m", "cronwell", "serve", "--tasks", str(self.tasks), "--port", "0"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -173,3 +174,36 @@ def test_a_second_service_on_one_sqlite_file_stands_by_and_takes_over(
     keys = [(r.scheduled_for, r.attempt) for r in store.list_runs(task_id="beat", limit=1000)]
     assert len(keys) == len(set(keys))
     store.close()
+
+
+def test_the_service_serves_its_api(service: object) -> None:
+    svc: Service = service("""
+        [[tasks]]
+        id = "beat"
+        every = "1h"
+        action = { kind = "shell", command = "echo beat" }
+    """)  # type: ignore[operator]
+    svc.start()
+    assert svc.proc is not None and svc.proc.stdout is not None
+    api_line = next(line for line in svc.proc.stdout if line.startswith("API on "))
+    base = api_line.split()[2].removesuffix("/api/v1")
+    assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{base}/readyz").json()["ready"] is True
+    tasks = httpx.get(f"{base}/api/v1/tasks").json()
+    assert [t["id"] for t in tasks["items"]] == ["beat", "cronwell-maintenance"]
+    assert svc.stop() == 0
+
+
+def test_the_api_is_not_served_beyond_loopback_without_a_token(tmp_path: Path) -> None:
+    env = {**os.environ, "CRONWELL_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    env.pop("CRONWELL_API_TOKEN", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "cronwell", "serve", "--host", "0.0.0.0", "--port", "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 6
+    assert "CRONWELL_API_TOKEN" in result.stderr and "127.0.0.1" in result.stderr

@@ -17,6 +17,7 @@ import typer
 from rich.markup import escape
 
 from cronwell import log as cw_log
+from cronwell.api.server import ApiServer
 from cronwell.cli.errors import EXIT_INTERRUPTED, EXIT_RUN_FAILED, exit_code
 from cronwell.cli.output import (
     console,
@@ -131,10 +132,14 @@ def serve(
         typer.Option("--tasks", "-t", help="TOML or JSON tasks file to load (repeatable)."),
     ] = None,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "INFO",
+    host: Annotated[str, typer.Option(help="Address of the HTTP API.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the HTTP API (0: any free one).")] = 8080,
+    no_api: Annotated[bool, typer.Option("--no-api", help="Serve no HTTP API.")] = False,
 ) -> None:
-    """Run the scheduler until SIGINT or SIGTERM."""
+    """Run the scheduler and its HTTP API until SIGINT or SIGTERM."""
     cw_log.configure(log_level)
     cw = _cronwell()
+    api = None if no_api else ApiServer(cw, host, port)
     cw.store.check()
     cw.service  # noqa: B018 - opens the database and applies migrations
     for path in tasks_files or []:
@@ -158,9 +163,13 @@ def serve(
             markup=False,
         )
     console.print(cw.summary(), highlight=False, markup=False)
+    if api is not None:
+        console.print(f"API on {api.start()}/api/v1 (health: /healthz)", markup=False)
     console.print("Press Ctrl+C to stop.")
     sys.stdout.flush()
     stop.wait()
+    if api is not None:
+        api.stop()
     _opened.remove(cw)
     cw.close()
     console.print("cronwell stopped.")

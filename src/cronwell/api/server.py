@@ -1,0 +1,59 @@
+"""Serving the API with uvicorn on a thread of the ``cronwell serve`` process."""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+import time
+
+import uvicorn
+
+from cronwell.api.app import create_app
+from cronwell.errors import ConfigError
+from cronwell.runtime import Cronwell
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ApiServer:
+    """The API of one Cronwell on ``host:port`` (port 0: any free port)."""
+
+    def __init__(self, cw: Cronwell, host: str, port: int) -> None:
+        if not is_loopback(host) and not cw.settings.api_token:
+            raise ConfigError(
+                f"Refusing to serve the API on {host} without a token: anyone who reaches "
+                "it could run tasks. Set CRONWELL_API_TOKEN to a long random string (e.g. "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`), or bind "
+                "127.0.0.1."
+            )
+        config = uvicorn.Config(
+            create_app(cw), host=host, port=port, log_level="warning", lifespan="off"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="cronwell-api", daemon=True)
+        self.host = host
+        self.port = port
+
+    def start(self, timeout: float = 10.0) -> str:
+        """Start serving; return the base URL once the socket listens."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise ConfigError(f"The API could not listen on {self.host}:{self.port}.")
+            time.sleep(0.01)
+        sockets = self._server.servers[0].sockets
+        self.port = int(sockets[0].getsockname()[1])
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
