@@ -15,8 +15,6 @@ from cronwell import Cronwell, RunContext, RunStatus, Task, every
 from cronwell.errors import InvalidTaskError
 from cronwell.store import NewRun
 
-ATTEMPTS: dict[str, int] = {}
-
 
 def flaky_once(ctx: RunContext) -> str:
     """Fails on the first attempt of each occurrence, succeeds on the second."""
@@ -45,10 +43,6 @@ def cw(database_url: str) -> Iterator[Cronwell]:
     instance.settings.shutdown_grace = 2.0
     yield instance
     instance.close()
-
-
-def final_runs(cw: Cronwell, task_id: str) -> list[object]:
-    return cw.runs(task_id, limit=1000)
 
 
 def test_a_failure_is_retried_as_a_new_attempt_of_the_same_occurrence(cw: Cronwell) -> None:

@@ -180,7 +180,9 @@ class LocalDispatcher:
         self._writer = None
         self._pool = None
         self._interrupt_inflight()
-        self._abandon_queued()
+        # a run queued behind another stays pending; the next engine start releases it
+        with self._lock:
+            self._queued.clear()
 
     def add_listener(self, listener: RunListener) -> None:
         """Call ``listener(run)`` with every run once its final row is stored."""
@@ -385,22 +387,21 @@ class LocalDispatcher:
         if retries:  # first, and retried through outages: a lost retry is a lost run
             self._with_retry("insert_retries", lambda: self._store.insert_runs(retries))
             self._on_task_change()  # the engine looks for due retries
-        outcomes += self._count_results(counted)
+        outcomes += self._count_results([(item.run, item.task) for item in counted])
         self._tell_outcomes(outcomes)
 
-    def _count_results(self, counted: list[_Finished]) -> list[RunOutcome]:
+    def _count_results(self, counted: list[tuple[Run, Task]]) -> list[RunOutcome]:
         """Count final outcomes in the tasks' failure streaks (read from the store, so
         another process's runs and restarts count too); pause tasks past their limit."""
         try:
             streaks = self._store.reset_failure_streaks(
-                [i.task.id for i in counted if i.run.status is RunStatus.SUCCEEDED]
+                [task.id for run, task in counted if run.status is RunStatus.SUCCEEDED]
             )
         except Exception:
             log.exception("cannot reset failure counts", extra={"action": "count_failed"})
             streaks = {}
         outcomes: list[RunOutcome] = []
-        for item in counted:
-            run, task = item.run, item.task
+        for run, task in counted:
             if run.status is RunStatus.SUCCEEDED:
                 before = streaks.pop(task.id, 0)  # a second success in the batch: no streak
                 outcomes.append(RunOutcome(run, task, failures_before=before, failures=0))
@@ -421,20 +422,7 @@ class LocalDispatcher:
         outcomes = [
             RunOutcome(run, task, retrying=True) for run, task, retrying in runs if retrying
         ]
-        finals = [
-            _Finished(
-                RunUpdate(
-                    run_id=run.id,
-                    status=run.status,
-                    finished_at=run.finished_at or self._clock.now(),
-                    duration=run.duration,
-                ),
-                run,
-                task,
-            )
-            for run, task, retrying in runs
-            if not retrying
-        ]
+        finals = [(run, task) for run, task, retrying in runs if not retrying]
         outcomes += self._count_results(finals)
         self._tell_outcomes(outcomes)
 
@@ -827,12 +815,6 @@ class LocalDispatcher:
                 "runs still going at shutdown were recorded interrupted",
                 extra={"action": "runs_interrupted", "count": len(finished)},
             )
-
-    def _abandon_queued(self) -> None:
-        """A run queued behind another (overlap='queue_one') stays ``pending``: the next
-        start of an engine releases it (``release_queued``). Forget it here."""
-        with self._lock:
-            self._queued.clear()
 
     def _release(self, task_id: str) -> None:
         with self._lock:

@@ -317,9 +317,7 @@ class Cronwell(ApschedulerCompat):
             action = HttpAction(url=http)
         data = {"id": task, "schedule": _as_schedule(schedule), "action": action, **fields}
         try:
-            return self.service.save(
-                Task.parse(_with_zone(data, self.timezone)), replace_existing=replace_existing
-            )
+            return self.service.save(data, replace_existing=replace_existing)
         except BaseException:
             if previous is not None:  # the stored task keeps the function it had
                 self.registry.register(task, previous)
@@ -483,8 +481,3 @@ def _as_schedule(schedule: AnySchedule | str) -> AnySchedule:
     if isinstance(schedule, Schedule):
         return schedule
     raise InvalidTaskError(f"Not a schedule: {schedule!r}")
-
-
-def _with_zone(data: dict[str, Any], default: str) -> dict[str, Any]:
-    data.setdefault("timezone", default)
-    return data
