@@ -19,7 +19,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar
@@ -324,6 +324,12 @@ class Cronwell(ApschedulerCompat):
             else:
                 self.registry.unregister(task)
             raise
+
+    def add_tasks(self, tasks: Iterable[Task | dict[str, Any]]) -> int:
+        """Store many new tasks in one transaction and return how many; all or none (an
+        invalid task or a taken id stores nothing). For fleets of generated tasks, where
+        :meth:`add_task` per task would cost one transaction each."""
+        return self.service.create_many(tasks)
 
     # -- operating on tasks ---------------------------------------------------------------
 

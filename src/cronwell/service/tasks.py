@@ -7,7 +7,7 @@ created, not when it first fires.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -101,6 +101,27 @@ class TaskService:
             stored = self._store.update_task(task, now, expected_version=expected_version)
         self._on_change()
         return stored
+
+    def create_many(self, items: Iterable[Task | dict[str, Any]]) -> int:
+        """Create many new tasks in one transaction (imports, generated fleets) and return
+        how many: each is checked as :meth:`save` checks one, then all are stored or, when
+        one is invalid or its id is taken, none is."""
+        now = self._clock.now()
+        resolved: set[str] = set()
+        batch: list[Task] = []
+        for item in items:
+            task = self._complete(self.build(item), None)
+            action = task.action
+            if isinstance(action, PythonAction) and action.func not in resolved:
+                self._validate_function(task)
+                if not self._is_registered(task.id):
+                    resolved.add(action.func)  # found by import: the same for every task
+            _reject_past_one_off(task, now)
+            batch.append(task)
+        count = self._store.bulk_insert_tasks(batch, now)
+        if count:
+            self._on_change()
+        return count
 
     def get(self, task_id: str) -> Task:
         return self._store.get_task(task_id)
