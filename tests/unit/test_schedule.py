@@ -169,3 +169,9 @@ def test_interval_task_is_plain_json() -> None:
     assert task.model_dump(mode="json")["schedule"]["minutes"] == 5
     with pytest.raises(InvalidTaskError):
         Task.parse(_task(schedule={"kind": "interval", "minutes": -1}))
+
+
+def test_interval_longer_than_a_century_is_refused_with_a_sentence() -> None:
+    with pytest.raises(InvalidScheduleError, match="at most 100 years"):
+        every(hours=24_000_000_000)
+    assert every(days=36_525).period.days == 36_525

@@ -20,6 +20,7 @@ from cronwell.domain.durations import format_duration
 from cronwell.domain.timezones import canonical_timezone, zone
 from cronwell.errors import InvalidScheduleError
 
+_MAX_INTERVAL = timedelta(days=36525)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
@@ -192,9 +193,17 @@ class IntervalSchedule(Schedule):
 
     @model_validator(mode="after")
     def _positive(self) -> IntervalSchedule:
-        if self.period.total_seconds() <= 0:
+        seconds = (
+            self.weeks * 604800 + self.days * 86400 + self.hours * 3600 + self.minutes * 60
+        ) + self.seconds
+        if seconds <= 0:
             raise InvalidScheduleError(
                 "An interval needs a positive length: set weeks, days, hours, minutes or seconds."
+            )
+        if seconds > _MAX_INTERVAL.total_seconds():
+            raise InvalidScheduleError(
+                f"An interval of {seconds:g} seconds is too long: at most 100 years (for a "
+                "single run, use a one-off schedule)."
             )
         return self
 

@@ -48,6 +48,7 @@ from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.stats import TaskStats
 from cronwell.domain.task import Task
 from cronwell.errors import (
+    InvalidInputError,
     RunNotFoundError,
     StaleVersionError,
     TaskExistsError,
@@ -59,6 +60,7 @@ from cronwell.store.database import (
     database_error,
     display_url,
     normalize_url,
+    reason_of,
     sqlite_file,
 )
 from cronwell.store.records import (
@@ -180,6 +182,11 @@ class Store:
                     yield conn
             except sa_exc.IntegrityError:
                 raise  # a broken invariant of this module, not the database's fault
+            except sa_exc.DataError as exc:
+                # a value the database cannot hold (a NUL character in PostgreSQL text)
+                raise InvalidInputError(
+                    f"The database cannot store a value given: {reason_of(exc)}"
+                ) from None
             except sa_exc.DBAPIError as exc:
                 raise database_error(self._url, exc, "use") from exc
 
@@ -838,6 +845,13 @@ class Store:
                 .values(holder=_short(holder), acquired_at=acquired, expires_at=expires)
             )
             return True, holder
+
+    def lease_holder(self, name: str) -> str | None:
+        """Who holds lease ``name`` now (by database time), or ``None`` when nobody does."""
+        with self._begin() as conn:
+            now = self._database_now(conn)
+            row = conn.execute(select(leases).where(leases.c.name == name)).first()
+        return str(row.holder) if row is not None and row.expires_at > now else None
 
     def release_lease(self, name: str, holder: str) -> None:
         """Give lease ``name`` up, if ``holder`` has it."""
