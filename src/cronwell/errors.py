@@ -112,5 +112,9 @@ class DatabaseUnavailableError(CronwellError):
     """The database cannot be reached or used; the message names it with the password hidden."""
 
 
+class ServiceUnavailableError(CronwellError):
+    """A running cronwell service (its HTTP API) cannot be reached or did not answer."""
+
+
 class SchedulerStateError(CronwellError):
     """The scheduler was asked to do something its state does not allow (start twice…)."""

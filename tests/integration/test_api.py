@@ -146,6 +146,7 @@ def test_the_token_guards_the_api_but_not_health(
     try:
         with TestClient(create_app(guarded)) as client:
             assert client.get("/healthz").status_code == 200
+            assert client.get("/metrics").status_code == 200  # scrapers carry no token
             refused = client.get("/api/v1/tasks", headers={"Authorization": "Bearer wrong"})
             assert refused.status_code == 401
             assert "CRONWELL_API_TOKEN" in refused.json()["error"]["message"]

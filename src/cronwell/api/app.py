@@ -11,19 +11,35 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Body, FastAPI, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import Body, FastAPI, Path, Query, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
 
-from cronwell.api import errors
-from cronwell.domain.run import RunStatus
+from cronwell.api import errors as api_errors
+from cronwell.api.schemas import (
+    TASK_EXAMPLE,
+    BulkCreated,
+    Health,
+    PreviewOut,
+    Readiness,
+    RunPage,
+    RunQueued,
+    TaskPage,
+    errors,
+)
+from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.schedule import cron
-from cronwell.domain.task import STATE_FIELDS
+from cronwell.domain.stats import TaskStats
+from cronwell.domain.task import Task
 from cronwell.domain.timezones import canonical_timezone
 from cronwell.errors import ForbiddenError, InvalidInputError, TaskExistsError
-from cronwell.notify.redact import public_task
+from cronwell.notify.redact import redacted_task
 from cronwell.runtime import Cronwell
+from cronwell.runtime.metrics import CONTENT_TYPE
+from cronwell.service.status import SchedulerStatus
+from cronwell.version import __version__
 
 API = "/api/v1"
+MAX_INT = 2**63 - 1  # the databases' integers
 log = logging.getLogger(__name__)
 
 
@@ -31,10 +47,10 @@ def create_app(cw: Cronwell) -> FastAPI:
     """An app serving ``cw``'s tasks and runs."""
     app = FastAPI(
         title="cronwell",
-        version="0.1.0",
+        version=__version__,
         description="Tasks, runs and the scheduler's state.",
     )
-    errors.install(app)
+    api_errors.install(app)
     token = cw.settings.api_token
 
     @app.middleware("http")
@@ -56,7 +72,7 @@ def create_app(cw: Cronwell) -> FastAPI:
                     },
                 )
                 return JSONResponse(
-                    errors.error_body(
+                    api_errors.error_body(
                         "UnauthorizedError",
                         "This API needs the header 'Authorization: Bearer <token>' with the "
                         "token in CRONWELL_API_TOKEN.",
@@ -66,14 +82,16 @@ def create_app(cw: Cronwell) -> FastAPI:
         return await call_next(request)
 
     @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
+    def healthz() -> Health:
         """The process answers."""
-        return {"status": "ok"}
+        return Health()
 
-    @app.get("/readyz", tags=["health"])
+    @app.get(
+        "/readyz", tags=["health"], response_model=Readiness, responses={503: {"model": Readiness}}
+    )
     def readyz() -> JSONResponse:
         """Ready when the database answers, its migrations are current, and the engine runs
-        (scheduling or standing by); otherwise 503 with the reason."""
+        (scheduling or standing by); otherwise 503 with the reasons."""
         problems: list[str] = []
         try:
             cw.store.check()
@@ -83,149 +101,179 @@ def create_app(cw: Cronwell) -> FastAPI:
             problems.append(str(exc))
         if not cw.running:
             problems.append("the engine is not running")
-        body: dict[str, Any] = {"ready": not problems, "problems": problems}
-        return JSONResponse(body, 200 if not problems else 503)
+        body = Readiness(ready=not problems, problems=problems)
+        return JSONResponse(body.model_dump(), 200 if not problems else 503)
 
-    @app.get(f"{API}/status", tags=["scheduler"])
-    def status() -> dict[str, Any]:
-        """Running, this instance, leader or standby, next fires."""
-        engine = cw.engine
-        next_fires = sorted(
-            ((t, when) for t, when in engine.next_fire_times().items() if when),
-            key=lambda item: item[1],
-        )[:10]
-        return {
-            "running": cw.running,
-            "instance_id": cw.settings.instance_id,
-            "role": "leader" if engine.is_leader else "standby" if cw.running else "stopped",
-            "leader": engine.leader,
-            "version": "0.1.0",
-            "started_at": engine.started_at.isoformat() if engine.started_at else None,
-            "next_fires": [{"task_id": t, "at": when.isoformat()} for t, when in next_fires],
-        }
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        response_class=PlainTextResponse,
+        responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text."}},
+    )
+    def metrics() -> Response:
+        """Runs by task and status, run duration and lateness histograms, tasks by state,
+        alerts sent and failed, leader gauge: Prometheus's text format."""
+        return Response(cw.metrics.exposition(), media_type=CONTENT_TYPE)
 
-    @app.get(f"{API}/tasks", tags=["tasks"])
+    @app.get(f"{API}/status", tags=["scheduler"], responses=errors())
+    def status() -> SchedulerStatus:
+        """Running, this instance, leader or standby, version, uptime, next fires."""
+        return cw.status()
+
+    @app.get(f"{API}/tasks", tags=["tasks"], responses=errors())
     def list_tasks(
         tag: str | None = None,
-        enabled: bool | None = None,
+        enabled: Annotated[bool | None, Query(description="false lists paused tasks.")] = None,
         q: Annotated[str | None, Query(description="Text in the id or name.")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> dict[str, Any]:
+        offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+    ) -> TaskPage:
         """Tasks ordered by id, a page at a time."""
-        service = cw.service
-        items = service.list_tasks(tag=tag, enabled=enabled, text=q, limit=limit, offset=offset)
+        items = cw.service.list_tasks(tag=tag, enabled=enabled, text=q, limit=limit, offset=offset)
         total = cw.store.count_tasks(tag=tag, enabled=enabled, text=q)
-        return {
-            "items": [public_task(t) for t in items],
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-        }
+        return TaskPage(
+            items=[redacted_task(t) for t in items], total=total, limit=limit, offset=offset
+        )
 
-    @app.get(f"{API}/tasks/{{task_id}}", tags=["tasks"])
-    def get_task(task_id: str) -> dict[str, Any]:
-        return public_task(cw.service.get(task_id))
+    @app.get(f"{API}/tasks/{{task_id}}", tags=["tasks"], responses=errors(404))
+    def get_task(task_id: str) -> Task:
+        return redacted_task(cw.service.get(task_id))
 
-    def checked(body: dict[str, Any]) -> dict[str, Any]:
-        action = body.get("action")
-        if (
-            isinstance(action, dict)
-            and action.get("kind") == "shell"
-            and not cw.settings.allow_shell
-        ):
+    def allowed(task: Task) -> Task:
+        if task.action.kind == "shell" and not cw.settings.allow_shell:
             raise ForbiddenError(
                 "Shell tasks run any command, so the API accepts them only when the service "
                 "runs with CRONWELL_ALLOW_SHELL=1."
             )
-        return body
+        return task
 
-    @app.post(f"{API}/tasks", tags=["tasks"], status_code=201)
-    def create_task(body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
-        """Create a task from its JSON definition; 409 if the id exists."""
-        body = {k: v for k, v in checked(body).items() if k not in STATE_FIELDS}
-        task_id = body.get("id")
-        if isinstance(task_id, str) and cw.service.find(task_id) is not None:
-            raise TaskExistsError(task_id)  # POST creates; PUT replaces
-        return public_task(cw.service.save(body))
+    @app.post(
+        f"{API}/tasks",
+        tags=["tasks"],
+        status_code=201,
+        responses=errors(403, 409),
+    )
+    def create_task(task: Annotated[Task, Body(openapi_examples=_TASK_EXAMPLES)]) -> Task:
+        """Create a task from its definition; 409 if the id exists. State fields
+        (``version``, ``created_at``...) are cronwell's and ignored here."""
+        if cw.service.find(allowed(task).id) is not None:
+            raise TaskExistsError(task.id)  # POST creates; PUT replaces
+        return redacted_task(cw.service.save(task))
 
-    @app.put(f"{API}/tasks/{{task_id}}", tags=["tasks"])
-    def update_task(task_id: str, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    @app.post(
+        f"{API}/tasks/bulk",
+        tags=["tasks"],
+        status_code=201,
+        responses=errors(403, 409),
+    )
+    def create_tasks(tasks: list[Task]) -> BulkCreated:
+        """Create many tasks in one transaction: all of them, or none when one is invalid
+        or its id is taken."""
+        return BulkCreated(created=cw.service.create_many(allowed(t) for t in tasks))
+
+    @app.put(f"{API}/tasks/{{task_id}}", tags=["tasks"], responses=errors(403, 404, 409))
+    def update_task(
+        task_id: str, task: Annotated[Task, Body(openapi_examples=_UPDATE_EXAMPLES)]
+    ) -> Task:
         """Replace a task's definition. Send the ``version`` you read: a task changed since
         by someone else answers 409."""
-        body = dict(checked(body))
-        if body.setdefault("id", task_id) != task_id:
+        if allowed(task).id != task_id:
             raise InvalidInputError(
-                f"The body's id {body['id']!r} differs from the URL's {task_id!r}."
+                f"The body's id {task.id!r} differs from the URL's {task_id!r}."
             )
-        version = body.get("version")
-        if not isinstance(version, int):
+        if "version" not in task.model_fields_set:
             raise InvalidInputError("Send the task's current 'version' to update it.")
         cw.service.get(task_id)
-        definition = {k: v for k, v in body.items() if k not in STATE_FIELDS}
-        return public_task(
-            cw.service.save(definition, replace_existing=True, expected_version=version)
-        )
+        saved = cw.service.save(task, replace_existing=True, expected_version=task.version)
+        return redacted_task(saved)
 
-    @app.delete(f"{API}/tasks/{{task_id}}", tags=["tasks"], status_code=204)
+    @app.delete(
+        f"{API}/tasks/{{task_id}}",
+        tags=["tasks"],
+        status_code=204,
+        response_class=Response,
+        responses=errors(404),
+    )
     def delete_task(task_id: str) -> Response:
         """Delete a task; its run history stays."""
         cw.service.delete(task_id)
         return Response(status_code=204)
 
-    @app.get(f"{API}/tasks/{{task_id}}/stats", tags=["tasks"])
-    def task_stats(task_id: str) -> dict[str, Any]:
-        return cw.service.stats(task_id).model_dump(mode="json")
+    @app.get(f"{API}/tasks/{{task_id}}/stats", tags=["tasks"], responses=errors(404))
+    def task_stats(task_id: str) -> TaskStats:
+        """Runs, failures, success rate, average and p95 duration, last success and failure."""
+        return cw.service.stats(task_id)
 
-    @app.get(f"{API}/tasks/{{task_id}}/preview", tags=["tasks"])
-    def task_preview(task_id: str, n: Annotated[int, Query(ge=1, le=1000)] = 5) -> dict[str, Any]:
-        return cw.service.preview(task_id, n).as_json()
+    @app.get(f"{API}/tasks/{{task_id}}/preview", tags=["tasks"], responses=errors(404))
+    def task_preview(task_id: str, n: Annotated[int, Query(ge=1, le=1000)] = 5) -> PreviewOut:
+        """The task's next ``n`` fire times in its zone."""
+        return PreviewOut.of(cw.service.preview(task_id, n))
 
-    @app.post(f"{API}/tasks/{{task_id}}/pause", tags=["tasks"])
-    def pause(task_id: str) -> dict[str, Any]:
-        return public_task(cw.service.pause(task_id))
+    @app.post(f"{API}/tasks/{{task_id}}/pause", tags=["tasks"], responses=errors(404))
+    def pause(task_id: str) -> Task:
+        return redacted_task(cw.service.pause(task_id))
 
-    @app.post(f"{API}/tasks/{{task_id}}/resume", tags=["tasks"])
-    def resume(task_id: str, catch_up: bool = False) -> dict[str, Any]:
-        return public_task(cw.service.resume(task_id, catch_up=catch_up))
+    @app.post(f"{API}/tasks/{{task_id}}/resume", tags=["tasks"], responses=errors(404))
+    def resume(
+        task_id: str,
+        catch_up: Annotated[
+            bool, Query(description="Run what the pause skipped, per the catch-up policy.")
+        ] = False,
+    ) -> Task:
+        return redacted_task(cw.service.resume(task_id, catch_up=catch_up))
 
-    @app.post(f"{API}/tasks/{{task_id}}/run", tags=["tasks"], status_code=202)
-    def run_task(task_id: str) -> dict[str, Any]:
+    @app.post(
+        f"{API}/tasks/{{task_id}}/run",
+        tags=["tasks"],
+        status_code=202,
+        responses=errors(404),
+    )
+    def run_task(task_id: str) -> RunQueued:
         """Queue a run for the scheduling instance; returns its id."""
         run = cw.service.queue_run(task_id)
-        return {"run_id": run.id, "status": run.status.value}
+        return RunQueued(run_id=run.id, status=run.status)
 
-    @app.get(f"{API}/preview", tags=["schedules"])
+    @app.get(f"{API}/preview", tags=["schedules"], responses=errors())
     def preview(
-        expression: str,
-        timezone: str = "UTC",
+        expression: Annotated[str, Query(examples=["0 8 * * 1-5"])],
+        timezone: Annotated[str, Query(examples=["Europe/Paris"])] = "UTC",
         n: Annotated[int, Query(ge=1, le=1000)] = 5,
         after: datetime | None = None,
-    ) -> dict[str, Any]:
+    ) -> PreviewOut:
         """A crontab expression in words and its next fire times (no task needed)."""
-        return cron(expression).preview(n, after, canonical_timezone(timezone)).as_json()
+        return PreviewOut.of(cron(expression).preview(n, after, canonical_timezone(timezone)))
 
-    @app.get(f"{API}/runs", tags=["runs"])
+    @app.get(f"{API}/runs", tags=["runs"], responses=errors())
     def list_runs(
         task_id: str | None = None,
         status: RunStatus | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: Annotated[datetime | None, Query(description="Scheduled at or after.")] = None,
+        until: Annotated[datetime | None, Query(description="Scheduled before.")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> dict[str, Any]:
+        offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+    ) -> RunPage:
         """Runs, newest first."""
         runs = cw.service.list_runs(
             task_id=task_id, status=status, since=since, until=until, limit=limit, offset=offset
         )
-        return {
-            "items": [r.model_dump(mode="json") for r in runs],
-            "limit": limit,
-            "offset": offset,
-        }
+        return RunPage(items=runs, limit=limit, offset=offset)
 
-    @app.get(f"{API}/runs/{{run_id}}", tags=["runs"])
-    def get_run(run_id: int) -> dict[str, Any]:
-        return cw.service.get_run(run_id).model_dump(mode="json")
+    @app.get(f"{API}/runs/{{run_id}}", tags=["runs"], responses=errors(404))
+    def get_run(run_id: Annotated[int, Path(ge=1, le=MAX_INT)]) -> Run:
+        """One run with its error, traceback and the tail of its output."""
+        return cw.service.get_run(run_id)
 
     return app
+
+
+_TASK_EXAMPLES = {"nightly": {"summary": "A nightly Python job", "value": TASK_EXAMPLE}}
+_UPDATE_EXAMPLES = {
+    "nightly": {
+        "summary": "Move the nightly job to 03:00",
+        "value": {
+            **TASK_EXAMPLE,
+            "schedule": {"kind": "cron", "cron": "0 3 * * *"},
+            "version": 1,
+        },
+    }
+}

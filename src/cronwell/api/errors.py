@@ -16,6 +16,7 @@ from cronwell.errors import (
     InvalidInputError,
     NotFoundError,
     SchedulerStateError,
+    ServiceUnavailableError,
     UnauthorizedError,
 )
 
@@ -28,6 +29,7 @@ _STATUS: tuple[tuple[type[CronwellError], int], ...] = (
     (UnauthorizedError, 401),
     (ForbiddenError, 403),
     (SchedulerStateError, 409),
+    (ServiceUnavailableError, 503),
 )
 
 

@@ -10,6 +10,8 @@ from cronwell.errors import (
     InvalidInputError,
     NotFoundError,
     SchedulerStateError,
+    ServiceUnavailableError,
+    UnauthorizedError,
 )
 
 EXIT_OK = 0
@@ -24,6 +26,8 @@ _EXIT_CODES: tuple[tuple[type[CronwellError], int], ...] = (
     (DatabaseUnavailableError, 5),
     (ConfigError, 6),
     (SchedulerStateError, 7),
+    (ServiceUnavailableError, 5),
+    (UnauthorizedError, 8),
 )
 
 

@@ -1,4 +1,4 @@
-"""The ``cronwell`` command: serve, tasks, runs, next, db."""
+"""The ``cronwell`` command: serve, status, tasks, runs, next, alerts, db."""
 
 from __future__ import annotations
 
@@ -27,9 +27,11 @@ from cronwell.cli.output import (
     print_json,
     run_table,
     stats_line,
+    status_panel,
     task_table,
     when,
 )
+from cronwell.cli.remote import fetch_status
 from cronwell.domain.action import HttpAction, PythonAction, ShellAction
 from cronwell.domain.durations import parse_duration
 from cronwell.domain.run import RunStatus
@@ -39,6 +41,7 @@ from cronwell.domain.timezones import canonical_timezone, system_timezone, zone
 from cronwell.errors import CronwellError, InvalidInputError
 from cronwell.notify.redact import public_task
 from cronwell.runtime import Cronwell, read_tasks_file
+from cronwell.service.status import database_status
 from cronwell.settings import load_settings
 
 app = typer.Typer(
@@ -503,6 +506,37 @@ def _print_run(run: Any) -> None:
     if run.traceback:
         console.rule("traceback")
         console.print(run.traceback, markup=False, highlight=False)
+
+
+# -- status -----------------------------------------------------------------------------
+
+
+@app.command("status")
+@handles_errors
+def status(
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url", help="Ask a running service, e.g. http://127.0.0.1:8080, not the database."
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", envvar="CRONWELL_API_TOKEN", help="The service's API token."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Who schedules and since when, the instances, task counts and the next fires."""
+    if url:
+        report = fetch_status(url, token)
+    else:
+        cw = _cronwell()
+        cw.store.upgrade()  # not cw.service: this process is no instance to list
+        report = database_status(cw.store, cw.clock.now())
+    if as_json:
+        print_json(report.model_dump(mode="json"))
+        return
+    console.print(status_panel(report), highlight=False)
 
 
 # -- next -------------------------------------------------------------------------------

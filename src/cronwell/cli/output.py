@@ -7,7 +7,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
 
@@ -15,6 +15,7 @@ from cronwell.domain.durations import format_duration
 from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.stats import TaskStats
 from cronwell.domain.task import Task
+from cronwell.service.status import SchedulerStatus
 from cronwell.store import NotificationRecord
 
 # soft_wrap: long lines (paths, URLs, error sentences) stay one line for grep and scripts
@@ -124,3 +125,51 @@ def notification_table(records: list[NotificationRecord]) -> Table:
             escape((record.error or "")[:80]),
         )
     return table
+
+
+def status_panel(status: SchedulerStatus) -> Group:
+    """The scheduler's status for people: who schedules, the instances, the next fires."""
+    if status.source == "service":
+        head = (
+            f"instance [bold]{escape(status.instance_id or '-')}[/bold] is "
+            f"[bold]{status.role}[/bold]"
+        )
+    else:
+        head = "from the database"
+    if status.leader:
+        scheduling = f"[green]scheduling:[/green] {escape(status.leader)}"
+    else:
+        scheduling = "[yellow]no instance is scheduling[/yellow]"
+    uptime = (
+        f", up {format_duration(round(status.uptime_seconds))}"
+        if status.uptime_seconds is not None
+        else ""
+    )
+    lines = [
+        f"cronwell {status.version}: {head}",
+        f"{scheduling}{uptime}",
+        f"tasks: {status.tasks} ({status.paused} paused)",
+    ]
+    parts: list[Any] = ["\n".join(lines)]
+    if status.instances:
+        instances = Table(title="instances")
+        for column in ("instance", "host", "pid", "started", "last seen"):
+            instances.add_column(column)
+        for item in status.instances:
+            name = escape(item.instance_id)
+            instances.add_row(
+                f"[bold]{name}[/bold]" if item.instance_id == status.leader else name,
+                escape(item.hostname),
+                str(item.pid),
+                when(item.started_at),
+                when(item.last_seen),
+            )
+        parts.append(instances)
+    if status.next_fires:
+        fires = Table(title="next fires")
+        fires.add_column("task")
+        fires.add_column("at")
+        for fire in status.next_fires:
+            fires.add_row(escape(fire.task_id), when(fire.at))
+        parts.append(fires)
+    return Group(*parts)

@@ -283,12 +283,18 @@ def _variants(secrets: list[str]) -> tuple[str, ...]:
     return tuple(sorted(found, key=len, reverse=True))
 
 
-def public_task(task: Task) -> dict[str, Any]:
-    """A task as JSON for people and clients (CLI, API), the secrets of its alert URLs
-    hidden; channel names stay as they are."""
-    data = task.model_dump(mode="json")
-    data["alerts"] = [
-        {**target, "to": redact_url(target["to"]) if "://" in target["to"] else target["to"]}
-        for target in data["alerts"]
+def redacted_task(task: Task) -> Task:
+    """``task`` with the secrets of its alert URLs hidden (channel names stay as they are):
+    the task as people and clients (CLI, API) see it."""
+    if not any("://" in target.to for target in task.alerts):
+        return task
+    alerts = [
+        target.model_copy(update={"to": redact_url(target.to)}) if "://" in target.to else target
+        for target in task.alerts
     ]
-    return data
+    return task.model_copy(update={"alerts": alerts})
+
+
+def public_task(task: Task) -> dict[str, Any]:
+    """A task as JSON for people and clients, its secrets hidden (:func:`redacted_task`)."""
+    return redacted_task(task).model_dump(mode="json")

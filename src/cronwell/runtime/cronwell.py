@@ -44,7 +44,9 @@ from cronwell.runners import HttpRunner, PythonRunner, Runners, ShellRunner, res
 from cronwell.runtime.compat import ApschedulerCompat
 from cronwell.runtime.functions import display_name, function_reference
 from cronwell.runtime.maintenance import maintenance_task, prune_history
+from cronwell.runtime.metrics import Metrics
 from cronwell.service import TaskService
+from cronwell.service.status import SchedulerStatus, scheduler_status
 from cronwell.settings import Settings, load_settings
 from cronwell.store import NotificationRecord, Store
 
@@ -140,6 +142,14 @@ class Cronwell(ApschedulerCompat):
         )
         self.dispatcher.add_outcome_listener(self.alerting.on_outcome)
         self.dispatcher.add_start_listener(self.alerting.on_start)
+        notifier = self.alerting.notifier
+        self.metrics = Metrics(
+            instance_id=self.settings.instance_id,
+            count_tasks=lambda enabled: self.store.count_tasks(enabled=enabled),
+            is_leader=lambda: self.engine.is_leader,
+            alerts=lambda: (notifier.sent, notifier.failed),
+        )
+        self.dispatcher.add_outcome_listener(self.metrics.on_outcome)
         self._ready = False
         self._ready_lock = threading.Lock()
 
@@ -372,6 +382,20 @@ class Cronwell(ApschedulerCompat):
     def summary(self) -> str:
         """Tasks grouped by schedule kind and sorted by time of day, as plain text."""
         return self.service.summary()
+
+    def status(self) -> SchedulerStatus:
+        """This instance's view: running, leader or standby, uptime, tasks, next fires."""
+        self._ensure_ready()
+        engine = self.engine
+        return scheduler_status(
+            self.store,
+            self.clock.now(),
+            engine.next_fire_times(),
+            instance_id=self.settings.instance_id,
+            running=self.running,
+            is_leader=engine.is_leader,
+            started_at=engine.started_at,
+        )
 
     # -- internals ------------------------------------------------------------------------
 
