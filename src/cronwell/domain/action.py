@@ -57,6 +57,8 @@ class PythonAction(_Action):
     @field_validator("args", "kwargs")
     @classmethod
     def _json(cls, value: Any) -> Any:
+        if not value:
+            return value  # the usual case, and valid JSON
         try:
             json.dumps(value)
         except (TypeError, ValueError) as exc:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from cronsim import CronSim, CronSimError
 from cronsim.cronsim import Field as _CronField
@@ -62,8 +62,16 @@ class CronExpression:
     @classmethod
     def parse(cls, text: str) -> CronExpression:
         """Validate ``text`` or raise :class:`InvalidCronExpressionError` naming the field
-        and the value that are wrong."""
-        if not isinstance(text, str) or not text.strip():
+        and the value that are wrong. Parsed expressions are cached and shared (they are
+        immutable): fleets of tasks repeat a handful of expressions, and parsing is most of
+        the cost of reading a task."""
+        if not isinstance(text, str):
+            raise InvalidCronExpressionError(str(text), "A cron expression must not be empty.")
+        return _parse(text)
+
+    @classmethod
+    def _parse_uncached(cls, text: str) -> CronExpression:
+        if not text.strip():
             raise InvalidCronExpressionError(str(text), "A cron expression must not be empty.")
         stripped = " ".join(text.split())
         if stripped.startswith("@"):
@@ -129,14 +137,16 @@ class CronExpression:
             return None
         return " ".join(parts[1:]), int(parts[0])
 
-    @cached_property
+    @property
     def _template(self) -> CronSim:
-        return CronSim(self.fields, datetime(2000, 1, 1, tzinfo=UTC))
+        return _template_sim(self.fields)
 
     def next_after(self, after: datetime, tz: tzinfo) -> datetime | None:
         """The first fire time strictly after ``after`` (aware), as an aware UTC datetime,
-        or ``None`` if the expression never fires again within 50 years."""
-        return next(self.iter_after(after, tz), None)
+        or ``None`` if the expression never fires again within 50 years. Answers are
+        cached: tasks sharing an expression and a zone ask the same question at the same
+        instant (at start-up, after a burst), and the answer depends on nothing else."""
+        return _next_after(self, after, tz)
 
     def iter_after(self, after: datetime, tz: tzinfo) -> _CronIterator:
         """Fire times strictly after ``after``, in order, as aware UTC datetimes."""
@@ -171,11 +181,7 @@ class CronExpression:
     def describe(self) -> str:
         """The expression in words, e.g. ``"At 08:00 on every day-of-week from Monday
         through Friday"``."""
-        try:
-            text: str = self._template.explain()
-        except Exception:  # explain covers less than the parser; fall back to the text
-            return self.fields
-        return text
+        return _describe(self.fields)
 
 
 class _CronIterator:
@@ -194,7 +200,7 @@ class _CronIterator:
             # Start an hour early: in a repeated (fall-back) hour cronsim walks local wall
             # time, and the first time after the early start is never later than ours.
             start -= timedelta(hours=1)
-        self._sim = CronSim(fields, start.astimezone(tz))
+        self._sim = _sim_from(fields, start.astimezone(tz))
 
     def __iter__(self) -> _CronIterator:
         return self
@@ -207,3 +213,51 @@ class _CronIterator:
             if when > self._last:
                 self._last = when
                 return when
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str) -> CronExpression:
+    return CronExpression._parse_uncached(text)
+
+
+@lru_cache(maxsize=4096)
+def _template_sim(fields: str) -> CronSim:
+    return CronSim(fields, datetime(2000, 1, 1, tzinfo=UTC))
+
+
+def _sim_from(fields: str, start: datetime) -> CronSim:
+    """``CronSim(fields, start)`` without parsing ``fields`` again: a copy of a parsed
+    template with the start state ``CronSim.__init__`` would set (forward iteration; the
+    Debian fixed-time DST handling for five-field expressions with a fixed minute and hour
+    in a zone other than UTC). Parsing was half the cost of every next-fire computation."""
+    template = _template_sim(fields)
+    sim = object.__new__(CronSim)
+    sim.__dict__.update(template.__dict__)
+    sim.skip_initial_tick = False
+    sim.tick_direction = 1
+    sim.dt = start.replace(microsecond=0)
+    sim.fixup_tz = None
+    parts = template.parts
+    if (
+        sim.dt.tzinfo not in (None, UTC)
+        and not parts[1].startswith("*")
+        and not parts[2].startswith("*")
+        and len(fields.split()) == 5
+    ):
+        sim.fixup_tz = sim.dt.tzinfo
+        sim.dt = sim.dt.replace(tzinfo=None)
+    return sim
+
+
+@lru_cache(maxsize=4096)
+def _describe(fields: str) -> str:
+    try:
+        text: str = _template_sim(fields).explain()
+    except Exception:  # explain covers less than the parser; fall back to the text
+        return fields
+    return text
+
+
+@lru_cache(maxsize=8192)
+def _next_after(expression: CronExpression, after: datetime, tz: tzinfo) -> datetime | None:
+    return next(expression.iter_after(after, tz), None)

@@ -33,6 +33,9 @@ def occurrences_between(
     fires), the newest ``limit`` are found walking back from ``end`` and the total is left
     unknown, so a long outage costs bounded time.
     """
+    first_after = task.next_fire_after(start)  # cached: most spans hold nothing
+    if first_after is None or first_after > end:
+        return Occurrences()
     recent: deque[datetime] = deque(maxlen=limit)
     total = 0
     first: datetime | None = None

@@ -1322,15 +1322,13 @@ def _task(
     paused_reason: str | None,
     consecutive_failures: int,
 ) -> Task:
-    return Task.model_validate(
-        {
-            **definition,
-            "version": version,
-            "created_at": created_at,
-            "updated_at": updated_at,
-            "paused_reason": paused_reason,
-            "consecutive_failures": consecutive_failures,
-        }
+    return Task.from_stored(
+        definition,
+        version=version,
+        created_at=created_at,
+        updated_at=updated_at,
+        paused_reason=paused_reason,
+        consecutive_failures=consecutive_failures,
     )
 
 
