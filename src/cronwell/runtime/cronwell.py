@@ -191,7 +191,8 @@ class Cronwell(ApschedulerCompat):
             f"cronwell started ({self.settings.instance_id}, {role})",
             tasks=len(self.engine.scheduled_task_ids()),
         )
-        self.alerting.post_summary(self._service.summary())
+        if self.settings.summary_channel:  # reading every task costs: only when wanted
+            self.alerting.post_summary(self._service.summary())
 
     async def start_async(self) -> None:
         """Start from inside a running event loop; async task functions then run on it."""
@@ -411,7 +412,8 @@ class Cronwell(ApschedulerCompat):
         named = set(self.settings.alert_channels) | set(self.settings.scheduler_channels)
         if self.settings.summary_channel:
             named.add(self.settings.summary_channel)
-        for task in self._service.list_tasks():
+        tasks = self.engine.scheduled_tasks() if self.engine.is_leader else None
+        for task in tasks if tasks is not None else self._service.list_tasks():
             named.update(t.to for t in task.alerts)
         missing = sorted(n for n in named if "://" not in n and n not in self.settings.channels)
         if missing:
