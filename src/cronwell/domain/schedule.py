@@ -145,7 +145,7 @@ class CronSchedule(Schedule):
 
     @property
     def parsed(self) -> CronExpression:
-        return _parse_cached(self.cron)
+        return CronExpression.parse(self.cron)  # cached there
 
     def next_after(self, after: datetime, tz: tzinfo) -> datetime | None:
         return self.parsed.next_after(after, tz)
@@ -164,16 +164,6 @@ class CronSchedule(Schedule):
 
     def expression(self) -> str:
         return self.cron
-
-
-_PARSED: dict[str, CronExpression] = {}
-
-
-def _parse_cached(text: str) -> CronExpression:
-    parsed = _PARSED.get(text)
-    if parsed is None:
-        parsed = _PARSED[text] = CronExpression.parse(text)
-    return parsed
 
 
 class IntervalSchedule(Schedule):

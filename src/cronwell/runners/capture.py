@@ -181,6 +181,8 @@ def install() -> None:
     """Set up capture for the whole process. Idempotent and cheap: runners call it before
     each run, which also repairs it when something (a test harness, ``logging.basicConfig
     (force=True)``) replaced the streams or the root handlers in between."""
+    if _installed():
+        return  # the usual case, checked without the lock every worker thread would share
     with _install_lock:
         for name in ("stdout", "stderr"):
             stream = getattr(sys, name)
@@ -194,6 +196,19 @@ def install() -> None:
                 logger.addHandler(_handler)
         if task_logger.level == logging.NOTSET:
             task_logger.setLevel(logging.INFO)
+
+
+def _installed() -> bool:
+    task_logger = logging.getLogger(TASK_LOGGER)
+    return (
+        all(
+            stream is None or isinstance(stream, _StreamProxy)
+            for stream in (sys.stdout, sys.stderr)
+        )
+        and _handler in logging.getLogger().handlers
+        and _handler in task_logger.handlers
+        and task_logger.level != logging.NOTSET
+    )
 
 
 def uninstall() -> None:
