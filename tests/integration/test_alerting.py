@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -207,7 +208,10 @@ def test_reminders_do_not_pile_up_while_delivery_struggles(
     )
     collected = RunCollector()
     cw.on_run(collected)
-    cw.add_task("noisy", schedule=every(seconds=0.05), shell="exit 1")
+    # starting later than the engine: on a slow machine a start more than one period
+    # after the task's creation would find a missed occurrence, and alert for it too
+    soon = datetime.now(UTC) + timedelta(seconds=1)
+    cw.add_task("noisy", schedule=every(seconds=0.05), shell="exit 1", start_date=soon)
     cw.start()
     collected.wait_for(10, "noisy")
     cw.close()

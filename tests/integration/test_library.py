@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from tests.support.waiting import RunCollector, wait_until
 
-from cronwell import Cronwell, RunContext, RunStatus, cron, every, once
+from cronwell import Cronwell, RunContext, RunStatus, Task, cron, every, once
 from cronwell.errors import (
     DatabaseUnavailableError,
     FunctionNotFoundError,
@@ -23,6 +24,7 @@ from cronwell.errors import (
     TaskExistsError,
     TaskNotFoundError,
 )
+from cronwell.settings import load_settings
 
 CALLS: list[str] = []
 
@@ -140,6 +142,35 @@ def test_one_instance_schedules_and_a_standby_takes_over(
         "test-a",
         "test-b",
     }
+
+
+def test_a_load_longer_than_the_lease_ttl_keeps_the_lease(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading many tasks can outlast the lease's TTL: the deadline counts from a renewal
+    made after the load, so the engine leads and fires instead of stepping down."""
+    settings = load_settings(
+        database_url=database_url, timezone="UTC", poll_interval=0.05, lease_ttl=1.0
+    )
+    cw = Cronwell(settings=settings)
+    cw.add_task("after-a-slow-load", schedule=every(seconds=0.1), shell="true")
+    real_list_tasks = cw.store.list_tasks
+
+    def slow_list_tasks(**filters: object) -> list[Task]:
+        loaded = real_list_tasks(**filters)  # type: ignore[arg-type]
+        time.sleep(1.5)  # a fleet's worth of loading: longer than the whole TTL
+        return loaded
+
+    monkeypatch.setattr(cw.store, "list_tasks", slow_list_tasks)
+    collected = RunCollector()
+    cw.on_run(collected)
+    try:
+        cw.start()
+        assert cw.engine.is_leader
+        collected.wait_for(3, "after-a-slow-load")
+        assert cw.engine.is_leader
+    finally:
+        cw.close()
 
 
 def test_run_now_records_success_and_failure(cw: Cronwell) -> None:

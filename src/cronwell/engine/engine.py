@@ -70,6 +70,14 @@ class _DispatchExecutor(BaseExecutor):  # type: ignore[misc]
         self._engine._on_due(job.id, run_times)
 
 
+class _LeaseTaken(Exception):
+    """Another instance took the lease while this one was loading its tasks."""
+
+    def __init__(self, holder: str | None) -> None:
+        super().__init__(holder)
+        self.holder = holder
+
+
 class Engine:
     """Schedules the enabled tasks of one store and feeds their occurrences to a dispatcher."""
 
@@ -165,7 +173,14 @@ class Engine:
             self._holder = holder
             return
         try:
-            self._lead()
+            asked = self._lead()
+        except _LeaseTaken as taken:
+            log.warning(
+                "the scheduler lease lapsed while tasks were loading; standing by",
+                extra={"action": "standing_by", "leader": taken.holder},
+            )
+            self._holder = taken.holder
+            return
         except BaseException:
             self._store.release_lease(LEASE, self._instance_id)
             raise
@@ -175,9 +190,12 @@ class Engine:
         if not first:
             self._on_leadership(True)
 
-    def _lead(self) -> None:
+    def _lead(self) -> float:
         """Load every enabled task, recover what dead instances left and what was missed,
-        and start firing. Caller holds the lock."""
+        and start firing. Returns when the lease renewal that precedes the first fire was
+        asked for: loading many tasks may take a good part of the lease's TTL, so the
+        deadline counts from that renewal, not from the first grant. Caller holds the
+        lock."""
         scheduler = BackgroundScheduler(
             timezone=UTC,
             jobstores={"default": HeapJobStore()},
@@ -193,6 +211,10 @@ class Engine:
         tasks = [t for t in every_task.values() if t.enabled]
         self._tasks = {}
         self._load_jobs(tasks, scheduler, now)
+        asked = time.monotonic()
+        granted, holder = self._store.acquire_lease(LEASE, self._instance_id, self._lease_ttl)
+        if not granted:
+            raise _LeaseTaken(holder)
         scheduler.start()
         # What fell due up to `now` is the catch-up's, what falls due after it the
         # scheduler's: catching up in the background keeps new occurrences on time.
@@ -212,6 +234,7 @@ class Engine:
                 "instance_id": self._instance_id,
             },
         )
+        return asked
 
     def _catch_up(self, tasks: list[Task], now: datetime) -> None:
         try:
