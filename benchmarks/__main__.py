@@ -1,187 +1,153 @@
-"""``python -m benchmarks [--burst N ...] [--database-url URL]``: run every scenario for
-cronwell and for raw APScheduler 3.11 in this process and print a table and a JSON line.
+"""``python -m benchmarks``: cronwell against raw APScheduler 3.11, scenario by scenario, on
+SQLite and PostgreSQL. Prints a table (scenario, backend, system, figures, ratio) and, last,
+one JSON line with every figure and ratio. Progress goes to stderr.
 
-Scenarios so far:
-
-* **preview** — next-fire-time computations per second for a set of cron expressions
-  (cronwell's crontab reading vs APScheduler's ``CronTrigger`` on the equivalent fields).
-* **burst** — N tasks due at the same instant with a trivial Python action: fires/s and
-  lateness (start minus scheduled) p50/p99/max. cronwell records every run in its database;
-  APScheduler (``MemoryJobStore``, ``ThreadPoolExecutor``) keeps nothing.
+Scenarios (see each module): preview, burst, steady, scale, catchup. Every measurement runs
+in a fresh child process, one after the other; each PostgreSQL measurement gets a database
+of its own (``cronwell_bench_<random>``, dropped afterwards) on the server of
+``--postgres-url``; each SQLite one a file in a new temporary folder.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
-import tempfile
-import threading
+import os
+import platform
+import subprocess
+import sys
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from importlib.metadata import version
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.memory import MemoryJobStore
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
+from benchmarks import burst, catchup, preview, scale, steady
+from benchmarks.common import BACKENDS, POSTGRES_ADMIN_ENV, postgres_admin_url, postgres_available
+from benchmarks.results import Result, compute_ratios, json_line, markdown_table, text_table
 
-from cronwell import Cronwell, PythonAction, Run, Task, once
-from cronwell.domain.cron import CronExpression
-
-# (crontab expression, equivalent APScheduler CronTrigger fields)
-PREVIEW_SET: list[tuple[str, dict[str, Any]]] = [
-    ("0 8 * * *", {"hour": 8, "minute": 0}),
-    ("*/15 * * * *", {"minute": "*/15"}),
-    ("30 2 1 * *", {"day": 1, "hour": 2, "minute": 30}),
-    ("0 9-17 * * *", {"hour": "9-17", "minute": 0}),
-    ("0 0 L * *", {"day": "last", "hour": 0, "minute": 0}),
-]
-
-
-def noop() -> None:
-    """The trivial action of the burst scenario."""
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def bench_preview(count: int = 2000) -> dict[str, float]:
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    tz = ZoneInfo("Europe/Paris")
-
-    def ours() -> None:
-        for expr, _ in PREVIEW_SET:
-            it = CronExpression.parse(expr).iter_after(start, tz)
-            for _ in range(count):
-                next(it)
-
-    def theirs() -> None:
-        for _, fields in PREVIEW_SET:
-            trigger = CronTrigger(timezone=tz, **fields)
-            prev, now = None, start
-            for _ in range(count):
-                prev = trigger.get_next_fire_time(prev, now)
-                now = prev
-
-    total = count * len(PREVIEW_SET)
-    return {"cronwell_per_s": total / _timed(ours), "apscheduler_per_s": total / _timed(theirs)}
+SCENARIOS = ("preview", "burst", "steady", "scale", "catchup")
+DEFAULTS: dict[str, Any] = {
+    "preview": 2000,
+    "burst": [1000, 10_000],
+    "steady_tasks": 1000,
+    "steady_seconds": 30,
+    "scale": 100_000,
+    "api": 2000,
+    "catchup": 10_000,
+    "catchup_downtime": 10,
+}
+QUICK: dict[str, Any] = {
+    "preview": 200,
+    "burst": [200],
+    "steady_tasks": 100,
+    "steady_seconds": 2,
+    "scale": 500,
+    "api": 50,
+    "catchup": 200,
+    "catchup_downtime": 5,
+}
 
 
-def bench_burst_cronwell(n: int, database_url: str) -> dict[str, float]:
-    cw = Cronwell(database_url, timezone="UTC", max_workers=20)
-    cw.service  # noqa: B018 - migrate before timing
-    due = datetime.now(UTC) + timedelta(seconds=2 + n / 5000)
-    action = PythonAction(func="benchmarks.__main__:noop")
-    tasks = [
-        Task(id=f"burst-{i}", schedule=once(due), action=action, timezone="UTC") for i in range(n)
-    ]
-    cw.store.bulk_insert_tasks(tasks, datetime.now(UTC))
-    done = threading.Event()
-    finished: list[Run] = []
-
-    def on_run(run: Run) -> None:
-        finished.append(run)
-        if len(finished) >= n:
-            done.set()
-
-    cw.on_run(on_run)
-    cw.start()
-    done.wait(600)
-    recorded = time.time()
-    cw.close()
-    lateness = [((r.started_at or due) - due).total_seconds() for r in finished]
-    span = recorded - due.timestamp()
-    return _burst_figures(n, span, lateness)
-
-
-def bench_burst_apscheduler(n: int) -> dict[str, float]:
-    scheduler = BackgroundScheduler(
-        timezone=UTC,
-        jobstores={"default": MemoryJobStore()},
-        executors={"default": ThreadPoolExecutor(20)},
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    due = datetime.now(UTC) + timedelta(seconds=2 + n / 5000)
-    starts: list[float] = []
-    done = threading.Event()
-    lock = threading.Lock()
+    add = parser.add_argument
+    add("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS), help="scenarios to run")
+    add(
+        "--backend",
+        choices=(*BACKENDS, "both"),
+        default=None,
+        help="database backend (default: both when PostgreSQL answers, else sqlite)",
+    )
+    add("--postgres-url", default=None, help="PostgreSQL server to create databases on")
+    add("--quick", action="store_true", help="small sizes for a smoke test (under a minute)")
+    add("--burst", type=int, nargs="+", help="burst sizes (default 1000 10000)")
+    add("--steady-tasks", type=int, help="steady: tasks firing every second (default 1000)")
+    add("--steady-seconds", type=int, help="steady: measured window in seconds (default 30)")
+    add("--scale", type=int, help="scale: stored tasks (default 100000; 1000000 works)")
+    add("--api", type=int, help="scale: tasks created over HTTP one by one (default 2000)")
+    add("--catchup", type=int, help="catch-up: overdue tasks (default 10000)")
+    add("--catchup-downtime", type=int, help="catch-up: minutes the scheduler was down (10)")
+    add("--preview", type=int, help="preview: fire times per expression (default 2000)")
+    add("--markdown", action="store_true", help="also print the table for benchmarks/README.md")
+    options = parser.parse_args(argv)
+    sizes = QUICK if options.quick else DEFAULTS
+    for name, value in sizes.items():
+        if getattr(options, name) is None:
+            setattr(options, name, value)
+    return options
 
-    def job() -> None:
-        with lock:
-            starts.append(time.time())
-            if len(starts) >= n:
-                done.set()
 
-    for i in range(n):
-        scheduler.add_job(job, "date", run_date=due, id=f"burst-{i}", misfire_grace_time=None)
-    scheduler.start()
-    done.wait(600)
-    finished = time.time()
-    scheduler.shutdown(wait=True)
-    lateness = [s - due.timestamp() for s in starts]
-    return _burst_figures(n, finished - due.timestamp(), lateness)
+def backends(choice: str | None) -> list[str]:
+    available = postgres_available()
+    if choice in (None, "both"):
+        if not available:
+            print(
+                f"PostgreSQL does not answer at {postgres_admin_url()}: SQLite only",
+                file=sys.stderr,
+            )
+            return ["sqlite"]
+        return list(BACKENDS)
+    if choice == "postgresql" and not available:
+        raise SystemExit(f"PostgreSQL does not answer at {postgres_admin_url()}")
+    return [choice]
 
 
-def _burst_figures(n: int, span: float, lateness: list[float]) -> dict[str, float]:
+def run(options: argparse.Namespace, chosen: list[str]) -> list[Result]:
+    results: list[Result] = []
+    if "preview" in options.only:
+        results += preview.run(options.preview)
+    if "burst" in options.only:
+        results += burst.run(options.burst, chosen)
+    if "steady" in options.only:
+        results += steady.run(options.steady_tasks, options.steady_seconds, chosen)
+    if "scale" in options.only:
+        results += scale.run(options.scale, options.api, chosen)
+    if "catchup" in options.only:
+        results += catchup.run(options.catchup, options.catchup_downtime, chosen)
+    return results
+
+
+def environment() -> dict[str, Any]:
+    """What the figures were measured on."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
     return {
-        "fires": len(lateness),
-        "fires_per_s": len(lateness) / span if span > 0 else float("inf"),
-        "lateness_p50_ms": 1000 * statistics.median(lateness) if lateness else -1,
-        "lateness_p99_ms": 1000 * percentile(lateness, 0.99) if lateness else -1,
-        "lateness_max_ms": 1000 * max(lateness) if lateness else -1,
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "uncommitted_changes": bool(git("status", "--porcelain", "--", "src")),
+        "python": platform.python_version(),
+        "apscheduler": version("apscheduler"),
+        "sqlalchemy": version("sqlalchemy"),
+        "cpus": os.cpu_count(),
     }
 
 
-def _timed(work: Callable[[], None]) -> float:
-    begin = time.perf_counter()
-    work()
-    return time.perf_counter() - begin
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--burst",
-        type=int,
-        nargs="*",
-        default=[1000],
-        help="task counts for the burst scenario (default 1000)",
-    )
-    parser.add_argument(
-        "--database-url", default=None, help="cronwell's database (default: a fresh SQLite file)"
-    )
-    options = parser.parse_args()
-    results: dict[str, Any] = {"preview": bench_preview()}
-    p = results["preview"]
+def main(argv: list[str] | None = None) -> None:
+    options = parse_args(argv)
+    if options.postgres_url:
+        os.environ[POSTGRES_ADMIN_ENV] = options.postgres_url
+    chosen = backends(options.backend)
+    began = time.perf_counter()
+    results = run(options, chosen)
+    compute_ratios(results)
+    elapsed = time.perf_counter() - began
+    env = environment()
+    print(text_table(results))
     print(
-        f"preview   cronwell {p['cronwell_per_s']:>10,.0f}/s   "
-        f"APScheduler {p['apscheduler_per_s']:>10,.0f}/s   "
-        f"ratio {p['cronwell_per_s'] / p['apscheduler_per_s']:.2f}"
+        f"\n{len(results)} rows in {elapsed:.0f} s · commit {env['commit']}"
+        f"{' + uncommitted changes in src' if env['uncommitted_changes'] else ''} · "
+        f"Python {env['python']} · APScheduler {env['apscheduler']} · {env['cpus']} CPUs"
     )
-    for n in options.burst:
-        with tempfile.TemporaryDirectory() as folder:
-            url = options.database_url or f"sqlite:///{Path(folder) / 'bench.db'}"
-            ours = bench_burst_cronwell(n, url)
-        theirs = bench_burst_apscheduler(n)
-        results[f"burst_{n}"] = {
-            "cronwell": ours,
-            "apscheduler_memory": theirs,
-            "ratio": ours["fires_per_s"] / theirs["fires_per_s"],
-        }
-        for name, figures in (("cronwell+history", ours), ("APScheduler mem", theirs)):
-            print(
-                f"burst {n:>6} {name:<17} {figures['fires_per_s']:>9,.0f} fires/s  "
-                f"lateness p50 {figures['lateness_p50_ms']:>7.1f} ms  "
-                f"p99 {figures['lateness_p99_ms']:>7.1f} ms  "
-                f"max {figures['lateness_max_ms']:>7.1f} ms  ({figures['fires']:.0f} fired)"
-            )
-        print(f"burst {n:>6} ratio cronwell/APScheduler {results[f'burst_{n}']['ratio']:.2f}")
-    print(json.dumps(results))
+    if options.markdown:
+        print("\n" + markdown_table(results) + "\n")
+    settings = {k: v for k, v in vars(options).items() if k not in ("markdown", "postgres_url")}
+    print(
+        json_line(results, {**settings, "backends": chosen, "elapsed_s": round(elapsed, 1), **env})
+    )
 
 
 if __name__ == "__main__":
