@@ -29,12 +29,12 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 
 from cronwell.clock import Clock
+from cronwell.dispatch.pool import WorkerPool
 from cronwell.domain.durations import format_duration
 from cronwell.domain.policies import FAILURES, backoff_delay, should_retry
 from cronwell.domain.run import Run, RunReason, RunStatus, occurrence_key
@@ -141,7 +141,7 @@ class LocalDispatcher:
         self._start_listeners: list[StartListener] = []
         self._listeners: list[RunListener] = []
         self._stopping = threading.Event()
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: WorkerPool | None = None
         self._writer: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -156,7 +156,7 @@ class LocalDispatcher:
         self._stopping.clear()
         self._queue = queue.SimpleQueue()  # a fresh queue: nothing of a past term leaks in
         self._queued.clear()
-        self._pool = ThreadPoolExecutor(self._max_workers, thread_name_prefix="cronwell-run")
+        self._pool = WorkerPool(self._max_workers, "cronwell-run")
         self._writer = threading.Thread(
             target=self._write_loop, args=(self._queue,), name="cronwell-writer", daemon=True
         )

@@ -74,7 +74,8 @@ class Run(BaseModel):
 def occurrence_key(task_id: str, scheduled_for: datetime) -> str:
     """The stable key of an occurrence, ``task_id@ISO-8601-UTC``; the same on every
     instance, so user code can use it for its own idempotency."""
-    return f"{task_id}@{scheduled_for.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}"
+    utc = scheduled_for.astimezone(UTC).replace(tzinfo=None)
+    return f"{task_id}@{utc.isoformat(timespec='microseconds')}Z"  # strftime cost 3x more
 
 
 def summarize_return_value(value: Any, limit: int = 1024) -> str | None:

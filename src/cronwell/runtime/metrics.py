@@ -9,6 +9,7 @@ failed, whether this instance is the leader, whether the database answered.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -59,11 +60,16 @@ class Metrics:
             buckets=LATENESS_BUCKETS,
             registry=self.registry,
         )
+        self._run_counters: dict[tuple[str, str], Any] = {}
         self.registry.register(_StateCollector(instance_id, count_tasks, is_leader, alerts))
 
     def on_outcome(self, outcome: RunOutcome) -> None:
         run = outcome.run
-        self._runs.labels(run.task_id, run.status.value).inc()
+        key = (run.task_id, run.status.value)
+        counter = self._run_counters.get(key)
+        if counter is None:  # labels() looks the child up under a lock at every call
+            counter = self._run_counters[key] = self._runs.labels(*key)
+        counter.inc()
         if run.duration is not None:
             self._duration.observe(run.duration)
         if run.started_at is not None:
