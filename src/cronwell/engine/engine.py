@@ -1,7 +1,8 @@
 """The engine: APScheduler 3 as a timer over cronwell's own tables (DESIGN rule 1).
 
-* Tasks are read from the store into a fresh ``MemoryJobStore``; every job names the one
-  entry point :func:`cronwell.engine.entry.fire` with the task id as its argument.
+* Tasks are read from the store into a fresh :class:`~cronwell.engine.jobstore.HeapJobStore`
+  (APScheduler's ``MemoryJobStore`` inserts in O(n)); every job names the one entry point
+  :func:`cronwell.engine.entry.fire` with the task id as its argument.
 * A new ``BackgroundScheduler`` is built for each :meth:`Engine.start`, since APScheduler 3
   cannot be restarted after ``shutdown()``.
 * Due jobs are intercepted by :class:`_DispatchExecutor`, which hands the task and every due
