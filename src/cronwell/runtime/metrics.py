@@ -9,6 +9,7 @@ failed, whether this instance is the leader, whether the database answered.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -81,20 +82,14 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+@dataclass(frozen=True)
 class _StateCollector(Collector):
     """Figures read when scraped rather than counted as they happen."""
 
-    def __init__(
-        self,
-        instance_id: str,
-        count_tasks: Callable[[bool | None], int],
-        is_leader: Callable[[], bool],
-        alerts: Callable[[], tuple[int, int]],
-    ) -> None:
-        self._instance_id = instance_id
-        self._count_tasks = count_tasks
-        self._is_leader = is_leader
-        self._alerts = alerts
+    instance_id: str
+    count_tasks: Callable[[bool | None], int]
+    is_leader: Callable[[], bool]
+    alerts: Callable[[], tuple[int, int]]
 
     def describe(self) -> list[Metric]:
         return []  # read at scrape time; nothing to check at registration
@@ -105,9 +100,9 @@ class _StateCollector(Collector):
             "1 when this instance holds the scheduler lease and fires tasks.",
             labels=["instance_id"],
         )
-        leader.add_metric([self._instance_id], 1.0 if self._is_leader() else 0.0)
+        leader.add_metric([self.instance_id], 1.0 if self.is_leader() else 0.0)
         yield leader
-        sent, failed = self._alerts()
+        sent, failed = self.alerts()
         yield CounterMetricFamily(
             "cronwell_alerts_sent", "Alert deliveries that succeeded.", value=sent
         )
@@ -116,8 +111,8 @@ class _StateCollector(Collector):
         )
         up = GaugeMetricFamily("cronwell_database_up", "1 when the database answered.")
         try:
-            enabled = self._count_tasks(True)
-            paused = self._count_tasks(False)
+            enabled = self.count_tasks(True)
+            paused = self.count_tasks(False)
         except CronwellError:
             up.add_metric([], 0.0)
             yield up
