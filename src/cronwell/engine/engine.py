@@ -195,6 +195,7 @@ class Engine:
                 extra={"action": "standing_by", "leader": taken.holder},
             )
             self._holder = taken.holder
+            self._tasks = {}
             return
         except BaseException:
             self._store.release_lease(LEASE, self._instance_id)
