@@ -175,6 +175,7 @@ class _CaptureHandler(logging.Handler):
 
 
 _handler = _CaptureHandler()
+_task_logger = logging.getLogger(TASK_LOGGER)
 
 
 def install() -> None:
@@ -199,15 +200,15 @@ def install() -> None:
 
 
 def _installed() -> bool:
-    task_logger = logging.getLogger(TASK_LOGGER)
+    # loggers are process-wide singletons: looked up once, not through logging's lock
     return (
         all(
             stream is None or isinstance(stream, _StreamProxy)
             for stream in (sys.stdout, sys.stderr)
         )
-        and _handler in logging.getLogger().handlers
-        and _handler in task_logger.handlers
-        and task_logger.level != logging.NOTSET
+        and _handler in logging.root.handlers
+        and _handler in _task_logger.handlers
+        and _task_logger.level != logging.NOTSET
     )
 
 
