@@ -595,7 +595,10 @@ class Store:
         # Keys in a fixed order, so two concurrent batches lock them in the same order
         # (PostgreSQL would otherwise risk a deadlock between overlapping batches).
         unique = sorted(first.items(), key=lambda item: item[0])
-        stamp = _sqlite_stamp if self.is_sqlite else _as_is
+        # the column type's own conversion (UTCDateTime, then the dialect's DATETIME), so
+        # rows written here read back as every other row does
+        dialect = self._engine.dialect
+        stamp = runs.c.scheduled_for.type.dialect_impl(dialect).bind_processor(dialect) or _as_is
         mark = "?" if self.is_sqlite else "%s"
         inserted: dict[tuple[str, Any, int], int] = {}
         with self._begin(write=True) as conn:
@@ -1383,15 +1386,6 @@ def _run_params(row: NewRun, stamp: Callable[[Any], Any]) -> tuple[Any, ...]:
         row.error,
         _short(row.instance_id),
     )
-
-
-def _sqlite_stamp(value: datetime | None) -> str | None:
-    """An aware UTC datetime as SQLAlchemy's SQLite ``DATETIME`` stores it (naive UTC text,
-    microseconds always written, so text order is time order): how ``UTCDateTime`` reads
-    it back."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 def _as_is(value: Any) -> Any:
