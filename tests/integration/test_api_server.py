@@ -39,17 +39,26 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
-def status_command(*args: str, database_url: str) -> dict[str, object]:
+def status_command(
+    *args: str, database_url: str, token: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``cronwell status`` in a subprocess, with the token given or none."""
     env = {**os.environ, "CRONWELL_DATABASE_URL": database_url}
     env.pop("CRONWELL_API_TOKEN", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "cronwell", "status", "--json", *args],
+    if token:
+        env["CRONWELL_API_TOKEN"] = token
+    return subprocess.run(
+        [sys.executable, "-m", "cronwell", "status", *args],
         capture_output=True,
         text=True,
         timeout=60,
         env=env,
         check=False,
     )
+
+
+def status_json(*args: str, database_url: str) -> dict[str, object]:
+    result = status_command("--json", *args, database_url=database_url)
     assert result.returncode == 0, result.stderr
     parsed: dict[str, object] = json.loads(result.stdout)
     return parsed
@@ -113,46 +122,31 @@ def test_tasks_runs_metrics_and_status_over_http(
     assert figures[("cronwell_tasks", (("state", "enabled"),))] == cw.store.count_tasks()
     assert figures[("cronwell_database_up", ())] == 1
 
-    remote = status_command("--url", base, database_url=database_url)
+    remote = status_json("--url", base, database_url=database_url)
     assert remote["source"] == "service" and remote["role"] == "leader"
     assert remote["instance_id"] == "http-a" and remote["tasks"] == cw.store.count_tasks()
     assert {f["task_id"] for f in remote["next_fires"]} >= {"ok", "broken"}  # type: ignore[attr-defined]
-    local = status_command(database_url=database_url)
+    local = status_json(database_url=database_url)
     assert local["source"] == "database" and local["leader"] == "http-a"
     assert [i["instance_id"] for i in local["instances"]] == ["http-a"]  # type: ignore[attr-defined]
 
 
 def test_status_says_when_the_service_cannot_be_reached(database_url: str) -> None:
-    env = {**os.environ, "CRONWELL_DATABASE_URL": database_url}
-    result = subprocess.run(
-        [sys.executable, "-m", "cronwell", "status", "--url", "http://127.0.0.1:9"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+    result = status_command("--url", "http://127.0.0.1:9", database_url=database_url)
     assert result.returncode == 5
     assert "Cannot reach the cronwell service at http://127.0.0.1:9" in result.stderr
 
 
 def test_status_asks_for_the_token_a_service_wants(database_url: str) -> None:
+    token = "status-token-0123456789"
     guarded = Cronwell(database_url, timezone="UTC", instance_id="http-t")
-    guarded.settings.api_token = "status-token-0123456789"
+    guarded.settings.api_token = token
     server = ApiServer(guarded, "127.0.0.1", 0)
     base = server.start()
     try:
-        env = {**os.environ, "CRONWELL_DATABASE_URL": database_url}
-        env.pop("CRONWELL_API_TOKEN", None)
-        command = [sys.executable, "-m", "cronwell", "status", "--url", base]
-        refused = subprocess.run(
-            command, capture_output=True, text=True, timeout=60, env=env, check=False
-        )
+        refused = status_command("--url", base, database_url=database_url)
         assert refused.returncode == 8 and "CRONWELL_API_TOKEN" in refused.stderr
-        env["CRONWELL_API_TOKEN"] = "status-token-0123456789"
-        allowed = subprocess.run(
-            [*command, "--json"], capture_output=True, text=True, timeout=60, env=env, check=False
-        )
+        allowed = status_command("--url", base, "--json", database_url=database_url, token=token)
         assert allowed.returncode == 0, allowed.stderr
         assert json.loads(allowed.stdout)["role"] == "stopped"
     finally:

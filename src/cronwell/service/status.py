@@ -96,9 +96,12 @@ def scheduler_status(
     """The status as seen by ``instance_id`` (a running service), or, without it, from the
     database alone."""
     leader = store.lease_holder(LEASE)
+    instances = [InstanceInfo(**dataclasses.asdict(r)) for r in store.list_instances()]
     role: Literal["leader", "standby", "stopped"] | None = None
     if instance_id is not None:
         role = "leader" if is_leader else "standby" if running else "stopped"
+    else:  # from the database: the leader's process start
+        started_at = next((i.started_at for i in instances if i.instance_id == leader), None)
     return SchedulerStatus(
         source="service" if instance_id is not None else "database",
         running=running if instance_id is not None else leader is not None,
@@ -111,7 +114,7 @@ def scheduler_status(
         tasks=store.count_tasks(),
         paused=store.count_tasks(enabled=False),
         next_fires=soonest(next_fires),
-        instances=[InstanceInfo(**dataclasses.asdict(record)) for record in store.list_instances()],
+        instances=instances,
     )
 
 
@@ -119,13 +122,4 @@ def database_status(store: Store, now: datetime) -> SchedulerStatus:
     """The status from the database alone: the lease, the instances, and each enabled
     task's next occurrence."""
     fires = {task.id: task.next_fire_after(now) for task in store.list_tasks(enabled=True)}
-    status = scheduler_status(store, now, fires)
-    started = [i.started_at for i in status.instances if i.instance_id == status.leader]
-    if started:
-        status = status.model_copy(
-            update={
-                "started_at": started[0],
-                "uptime_seconds": (now - started[0]).total_seconds(),
-            }
-        )
-    return status
+    return scheduler_status(store, now, fires)
