@@ -222,12 +222,11 @@ class Engine:
         now = self._clock.now()
         with _collection_paused():  # 100,000 tasks trigger dozens of useless full GCs
             every_task = {t.id: t for t in self._store.list_tasks()}
-        abandoned = recover_own_leftovers(self._store, self._instance_id, now, every_task)
-        abandoned += recover_dead_instances(self._store, self._instance_id, now, every_task)
-        self._report_abandoned(abandoned, every_task)
-        tasks = [t for t in every_task.values() if t.enabled]
-        self._tasks = {}
-        with _collection_paused():
+            abandoned = recover_own_leftovers(self._store, self._instance_id, now, every_task)
+            abandoned += recover_dead_instances(self._store, self._instance_id, now, every_task)
+            self._report_abandoned(abandoned, every_task)
+            tasks = [t for t in every_task.values() if t.enabled]
+            self._tasks = {}
             self._load_jobs(tasks, scheduler, now)
         asked = time.monotonic()
         granted, holder = self._store.acquire_lease(LEASE, self._instance_id, self._lease_ttl)
@@ -260,15 +259,6 @@ class Engine:
         except Exception:
             # the next start finds the same gap again: catch-up reads what is recorded
             log.exception("catch-up failed", extra={"action": "catch_up_failed"})
-
-    def wait_caught_up(self, timeout: float | None = None) -> bool:
-        """Wait until the catch-up of the current leadership term has recorded and queued
-        what was missed; True when it has."""
-        thread = self._catchup_thread
-        if thread is not None:
-            thread.join(timeout)
-            return not thread.is_alive()
-        return True
 
     def _stop_scheduler(self) -> None:
         """APScheduler is paused before its shutdown so that its loop cannot make one more
@@ -303,8 +293,9 @@ class Engine:
         if self._sync_thread is not None:
             self._sync_thread.join()
             self._sync_thread = None
-        self.wait_caught_up()  # what it found is recorded before the dispatcher stops
-        self._catchup_thread = None
+        if self._catchup_thread is not None:  # what it found is recorded before the
+            self._catchup_thread.join()  # dispatcher stops
+            self._catchup_thread = None
         if was_leader:
             try:
                 self._store.release_lease(LEASE, self._instance_id)

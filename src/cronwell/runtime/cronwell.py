@@ -412,8 +412,11 @@ class Cronwell(ApschedulerCompat):
         named = set(self.settings.alert_channels) | set(self.settings.scheduler_channels)
         if self.settings.summary_channel:
             named.add(self.settings.summary_channel)
-        tasks = self.engine.scheduled_tasks() if self.engine.is_leader else None
-        for task in tasks if tasks is not None else self._service.list_tasks():
+        # the leader has every task in memory already; a standby reads them
+        tasks = (
+            self.engine.scheduled_tasks() if self.engine.is_leader else self._service.list_tasks()
+        )
+        for task in tasks:
             named.update(t.to for t in task.alerts)
         missing = sorted(n for n in named if "://" not in n and n not in self.settings.channels)
         if missing:
