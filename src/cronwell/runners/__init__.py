@@ -17,11 +17,11 @@ from cronwell.runners.base import Runner, limit_deadline
 from cronwell.runners.capture import OutputBuffer, capture
 from cronwell.runners.capture import install as install_capture
 from cronwell.runners.context import DeadlineExceeded, RunContext
-from cronwell.runners.functions import exception_type_name
+from cronwell.runners.functions import exception_type_name, resolve_function
 from cronwell.runners.http import HttpRunner
 from cronwell.runners.isolated import ChildProcessRunner, Terminated
 from cronwell.runners.outcome import Outcome
-from cronwell.runners.python import PythonRunner, resolve_function
+from cronwell.runners.python import PythonRunner
 from cronwell.runners.shell import ShellRunner
 
 

@@ -49,12 +49,10 @@ from cronwell.runners.capture import OutputBuffer, capture
 from cronwell.runners.context import DeadlineExceeded, RunContext
 from cronwell.runners.functions import (
     call_arguments,
-    ctx_parameter,
     describe_exception,
     exception_type_name,
     format_traceback,
     resolve_function,
-    wants_ctx,
 )
 from cronwell.runners.isolated import ChildProcessRunner
 from cronwell.runners.outcome import Outcome
@@ -299,15 +297,3 @@ def _bound(
             finished.set()
 
     return run()
-
-
-__all__ = [
-    "PythonRunner",
-    "call_arguments",
-    "ctx_parameter",
-    "describe_exception",
-    "exception_type_name",
-    "format_traceback",
-    "resolve_function",
-    "wants_ctx",
-]
