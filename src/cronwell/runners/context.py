@@ -7,6 +7,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 from cronwell.clock import utc_now
 from cronwell.domain.run import occurrence_key
@@ -35,7 +36,6 @@ class RunContext:
     scheduled_for: datetime
     attempt: int
     occurrence_key: str
-    logger: logging.Logger
     deadline: datetime | None = None
     counters: dict[str, float] = field(default_factory=dict)
 
@@ -56,13 +56,18 @@ class RunContext:
             scheduled_for=scheduled_for,
             attempt=attempt,
             occurrence_key=occurrence_key(task.id, scheduled_for),
-            logger=task_logger(task.id),
             deadline=deadline,
         )
 
     @property
     def task_id(self) -> str:
         return self.task.id
+
+    @cached_property
+    def logger(self) -> logging.Logger:
+        """``cronwell.task.<task id>``, looked up when first used: most actions never log
+        through it, and the look-up takes logging's module lock."""
+        return task_logger(self.task.id)
 
     def report(self, **counters: float) -> None:
         """Record counters for this run (``ctx.report(processed=100, failed=5)``). A name

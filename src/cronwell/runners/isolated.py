@@ -61,7 +61,7 @@ from cronwell.domain.task import Task
 from cronwell.errors import FunctionNotFoundError
 from cronwell.runners.base import DEFAULT_OUTPUT_LIMIT, limit_deadline, timed_out_message
 from cronwell.runners.capture import LOG_FORMAT, TASK_LOGGER, OutputBuffer
-from cronwell.runners.context import DeadlineExceeded, RunContext, task_logger
+from cronwell.runners.context import DeadlineExceeded, RunContext
 from cronwell.runners.functions import (
     call_arguments,
     describe_exception,
@@ -397,7 +397,6 @@ def _context(job: dict[str, Any]) -> RunContext:
         scheduled_for=datetime.fromisoformat(job["scheduled_for"]),
         attempt=int(job["attempt"]),
         occurrence_key=str(job["occurrence_key"]),
-        logger=task_logger(task.id),
         deadline=None if deadline is None else datetime.fromisoformat(deadline),
     )
 
