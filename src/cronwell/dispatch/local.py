@@ -31,6 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TypeVar
 
 from cronwell.clock import Clock
@@ -68,6 +69,10 @@ class RunOutcome:
 OutcomeListener = Callable[[RunOutcome], None]
 StartListener = Callable[[int, Task, datetime], None]
 _BATCH_LIMIT = 5000
+# seconds the writer may keep gathering results of runs still in flight before writing
+# them, as long as one arrives at least every _QUIET seconds
+_LINGER = 0.05
+_QUIET = 0.002
 _RETRY_DELAY = 1.0
 _T = TypeVar("_T")
 # fires that follow the overlap policy (catch-up runs of catchup='all' run side by side)
@@ -233,7 +238,7 @@ class LocalDispatcher:
         with self._lock:
             self._running[task.id] += 1
         fire = Fire(task, run.scheduled_for, run.attempt, run.reason or RunReason.MANUAL)
-        self._start_on_pool(fire, run.id, run.started_at or self._clock.now())
+        self._start_on_pool([(fire, run.id)], run.started_at or self._clock.now())
 
     def run_inline(self, task: Task, scheduled_for: datetime, reason: str) -> Run:
         """Record and run one occurrence in the calling thread; return the finished run.
@@ -284,14 +289,8 @@ class LocalDispatcher:
     def _write_loop(self, inbox: queue.SimpleQueue[object]) -> None:
         stopping = False
         while True:
-            items: list[object] = []
-            if not stopping:
-                items.append(inbox.get())
-            while len(items) < _BATCH_LIMIT:
-                try:
-                    items.append(inbox.get_nowait())
-                except queue.Empty:
-                    break
+            items = [] if stopping else [inbox.get()]
+            self._gather(inbox, items)
             if stopping and not items:
                 return  # drained: what this thread queued for itself is written too
             finished = [i for i in items if isinstance(i, _Finished)]
@@ -304,6 +303,33 @@ class LocalDispatcher:
             except Exception:  # never let the writer die: it is the only way to history
                 log.exception("run history writer failed", extra={"action": "writer_failed"})
             stopping = stopping or any(item is _STOP for item in items)
+
+    def _gather(self, inbox: queue.SimpleQueue[object], items: list[object]) -> None:
+        """Add what else is queued to ``items``. Results of a burst arrive one by one from
+        the worker threads; while more runs are in flight, no fire waits and results keep
+        coming (one at least every ``_QUIET`` seconds), keep gathering for up to
+        ``_LINGER`` seconds, so that a burst's results are written in a few transactions
+        rather than one per run (a transaction costs far more than the row)."""
+        deadline = None
+        while len(items) < _BATCH_LIMIT:
+            try:
+                items.append(inbox.get_nowait())
+                continue
+            except queue.Empty:
+                pass
+            if any(not isinstance(item, _Finished) for item in items[-1:]):
+                return  # a fire or a stop: no waiting
+            if len(self._inflight) <= len(items) or self._stopping.is_set():
+                return  # nothing more to wait for
+            if deadline is None:
+                deadline = time.monotonic() + _LINGER
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            try:
+                items.append(inbox.get(timeout=min(remaining, _QUIET)))
+            except queue.Empty:
+                return
 
     def _write_finished(self, finished: list[_Finished]) -> None:
         """Write results in one batch (row by row if the batch is refused), then what
@@ -469,6 +495,7 @@ class LocalDispatcher:
         if ids is None:  # abandoned at shutdown; logged by _with_retry
             ids = [None] * len(rows)
         terminal: list[Run] = []
+        starting: list[tuple[Fire, int]] = []
         for fire, row, status, run_id in zip(fires, rows, plans, ids, strict=True):
             if run_id is None:
                 log.info(
@@ -485,13 +512,14 @@ class LocalDispatcher:
                     with self._lock:
                         self._queued.pop(fire.task.id, None)
             elif status is RunStatus.RUNNING:
-                self._start_on_pool(fire, run_id, now)
+                starting.append((fire, run_id))
             elif status is RunStatus.PENDING:
                 with self._lock:
                     self._queued[fire.task.id] = (fire, run_id)
                 self._start_queued_if_idle(fire.task.id)
             else:
                 terminal.append(_row_to_run(run_id, row))
+        self._start_on_pool(starting, now)
         self._notify(terminal)
         tasks = {fire.task.id: fire.task for fire in fires}
         self._tell_outcomes([RunOutcome(run, tasks.get(run.task_id)) for run in terminal])
@@ -572,7 +600,7 @@ class LocalDispatcher:
         if not started:
             self._release(task_id)
             return
-        self._start_on_pool(fire, run_id, now)
+        self._start_on_pool([(fire, run_id)], now)
 
     def _new_row(self, fire: Fire, status: RunStatus, now: datetime, reason: str) -> NewRun:
         running = status is RunStatus.RUNNING
@@ -612,24 +640,30 @@ class LocalDispatcher:
 
     # -- running actions ------------------------------------------------------------------
 
-    def _start_on_pool(self, fire: Fire, run_id: int, started_at: datetime) -> None:
-        started = _Started(fire, started_at)
-        with self._lock:
-            self._inflight[run_id] = started
+    def _start_on_pool(self, fires: Sequence[tuple[Fire, int]], started_at: datetime) -> None:
+        """Run ``(fire, run id)`` pairs on the pool. Registered in flight under one hold of
+        the lock: worker threads take it too, and one hold per fire kept the writer
+        waiting behind them for most of a burst."""
         inbox = self._queue
+        started = [(fire, run_id, _Started(fire, started_at)) for fire, run_id in fires]
+        with self._lock:
+            for _, run_id, start in started:
+                self._inflight[run_id] = start
+        for fire, run_id, start in started:
+            try:
+                if self._pool is None:
+                    raise RuntimeError("the worker pool is shut down")
+                self._pool.submit(partial(self._work, fire, run_id, started_at, inbox))
+            except RuntimeError:  # stopping: the row must not stay running
+                self._release(fire.task.id)
+                inbox.put(self._interrupted(run_id, start))
 
-        def work() -> None:
-            finished = self._execute(fire, run_id, started_at)
-            if finished is not None:
-                inbox.put(finished)
-
-        try:
-            if self._pool is None:
-                raise RuntimeError("the worker pool is shut down")
-            self._pool.submit(work)
-        except RuntimeError:  # stopping: the row must not stay running
-            self._release(fire.task.id)
-            inbox.put(self._interrupted(run_id, started))
+    def _work(
+        self, fire: Fire, run_id: int, started_at: datetime, inbox: queue.SimpleQueue[object]
+    ) -> None:
+        finished = self._execute(fire, run_id, started_at)
+        if finished is not None:
+            inbox.put(finished)
 
     def _expire(self, run_id: int, inbox: queue.SimpleQueue[object]) -> None:
         """A function in a thread that ignored its deadline: a thread cannot be killed, so
@@ -668,14 +702,16 @@ class LocalDispatcher:
 
     def _settle(self, task_id: str, run_id: int) -> bool:
         """The action returned (or raised): free its slot, unless the watchdog already
-        recorded it timed out and freed it. True in that case."""
+        recorded it timed out and freed it. True in that case. One hold of the lock in the
+        usual case: every run of a burst passes here."""
         with self._lock:
             expired = run_id in self._expired
             self._expired.discard(run_id)
             if not expired:
                 self._completed.add(run_id)
-        if not expired:
-            self._release(task_id)
+                self._release_locked(task_id)
+            queued = task_id in self._queued
+        if not expired and queued:
             self._start_queued_if_idle(task_id)
         return expired
 
@@ -683,9 +719,7 @@ class LocalDispatcher:
         task = fire.task
         if task.jitter > 0:
             self._stopping.wait(random.uniform(0, task.jitter))
-        with self._lock:
-            superseded = run_id in self._replaced
-        if superseded:  # replaced before its action began: it does not start at all
+        if run_id in self._replaced:  # replaced before its action began: not started at all
             outcome = Outcome(status=RunStatus.INTERRUPTED, error="replaced before it started")
             return self._finished(
                 run_id, _Started(fire, started_at), outcome, {}, RunReason.REPLACED
@@ -704,14 +738,7 @@ class LocalDispatcher:
             )
             watchdog.daemon = True
             watchdog.start()
-        ctx = RunContext(
-            task=task,
-            run_id=run_id,
-            scheduled_for=fire.scheduled_for,
-            attempt=fire.attempt,
-            occurrence_key=occurrence_key(task.id, fire.scheduled_for),
-            logger=logging.getLogger(f"cronwell.task.{task.id}"),
-        )
+        ctx = RunContext.for_run(task, run_id, fire.scheduled_for, fire.attempt)
         try:
             outcome = self._runners.run(task.action, ctx, timeout=task.timeout)
         except Exception as exc:  # a bug in cronwell, not in the action: still recorded
@@ -818,9 +845,13 @@ class LocalDispatcher:
 
     def _release(self, task_id: str) -> None:
         with self._lock:
-            self._running[task_id] -= 1
-            if self._running[task_id] <= 0:
-                del self._running[task_id]
+            self._release_locked(task_id)
+
+    def _release_locked(self, task_id: str) -> None:
+        """One run of ``task_id`` fewer. Caller holds the lock."""
+        self._running[task_id] -= 1
+        if self._running[task_id] <= 0:
+            del self._running[task_id]
 
     def _tell_outcomes(self, outcomes: Sequence[RunOutcome]) -> None:
         for outcome in outcomes:
