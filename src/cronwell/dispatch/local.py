@@ -748,12 +748,13 @@ class LocalDispatcher:
                 traceback=traceback.format_exc(),
             )
         reason = None
-        with self._lock:
-            if run_id in self._replaced:
-                reason = RunReason.REPLACED
-                outcome = replace(outcome, status=RunStatus.INTERRUPTED)
-            elif self._stopping.is_set() and outcome.status is RunStatus.INTERRUPTED:
-                reason = RunReason.SHUTDOWN
+        # no lock: a set's membership test is atomic, and a replacement is marked before
+        # the action is stopped
+        if run_id in self._replaced:
+            reason = RunReason.REPLACED
+            outcome = replace(outcome, status=RunStatus.INTERRUPTED)
+        elif self._stopping.is_set() and outcome.status is RunStatus.INTERRUPTED:
+            reason = RunReason.SHUTDOWN
         return self._finished(
             run_id, _Started(fire, started_at), outcome, dict(ctx.counters), reason
         )
