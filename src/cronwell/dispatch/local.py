@@ -68,7 +68,7 @@ class RunOutcome:
 
 OutcomeListener = Callable[[RunOutcome], None]
 StartListener = Callable[[int, Task, datetime], None]
-_BATCH_LIMIT = 5000
+_BATCH_LIMIT = 1000  # items the writer takes at once: what falls due waits for no more
 # seconds the writer may keep gathering results of runs still in flight before writing
 # them, as long as one arrives at least every _QUIET seconds
 _LINGER = 0.05
@@ -295,11 +295,11 @@ class LocalDispatcher:
                 return  # drained: what this thread queued for itself is written too
             finished = [i for i in items if isinstance(i, _Finished)]
             fires = [i for i in items if isinstance(i, Fire)]
-            try:
-                if finished:
-                    self._write_finished(finished)
+            try:  # fires first: they are due now, results only wait to be written
                 if fires:
                     self._record_fires(fires)
+                if finished:
+                    self._write_finished(finished)
             except Exception:  # never let the writer die: it is the only way to history
                 log.exception("run history writer failed", extra={"action": "writer_failed"})
             stopping = stopping or any(item is _STOP for item in items)
@@ -653,7 +653,10 @@ class LocalDispatcher:
             try:
                 if self._pool is None:
                     raise RuntimeError("the worker pool is shut down")
-                self._pool.submit(partial(self._work, fire, run_id, started_at, inbox))
+                self._pool.submit(
+                    partial(self._work, fire, run_id, started_at, inbox),
+                    background=fire.reason == RunReason.CATCHUP,  # what is due now goes first
+                )
             except RuntimeError:  # stopping: the row must not stay running
                 self._release(fire.task.id)
                 inbox.put(self._interrupted(run_id, start))

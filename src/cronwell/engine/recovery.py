@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from cronwell.dispatch import Fire, LocalDispatcher
 from cronwell.dispatch.history import unrun_rows
-from cronwell.domain.occurrences import occurrences_between
+from cronwell.domain.occurrences import Occurrences, occurrences_between
 from cronwell.domain.policies import backoff_delay, plan_catchup, should_retry
 from cronwell.domain.run import Run, RunReason, RunStatus
 from cronwell.domain.task import Task
@@ -25,6 +25,9 @@ HOSTNAME = socket.gethostname()
 INSTANCE_TTL = timedelta(seconds=60)
 # missed occurrences recorded one by one per task; older ones are summed up in one row
 MAX_MISSED_ROWS = 100
+# missed rows written per transaction by a catch-up: one transaction for a whole outage
+# held SQLite's write lock for seconds, and the fires due meanwhile waited for it
+_RECORD_CHUNK = 1000
 
 
 # instances alive in this very process (several Cronwell objects may share one process)
@@ -165,17 +168,28 @@ def catch_up(
     found = 0
     rows: list[NewRun] = []
     fires: list[Fire] = []
+    # Tasks that share a schedule and were down for the same span (a fleet of identical
+    # tasks after one outage) have the same occurrences: walk the calendar once for them.
+    spans: dict[tuple[object, ...], Occurrences] = {}
+    caught_up = 0
+    by_id = {task.id: task for task in tasks}
     for task in tasks:
         since = _since(task, last.get(task.id))
         if since is None or since >= now:
             continue
-        span = occurrences_between(task, since, now, limit=MAX_MISSED_ROWS)
+        key = (task.schedule, task.timezone, task.start_date, task.end_date, since)
+        span = spans.get(key)
+        if span is None:
+            span = spans[key] = occurrences_between(task, since, now, limit=MAX_MISSED_ROWS)
         if not span.recent:
             continue
         plan = plan_catchup(span.recent, task.catchup, now, task.catchup_window)
         total = span.total if span.total is not None else len(span.recent)
         found += total
         fires += [Fire(task, when, reason=RunReason.CATCHUP) for when in plan.run]
+        if len(rows) >= _RECORD_CHUNK:  # on a task's boundary: its rows stay together
+            dispatcher.record(rows, by_id)
+            rows = []
         rows += unrun_rows(
             task,
             span,
@@ -186,7 +200,8 @@ def catch_up(
             now=now,
             instance_id=instance_id,
         )
-        log.warning(
+        caught_up += 1
+        log.debug(
             "occurrences missed while no scheduler ran",
             extra={
                 "action": "missed_occurrences",
@@ -195,8 +210,21 @@ def catch_up(
                 "catch_up_runs": len(plan.run),
             },
         )
+    if caught_up:  # one line for the outage: the rows say the rest, task by task
+        log.warning(
+            "%d occurrences of %d tasks fell due while no scheduler ran; %d run now",
+            found,
+            caught_up,
+            len(fires),
+            extra={
+                "action": "missed_occurrences",
+                "tasks": caught_up,
+                "missed": found,
+                "catch_up_runs": len(fires),
+            },
+        )
     if rows:
-        dispatcher.record(rows, {task.id: task for task in tasks})
+        dispatcher.record(rows, by_id)
     if fires:
         dispatcher.submit(fires)
     return found
