@@ -16,12 +16,11 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +47,7 @@ from cronwell.engine.recovery import (
 )
 from cronwell.engine.trigger import TaskTrigger, first_fire_floor
 from cronwell.errors import SchedulerStateError
+from cronwell.gcpause import collection_paused
 from cronwell.store import Store
 
 log = logging.getLogger(__name__)
@@ -70,19 +70,6 @@ class _DispatchExecutor(BaseExecutor):  # type: ignore[misc]
 
     def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:  # pragma: no cover
         self._engine._on_due(job.id, run_times)
-
-
-@contextlib.contextmanager
-def _collection_paused() -> Iterator[None]:
-    """No cyclic garbage collection during a bulk load: every few hundred new objects
-    would start one, each walking every object created so far."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class _LeaseTaken(Exception):
@@ -220,7 +207,7 @@ class Engine:
         )
         revision = self._store.current_revision()
         now = self._clock.now()
-        with _collection_paused():  # 100,000 tasks trigger dozens of useless full GCs
+        with collection_paused():  # 100,000 tasks trigger dozens of useless full GCs
             every_task = {t.id: t for t in self._store.list_tasks()}
             abandoned = recover_own_leftovers(self._store, self._instance_id, now, every_task)
             abandoned += recover_dead_instances(self._store, self._instance_id, now, every_task)

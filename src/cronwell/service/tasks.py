@@ -23,6 +23,7 @@ from cronwell.domain.stats import TaskStats
 from cronwell.domain.summary import summarize
 from cronwell.domain.task import Task
 from cronwell.errors import InvalidScheduleError, TaskExistsError
+from cronwell.gcpause import collection_paused
 from cronwell.runners import resolve_function
 from cronwell.store import NewRun, Store
 
@@ -109,16 +110,17 @@ class TaskService:
         now = self._clock.now()
         resolved: set[str] = set()
         batch: list[Task] = []
-        for item in items:
-            task = self._complete(self.build(item), None)
-            action = task.action
-            if isinstance(action, PythonAction) and action.func not in resolved:
-                self._validate_function(task)
-                if not self._is_registered(task.id):
-                    resolved.add(action.func)  # found by import: the same for every task
-            _reject_past_one_off(task, now)
-            batch.append(task)
-        count = self._store.bulk_insert_tasks(batch, now)
+        with collection_paused():  # tens of thousands of new objects
+            for item in items:
+                task = self._complete(self.build(item), None)
+                action = task.action
+                if isinstance(action, PythonAction) and action.func not in resolved:
+                    self._validate_function(task)
+                    if not self._is_registered(task.id):
+                        resolved.add(action.func)  # found by import: the same for every task
+                _reject_past_one_off(task, now)
+                batch.append(task)
+            count = self._store.bulk_insert_tasks(batch, now)
         if count:
             self._on_change()
         return count
