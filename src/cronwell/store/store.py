@@ -307,23 +307,27 @@ class Store:
                 ).first()
                 if taken is not None:
                     raise TaskExistsError(str(taken.id))
-            result = conn.execute(
-                insert(task_changes).returning(task_changes.c.task_id, task_changes.c.revision),
-                [{"task_id": task_id, "changed_at": now} for task_id in ordered],
-            )
-            revisions: dict[str, int] = {row.task_id: row.revision for row in result}
-            conn.execute(
-                insert(tasks),
-                [
-                    {
-                        "id": task.id,
-                        "created_at": now,
-                        **_task_values(task, version=1, revision=revisions[task.id], now=now),
-                        **_NEW_TASK_STATE,
-                    }
-                    for task in new_tasks
-                ],
-            )
+            if self.is_sqlite:
+                result = conn.execute(
+                    insert(task_changes).returning(task_changes.c.task_id, task_changes.c.revision),
+                    [{"task_id": task_id, "changed_at": now} for task_id in ordered],
+                )
+                revisions: dict[str, int] = {row.task_id: row.revision for row in result}
+            else:
+                changes = conn.exec_driver_sql(
+                    _INSERT_CHANGES_UNNEST, (ordered, [now] * len(ordered))
+                )
+                revisions = dict(changes.all())
+            # straight to the driver: SQLAlchemy's per-row parameter handling was half the
+            # time of storing 100,000 tasks on SQLite; PostgreSQL takes one array per column
+            stamped = self._stamp(now)
+            rows = [_new_task_row(task, revisions[task.id], stamped) for task in new_tasks]
+            if self.is_sqlite:
+                conn.exec_driver_sql(_INSERT_TASKS_SQLITE, rows)
+            else:
+                conn.exec_driver_sql(
+                    _INSERT_TASKS_UNNEST, tuple(map(list, zip(*rows, strict=True)))
+                )
         return len(new_tasks)
 
     def update_task(self, task: Task, now: datetime, expected_version: int | None = None) -> Task:
@@ -1291,6 +1295,54 @@ def _record_change(conn: Connection, task_id: str, now: datetime) -> int:
     return int(revision)
 
 
+# Bulk inserts of new tasks (Store.bulk_insert_tasks), written for the driver
+_NEW_TASK_COLUMNS = (
+    "id",
+    "name",
+    "enabled",
+    "definition",
+    "tags",
+    "version",
+    "revision",
+    "created_at",
+    "updated_at",
+    "paused_reason",
+    "consecutive_failures",
+)
+_INSERT_TASKS_SQLITE = (
+    f"INSERT INTO {tasks.name} ({', '.join(_NEW_TASK_COLUMNS)})"
+    f" VALUES ({', '.join('?' * len(_NEW_TASK_COLUMNS))})"
+)
+# PostgreSQL's take one array per column (in binary: see _INSERT_RUNS_UNNEST)
+_INSERT_TASKS_UNNEST = (
+    f"INSERT INTO {tasks.name} ({', '.join(_NEW_TASK_COLUMNS)})"
+    " SELECT * FROM unnest(%b::varchar[], %b::text[], %b::boolean[], %b::text[], %b::text[],"
+    " %b::int[], %b::bigint[], %b::timestamptz[], %b::timestamptz[], %b::text[], %b::int[])"
+)
+_INSERT_CHANGES_UNNEST = (
+    f"INSERT INTO {task_changes.name} (task_id, changed_at)"
+    " SELECT * FROM unnest(%b::varchar[], %b::timestamptz[]) RETURNING task_id, revision"
+)
+
+
+def _new_task_row(task: Task, revision: int, now: Any) -> tuple[Any, ...]:
+    """A new task's values in the order of _NEW_TASK_COLUMNS; ``now`` as the driver takes
+    it. Its state is that of _NEW_TASK_STATE."""
+    return (
+        task.id,
+        task.name,
+        task.enabled,
+        _dumps(task.definition()),
+        _dumps(task.tags),
+        1,
+        revision,
+        now,
+        now,
+        _NEW_TASK_STATE["paused_reason"],
+        _NEW_TASK_STATE["consecutive_failures"],
+    )
+
+
 def _task_values(task: Task, *, version: int, revision: int, now: datetime) -> dict[str, Any]:
     return {
         "name": task.name,
@@ -1392,10 +1444,11 @@ def _insert_runs_sql(count: int) -> str:
 
 # PostgreSQL's: the rows as one array per column. The text never changes, so psycopg parses
 # it once (a VALUES list of 10,000 placeholders was parsed again for every batch, ~80 µs a
-# row) and the server may prepare it.
+# row) and the server may prepare it. Arrays go in binary (%b): in text, psycopg escapes
+# every quote of every element with a regular expression.
 _INSERT_RUNS_UNNEST = (
     f"INSERT INTO {runs.name} ({','.join(_RUN_COLUMNS)}) SELECT * FROM unnest("
-    + ",".join(f"%s::{kind}[]" for kind in _RUN_COLUMN_KINDS)
+    + ",".join(f"%b::{kind}[]" for kind in _RUN_COLUMN_KINDS)
     + f"){_RUNS_FENCE}"
 )
 
