@@ -52,6 +52,7 @@ from cronwell.store import Store
 
 log = logging.getLogger(__name__)
 _ENTRY_POINT = "cronwell.engine.entry:fire"
+_NO_KWARGS: dict[str, Any] = {}
 LEASE = "scheduler"
 # the leader stops firing at this fraction of the TTL after its last successful renewal was
 # asked for, before the lease can lapse in database time
@@ -371,7 +372,7 @@ class Engine:
             job.trigger = trigger
             job.executor = "default"
             job.args = (task.id,)
-            job.kwargs = {}
+            job.kwargs = _NO_KWARGS  # never changed: one dict for all jobs
             job.name = task.name
             job.misfire_grace_time = None
             job.coalesce = False
