@@ -307,29 +307,34 @@ class LocalDispatcher:
     def _gather(self, inbox: queue.SimpleQueue[object], items: list[object]) -> None:
         """Add what else is queued to ``items``. Results of a burst arrive one by one from
         the worker threads; while more runs are in flight, no fire waits and results keep
-        coming (one at least every ``_QUIET`` seconds), keep gathering for up to
-        ``_LINGER`` seconds, so that a burst's results are written in a few transactions
-        rather than one per run (a transaction costs far more than the row)."""
-        deadline = None
-        while len(items) < _BATCH_LIMIT:
-            try:
-                items.append(inbox.get_nowait())
-                continue
-            except queue.Empty:
-                pass
-            if any(not isinstance(item, _Finished) for item in items[-1:]):
-                return  # a fire or a stop: no waiting
-            if len(self._inflight) <= len(items) or self._stopping.is_set():
-                return  # nothing more to wait for
-            if deadline is None:
-                deadline = time.monotonic() + _LINGER
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+        coming (some in every ``_QUIET`` seconds), keep gathering for up to ``_LINGER``
+        seconds, so that a burst's results are written in a few transactions rather than
+        one per run (a transaction costs far more than the row). The writer sleeps
+        between looks rather than waiting on the queue: woken by every result, it spent
+        more in thread switches than in writing."""
+        deadline = time.monotonic() + _LINGER
+        checked = 0
+        waited = False
+        while True:
+            count = len(items)
+            while len(items) < _BATCH_LIMIT:
+                try:
+                    items.append(inbox.get_nowait())
+                except queue.Empty:
+                    break
+            if any(not isinstance(item, _Finished) for item in items[checked:]):
+                return  # a fire (due now) or a stop: no waiting
+            checked = len(items)
+            if (
+                len(items) >= _BATCH_LIMIT
+                or (waited and len(items) == count)  # nothing came for _QUIET seconds
+                or len(self._inflight) <= len(items)  # nothing more to come
+                or self._stopping.is_set()
+                or time.monotonic() >= deadline
+            ):
                 return
-            try:
-                items.append(inbox.get(timeout=min(remaining, _QUIET)))
-            except queue.Empty:
-                return
+            time.sleep(_QUIET)
+            waited = True
 
     def _write_finished(self, finished: list[_Finished]) -> None:
         """Write results in one batch (row by row if the batch is refused), then what
