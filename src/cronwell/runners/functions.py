@@ -77,9 +77,8 @@ def ctx_parameter(func: Callable[..., Any]) -> int | None:
     """Where ``func`` declares a parameter named ``ctx``: its index among the positional
     parameters, ``-1`` if it is keyword-only, ``None`` if there is none. Cached per
     function; ``functools.partial`` objects are inspected through."""
-    try:
-        with _ctx_cache_lock:
-            return _ctx_cache[func]
+    try:  # a look-up is one dict operation; only writes take the lock
+        return _ctx_cache[func]
     except (KeyError, TypeError):
         pass
     answer: int | None = None
