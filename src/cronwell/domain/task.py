@@ -199,7 +199,7 @@ class Task(BaseModel):
                 data[name] = datetime.fromisoformat(data[name])
         for name in _SHARED_FIELDS:  # values most tasks repeat: one object each
             value = data.get(name)
-            if value is not None:  # (inlined: a call per field was a tenth of a start-up)
+            if value is not None:  # inlined: 1.1 million calls for 100,000 tasks otherwise
                 kept = _VALUES[name]
                 found = kept.get(value)
                 if found is None or type(found) is not type(value):  # 60 == 60.0
