@@ -1453,7 +1453,6 @@ _INSERT_RUNS_UNNEST = (
 )
 
 
-@lru_cache(maxsize=4)
 def _finish_runs_sql(mark: str) -> str:
     """``UPDATE`` of one run's outcome in the driver's parameter style, for
     ``executemany``. Only a running (or pending) row takes a result: one already recorded
