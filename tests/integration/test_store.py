@@ -277,6 +277,26 @@ def test_task_definition_round_trips(store: Store) -> None:
     assert store.get_task("py").definition() == task.definition()
 
 
+def test_a_fleet_reads_back_as_validated_sharing_its_definition(store: Store) -> None:
+    """Tasks that differ only in id and name are read with one prepared definition: each
+    still equals its validated self and has lists of its own. Names that look like JSON
+    do not confuse the reading of the stored text."""
+    names = ["plain", 'quote " and ,"description":"x', "back\\slash\\", "Zürich ☃"]
+    fleet = [
+        make_task(f"fleet-{i}", name=name, tags=["team"], retry_on=["ValueError"])
+        for i, name in enumerate(names)
+    ]
+    store.bulk_insert_tasks(fleet, NOW)
+    read = {task.id: task for task in store.list_tasks()}
+    for task in fleet:
+        assert read[task.id].definition() == task.definition()
+        assert tuple(read[task.id].__dict__) == tuple(Task.model_fields)
+    first, second = read["fleet-0"], read["fleet-1"]
+    assert first.schedule is second.schedule and first.timezone is second.timezone
+    assert first.tags == second.tags and first.tags is not second.tags
+    assert first.retry_on is not second.retry_on
+
+
 def test_set_enabled(store: Store) -> None:
     store.insert_task(make_task("t"), NOW)
     paused = store.set_enabled("t", False, NOW + timedelta(seconds=1))

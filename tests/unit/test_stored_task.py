@@ -3,9 +3,11 @@ similar tasks share their schedule and action."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from cronwell import PythonAction, Task, cron
+from cronwell.domain import task as task_module
 from cronwell.domain.schedule import every
 
 
@@ -60,3 +62,21 @@ def test_similar_tasks_share_schedule_and_action() -> None:
     first = stored(Task(id="a", schedule=cron("0 8 * * *"), action=PythonAction(func="os:sep")))
     second = stored(Task(id="b", schedule=cron("0 8 * * *"), action=PythonAction(func="os:sep")))
     assert first.schedule is second.schedule and first.action is second.action
+
+
+def test_text_in_another_layout_is_read_in_full() -> None:
+    """Stored text whose id and name do not come first (an older or hand-made layout) is
+    parsed whole, with the same result."""
+    task = Task(id="x", name="X", schedule=cron("0 8 * * *"), action=PythonAction(func="os:sep"))
+    definition = task.definition()
+    reordered = {"name": definition.pop("name"), **definition}  # name after description
+    state = {"version": 1, "created_at": datetime(2026, 1, 1, tzinfo=UTC)}
+    state |= {"updated_at": state["created_at"], "paused_reason": None}
+    state |= {"consecutive_failures": 0}
+    compact = {"separators": (",", ":")}  # as the store writes
+    for text in (json.dumps(reordered, **compact), json.dumps(task.definition(), **compact)):
+        read = Task.from_stored_json(text, **state)
+        assert read == Task.from_stored(task.definition(), **state)
+    # only the second was cut after its name, and what follows prepared once
+    assert not any('"name":"X"' in tail for tail in task_module._TAILS)
+    assert text.partition('"name":"X"')[2] in task_module._TAILS

@@ -1378,22 +1378,23 @@ def _task(
 ) -> Task:
     return Task.from_stored(
         definition,
+        paused_reason=paused_reason,
+        consecutive_failures=consecutive_failures,
         version=version,
         created_at=created_at,
         updated_at=updated_at,
-        paused_reason=paused_reason,
-        consecutive_failures=consecutive_failures,
     )
 
 
 def _task_from_row(row: _Row) -> Task:
-    return _task(
-        json.loads(row.definition),
+    # the state in the order of Task's fields, so the task's dict needs no reordering
+    return Task.from_stored_json(
+        row.definition,
+        paused_reason=row.paused_reason,
+        consecutive_failures=row.consecutive_failures,
         version=row.version,
         created_at=row.created_at,
         updated_at=row.updated_at,
-        paused_reason=row.paused_reason,
-        consecutive_failures=row.consecutive_failures,
     )
 
 
