@@ -81,8 +81,8 @@ def build_engine(url: URL, *, pool_size: int) -> Engine:
     (readers do not block the writer) with ``synchronous=NORMAL`` (durable across process
     crashes, fast) and wait up to 5 s for a lock instead of failing at once. SQLAlchemy, not
     the ``sqlite3`` module, emits ``BEGIN`` so that transactions really are transactions
-    (see :data:`SQLITE_WRITE`). PostgreSQL connections are checked before reuse and give up
-    connecting after 10 s.
+    (see :data:`SQLITE_WRITE`). PostgreSQL connections are checked before reuse, give up
+    connecting after 10 s and use UTC as their session time zone.
     """
     backend = url.get_backend_name()
     if backend not in SUPPORTED_BACKENDS:
@@ -108,6 +108,10 @@ def build_engine(url: URL, *, pool_size: int) -> Engine:
         connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_S
     if "application_name" not in url.query:
         connect_args["application_name"] = "cronwell"
+    if "options" not in url.query:
+        # timestamps come back in UTC, cronwell's only zone, whatever the server's default:
+        # psycopg then gives them datetime.UTC itself, which needs no conversion per value
+        connect_args["options"] = "-c TimeZone=UTC"
     return create_engine(url, pool_size=pool_size, pool_pre_ping=True, connect_args=connect_args)
 
 
