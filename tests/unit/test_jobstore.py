@@ -57,3 +57,25 @@ def test_errors_match_memory_job_store() -> None:
         store.remove_job("b")
     store.remove_all_jobs()
     assert store.get_next_run_time() is None and store.get_all_jobs() == []
+
+
+def test_adding_many_at_once_equals_adding_one_by_one() -> None:
+    rng = random.Random(11)
+    jobs = [FakeJob(f"job-{i}", rng.choice([None, *range(0, 40)])) for i in range(500)]
+    at_once, one_by_one = HeapJobStore(), HeapJobStore()
+    at_once.add_job(jobs[0])
+    one_by_one.add_job(jobs[0])
+    at_once.add_jobs(jobs[1:])
+    for job in jobs[1:]:
+        one_by_one.add_job(job)
+    for seconds in (-1, 0, 17, 39):
+        now = BASE + timedelta(seconds=seconds)
+        assert [j.id for j in at_once.get_due_jobs(now)] == [
+            j.id for j in one_by_one.get_due_jobs(now)
+        ]
+    assert [j.id for j in at_once.get_all_jobs()] == [j.id for j in one_by_one.get_all_jobs()]
+    with pytest.raises(ConflictingIdError):  # taken, or twice in the batch: nothing added
+        at_once.add_jobs([FakeJob("new", 1), FakeJob("job-3", 1)])
+    with pytest.raises(ConflictingIdError):
+        at_once.add_jobs([FakeJob("new", 1), FakeJob("new", 2)])
+    assert at_once.lookup_job("new") is None and len(at_once) == 500

@@ -74,6 +74,23 @@ class HeapJobStore(BaseJobStore):  # type: ignore[misc]
             raise ConflictingIdError(job.id)
         self._put(job)
 
+    def add_jobs(self, jobs: list[Any]) -> None:
+        """Add many jobs at once (a start-up's load) with one heapify, O(n), instead of a
+        push each. Nothing is added if an id is taken."""
+        seen = set(self._jobs)
+        for job in jobs:
+            if job.id in seen:
+                raise ConflictingIdError(job.id)
+            seen.add(job.id)
+        for job in jobs:
+            when = job.next_run_time
+            timestamp = when.timestamp() if when is not None else None
+            sequence = next(self._sequence)
+            self._jobs[job.id] = (job, timestamp, sequence)
+            if timestamp is not None:  # a paused job waits outside the heap
+                self._heap.append((timestamp, job.id, sequence))
+        heapq.heapify(self._heap)
+
     def update_job(self, job: Any) -> None:
         if job.id not in self._jobs:
             raise JobLookupError(job.id)
