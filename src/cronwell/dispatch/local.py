@@ -105,6 +105,9 @@ class _Finished:
     run: Run
     task: Task
     exception_type: str | None = None
+    # the action returned: its slot is freed by the writer (see _settle), unless the
+    # watchdog already recorded the run timed out, in which case this result is dropped
+    returned: bool = False
 
 
 _STOP = object()
@@ -254,12 +257,12 @@ class LocalDispatcher:
             self._running[task.id] += 1
         try:
             with self._heartbeat():
-                finished = self._execute(fire, run_id, now)
+                finished = self._run_action(fire, run_id, now)
         except BaseException:
+            self._release(task.id)
             self._store.finish_runs([self._interrupted(run_id, _Started(fire, now)).update])
             raise
-        assert finished is not None, "inline runs have no watchdog"
-        self._write_finished([finished])
+        self._write_finished(self._settle([replace(finished, returned=True)]))
         return finished.run
 
     @contextlib.contextmanager
@@ -293,7 +296,9 @@ class LocalDispatcher:
             self._gather(inbox, items)
             if stopping and not items:
                 return  # drained: what this thread queued for itself is written too
-            finished = [i for i in items if isinstance(i, _Finished)]
+            # slots of returned actions are freed before fires are decided, as if freed
+            # by the worker the moment the action returned
+            finished = self._settle([i for i in items if isinstance(i, _Finished)])
             fires = [i for i in items if isinstance(i, Fire)]
             try:  # fires first: they are due now, results only wait to be written
                 if fires:
@@ -669,9 +674,20 @@ class LocalDispatcher:
     def _work(
         self, fire: Fire, run_id: int, started_at: datetime, inbox: queue.SimpleQueue[object]
     ) -> None:
-        finished = self._execute(fire, run_id, started_at)
-        if finished is not None:
-            inbox.put(finished)
+        """A worker's part of a run: the action, then its result to the writer. No lock:
+        in a burst every worker passing through the dispatcher's lock made them queue
+        behind one another, and the writer settles a batch of results under one hold."""
+        try:
+            finished = self._run_action(fire, run_id, started_at)
+        except BaseException as exc:  # a bug in cronwell: the slot must still be freed
+            outcome = Outcome(
+                status=RunStatus.FAILED,
+                error=f"cronwell internal error: {type(exc).__name__}: {exc}",
+                traceback=traceback.format_exc(),
+            )
+            finished = self._finished(run_id, _Started(fire, started_at), outcome, {})
+        self._completed.add(run_id)  # atomic; the watchdog no longer expires it
+        inbox.put(replace(finished, returned=True))
 
     def _expire(self, run_id: int, inbox: queue.SimpleQueue[object]) -> None:
         """A function in a thread that ignored its deadline: a thread cannot be killed, so
@@ -693,35 +709,38 @@ class LocalDispatcher:
         self._start_queued_if_idle(task.id)
         inbox.put(self._finished(run_id, started, outcome, {}))
 
-    def _execute(self, fire: Fire, run_id: int, started_at: datetime) -> _Finished | None:
-        """Run the action; ``None`` when the run was already recorded timed out."""
-        try:
-            finished = self._run_action(fire, run_id, started_at)
-        finally:
-            expired = self._settle(fire.task.id, run_id)
-        if expired:
-            log.info(
-                "a timed-out function returned; its result is ignored",
-                extra={"action": "late_result_ignored", "task_id": fire.task.id, "run_id": run_id},
-            )
-            return None
-        _log_outcome(finished.run)
-        return finished
-
-    def _settle(self, task_id: str, run_id: int) -> bool:
-        """The action returned (or raised): free its slot, unless the watchdog already
-        recorded it timed out and freed it. True in that case. One hold of the lock in the
-        usual case: every run of a burst passes here."""
+    def _settle(self, finished: list[_Finished]) -> list[_Finished]:
+        """Free the slots of runs whose action returned, under one hold of the lock, and
+        start what was queued behind them. A result whose run the watchdog already
+        recorded timed out (and freed) is dropped: the row says ``timed_out``."""
+        kept: list[_Finished] = []
+        freed: list[str] = []
         with self._lock:
-            expired = run_id in self._expired
-            self._expired.discard(run_id)
-            if not expired:
-                self._completed.add(run_id)
-                self._release_locked(task_id)
-            queued = task_id in self._queued
-        if not expired and queued:
+            for item in finished:
+                run_id = item.update.run_id
+                if item.returned and run_id in self._expired:
+                    self._expired.discard(run_id)
+                    self._completed.discard(run_id)
+                    log.info(
+                        "a timed-out function returned; its result is ignored",
+                        extra={
+                            "action": "late_result_ignored",
+                            "task_id": item.task.id,
+                            "run_id": run_id,
+                        },
+                    )
+                    continue
+                if item.returned:
+                    self._release_locked(item.task.id)
+                    freed.append(item.task.id)
+                kept.append(item)
+            queued = [task_id for task_id in freed if task_id in self._queued]
+        for item in kept:
+            if item.returned:
+                _log_outcome(item.run)
+        for task_id in queued:
             self._start_queued_if_idle(task_id)
-        return expired
+        return kept
 
     def _run_action(self, fire: Fire, run_id: int, started_at: datetime) -> _Finished:
         task = fire.task
