@@ -599,7 +599,7 @@ class Store:
         # Keys in a fixed order, so two concurrent batches lock them in the same order
         # (PostgreSQL would otherwise risk a deadlock between overlapping batches).
         unique = sorted(first.items(), key=lambda item: item[0])
-        stamp = self._stamp
+        stamp = _memoized(self._stamp)  # a batch repeats a few instants thousands of times
         inserted: dict[tuple[str, Any, int], int] = {}
         with self._begin(write=True) as conn:
             for start in range(0, len(unique), _INSERT_CHUNK):
@@ -1487,6 +1487,21 @@ def _run_params(row: NewRun, stamp: Callable[[Any], Any]) -> tuple[Any, ...]:
 
 def _as_is(value: Any) -> Any:
     return value
+
+
+def _memoized(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``convert`` with its answers kept: converting a timestamp for the driver (to UTC,
+    then to text on SQLite) cost more than a look-up, and the rows of a burst or an
+    outage share their occurrence time and the instant they were recorded."""
+    answers: dict[Any, Any] = {None: convert(None)}
+
+    def memoized(value: Any) -> Any:
+        found = answers.get(value, answers)
+        if found is answers:
+            found = answers[value] = convert(value)
+        return found
+
+    return memoized
 
 
 def _text(value: str | None) -> str | None:
