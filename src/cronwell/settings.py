@@ -33,7 +33,12 @@ class Settings(BaseSettings):
     output_limit: int = Field(
         64 * 1024, ge=1024, description="Bytes of output (stdout, stderr, logs) kept per run."
     )
-    max_workers: int = Field(20, ge=1, description="Threads that run actions concurrently.")
+    max_workers: int = Field(
+        20,
+        ge=1,
+        description="Threads that run actions concurrently; catch-up runs after an outage "
+        "have a quarter as many more (at least one) of their own.",
+    )
     poll_interval: float = Field(
         1.0, gt=0, le=60, description="Seconds between checks for changes made elsewhere."
     )

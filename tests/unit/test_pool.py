@@ -1,24 +1,35 @@
-"""The worker pool: every callable runs once, and background work waits for the rest."""
+"""The worker pool: every callable runs once, and background work has threads of its own."""
 
 from __future__ import annotations
 
 import threading
 
-from cronwell.dispatch.pool import WorkerPool
+from cronwell.dispatch.pool import WorkerPool, background_threads
 
 
-def test_background_work_runs_after_work_submitted_later() -> None:
-    pool = WorkerPool(1, "test-pool")
+def test_background_work_never_takes_a_thread_from_work_due_now() -> None:
+    pool = WorkerPool(4, "test-pool")  # 4 threads for work due now, 1 for background
+    assert background_threads(4) == 1
     gate = threading.Event()
-    order: list[str] = []
-    pool.submit(lambda: gate.wait(5))  # holds the only thread while the rest is queued
-    for i in range(3):
-        pool.submit(lambda i=i: order.append(f"catch-up {i}"), background=True)
-    for i in range(2):
-        pool.submit(lambda i=i: order.append(f"due {i}"))
+    started = threading.Semaphore(0)
+    ran: list[str] = []
+
+    def slow_catch_up() -> None:
+        started.release()
+        gate.wait(5)
+        ran.append("catch-up")
+
+    for _ in range(10):  # slow catch-up runs: one at a time, the rest wait their turn
+        pool.submit(slow_catch_up, background=True)
+    assert started.acquire(timeout=5)
+    due = [threading.Event() for _ in range(4)]
+    for event in due:  # all four run while the catch-up holds its thread
+        pool.submit(event.set)
+    assert all(event.wait(5) for event in due)
+    assert not started.acquire(timeout=0.2)  # a second catch-up run did not start
     gate.set()
     pool.shutdown(wait=True)
-    assert order == ["due 0", "due 1", "catch-up 0", "catch-up 1", "catch-up 2"]
+    assert ran == ["catch-up"] * 10
 
 
 def test_every_callable_of_both_lanes_runs_exactly_once() -> None:

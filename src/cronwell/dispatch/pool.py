@@ -5,9 +5,11 @@ lock and a condition) per call and a semaphore round trip per hand-off. Each run
 its result through the dispatcher's writer queue instead. In a burst of 10,000 fires the
 executor's bookkeeping was a tenth of the time the process held the GIL.
 
-Work comes in two lanes: a thread takes background work (catch-up runs after an outage)
-only when no other work waits, so thousands of catch-up runs do not hold back an
-occurrence that is due now.
+Work comes in two lanes with threads of their own: ``size`` threads for what is due now,
+and a quarter as many (at least one) for background work (catch-up runs after an outage).
+Thousands of catch-up runs thus never take a thread from an occurrence due now, even when
+they are slow, and keep few threads asking for the GIL: with every thread of the pool
+busy on them, what was due meanwhile started up to 1.8 s late.
 """
 
 from __future__ import annotations
@@ -22,48 +24,47 @@ log = logging.getLogger(__name__)
 Work = Callable[[], None]
 
 
+def background_threads(size: int) -> int:
+    """How many threads a pool of ``size`` gives its background lane."""
+    return max(1, size // 4)
+
+
 class WorkerPool:
-    """``size`` daemon threads running callables, each lane in the order submitted."""
+    """Daemon threads running callables, each lane in the order submitted."""
 
     def __init__(self, size: int, name: str) -> None:
-        # one token per callable submitted: a thread holding a token is owed one callable,
-        # from the first lane if it holds any, else from the background lane
-        self._tokens: queue.SimpleQueue[bool] = queue.SimpleQueue()
-        self._first: queue.SimpleQueue[Work] = queue.SimpleQueue()
-        self._background: queue.SimpleQueue[Work] = queue.SimpleQueue()
+        self._first: queue.SimpleQueue[Work | None] = queue.SimpleQueue()
+        self._background: queue.SimpleQueue[Work | None] = queue.SimpleQueue()
         self._closed = False
+        lanes = [(self._first, f"{name}_{i}") for i in range(size)]
+        lanes += [(self._background, f"{name}_bg_{i}") for i in range(background_threads(size))]
         self._threads = [
-            threading.Thread(target=self._work, name=f"{name}_{i}", daemon=True)
-            for i in range(size)
+            (threading.Thread(target=self._serve, args=(lane,), name=label, daemon=True), lane)
+            for lane, label in lanes
         ]
-        for thread in self._threads:
+        for thread, _ in self._threads:
             thread.start()
 
     def submit(self, work: Work, *, background: bool = False) -> None:
-        """Queue ``work``; ``background`` work runs once nothing else waits. RuntimeError
-        once the pool is shut down."""
+        """Queue ``work`` on its lane. RuntimeError once the pool is shut down."""
         if self._closed:
             raise RuntimeError("the worker pool is shut down")
         (self._background if background else self._first).put(work)
-        self._tokens.put(True)  # after the callable: a token always finds one
 
     def shutdown(self, wait: bool = False) -> None:
         """Take no more work; what was submitted still runs. With ``wait``, return when
         every thread has finished."""
         if not self._closed:
             self._closed = True
-            for _ in self._threads:
-                self._tokens.put(False)
+            for _, lane in self._threads:  # one stop per thread, behind what is queued
+                lane.put(None)
         if wait:
-            for thread in self._threads:
+            for thread, _ in self._threads:
                 thread.join()
 
-    def _work(self) -> None:
-        while self._tokens.get():
-            try:
-                work = self._first.get_nowait()
-            except queue.Empty:
-                work = self._background.get_nowait()
+    @staticmethod
+    def _serve(lane: queue.SimpleQueue[Work | None]) -> None:
+        while (work := lane.get()) is not None:
             try:
                 work()
             except BaseException:  # a bug in cronwell: the thread must live on
