@@ -41,6 +41,7 @@ def test_read_back_equals_validated() -> None:
         max_consecutive_failures=3,
         alerts=["ops", {"to": "json://host/x", "events": ["failed", "succeeded"]}],
     )
+    assert json.loads(rich.definition_json()) == rich.definition()  # the text the store keeps
     read = stored(rich)
     expected = Task.model_validate(
         {**rich.definition(), **{k: getattr(read, k) for k in ("version", "created_at")}}

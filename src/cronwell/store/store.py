@@ -100,6 +100,9 @@ _LOCK_TASK_WRITES = "LOCK TABLE cronwell_task_changes IN SHARE ROW EXCLUSIVE MOD
 _SHORT_TEXT = 200  # length of the reason and instance_id columns
 _HOSTNAME = 255  # length of cronwell_instances.hostname
 _ID_CHUNK = 500  # ids per IN (...) list
+# one array instead of an IN list: SQLAlchemy rendered, and psycopg parsed, 500
+# placeholders per chunk, a fifth of storing 100,000 new tasks
+_FIRST_TAKEN_ID_PG = f"SELECT id FROM {tasks.name} WHERE id = ANY(%s) ORDER BY id LIMIT 1"
 
 # A result row. Row's generic parameters differ between SQLAlchemy 2.0 and 2.1, and columns
 # are read by name anyway.
@@ -300,13 +303,9 @@ class Store:
             ids.add(task.id)
         ordered = [task.id for task in new_tasks]
         with self._begin(write=True, lock_tasks=True) as conn:
-            for start in range(0, len(ordered), _ID_CHUNK):
-                chunk = ordered[start : start + _ID_CHUNK]
-                taken = conn.execute(
-                    select(tasks.c.id).where(tasks.c.id.in_(chunk)).order_by(tasks.c.id).limit(1)
-                ).first()
-                if taken is not None:
-                    raise TaskExistsError(str(taken.id))
+            taken = self._first_taken_id(conn, ordered)
+            if taken is not None:
+                raise TaskExistsError(taken)
             if self.is_sqlite:
                 result = conn.execute(
                     insert(task_changes).returning(task_changes.c.task_id, task_changes.c.revision),
@@ -329,6 +328,25 @@ class Store:
                     _INSERT_TASKS_UNNEST, tuple(map(list, zip(*rows, strict=True)))
                 )
         return len(new_tasks)
+
+    def _first_taken_id(self, conn: Connection, ids: list[str]) -> str | None:
+        """The first of ``ids`` (in id order) that a stored task has, or ``None``.
+        PostgreSQL takes them as one array; SQLite, whose statements have a bounded
+        number of parameters, in chunks."""
+        if not self.is_sqlite:
+            found = conn.exec_driver_sql(_FIRST_TAKEN_ID_PG, (ids,)).scalar()
+            return None if found is None else str(found)
+        taken = [
+            row.id
+            for start in range(0, len(ids), _ID_CHUNK)
+            for row in conn.execute(
+                select(tasks.c.id)
+                .where(tasks.c.id.in_(ids[start : start + _ID_CHUNK]))
+                .order_by(tasks.c.id)
+                .limit(1)
+            )
+        ]
+        return min(taken) if taken else None
 
     def update_task(self, task: Task, now: datetime, expected_version: int | None = None) -> Task:
         """Replace the stored definition of ``task.id`` and return the task as stored
@@ -1332,7 +1350,7 @@ def _new_task_row(task: Task, revision: int, now: Any) -> tuple[Any, ...]:
         task.id,
         task.name,
         task.enabled,
-        _dumps(task.definition()),
+        task.definition_json(),
         _dumps(task.tags),
         1,
         revision,
@@ -1347,7 +1365,7 @@ def _task_values(task: Task, *, version: int, revision: int, now: datetime) -> d
     return {
         "name": task.name,
         "enabled": task.enabled,
-        "definition": _dumps(task.definition()),
+        "definition": task.definition_json(),
         "tags": _dumps(task.tags),
         "version": version,
         "revision": revision,
