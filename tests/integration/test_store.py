@@ -297,6 +297,22 @@ def test_a_fleet_reads_back_as_validated_sharing_its_definition(store: Store) ->
     assert first.retry_on is not second.retry_on
 
 
+def test_failure_streaks_reset_for_many_tasks_at_once(store: Store) -> None:
+    """A burst's successes reset the streaks of every task that had one, in one call,
+    however many tasks it names; the counts they had come back."""
+    store.bulk_insert_tasks([make_task(f"streak-{i:04d}") for i in range(1200)], NOW)
+    failing = [f"streak-{i:04d}" for i in range(0, 1200, 7)]
+    for task_id in failing:
+        store.record_occurrence_result(task_id, True)
+    store.record_occurrence_result("streak-0007", True)
+    named = [f"streak-{i:04d}" for i in range(1200)] + ["streak-0007", "no-such-task"]
+    assert store.reset_failure_streaks(named) == {
+        task_id: 2 if task_id == "streak-0007" else 1 for task_id in failing
+    }
+    assert store.reset_failure_streaks(failing) == {}
+    assert store.get_task("streak-0007").consecutive_failures == 0
+
+
 def test_set_enabled(store: Store) -> None:
     store.insert_task(make_task("t"), NOW)
     paused = store.set_enabled("t", False, NOW + timedelta(seconds=1))

@@ -30,6 +30,7 @@ from sqlalchemy import (
     String,
     Text,
     and_,
+    any_,
     bindparam,
     cast,
     delete,
@@ -482,21 +483,19 @@ class Store:
         wanted = sorted(set(task_ids))
         if not wanted:
             return {}
-        streaks: dict[str, int] = {}
+        query = (
+            select(tasks.c.id, tasks.c.consecutive_failures)
+            .where(self._is_one_of(tasks.c.id, wanted), tasks.c.consecutive_failures != 0)
+            .order_by(tasks.c.id)  # rows locked in one order by every writer
+        )
+        if not self.is_sqlite:
+            query = query.with_for_update()
         with self._begin(write=True) as conn:
-            for chunk in _chunks(wanted):
-                query = select(tasks.c.id, tasks.c.consecutive_failures).where(
-                    tasks.c.id.in_(chunk), tasks.c.consecutive_failures != 0
-                )
-                if not self.is_sqlite:
-                    query = query.with_for_update()
-                streaks.update(
-                    {str(r.id): int(r.consecutive_failures) for r in conn.execute(query)}
-                )
+            streaks = {str(r.id): int(r.consecutive_failures) for r in conn.execute(query)}
             if streaks:
                 conn.execute(
                     update(tasks)
-                    .where(tasks.c.id.in_(sorted(streaks)))
+                    .where(self._is_one_of(tasks.c.id, sorted(streaks)))
                     .values(consecutive_failures=0)
                 )
         return streaks
@@ -572,6 +571,16 @@ class Store:
                 )
             )
         return clauses
+
+    def _is_one_of(self, column: ColumnElement[str], values: list[str]) -> ColumnElement[bool]:
+        """``column IN values`` as a statement whose text does not depend on how many
+        values there are: one array on PostgreSQL, one JSON text on SQLite. An ``IN``
+        list is rendered again for every call and, on PostgreSQL, parsed again by psycopg;
+        for the results of a burst that was a fifth of the writer thread's time."""
+        if self.is_sqlite:
+            listed = func.json_each(bindparam("values", json.dumps(values))).table_valued("value")
+            return column.in_(select(listed.c.value))
+        return column == any_(bindparam("values", values, type_=postgresql.ARRAY(String)))
 
     def _has_tag(self, tag: str) -> ColumnElement[bool]:
         # An exact element match in the JSON list, with each backend's JSON functions.
