@@ -262,7 +262,7 @@ class LocalDispatcher:
             self._release(task.id)
             self._store.finish_runs([self._interrupted(run_id, _Started(fire, now)).update])
             raise
-        self._write_finished(self._settle([replace(finished, returned=True)]))
+        self._write_finished(self._settle([finished]))
         return finished.run
 
     @contextlib.contextmanager
@@ -685,9 +685,11 @@ class LocalDispatcher:
                 error=f"cronwell internal error: {type(exc).__name__}: {exc}",
                 traceback=traceback.format_exc(),
             )
-            finished = self._finished(run_id, _Started(fire, started_at), outcome, {})
+            finished = self._finished(
+                run_id, _Started(fire, started_at), outcome, {}, returned=True
+            )
         self._completed.add(run_id)  # atomic; the watchdog no longer expires it
-        inbox.put(replace(finished, returned=True))
+        inbox.put(finished)
 
     def _expire(self, run_id: int, inbox: queue.SimpleQueue[object]) -> None:
         """A function in a thread that ignored its deadline: a thread cannot be killed, so
@@ -749,7 +751,7 @@ class LocalDispatcher:
         if run_id in self._replaced:  # replaced before its action began: not started at all
             outcome = Outcome(status=RunStatus.INTERRUPTED, error="replaced before it started")
             return self._finished(
-                run_id, _Started(fire, started_at), outcome, {}, RunReason.REPLACED
+                run_id, _Started(fire, started_at), outcome, {}, RunReason.REPLACED, returned=True
             )
         for listener in list(self._start_listeners):
             try:
@@ -783,7 +785,7 @@ class LocalDispatcher:
         elif self._stopping.is_set() and outcome.status is RunStatus.INTERRUPTED:
             reason = RunReason.SHUTDOWN
         return self._finished(
-            run_id, _Started(fire, started_at), outcome, dict(ctx.counters), reason
+            run_id, _Started(fire, started_at), outcome, dict(ctx.counters), reason, returned=True
         )
 
     def _finished(
@@ -793,6 +795,8 @@ class LocalDispatcher:
         outcome: Outcome,
         counters: dict[str, float],
         reason: str | None = None,
+        *,
+        returned: bool = False,
     ) -> _Finished:
         fire = started.fire
         finished_at = self._clock.now()
@@ -826,7 +830,7 @@ class LocalDispatcher:
             reason=reason,
         )
         exception_type = getattr(outcome, "exception_type", None)
-        return _Finished(update, run, fire.task, exception_type)
+        return _Finished(update, run, fire.task, exception_type, returned)
 
     def _interrupted(self, run_id: int, started: _Started) -> _Finished:
         outcome = Outcome(status=RunStatus.INTERRUPTED, error="stopped by a shutdown")
