@@ -3,6 +3,7 @@ missed and interrupted occurrences recorded, and a writer that survives a bad ro
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -11,10 +12,10 @@ from tests.support.waiting import RunCollector, wait_until
 
 from cronwell.clock import FrozenClock, SystemClock
 from cronwell.dispatch import Fire, LocalDispatcher
-from cronwell.domain.run import RunStatus
+from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.task import Task
 from cronwell.runners import HttpRunner, PythonRunner, Runners, ShellRunner
-from cronwell.store import Store
+from cronwell.store import NewRun, Store
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -129,3 +130,62 @@ def test_interrupt_during_an_inline_run_is_recorded(store: Store) -> None:
     bundle.close()
     (run,) = store.list_runs(task_id="ctrl-c")
     assert run.status is RunStatus.INTERRUPTED
+
+
+def test_catch_up_writes_go_through_the_writer_behind_what_is_due_now(
+    store: Store, runners: Runners
+) -> None:
+    """Missed rows and catch-up fires from another thread are written by the writer thread
+    (one SQLite writer per process), each chunk after what was queued before it: a fire
+    due now is recorded before the catch-up chunks that follow it."""
+    dispatcher = LocalDispatcher(store, runners, SystemClock(), instance_id="t", max_workers=4)
+    collected = RunCollector()
+    dispatcher.add_listener(collected)
+    writer_threads: set[str] = set()
+    first_row_seen = threading.Event()
+    go_on = threading.Event()
+
+    def hold_the_writer(run: Run) -> None:
+        writer_threads.add(threading.current_thread().name)
+        if run.status is RunStatus.MISSED:
+            first_row_seen.set()
+            go_on.wait(10)
+
+    dispatcher.add_listener(hold_the_writer)
+    dispatcher.start()
+    backlog = make_task("backlog", max_instances=100)
+    due = make_task("due")
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    missed = [
+        NewRun(
+            task_id="backlog",
+            scheduled_for=base,
+            status=RunStatus.MISSED,
+            reason="scheduler_down",
+            finished_at=datetime.now(UTC),
+        )
+    ]
+    catch_up = threading.Thread(
+        target=lambda: (
+            dispatcher.record(missed, {"backlog": backlog}),
+            dispatcher.start_behind(
+                [
+                    Fire(backlog, base + timedelta(seconds=i + 1), reason="catchup")
+                    for i in range(6)
+                ],
+                chunk=2,
+            ),
+        )
+    )
+    catch_up.start()
+    assert first_row_seen.wait(10)  # the writer is busy with the missed row
+    dispatcher.submit([Fire(due, datetime.now(UTC))])
+    go_on.set()
+    catch_up.join(10)
+    assert not catch_up.is_alive()
+    due_run = collected.wait_for(1, "due")[0]
+    backlog_runs = [r for r in collected.wait_for(7, "backlog") if r.reason == "catchup"]
+    assert len(backlog_runs) == 6 and all(r.status is RunStatus.SUCCEEDED for r in backlog_runs)
+    assert all(due_run.id < r.id for r in backlog_runs)  # recorded first
+    assert writer_threads == {"cronwell-writer"}  # every row was stored by the writer
+    dispatcher.shutdown()

@@ -226,7 +226,7 @@ def catch_up(
     if rows:
         dispatcher.record(rows, by_id)
     if fires:
-        dispatcher.submit(fires)
+        dispatcher.start_behind(fires, _RECORD_CHUNK)
     return found
 
 
