@@ -295,6 +295,7 @@ def test_a_fleet_reads_back_as_validated_sharing_its_definition(store: Store) ->
     assert first.schedule is second.schedule and first.timezone is second.timezone
     assert first.tags == second.tags and first.tags is not second.tags
     assert first.retry_on is not second.retry_on
+    assert first.alerts == [] and first.alerts is not second.alerts  # empty ones too
 
 
 def test_failure_streaks_reset_for_many_tasks_at_once(store: Store) -> None:

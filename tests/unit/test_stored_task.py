@@ -81,3 +81,18 @@ def test_text_in_another_layout_is_read_in_full() -> None:
     # only the second was cut after its name, and what follows prepared once
     assert not any('"name":"X"' in tail for tail in task_module._TAILS)
     assert text.partition('"name":"X"')[2] in task_module._TAILS
+
+
+def test_non_finite_durations_and_arguments_survive_the_stored_text() -> None:
+    task = Task(
+        id="forever",
+        schedule=cron("0 8 * * *"),
+        action=PythonAction(func="os:sep", args=[float("inf")]),
+        misfire_grace=float("inf"),  # never missed
+    )
+    text = task.definition_json()
+    assert json.loads(text) == json.loads(json.dumps(task.definition()))  # Infinity, not null
+    state = {"paused_reason": None, "consecutive_failures": 0, "version": 1}
+    state |= {"created_at": datetime(2026, 1, 1, tzinfo=UTC), "updated_at": None}
+    read = Task.from_stored_json(text, **state)
+    assert read.misfire_grace == float("inf") and read.action.args == [float("inf")]

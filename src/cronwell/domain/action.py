@@ -15,7 +15,8 @@ _FUNC_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_<][\w.<>]*$")
 
 
 class _Action(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # non-finite numbers as the store has always written them (Infinity, NaN), not null
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
 
     def summary(self) -> str:
         """A one-line description of what the action does."""
@@ -117,7 +118,9 @@ class HttpAction(_Action):
     expect_status: list[int] = Field(default_factory=list)
     timeout: float = Field(30.0, gt=0)
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, ser_json_inf_nan="constants"
+    )
 
     @field_validator("url")
     @classmethod

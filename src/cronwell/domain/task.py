@@ -40,7 +40,11 @@ class Task(BaseModel):
     """A task as stored: JSON in, JSON out (``model_dump(mode="json")`` and
     ``Task.model_validate``). ``version`` counts stored changes (optimistic concurrency)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    # non-finite durations (misfire_grace=inf: never missed) as the store has always written
+    # them, Infinity and NaN, which definition_json would otherwise turn into null
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_default=True, ser_json_inf_nan="constants"
+    )
 
     id: str = Field(description="Unique slug: letters, digits and _ . : - (up to 200).")
     name: str = ""
@@ -211,7 +215,7 @@ class Task(BaseModel):
             fields = _TAILS[tail] = _stored_fields(from_json("{" + tail[1:]))
         data = {**head, **fields, **state}
         for name in _LISTS:  # each task gets its own lists, as if parsed alone
-            if data.get(name):
+            if data.get(name) is not None:
                 data[name] = list(data[name])
         return cls._assemble(data)
 
