@@ -108,11 +108,21 @@ def build_engine(url: URL, *, pool_size: int) -> Engine:
         connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_S
     if "application_name" not in url.query:
         connect_args["application_name"] = "cronwell"
-    if "options" not in url.query:
-        # timestamps come back in UTC, cronwell's only zone, whatever the server's default:
-        # psycopg then gives them datetime.UTC itself, which needs no conversion per value
-        connect_args["options"] = "-c TimeZone=UTC"
-    return create_engine(url, pool_size=pool_size, pool_pre_ping=True, connect_args=connect_args)
+    engine = create_engine(url, pool_size=pool_size, pool_pre_ping=True, connect_args=connect_args)
+    event.listen(engine, "connect", _postgres_on_connect)
+    return engine
+
+
+def _postgres_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Timestamps come back in UTC, cronwell's only zone, whatever the server's default:
+    # psycopg then gives them datetime.UTC itself, which needs no conversion per value.
+    # A SET rather than the "options" startup parameter, which some poolers refuse.
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    try:
+        dbapi_connection.execute("SET TIME ZONE 'UTC'")
+    finally:
+        dbapi_connection.autocommit = autocommit
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
