@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from cronwell.clock import FrozenClock, SystemClock
 from cronwell.dispatch import Fire, LocalDispatcher
 from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.task import Task
+from cronwell.errors import SchedulerStateError
 from cronwell.runners import HttpRunner, PythonRunner, Runners, ShellRunner
 from cronwell.store import NewRun, Store
 
@@ -189,3 +191,50 @@ def test_catch_up_writes_go_through_the_writer_behind_what_is_due_now(
     assert all(due_run.id < r.id for r in backlog_runs)  # recorded first
     assert writer_threads == {"cronwell-writer"}  # every row was stored by the writer
     dispatcher.shutdown()
+
+
+def test_a_stop_does_not_wait_for_a_busy_writer(store: Store, runners: Runners) -> None:
+    """Catch-up waiting for the writer (which may be retrying through a database outage)
+    gives up once its cancel event is set, so an engine can stop; catch-up fires need a
+    running dispatcher."""
+    dispatcher = LocalDispatcher(store, runners, SystemClock(), instance_id="t", max_workers=2)
+    task = make_task("backlog")
+    fire = Fire(task, NOW, reason="catchup")
+    with pytest.raises(SchedulerStateError):
+        dispatcher.start_behind([fire])
+    busy = threading.Event()
+    release = threading.Event()
+
+    def hold(run: Run) -> None:
+        busy.set()
+        release.wait(10)
+
+    dispatcher.add_listener(hold)
+    dispatcher.start()
+    row = NewRun(
+        task_id="backlog",
+        scheduled_for=NOW,
+        status=RunStatus.MISSED,
+        reason="scheduler_down",
+        finished_at=NOW,
+    )
+    holder = threading.Thread(target=dispatcher.record, args=([row],))
+    holder.start()
+    assert busy.wait(10)  # the writer is inside a listener: it takes nothing else now
+    cancel = threading.Event()
+    answers: list[bool] = []
+    waiting = threading.Thread(
+        target=lambda: answers.append(
+            dispatcher.record(
+                [replace(row, scheduled_for=NOW + timedelta(minutes=1))], cancel=cancel
+            )
+        )
+    )
+    waiting.start()
+    cancel.set()
+    waiting.join(5)
+    assert answers == [False]  # gave up while the writer was still busy
+    release.set()
+    holder.join(5)
+    dispatcher.shutdown()
+    assert len(store.list_runs(task_id="backlog")) == 2  # the abandoned request still landed

@@ -123,8 +123,8 @@ class _Request:
 
 
 _STOP = object()
-# seconds between checks that the writer still lives, while waiting for it
-_REQUEST_POLL = 1.0
+# seconds between looks at the writer and the caller's cancel event, while waiting
+_REQUEST_POLL = 0.1
 
 
 class LocalDispatcher:
@@ -177,7 +177,12 @@ class LocalDispatcher:
             return
         self._stopping.clear()
         self._queue = queue.SimpleQueue()  # a fresh queue: nothing of a past term leaks in
-        self._queued.clear()
+        with self._lock:  # a run that outlived the last term frees nothing in this one
+            self._queued.clear()
+            self._running.clear()
+            self._expired.clear()
+            self._completed.clear()
+            self._replaced.clear()
         self._pool = WorkerPool(self._max_workers, "cronwell-run")
         self._writer = threading.Thread(
             target=self._write_loop, args=(self._queue,), name="cronwell-writer", daemon=True
@@ -241,40 +246,55 @@ class LocalDispatcher:
         for fire in fires:
             self._queue.put(fire)
 
-    def record(self, rows: Sequence[NewRun], tasks: Mapping[str, Task] | None = None) -> None:
+    def record(
+        self,
+        rows: Sequence[NewRun],
+        tasks: Mapping[str, Task] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> bool:
         """Record finished rows that run nothing (missed and skipped occurrences), in one
         batch; duplicates of recorded occurrences are ignored. Returns once they are
-        stored (or raises why not).
+        stored (or raises why not); False if ``cancel`` was set first, when the rows may
+        or may not be stored.
 
         While the dispatcher runs, the writer thread stores them, after the fires queued
         before them: two threads of one process writing to SQLite starved the fires, whose
         waits for the write lock polled with growing sleeps while catch-up took the lock
         back chunk after chunk (an every-second task skipped 3 of 10 occurrences)."""
-        self._through_writer(_Request(rows=list(rows), tasks=tasks or {}))
+        return self._through_writer(_Request(rows=list(rows), tasks=tasks or {}), cancel)
 
-    def start_behind(self, fires: Sequence[Fire], chunk: int = 1000) -> None:
+    def start_behind(
+        self, fires: Sequence[Fire], chunk: int = 1000, cancel: threading.Event | None = None
+    ) -> bool:
         """Record and start ``fires`` (catch-up runs) ``chunk`` at a time, each chunk once
-        the writer has seen what was queued before it; returns when all are recorded.
+        the writer has seen what was queued before it; returns when all are recorded, or
+        False once ``cancel`` is set (the chunks not handed over are not recorded).
         Submitted at once, 10,000 catch-up fires held an occurrence due now behind them in
         the writer's queue for over a second."""
-        if self._writer is None:
-            raise SchedulerStateError("The dispatcher is not running.")
         for start in range(0, len(fires), chunk):
-            self._through_writer(_Request(fires=list(fires[start : start + chunk])))
+            if not self._through_writer(_Request(fires=list(fires[start : start + chunk])), cancel):
+                return False
+        return True
 
-    def _through_writer(self, request: _Request) -> None:
-        """Have the writer thread carry out ``request`` and wait for it; carried out here
-        when no writer runs (or it stopped before it came to the request)."""
+    def _through_writer(self, request: _Request, cancel: threading.Event | None) -> bool:
+        """Have the writer thread carry out ``request`` and wait for it, or until ``cancel``
+        is set (False then: a writer retrying through a database outage must not hold up
+        a stop). Rows are stored here when no writer runs; fires need one."""
         writer = self._writer
-        if writer is None or writer is threading.current_thread():
-            self._carry_out(request)
-        else:
+        if writer is not None and writer is not threading.current_thread():
             self._queue.put(request)
             while not request.done.wait(_REQUEST_POLL):
-                if not writer.is_alive() and not request.done.is_set():
-                    self._carry_out(request)
+                if cancel is not None and cancel.is_set():
+                    return False
+                if not writer.is_alive():  # stopped: it drained its queue, or it died
+                    break
+        if not request.done.is_set():
+            if request.fires:
+                raise SchedulerStateError("The dispatcher is not running.")
+            self._carry_out(request)
         if request.error is not None:
             raise request.error
+        return True
 
     def _carry_out(self, request: _Request) -> None:
         try:
@@ -353,11 +373,12 @@ class LocalDispatcher:
             self._gather(inbox, items)
             if stopping and not items:
                 return  # drained: what this thread queued for itself is written too
-            # slots of returned actions are freed before fires are decided, as if freed
-            # by the worker the moment the action returned
-            finished = self._settle([i for i in items if isinstance(i, _Finished)])
-            fires = [i for i in items if isinstance(i, Fire)]
-            try:  # fires first: they are due now, the rest only waits to be written
+            try:
+                # slots of returned actions are freed before fires are decided, as if
+                # freed by the worker the moment the action returned
+                finished = self._settle([i for i in items if isinstance(i, _Finished)])
+                fires = [i for i in items if isinstance(i, Fire)]
+                # fires first: they are due now, the rest only waits to be written
                 if fires:
                     self._record_fires(fires)
                 for request in items:
@@ -365,8 +386,12 @@ class LocalDispatcher:
                         self._carry_out(request)
                 if finished:
                     self._write_finished(finished)
-            except Exception:  # never let the writer die: it is the only way to history
+            except Exception as exc:  # never let the writer die: the only way to history
                 log.exception("run history writer failed", extra={"action": "writer_failed"})
+                for request in items:  # whoever waits for a request hears why
+                    if isinstance(request, _Request) and not request.done.is_set():
+                        request.error = exc
+                        request.done.set()
             stopping = stopping or any(item is _STOP for item in items)
 
     def _gather(self, inbox: queue.SimpleQueue[object], items: list[object]) -> None:

@@ -243,7 +243,7 @@ class Engine:
 
     def _catch_up(self, tasks: list[Task], now: datetime) -> None:
         try:
-            catch_up(self._store, self._dispatcher, tasks, now, self._instance_id)
+            catch_up(self._store, self._dispatcher, tasks, now, self._instance_id, self._stop)
         except Exception:
             # the next start finds the same gap again: catch-up reads what is recorded
             log.exception("catch-up failed", extra={"action": "catch_up_failed"})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -159,10 +160,12 @@ def catch_up(
     tasks: Iterable[Task],
     now: datetime,
     instance_id: str,
+    stop: threading.Event | None = None,
 ) -> int:
     """Record what each task missed since its last recorded occurrence (or its last
     change: a resume, a new definition) and run what its ``catchup`` policy says. Returns
-    the number of missed occurrences found."""
+    the number of missed occurrences found. Once ``stop`` is set, it hands nothing more to
+    the dispatcher: the next start finds what is not recorded and catches it up."""
     tasks = list(tasks)
     last = store.last_occurrences([t.id for t in tasks])
     found = 0
@@ -188,7 +191,8 @@ def catch_up(
         found += total
         fires += [Fire(task, when, reason=RunReason.CATCHUP) for when in plan.run]
         if len(rows) >= _RECORD_CHUNK:  # on a task's boundary: its rows stay together
-            dispatcher.record(rows, by_id)
+            if not dispatcher.record(rows, by_id, stop):
+                return found
             rows = []
         rows += unrun_rows(
             task,
@@ -223,10 +227,10 @@ def catch_up(
                 "catch_up_runs": len(fires),
             },
         )
-    if rows:
-        dispatcher.record(rows, by_id)
+    if rows and not dispatcher.record(rows, by_id, stop):
+        return found
     if fires:
-        dispatcher.start_behind(fires, _RECORD_CHUNK)
+        dispatcher.start_behind(fires, _RECORD_CHUNK, stop)
     return found
 
 
