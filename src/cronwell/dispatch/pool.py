@@ -8,8 +8,7 @@ executor's bookkeeping was a tenth of the time the process held the GIL.
 Work comes in two lanes with threads of their own: ``size`` threads for what is due now,
 and a quarter as many (at least one) for background work (catch-up runs after an outage).
 Thousands of catch-up runs thus never take a thread from an occurrence due now, even when
-they are slow, and keep few threads asking for the GIL: with every thread of the pool
-busy on them, what was due meanwhile started up to 1.8 s late.
+they are slow.
 """
 
 from __future__ import annotations
