@@ -11,25 +11,33 @@ def test_background_work_never_takes_a_thread_from_work_due_now() -> None:
     pool = WorkerPool(4, "test-pool")  # 4 threads for work due now, 1 for background
     assert background_threads(4) == 1
     gate = threading.Event()
-    started = threading.Semaphore(0)
-    ran: list[str] = []
+    started = threading.Event()
+    lock = threading.Lock()
+    running = [0]
+    most = [0]
+    finished = [0]
 
     def slow_catch_up() -> None:
-        started.release()
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        started.set()
         gate.wait(5)
-        ran.append("catch-up")
+        with lock:
+            running[0] -= 1
+            finished[0] += 1
 
     for _ in range(10):  # slow catch-up runs: one at a time, the rest wait their turn
         pool.submit(slow_catch_up, background=True)
-    assert started.acquire(timeout=5)
+    assert started.wait(5)
     due = [threading.Event() for _ in range(4)]
     for event in due:  # all four run while the catch-up holds its thread
         pool.submit(event.set)
     assert all(event.wait(5) for event in due)
-    assert not started.acquire(timeout=0.2)  # a second catch-up run did not start
     gate.set()
     pool.shutdown(wait=True)
-    assert ran == ["catch-up"] * 10
+    assert most[0] == 1  # never two catch-up runs at once
+    assert finished[0] == 10 and running[0] == 0
 
 
 def test_every_callable_of_both_lanes_runs_exactly_once() -> None:

@@ -765,11 +765,7 @@ class LocalDispatcher:
         try:
             finished = self._run_action(fire, run_id, started_at)
         except BaseException as exc:  # a bug in cronwell: the slot must still be freed
-            outcome = Outcome(
-                status=RunStatus.FAILED,
-                error=f"cronwell internal error: {type(exc).__name__}: {exc}",
-                traceback=traceback.format_exc(),
-            )
+            outcome = _internal_error(exc)
             finished = self._finished(
                 run_id, _Started(fire, started_at), outcome, {}, returned=True
             )
@@ -856,11 +852,7 @@ class LocalDispatcher:
         try:
             outcome = self._runners.run(task.action, ctx, timeout=task.timeout)
         except Exception as exc:  # a bug in cronwell, not in the action: still recorded
-            outcome = Outcome(
-                status=RunStatus.FAILED,
-                error=f"cronwell internal error: {type(exc).__name__}: {exc}",
-                traceback=traceback.format_exc(),
-            )
+            outcome = _internal_error(exc)
         reason = None
         # no lock: a set's membership test is atomic, and a replacement is marked before
         # the action is stopped
@@ -1005,6 +997,16 @@ def _row_to_run(run_id: int, row: NewRun) -> Run:
         finished_at=row.finished_at,
         error=row.error,
         instance_id=row.instance_id,
+    )
+
+
+def _internal_error(exc: BaseException) -> Outcome:
+    """A failed outcome for a bug in cronwell itself (not in the action), with its
+    traceback, so the run is still recorded."""
+    return Outcome(
+        status=RunStatus.FAILED,
+        error=f"cronwell internal error: {type(exc).__name__}: {exc}",
+        traceback=traceback.format_exc(),
     )
 
 

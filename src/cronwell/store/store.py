@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
-from functools import cached_property, lru_cache
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -101,9 +101,6 @@ _LOCK_TASK_WRITES = "LOCK TABLE cronwell_task_changes IN SHARE ROW EXCLUSIVE MOD
 _SHORT_TEXT = 200  # length of the reason and instance_id columns
 _HOSTNAME = 255  # length of cronwell_instances.hostname
 _ID_CHUNK = 500  # ids per IN (...) list
-# one array instead of an IN list: SQLAlchemy rendered, and psycopg parsed, 500
-# placeholders per chunk, a fifth of storing 100,000 new tasks
-_FIRST_TAKEN_ID_PG = f"SELECT id FROM {tasks.name} WHERE id = ANY(%s) ORDER BY id LIMIT 1"
 
 # A result row. Row's generic parameters differ between SQLAlchemy 2.0 and 2.1, and columns
 # are read by name anyway.
@@ -304,9 +301,14 @@ class Store:
             ids.add(task.id)
         ordered = [task.id for task in new_tasks]
         with self._begin(write=True, lock_tasks=True) as conn:
-            taken = self._first_taken_id(conn, ordered)
+            taken = conn.execute(
+                select(tasks.c.id)
+                .where(self._is_one_of(tasks.c.id, ordered))
+                .order_by(tasks.c.id)
+                .limit(1)
+            ).first()
             if taken is not None:
-                raise TaskExistsError(taken)
+                raise TaskExistsError(str(taken.id))
             if self.is_sqlite:
                 result = conn.execute(
                     insert(task_changes).returning(task_changes.c.task_id, task_changes.c.revision),
@@ -329,25 +331,6 @@ class Store:
                     _INSERT_TASKS_UNNEST, tuple(map(list, zip(*rows, strict=True)))
                 )
         return len(new_tasks)
-
-    def _first_taken_id(self, conn: Connection, ids: list[str]) -> str | None:
-        """The first of ``ids`` (in id order) that a stored task has, or ``None``.
-        PostgreSQL takes them as one array; SQLite, whose statements have a bounded
-        number of parameters, in chunks."""
-        if not self.is_sqlite:
-            found = conn.exec_driver_sql(_FIRST_TAKEN_ID_PG, (ids,)).scalar()
-            return None if found is None else str(found)
-        taken = [
-            row.id
-            for start in range(0, len(ids), _ID_CHUNK)
-            for row in conn.execute(
-                select(tasks.c.id)
-                .where(tasks.c.id.in_(ids[start : start + _ID_CHUNK]))
-                .order_by(tasks.c.id)
-                .limit(1)
-            )
-        ]
-        return min(taken) if taken else None
 
     def update_task(self, task: Task, now: datetime, expected_version: int | None = None) -> Task:
         """Replace the stored definition of ``task.id`` and return the task as stored
@@ -534,24 +517,22 @@ class Store:
     ) -> list[Task]:
         """Tasks ordered by id. ``tag``: tasks carrying that tag; ``enabled``: only enabled
         (or disabled) tasks; ``text``: case-insensitive substring of the id or the name."""
-        query = (
-            _TASK_SELECT.where(*self._task_filters(tag, enabled, text))
-            .order_by(tasks.c.id)
-            .limit(limit)
-            .offset(offset or None)
-        )
+        filters = self._task_filters(tag, enabled, text)
         if offset:
             # the rows skipped are found by id in the index alone, and only the page's rows
             # are read whole: the last page of 100,000 tasks took 65 ms on PostgreSQL
             page = (
                 select(tasks.c.id)
-                .where(*self._task_filters(tag, enabled, text))
+                .where(*filters)
                 .order_by(tasks.c.id)
                 .limit(limit)
                 .offset(offset)
                 .subquery()
             )
-            query = _TASK_SELECT.join(page, page.c.id == tasks.c.id).order_by(tasks.c.id)
+            query = _TASK_SELECT.join(page, page.c.id == tasks.c.id)
+        else:
+            query = _TASK_SELECT.where(*filters).limit(limit)
+        query = query.order_by(tasks.c.id)
         with self._begin() as conn:
             # streamed: the raw rows of a large fleet never all sit in memory at once
             result = conn.execution_options(yield_per=_TASK_BATCH).execute(query)
@@ -638,7 +619,8 @@ class Store:
         # Keys in a fixed order, so two concurrent batches lock them in the same order
         # (PostgreSQL would otherwise risk a deadlock between overlapping batches).
         unique = sorted(first.items(), key=lambda item: item[0])
-        stamp = _memoized(self._stamp)  # a batch repeats a few instants thousands of times
+        # a batch repeats a few instants thousands of times: each converted once
+        stamp = cache(self._stamp)
         inserted: dict[tuple[str, Any, int], int] = {}
         with self._begin(write=True) as conn:
             for start in range(0, len(unique), _INSERT_CHUNK):
@@ -1526,21 +1508,6 @@ def _run_params(row: NewRun, stamp: Callable[[Any], Any]) -> tuple[Any, ...]:
 
 def _as_is(value: Any) -> Any:
     return value
-
-
-def _memoized(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``convert`` with its answers kept: converting a timestamp for the driver (to UTC,
-    then to text on SQLite) cost more than a look-up, and the rows of a burst or an
-    outage share their occurrence time and the instant they were recorded."""
-    answers: dict[Any, Any] = {None: convert(None)}
-
-    def memoized(value: Any) -> Any:
-        found = answers.get(value, answers)
-        if found is answers:
-            found = answers[value] = convert(value)
-        return found
-
-    return memoized
 
 
 def _text(value: str | None) -> str | None:
