@@ -615,6 +615,26 @@ def test_finish_runs_in_one_batch(store: Store) -> None:
     store.finish_runs([])
 
 
+def test_finish_runs_keeps_a_recorded_outcome_and_the_first_of_two(store: Store) -> None:
+    ids = store.insert_runs(
+        [NewRun(f"u{i}", NOW, status=RunStatus.RUNNING, reason="schedule") for i in range(2)]
+    )
+    twice, done = (i for i in ids if i is not None)
+    store.finish_runs([RunUpdate(done, status=RunStatus.ABANDONED, finished_at=NOW, duration=None)])
+    store.finish_runs(
+        [
+            RunUpdate(
+                twice, status=RunStatus.FAILED, finished_at=NOW, duration=1.0, error="a\x00b"
+            ),
+            RunUpdate(twice, status=RunStatus.SUCCEEDED, finished_at=NOW, duration=2.0),
+            RunUpdate(done, status=RunStatus.SUCCEEDED, finished_at=NOW, duration=3.0),
+        ]
+    )
+    first = store.get_run(twice)
+    assert (first.status, first.duration, first.error) == (RunStatus.FAILED, 1.0, "a\ufffdb")
+    assert store.get_run(done).status is RunStatus.ABANDONED
+
+
 def test_list_runs_order_and_filters(store: Store) -> None:
     t0 = NOW
     rows = [

@@ -694,7 +694,14 @@ class Store:
             return
         params = [self._finish_params(change) for change in updates]
         with self._begin(write=True) as conn:
-            conn.exec_driver_sql(self._finish_sql, params)
+            if self.is_sqlite:
+                conn.exec_driver_sql(self._finish_sql, params)
+                return
+            # one statement over one array per column: psycopg's executemany sent, and the
+            # server executed, one UPDATE per run. A run updated twice keeps the first, as
+            # the second UPDATE of executemany would find it no longer running.
+            firsts = list({row[-1]: row for row in reversed(params)}.values())
+            conn.exec_driver_sql(_FINISH_RUNS_UNNEST, tuple(map(list, zip(*firsts, strict=True))))
 
     @cached_property
     def _finish_sql(self) -> str:
@@ -1472,6 +1479,31 @@ _INSERT_RUNS_UNNEST = (
     f"INSERT INTO {runs.name} ({','.join(_RUN_COLUMNS)}) SELECT * FROM unnest("
     + ",".join(f"%b::{kind}[]" for kind in _RUN_COLUMN_KINDS)
     + f"){_RUNS_FENCE}"
+)
+
+
+# PostgreSQL's finish_runs: the outcomes as one array per column (see _INSERT_RUNS_UNNEST),
+# in the order of Store._finish_params, with the same guard as _finish_runs_sql
+_FINISH_RUNS_UNNEST = (
+    f"UPDATE {runs.name} AS r SET status = u.status, finished_at = u.finished_at,"
+    " duration = u.duration, error = u.error, traceback = u.traceback, output = u.output,"
+    " return_value = u.return_value, counters = COALESCE(u.counters, r.counters),"
+    " reason = COALESCE(u.reason, r.reason)"
+    " FROM unnest(%b::varchar[], %b::timestamptz[], %b::float8[], %b::text[], %b::text[],"
+    " %b::text[], %b::text[], %b::text[], %b::varchar[], %b::bigint[])"
+    " AS u(status, finished_at, duration, error, traceback, output, return_value, counters,"
+    " reason, id)"
+    f" WHERE r.id = u.id AND r.status IN ('{RunStatus.RUNNING.value}',"
+    f" '{RunStatus.PENDING.value}')"
+)
+
+
+# PostgreSQL's grid: one array of task ids crossed with one array per other column
+_INSERT_GRID_UNNEST = (
+    f"INSERT INTO {runs.name} ({','.join(_RUN_COLUMNS)}) SELECT ids.id, rows.*"
+    " FROM unnest(%b::varchar[]) AS ids(id) CROSS JOIN unnest("
+    + ",".join(f"%b::{kind}[]" for kind in _RUN_COLUMN_KINDS[1:])
+    + f") AS rows ORDER BY 1, 2{_RUNS_FENCE}"
 )
 
 
