@@ -17,7 +17,7 @@ from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.task import Task
 from cronwell.errors import SchedulerStateError
 from cronwell.runners import HttpRunner, PythonRunner, Runners, ShellRunner
-from cronwell.store import NewRun, Store
+from cronwell.store import NewRun, Store, UnrunGrid
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -169,7 +169,7 @@ def test_catch_up_writes_go_through_the_writer_behind_what_is_due_now(
     ]
     catch_up = threading.Thread(
         target=lambda: (
-            dispatcher.record(missed, {"backlog": backlog}),
+            dispatcher.record(UnrunGrid(["backlog"], missed), {"backlog": backlog}),
             dispatcher.start_behind(
                 [
                     Fire(backlog, base + timedelta(seconds=i + 1), reason="catchup")
@@ -218,7 +218,7 @@ def test_a_stop_does_not_wait_for_a_busy_writer(store: Store, runners: Runners) 
         reason="scheduler_down",
         finished_at=NOW,
     )
-    holder = threading.Thread(target=dispatcher.record, args=([row],))
+    holder = threading.Thread(target=dispatcher.record, args=(UnrunGrid(["backlog"], [row]),))
     holder.start()
     assert busy.wait(10)  # the writer is inside a listener: it takes nothing else now
     cancel = threading.Event()
@@ -226,7 +226,8 @@ def test_a_stop_does_not_wait_for_a_busy_writer(store: Store, runners: Runners) 
     waiting = threading.Thread(
         target=lambda: answers.append(
             dispatcher.record(
-                [replace(row, scheduled_for=NOW + timedelta(minutes=1))], cancel=cancel
+                UnrunGrid(["backlog"], [replace(row, scheduled_for=NOW + timedelta(minutes=1))]),
+                cancel=cancel,
             )
         )
     )

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tests.support.waiting import RunCollector, wait_until
 
-from cronwell import Cronwell, RunContext, RunStatus, Task, every
+from cronwell import Cronwell, Run, RunContext, RunStatus, Task, every
 from cronwell.errors import InvalidTaskError
 from cronwell.store import NewRun
 
@@ -227,6 +227,41 @@ def test_downtime_records_missed_occurrences_and_runs_the_latest(cw: Cronwell) -
     assert len(missed) in (8, 9)  # occurrences 1..9 (or 10) minutes after the anchor, less one
     assert all(r.reason == "scheduler_down" for r in missed)
     assert caught_up.scheduled_for > max(r.scheduled_for for r in missed)
+
+
+def test_a_fleet_after_one_outage_gets_each_task_its_own_rows(cw: Cronwell) -> None:
+    """Tasks that share a schedule, a policy and an outage are written as one grid: each
+    still gets its own missed rows and catch-up run, and listeners see every row as it
+    is stored."""
+    collected = RunCollector()
+    cw.on_run(collected)
+    anchor = (datetime.now(UTC) - timedelta(minutes=5)).replace(microsecond=0)
+    policies = {"fleet-a": "latest", "fleet-b": "latest", "fleet-c": "none"}
+    for task_id, policy in policies.items():
+        cw.add_task(task_id, schedule=every(minutes=1, anchor=anchor), shell="true", catchup=policy)
+    cw.add_task("other", schedule=every(minutes=2, anchor=anchor), shell="true")
+    for task_id in [*policies, "other"]:
+        _seed_history(cw, task_id, anchor)
+        cw.store.update_task(cw.get_task(task_id), anchor)
+    cw.start()
+    for task_id in ("fleet-a", "fleet-b", "other"):  # fires follow every missed row
+        collected.wait_for(1, task_id, predicate=lambda r: r.reason == "catchup")
+    cw.shutdown()
+
+    def rows(task_id: str, reason: str) -> list[Run]:
+        return [r for r in cw.runs(task_id, limit=100) if r.reason == reason]
+
+    missed = {task_id: rows(task_id, "scheduler_down") for task_id in [*policies, "other"]}
+    occurrences = len(missed["fleet-c"])  # 4 or 5 minutes since the anchor, all missed
+    assert occurrences in (4, 5)
+    for task_id in ("fleet-a", "fleet-b"):
+        assert len(missed[task_id]) == occurrences - 1
+        assert [r.status for r in rows(task_id, "catchup")] == [RunStatus.SUCCEEDED]
+    assert rows("fleet-c", "catchup") == []
+    assert len(missed["other"]) == occurrences // 2 - 1
+    stored = {r.id: r for task_rows in missed.values() for r in task_rows}
+    heard = {r.id: r for r in collected.runs if r.status is RunStatus.MISSED}
+    assert heard == stored  # the same ids, tasks, times and fields as read back
 
 
 def test_a_long_outage_writes_a_bounded_number_of_rows(cw: Cronwell) -> None:

@@ -30,7 +30,7 @@ from cronwell.errors import (
     TaskExistsError,
     TaskNotFoundError,
 )
-from cronwell.store import NewRun, RunUpdate, Store, display_url, normalize_url
+from cronwell.store import NewRun, RunUpdate, Store, UnrunGrid, display_url, normalize_url
 from cronwell.store.records import InstanceRecord
 from cronwell.store.store import MIGRATIONS_DIR
 from cronwell.store.tables import VERSION_TABLE, metadata
@@ -574,6 +574,62 @@ def test_finish_run_round_trips_every_field(store: Store) -> None:
         store.mark_started(999_999, NOW)
     with pytest.raises(RunNotFoundError):
         store.get_run(999_999)
+
+
+def test_an_unrun_grid_writes_each_row_for_each_task_and_fences_taken_keys(
+    store: Store,
+) -> None:
+    earlier, later = NOW - timedelta(minutes=2), NOW - timedelta(minutes=1)
+    (taken,) = store.insert_runs([NewRun("b", later, status=RunStatus.RUNNING)])
+
+    def missed(when: datetime, error: str) -> NewRun:
+        return NewRun(
+            "",
+            when.astimezone(timezone(timedelta(hours=2))),  # stored in UTC like any row
+            status=RunStatus.MISSED,
+            reason="scheduler_down",
+            finished_at=NOW,
+            error=error,
+            instance_id="here",
+        )
+
+    rows = [missed(earlier, "first"), missed(later, "second"), missed(later, "repeated")]
+    inserted = store.insert_unrun_grid(UnrunGrid(["c", "a", "b", "a"], rows))
+
+    assert sorted((task_id, index) for _, task_id, index in inserted) == [
+        ("a", 0),
+        ("a", 1),
+        ("b", 0),
+        ("c", 0),
+        ("c", 1),
+    ]
+    for run_id, task_id, index in inserted:
+        run = store.get_run(run_id)
+        assert (run.task_id, run.scheduled_for, run.error) == (
+            task_id,
+            rows[index].scheduled_for,
+            ["first", "second"][index],
+        )
+        assert (run.status, run.reason, run.finished_at, run.instance_id, run.attempt) == (
+            RunStatus.MISSED,
+            "scheduler_down",
+            NOW,
+            "here",
+            1,
+        )
+    assert store.get_run(taken).status is RunStatus.RUNNING  # the taken key kept its row
+    assert store.insert_unrun_grid(UnrunGrid(["a"], rows)) == []
+    assert store.insert_unrun_grid(UnrunGrid([], rows)) == []
+
+
+def test_an_unrun_grid_larger_than_one_statement(store: Store) -> None:
+    times = [NOW - timedelta(minutes=m) for m in range(1, 4)]
+    rows = [NewRun("", when, status=RunStatus.MISSED, finished_at=NOW) for when in times]
+    ids = [f"fleet-{i:04d}" for i in range(1500)]  # 4,500 rows: several statements
+    inserted = store.insert_unrun_grid(UnrunGrid(ids, rows))
+    assert len(inserted) == 4500
+    assert len({run_id for run_id, _, _ in inserted}) == 4500
+    assert store.count_runs(task_id="fleet-1499", status=RunStatus.MISSED) == 3
 
 
 def test_finish_runs_in_one_batch(store: Store) -> None:

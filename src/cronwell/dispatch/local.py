@@ -42,7 +42,7 @@ from cronwell.domain.run import Run, RunReason, RunStatus, occurrence_key
 from cronwell.domain.task import Task
 from cronwell.errors import ConflictError, SchedulerStateError
 from cronwell.runners import Outcome, RunContext, Runners
-from cronwell.store import NewRun, RunUpdate, Store
+from cronwell.store import NewRun, RunUpdate, Store, UnrunGrid
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class _Request:
     """Work for the writer thread from another thread, which waits for ``done``: rows
     that run nothing to store, fires to record and start."""
 
-    rows: list[NewRun] = field(default_factory=list)
+    grid: UnrunGrid | None = None
     tasks: Mapping[str, Task] = field(default_factory=dict)
     fires: list[Fire] = field(default_factory=list)
     done: threading.Event = field(default_factory=threading.Event)
@@ -248,20 +248,20 @@ class LocalDispatcher:
 
     def record(
         self,
-        rows: Sequence[NewRun],
+        grid: UnrunGrid,
         tasks: Mapping[str, Task] | None = None,
         cancel: threading.Event | None = None,
     ) -> bool:
-        """Record finished rows that run nothing (missed and skipped occurrences), in one
-        batch; duplicates of recorded occurrences are ignored. Returns once they are
-        stored (or raises why not); False if ``cancel`` was set first, when the rows may
-        or may not be stored.
+        """Record finished rows that run nothing (a fleet's missed occurrences after one
+        outage: the same rows for many tasks), in one transaction; duplicates of recorded
+        occurrences are ignored. Returns once they are stored (or raises why not); False
+        if ``cancel`` was set first, when the rows may or may not be stored.
 
         While the dispatcher runs, the writer thread stores them, after the fires queued
         before them: two threads of one process writing to SQLite starved the fires, whose
         waits for the write lock polled with growing sleeps while catch-up took the lock
         back chunk after chunk (an every-second task skipped 3 of 10 occurrences)."""
-        return self._through_writer(_Request(rows=list(rows), tasks=tasks or {}), cancel)
+        return self._through_writer(_Request(grid=grid, tasks=tasks or {}), cancel)
 
     def start_behind(
         self, fires: Sequence[Fire], chunk: int = 1000, cancel: threading.Event | None = None
@@ -298,8 +298,8 @@ class LocalDispatcher:
 
     def _carry_out(self, request: _Request) -> None:
         try:
-            if request.rows:
-                self._insert_unrun(request.rows, request.tasks)
+            if request.grid is not None:
+                self._insert_grid(request.grid, request.tasks)
             if request.fires:
                 self._record_fires(request.fires)
         except Exception as exc:
@@ -307,9 +307,13 @@ class LocalDispatcher:
         finally:
             request.done.set()
 
-    def _insert_unrun(self, rows: list[NewRun], tasks: Mapping[str, Task]) -> None:
-        ids = self._store.insert_runs(rows)
-        recorded = [_row_to_run(i, row) for i, row in zip(ids, rows, strict=True) if i]
+    def _insert_grid(self, grid: UnrunGrid, tasks: Mapping[str, Task]) -> None:
+        # the rows differ from their template's only in id and task: copied, not validated
+        templates = [_row_to_run(0, row) for row in grid.rows]
+        recorded = [
+            templates[index].model_copy(update={"id": run_id, "task_id": task_id})
+            for run_id, task_id, index in self._store.insert_unrun_grid(grid)
+        ]
         self._notify(recorded)
         self._tell_outcomes([RunOutcome(run, tasks.get(run.task_id)) for run in recorded])
 

@@ -17,7 +17,7 @@ from cronwell.domain.occurrences import Occurrences, occurrences_between
 from cronwell.domain.policies import backoff_delay, plan_catchup, should_retry
 from cronwell.domain.run import Run, RunReason, RunStatus
 from cronwell.domain.task import Task
-from cronwell.store import InstanceRecord, NewRun, Store
+from cronwell.store import InstanceRecord, NewRun, Store, UnrunGrid
 
 log = logging.getLogger(__name__)
 
@@ -169,11 +169,12 @@ def catch_up(
     tasks = list(tasks)
     last = store.last_occurrences([t.id for t in tasks])
     found = 0
-    rows: list[NewRun] = []
     fires: list[Fire] = []
-    # Tasks that share a schedule and were down for the same span (a fleet of identical
-    # tasks after one outage) have the same occurrences: walk the calendar once for them.
+    # Tasks that share a schedule, a policy and an outage (a fleet of identical tasks) have
+    # the same occurrences and the same rows but for the task id: the calendar is walked
+    # once for them and their rows are written as one grid.
     spans: dict[tuple[object, ...], Occurrences] = {}
+    grids: dict[tuple[object, ...], tuple[list[NewRun], list[str]]] = {}
     caught_up = 0
     by_id = {task.id: task for task in tasks}
     for task in tasks:
@@ -190,20 +191,21 @@ def catch_up(
         total = span.total if span.total is not None else len(span.recent)
         found += total
         fires += [Fire(task, when, reason=RunReason.CATCHUP) for when in plan.run]
-        if len(rows) >= _RECORD_CHUNK:  # on a task's boundary: its rows stay together
-            if not dispatcher.record(rows, by_id, stop):
-                return found
-            rows = []
-        rows += unrun_rows(
-            task,
-            span,
-            plan.missed,
-            status=RunStatus.MISSED,
-            reason=RunReason.SCHEDULER_DOWN,
-            why="no scheduler was running",
-            now=now,
-            instance_id=instance_id,
-        )
+        alike = (*key, task.catchup, task.catchup_window)
+        grid = grids.get(alike)
+        if grid is None:
+            rows = unrun_rows(
+                task,
+                span,
+                plan.missed,
+                status=RunStatus.MISSED,
+                reason=RunReason.SCHEDULER_DOWN,
+                why="no scheduler was running",
+                now=now,
+                instance_id=instance_id,
+            )
+            grid = grids[alike] = (rows, [])
+        grid[1].append(task.id)
         caught_up += 1
         log.debug(
             "occurrences missed while no scheduler ran",
@@ -227,8 +229,18 @@ def catch_up(
                 "catch_up_runs": len(fires),
             },
         )
-    if rows and not dispatcher.record(rows, by_id, stop):
-        return found
+    # Every missed row before any catch-up run: a catch-up cut short (a stop) must not leave
+    # an unrecorded occurrence before a recorded one, which the next start would not see.
+    # (Running each chunk's catch-ups while the next chunk's rows were written was slower:
+    # both wait for the GIL, and the smaller hand-overs cost more.)
+    for rows, task_ids in grids.values():
+        if not rows:  # every occurrence runs
+            continue
+        tasks_per_request = max(1, _RECORD_CHUNK // len(rows))
+        for start in range(0, len(task_ids), tasks_per_request):
+            chunk = UnrunGrid(task_ids[start : start + tasks_per_request], rows)
+            if not dispatcher.record(chunk, by_id, stop):
+                return found
     if fires:
         dispatcher.start_behind(fires, _RECORD_CHUNK, stop)
     return found

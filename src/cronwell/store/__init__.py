@@ -5,7 +5,13 @@ uses :class:`Store`, which takes and returns domain objects.
 """
 
 from cronwell.store.database import display_url, normalize_url
-from cronwell.store.records import InstanceRecord, NewRun, NotificationRecord, RunUpdate
+from cronwell.store.records import (
+    InstanceRecord,
+    NewRun,
+    NotificationRecord,
+    RunUpdate,
+    UnrunGrid,
+)
 from cronwell.store.store import Store
 
 __all__ = [
@@ -14,6 +20,7 @@ __all__ = [
     "NotificationRecord",
     "RunUpdate",
     "Store",
+    "UnrunGrid",
     "display_url",
     "normalize_url",
 ]

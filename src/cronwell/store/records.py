@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
 from datetime import UTC, datetime
 
@@ -55,6 +55,17 @@ class NewRun:
     def key(self) -> tuple[str, datetime, int]:
         """The occurrence key plus the attempt: what the database fences."""
         return (self.task_id, self.scheduled_for, self.attempt)
+
+
+@dataclass(frozen=True, slots=True)
+class UnrunGrid:
+    """The same finished rows for many tasks: each of ``rows`` (its ``task_id`` aside) for
+    each of ``task_ids``. Tasks that share a schedule and an outage missed the same
+    occurrences; the database writes the grid from one statement instead of receiving a
+    row per task and occurrence."""
+
+    task_ids: Sequence[str]
+    rows: Sequence[NewRun]
 
 
 @dataclass(frozen=True, slots=True)
