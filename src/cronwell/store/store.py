@@ -1015,11 +1015,8 @@ class Store:
             if task_ids is None:
                 rows = conn.execute(query).all()
             else:
-                rows = [
-                    row
-                    for chunk in _chunks(sorted(set(task_ids)))
-                    for row in conn.execute(query.where(runs.c.task_id.in_(chunk)))
-                ]
+                ids = sorted(set(task_ids))
+                rows = conn.execute(query.where(self._is_one_of(runs.c.task_id, ids))).all()
         return {str(row.task_id): row.latest for row in rows}
 
     def release_queued(self, instance_ids: Sequence[str], now: datetime) -> int:
