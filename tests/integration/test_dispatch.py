@@ -3,6 +3,7 @@ missed and interrupted occurrences recorded, and a writer that survives a bad ro
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -17,7 +18,7 @@ from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.task import Task
 from cronwell.errors import SchedulerStateError
 from cronwell.runners import HttpRunner, PythonRunner, Runners, ShellRunner
-from cronwell.store import NewRun, Store, UnrunGrid
+from cronwell.store import NewRun, RunGrid, Store
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -134,6 +135,54 @@ def test_interrupt_during_an_inline_run_is_recorded(store: Store) -> None:
     assert run.status is RunStatus.INTERRUPTED
 
 
+def test_a_batch_of_fires_records_each_occurrence_once(
+    store: Store, runners: Runners, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fires taken by the writer in one batch are stored as grids (one per instant and
+    plan): each occurrence gets one row, the first fire of a repeated one wins, and an
+    occurrence already recorded is not run again."""
+    dispatcher = LocalDispatcher(store, runners, SystemClock(), instance_id="t", max_workers=4)
+    collected = RunCollector()
+    dispatcher.add_listener(collected)
+    held, go_on = threading.Event(), threading.Event()
+
+    def hold_the_writer(run: Run) -> None:
+        if run.task_id == "gate":
+            held.set()
+            go_on.wait(10)
+
+    dispatcher.add_listener(hold_the_writer)
+    dispatcher.start()
+    when = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
+    store.insert_runs([NewRun("taken", when, status=RunStatus.SUCCEEDED, finished_at=when)])
+    gate = NewRun("gate", when, status=RunStatus.MISSED, finished_at=when)
+    holder = threading.Thread(target=dispatcher.record, args=(RunGrid(["gate"], [gate]),))
+    holder.start()
+    assert held.wait(10)  # the writer is busy: the fires below queue up for one batch
+    a, b, c, taken = (make_task(task_id) for task_id in ("a", "b", "c", "taken"))
+    later = when + timedelta(seconds=1)
+    fires = [Fire(a, when), Fire(b, when), Fire(a, when), Fire(taken, when), Fire(b, later)]
+    dispatcher.submit([*fires, Fire(c, when, attempt=2, reason="retry")])
+    with caplog.at_level(logging.INFO, logger="cronwell.dispatch.local"):
+        go_on.set()
+        holder.join(10)
+        collected.wait_for(4, predicate=lambda r: r.task_id in "abc" and r.status.is_terminal)
+        dispatcher.shutdown()
+
+    def stored(task_id: str) -> list[tuple[datetime, int, RunStatus]]:
+        return sorted(
+            (r.scheduled_for, r.attempt, r.status) for r in store.list_runs(task_id=task_id)
+        )
+
+    assert stored("a") == [(when, 1, RunStatus.SUCCEEDED)]
+    # b's later occurrence came while its first ran: skipped by the overlap policy
+    assert stored("b") == [(when, 1, RunStatus.SUCCEEDED), (later, 1, RunStatus.SKIPPED)]
+    assert stored("c") == [(when, 2, RunStatus.SUCCEEDED)]
+    assert stored("taken") == [(when, 1, RunStatus.SUCCEEDED)]  # the seeded row, not a run
+    repeats = [r for r in caplog.records if getattr(r, "action", None) == "duplicate_fire"]
+    assert sorted(r.task_id for r in repeats) == ["a", "taken"]  # type: ignore[attr-defined]
+
+
 def test_catch_up_writes_go_through_the_writer_behind_what_is_due_now(
     store: Store, runners: Runners
 ) -> None:
@@ -169,7 +218,7 @@ def test_catch_up_writes_go_through_the_writer_behind_what_is_due_now(
     ]
     catch_up = threading.Thread(
         target=lambda: (
-            dispatcher.record(UnrunGrid(["backlog"], missed), {"backlog": backlog}),
+            dispatcher.record(RunGrid(["backlog"], missed), {"backlog": backlog}),
             dispatcher.start_behind(
                 [
                     Fire(backlog, base + timedelta(seconds=i + 1), reason="catchup")
@@ -218,7 +267,7 @@ def test_a_stop_does_not_wait_for_a_busy_writer(store: Store, runners: Runners) 
         reason="scheduler_down",
         finished_at=NOW,
     )
-    holder = threading.Thread(target=dispatcher.record, args=(UnrunGrid(["backlog"], [row]),))
+    holder = threading.Thread(target=dispatcher.record, args=(RunGrid(["backlog"], [row]),))
     holder.start()
     assert busy.wait(10)  # the writer is inside a listener: it takes nothing else now
     cancel = threading.Event()
@@ -226,7 +275,7 @@ def test_a_stop_does_not_wait_for_a_busy_writer(store: Store, runners: Runners) 
     waiting = threading.Thread(
         target=lambda: answers.append(
             dispatcher.record(
-                UnrunGrid(["backlog"], [replace(row, scheduled_for=NOW + timedelta(minutes=1))]),
+                RunGrid(["backlog"], [replace(row, scheduled_for=NOW + timedelta(minutes=1))]),
                 cancel=cancel,
             )
         )

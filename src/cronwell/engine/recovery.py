@@ -17,7 +17,7 @@ from cronwell.domain.occurrences import Occurrences, occurrences_between
 from cronwell.domain.policies import backoff_delay, plan_catchup, should_retry
 from cronwell.domain.run import Run, RunReason, RunStatus
 from cronwell.domain.task import Task
-from cronwell.store import InstanceRecord, NewRun, Store, UnrunGrid
+from cronwell.store import InstanceRecord, NewRun, RunGrid, Store
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ def catch_up(
             continue
         tasks_per_request = max(1, _RECORD_CHUNK // len(rows))
         for start in range(0, len(task_ids), tasks_per_request):
-            chunk = UnrunGrid(task_ids[start : start + tasks_per_request], rows)
+            chunk = RunGrid(task_ids[start : start + tasks_per_request], rows)
             if not dispatcher.record(chunk, by_id, stop):
                 return found
     if fires:

@@ -9,8 +9,8 @@ from cronwell.store.records import (
     InstanceRecord,
     NewRun,
     NotificationRecord,
+    RunGrid,
     RunUpdate,
-    UnrunGrid,
 )
 from cronwell.store.store import Store
 
@@ -18,9 +18,9 @@ __all__ = [
     "InstanceRecord",
     "NewRun",
     "NotificationRecord",
+    "RunGrid",
     "RunUpdate",
     "Store",
-    "UnrunGrid",
     "display_url",
     "normalize_url",
 ]

@@ -58,11 +58,11 @@ class NewRun:
 
 
 @dataclass(frozen=True, slots=True)
-class UnrunGrid:
-    """The same finished rows for many tasks: each of ``rows`` (its ``task_id`` aside) for
-    each of ``task_ids``. Tasks that share a schedule and an outage missed the same
-    occurrences; the database writes the grid from one statement instead of receiving a
-    row per task and occurrence."""
+class RunGrid:
+    """The same rows for many tasks: each of ``rows`` (its ``task_id`` aside) for each of
+    ``task_ids``. Tasks due at the same instant, or that shared a schedule and an outage,
+    have rows that differ only in the task; the database writes the grid from one
+    statement instead of receiving a row per task and occurrence."""
 
     task_ids: Sequence[str]
     rows: Sequence[NewRun]
