@@ -138,9 +138,8 @@ def test_interrupt_during_an_inline_run_is_recorded(store: Store) -> None:
 def test_a_batch_of_fires_records_each_occurrence_once(
     store: Store, runners: Runners, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Fires taken by the writer in one batch are stored as grids (one per instant and
-    plan): each occurrence gets one row, the first fire of a repeated one wins, and an
-    occurrence already recorded is not run again."""
+    """A batch of fires of several instants and plans is stored row by row: each
+    occurrence gets one row, and an occurrence already recorded is not run again."""
     dispatcher = LocalDispatcher(store, runners, SystemClock(), instance_id="t", max_workers=4)
     collected = RunCollector()
     dispatcher.add_listener(collected)
@@ -181,6 +180,47 @@ def test_a_batch_of_fires_records_each_occurrence_once(
     assert stored("taken") == [(when, 1, RunStatus.SUCCEEDED)]  # the seeded row, not a run
     repeats = [r for r in caplog.records if getattr(r, "action", None) == "duplicate_fire"]
     assert sorted(r.task_id for r in repeats) == ["a", "taken"]  # type: ignore[attr-defined]
+
+
+def test_fires_of_one_instant_are_one_grid_with_each_occurrence_once(
+    store: Store, runners: Runners, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fires of one instant and one plan (a burst) are stored as one grid: a repeated
+    fire of a task gets no second row, and a recorded occurrence is not run again."""
+    dispatcher = LocalDispatcher(store, runners, SystemClock(), instance_id="t", max_workers=4)
+    collected = RunCollector()
+    dispatcher.add_listener(collected)
+    held, go_on = threading.Event(), threading.Event()
+
+    def hold_the_writer(run: Run) -> None:
+        if run.task_id == "gate":
+            held.set()
+            go_on.wait(10)
+
+    dispatcher.add_listener(hold_the_writer)
+    dispatcher.start()
+    when = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
+    store.insert_runs([NewRun("taken", when, status=RunStatus.SUCCEEDED, finished_at=when)])
+    gate = NewRun("gate", when, status=RunStatus.MISSED, finished_at=when)
+    holder = threading.Thread(target=dispatcher.record, args=(RunGrid(["gate"], [gate]),))
+    holder.start()
+    assert held.wait(10)  # the writer is busy: the fires below queue up for one batch
+    many = make_task("many", overlap="allow", max_instances=5)  # both fires plan to run
+    one, taken = make_task("one"), make_task("taken")
+    dispatcher.submit([Fire(many, when), Fire(one, when), Fire(many, when), Fire(taken, when)])
+    with caplog.at_level(logging.INFO, logger="cronwell.dispatch.local"):
+        go_on.set()
+        holder.join(10)
+        collected.wait_for(
+            2, predicate=lambda r: r.task_id in ("many", "one") and r.status.is_terminal
+        )
+        dispatcher.shutdown()
+    assert [r.status for r in store.list_runs(task_id="many")] == [RunStatus.SUCCEEDED]
+    assert [r.status for r in store.list_runs(task_id="one")] == [RunStatus.SUCCEEDED]
+    assert len(store.list_runs(task_id="taken")) == 1  # the seeded row, not a run
+    repeats = [r for r in caplog.records if getattr(r, "action", None) == "duplicate_fire"]
+    assert sorted(r.task_id for r in repeats) == ["many", "taken"]  # type: ignore[attr-defined]
+    assert dispatcher.running_count("many") == 0  # the repeat's slot was given back
 
 
 def test_catch_up_writes_go_through_the_writer_behind_what_is_due_now(

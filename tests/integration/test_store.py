@@ -594,7 +594,7 @@ def test_an_unrun_grid_writes_each_row_for_each_task_and_fences_taken_keys(
         )
 
     rows = [missed(earlier, "first"), missed(later, "second"), missed(later, "repeated")]
-    inserted = store.insert_grids([RunGrid(["c", "a", "b", "a"], rows)])[0]
+    inserted = store.insert_grid(RunGrid(["c", "a", "b", "a"], rows))
 
     assert sorted((task_id, index) for _, task_id, index in inserted) == [
         ("a", 0),
@@ -618,30 +618,40 @@ def test_an_unrun_grid_writes_each_row_for_each_task_and_fences_taken_keys(
             1,
         )
     assert store.get_run(taken).status is RunStatus.RUNNING  # the taken key kept its row
-    assert store.insert_grids([RunGrid(["a"], rows)])[0] == []
-    assert store.insert_grids([RunGrid([], rows)])[0] == []
+    assert store.insert_grid(RunGrid(["a"], rows)) == []
+    assert store.insert_grid(RunGrid([], rows)) == []
 
 
 def test_an_unrun_grid_larger_than_one_statement(store: Store) -> None:
     times = [NOW - timedelta(minutes=m) for m in range(1, 4)]
     rows = [NewRun("", when, status=RunStatus.MISSED, finished_at=NOW) for when in times]
     ids = [f"fleet-{i:04d}" for i in range(1500)]  # 4,500 rows: several statements
-    inserted = store.insert_grids([RunGrid(ids, rows)])[0]
+    inserted = store.insert_grid(RunGrid(ids, rows))
     assert len(inserted) == 4500
     assert len({run_id for run_id, _, _ in inserted}) == 4500
     assert store.count_runs(task_id="fleet-1499", status=RunStatus.MISSED) == 3
 
 
-def test_grids_of_one_call_share_a_transaction_and_the_fence(store: Store) -> None:
+def test_a_grid_is_fenced_by_the_rows_of_another(store: Store) -> None:
     running = NewRun("", NOW, status=RunStatus.RUNNING, reason="schedule", started_at=NOW)
     skipped = NewRun("", NOW, status=RunStatus.SKIPPED, reason="overlap", finished_at=NOW)
-    first, second = store.insert_grids(
-        [RunGrid(["a", "b"], [running]), RunGrid(["b", "c"], [skipped])]
-    )
+    first = store.insert_grid(RunGrid(["a", "b"], [running]))
+    second = store.insert_grid(RunGrid(["b", "c"], [skipped]))
     assert sorted(task_id for _, task_id, _ in first) == ["a", "b"]
-    assert [task_id for _, task_id, _ in second] == ["c"]  # b's occurrence was taken above
+    assert [task_id for _, task_id, _ in second] == ["c"]  # b's occurrence was taken
     assert store.get_run(second[0][0]).status is RunStatus.SKIPPED
-    assert store.insert_grids([]) == []
+
+
+def test_finish_runs_takes_whole_and_fractional_durations_together(store: Store) -> None:
+    ids = store.insert_runs([NewRun(f"d{i}", NOW, status=RunStatus.RUNNING) for i in range(2)])
+    whole, fractional = (i for i in ids if i is not None)
+    store.finish_runs(
+        [
+            RunUpdate(whole, status=RunStatus.SUCCEEDED, finished_at=NOW, duration=1),
+            RunUpdate(fractional, status=RunStatus.SUCCEEDED, finished_at=NOW, duration=1.5),
+        ]
+    )
+    assert (store.get_run(whole).duration, store.get_run(fractional).duration) == (1.0, 1.5)
 
 
 def test_finish_runs_in_one_batch(store: Store) -> None:

@@ -311,8 +311,8 @@ class LocalDispatcher:
         # the rows differ from their template's only in id and task: copied, not validated
         templates = [_row_to_run(0, row) for row in grid.rows]
         recorded = [
-            templates[index].model_copy(update={"id": run_id, "task_id": task_id})
-            for run_id, task_id, index in self._store.insert_grids([grid])[0]
+            templates[index].model_copy(update={"id": run_id, "task_id": task_id, "counters": {}})
+            for run_id, task_id, index in self._store.insert_grid(grid)
         ]
         self._notify(recorded)
         self._tell_outcomes([RunOutcome(run, tasks.get(run.task_id)) for run in recorded])
@@ -588,7 +588,7 @@ class LocalDispatcher:
                     self._running[fire.task.id] += 1
                 plans.append((status, reason))
         self._replace(to_replace)
-        ids = self._with_retry("insert_runs", lambda: self._insert_fires(fires, plans, now))
+        ids = self._with_retry("insert_fires", lambda: self._insert_fires(fires, plans, now))
         if ids is None:  # abandoned at shutdown; logged by _with_retry
             ids = [None] * len(fires)
         terminal: list[Run] = []
@@ -625,30 +625,28 @@ class LocalDispatcher:
         self, fires: list[Fire], plans: list[tuple[RunStatus, str]], now: datetime
     ) -> list[int | None]:
         """Insert a row per fire, as planned; return each one's id, ``None`` for a fire
-        whose occurrence is already recorded (or comes earlier in ``fires``). Fires of one
-        instant and one plan are one grid: the rows of a burst differ only in the task,
-        and a row object per fire was a quarter of what recording it cost."""
-        groups: dict[tuple[datetime, int, RunStatus, str], list[int]] = {}
-        seen: set[tuple[str, datetime, int]] = set()
-        for index, (fire, plan) in enumerate(zip(fires, plans, strict=True)):
-            key = (fire.task.id, fire.scheduled_for, fire.attempt)
-            if key not in seen:  # a repeat gets no row: the first fire of an occurrence wins
-                seen.add(key)
-                groups.setdefault((fire.scheduled_for, fire.attempt, *plan), []).append(index)
-        groups = dict(sorted(groups.items()))  # keys locked in one order, as insert_runs does
-        grids = [
-            RunGrid(
-                [fires[i].task.id for i in indexes],
-                [self._new_row(fires[indexes[0]], status, now, reason)],
-            )
-            for (_, _, status, reason), indexes in groups.items()
-        ]
-        ids: list[int | None] = [None] * len(fires)
-        for indexes, inserted in zip(groups.values(), self._store.insert_grids(grids), strict=True):
-            stored = {task_id: run_id for run_id, task_id, _ in inserted}
-            for i in indexes:
-                ids[i] = stored.get(fires[i].task.id)
-        return ids
+        whose occurrence is already recorded (or comes earlier in ``fires``).
+
+        Fires of one instant and one plan (a burst, a steady second) are one grid: their
+        rows differ only in the task, and a row object per fire was a quarter of what
+        recording it cost. Any other mix goes row by row in one sorted statement: a grid
+        per instant would be a statement each, and grids of one transaction would lock
+        keys in another order than a concurrent writer's."""
+        if not fires:
+            return []
+        fire, (status, reason) = fires[0], plans[0]
+        alike = all(
+            f.scheduled_for == fire.scheduled_for and f.attempt == fire.attempt for f in fires
+        )
+        if not alike or plans.count(plans[0]) != len(plans):
+            rows = [
+                self._new_row(f, plan_status, now, plan_reason)
+                for f, (plan_status, plan_reason) in zip(fires, plans, strict=True)
+            ]
+            return self._store.insert_runs(rows)
+        grid = RunGrid([f.task.id for f in fires], [self._new_row(fire, status, now, reason)])
+        stored = {task_id: run_id for run_id, task_id, _ in self._store.insert_grid(grid)}
+        return [stored.pop(f.task.id, None) for f in fires]  # a task's first fire takes it
 
     def _decide(self, fire: Fire, now: datetime) -> tuple[RunStatus, str]:
         """Run it, or record why not (DESIGN rule 5). Caller holds the lock."""

@@ -641,35 +641,16 @@ class Store:
             ids[index] = inserted.get((task_id, stamp(scheduled_for), attempt))
         return ids
 
-    def insert_grids(self, grids: Sequence[RunGrid]) -> list[list[tuple[int, str, int]]]:
-        """Insert every row of ``grids`` in one transaction, fenced as :meth:`insert_runs`
-        (a taken key inserts nothing, the first of a repeated key wins); return, for each
-        grid, ``(run id, task id, index in grid.rows)`` for each row inserted.
+    def insert_grid(self, grid: RunGrid) -> list[tuple[int, str, int]]:
+        """Insert every row of ``grid`` in one transaction, fenced as :meth:`insert_runs`
+        (a taken key inserts nothing, the first of a repeated key wins); return ``(run id,
+        task id, index in grid.rows)`` for each row inserted. Keys are locked in the order
+        :meth:`insert_runs` locks them: task id (by code point), then time.
 
-        The database crosses each grid's task ids with its rows, a statement per chunk of
-        tasks. Row objects built, converted and sent one by one were two thirds of a
-        catch-up of 10,000 tasks, and half of what recording a burst of fires cost,
-        all of it holding the GIL that the runs due meanwhile needed."""
-        statements = [self._grid_statements(grid) for grid in grids]
-        inserted: list[list[tuple[int, str, int]]] = [[] for _ in grids]
-        if not any(statements):
-            return inserted
-        with self._begin(write=True) as conn:
-            for found, (sql, chunks, index) in zip(inserted, statements, strict=True):
-                for params in chunks:
-                    found += [
-                        (int(run_id), task_id, index[scheduled_for, attempt])
-                        for run_id, task_id, scheduled_for, attempt in conn.exec_driver_sql(
-                            sql, params
-                        )
-                    ]
-        return inserted
-
-    def _grid_statements(
-        self, grid: RunGrid
-    ) -> tuple[str, list[tuple[Any, ...]], dict[tuple[Any, int], int]]:
-        """The statement inserting ``grid``, its parameters per chunk of tasks, and the
-        index in ``grid.rows`` of each stored ``(scheduled_for, attempt)``."""
+        The database crosses the task ids with the rows, a statement per chunk of tasks.
+        Row objects built, converted and sent one by one were two thirds of a catch-up of
+        10,000 tasks, and half of what recording a burst of fires cost, all of it holding
+        the GIL that the runs due meanwhile needed."""
         stamp = cache(self._stamp)
         index: dict[tuple[Any, int], int] = {}
         template: list[tuple[Any, ...]] = []
@@ -678,22 +659,25 @@ class Store:
             if index.setdefault((params[1], row.attempt), i) == i:
                 template.append(params[1:])  # all but the task id
         if not template or not grid.task_ids:
-            return "", [], index
-        task_ids = sorted(set(grid.task_ids))  # a fixed lock order, as in insert_runs
+            return []
+        task_ids = sorted(set(grid.task_ids))
         per_statement = max(1, _INSERT_CHUNK // len(template))
-        chunks = [
-            task_ids[start : start + per_statement]
-            for start in range(0, len(task_ids), per_statement)
-        ]
         if self.is_sqlite:
+            sql = _insert_grid_sql(len(template))
             rows: tuple[Any, ...] = tuple(value for row in template for value in row)
-            return (
-                _insert_grid_sql(len(template)),
-                [(json.dumps(chunk), *rows) for chunk in chunks],
-                index,
-            )
-        rows = tuple(map(list, zip(*template, strict=True)))
-        return _INSERT_GRID_UNNEST, [(chunk, *rows) for chunk in chunks], index
+        else:
+            sql, rows = _INSERT_GRID_UNNEST, tuple(map(list, zip(*template, strict=True)))
+        inserted: list[tuple[int, str, int]] = []
+        with self._begin(write=True) as conn:
+            for start in range(0, len(task_ids), per_statement):
+                chunk = task_ids[start : start + per_statement]
+                ids = json.dumps(chunk) if self.is_sqlite else chunk
+                result = conn.exec_driver_sql(sql, (ids, *rows))
+                inserted += [
+                    (int(run_id), task_id, index[scheduled_for, attempt])
+                    for run_id, task_id, scheduled_for, attempt in result
+                ]
+        return inserted
 
     def mark_started(self, run_id: int, started_at: datetime) -> None:
         """Record when the action of a run actually started."""
@@ -774,7 +758,8 @@ class Store:
         return (
             change.status.value,
             self._stamp(change.finished_at),
-            change.duration,
+            # a float for PostgreSQL's array: psycopg refuses to dump a list of ints and floats
+            None if change.duration is None else float(change.duration),
             _text(change.error),
             _text(change.traceback),
             _text(change.output),
@@ -1564,12 +1549,13 @@ _FINISH_RUNS_UNNEST = (
 )
 
 
-# PostgreSQL's grid: one array of task ids crossed with one array per other column
+# PostgreSQL's grid: one array of task ids crossed with one array per other column, in the
+# order insert_runs locks keys (code points: the "C" collation)
 _INSERT_GRID_UNNEST = (
     f"INSERT INTO {runs.name} ({','.join(_RUN_COLUMNS)}) SELECT ids.id, rows.*"
     " FROM unnest(%b::varchar[]) AS ids(id) CROSS JOIN unnest("
     + ",".join(f"%b::{kind}[]" for kind in _RUN_COLUMN_KINDS[1:])
-    + f") AS rows ORDER BY 1, 2{_RUNS_FENCE}"
+    + f') AS rows ORDER BY ids.id COLLATE "C", 2{_RUNS_FENCE}'
 )
 
 
