@@ -135,11 +135,24 @@ def test_interrupt_during_an_inline_run_is_recorded(store: Store) -> None:
     assert run.status is RunStatus.INTERRUPTED
 
 
-def test_a_batch_of_fires_records_each_occurrence_once(
-    store: Store, runners: Runners, caplog: pytest.LogCaptureFixture
-) -> None:
-    """A batch of fires of several instants and plans is stored row by row: each
-    occurrence gets one row, and an occurrence already recorded is not run again."""
+@pytest.fixture
+def when() -> datetime:
+    """An occurrence a few seconds ago: due, and well within the misfire grace time."""
+    return datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
+
+
+def _record_in_one_batch(
+    store: Store,
+    runners: Runners,
+    caplog: pytest.LogCaptureFixture,
+    when: datetime,
+    fires: list[Fire],
+    outcomes: int,
+) -> list[str]:
+    """Submit ``fires`` while the writer is held (by a listener on a missed row it is
+    writing), so that it takes them in one batch; wait for ``outcomes`` terminal runs of
+    them, stop, and return the tasks whose fire was a repeat ("duplicate_fire"). The
+    occurrence of task "taken" at ``when`` is recorded beforehand."""
     dispatcher = LocalDispatcher(store, runners, SystemClock(), instance_id="t", max_workers=4)
     collected = RunCollector()
     dispatcher.add_listener(collected)
@@ -152,75 +165,64 @@ def test_a_batch_of_fires_records_each_occurrence_once(
 
     dispatcher.add_listener(hold_the_writer)
     dispatcher.start()
-    when = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
     store.insert_runs([NewRun("taken", when, status=RunStatus.SUCCEEDED, finished_at=when)])
     gate = NewRun("gate", when, status=RunStatus.MISSED, finished_at=when)
     holder = threading.Thread(target=dispatcher.record, args=(RunGrid(["gate"], [gate]),))
     holder.start()
-    assert held.wait(10)  # the writer is busy: the fires below queue up for one batch
-    a, b, c, taken = (make_task(task_id) for task_id in ("a", "b", "c", "taken"))
-    later = when + timedelta(seconds=1)
-    fires = [Fire(a, when), Fire(b, when), Fire(a, when), Fire(taken, when), Fire(b, later)]
-    dispatcher.submit([*fires, Fire(c, when, attempt=2, reason="retry")])
-    with caplog.at_level(logging.INFO, logger="cronwell.dispatch.local"):
-        go_on.set()
-        holder.join(10)
-        collected.wait_for(4, predicate=lambda r: r.task_id in "abc" and r.status.is_terminal)
-        dispatcher.shutdown()
-
-    def stored(task_id: str) -> list[tuple[datetime, int, RunStatus]]:
-        return sorted(
-            (r.scheduled_for, r.attempt, r.status) for r in store.list_runs(task_id=task_id)
-        )
-
-    assert stored("a") == [(when, 1, RunStatus.SUCCEEDED)]
-    # b's later occurrence came while its first ran: skipped by the overlap policy
-    assert stored("b") == [(when, 1, RunStatus.SUCCEEDED), (later, 1, RunStatus.SKIPPED)]
-    assert stored("c") == [(when, 2, RunStatus.SUCCEEDED)]
-    assert stored("taken") == [(when, 1, RunStatus.SUCCEEDED)]  # the seeded row, not a run
-    repeats = [r for r in caplog.records if getattr(r, "action", None) == "duplicate_fire"]
-    assert sorted(r.task_id for r in repeats) == ["a", "taken"]  # type: ignore[attr-defined]
-
-
-def test_fires_of_one_instant_are_one_grid_with_each_occurrence_once(
-    store: Store, runners: Runners, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Fires of one instant and one plan (a burst) are stored as one grid: a repeated
-    fire of a task gets no second row, and a recorded occurrence is not run again."""
-    dispatcher = LocalDispatcher(store, runners, SystemClock(), instance_id="t", max_workers=4)
-    collected = RunCollector()
-    dispatcher.add_listener(collected)
-    held, go_on = threading.Event(), threading.Event()
-
-    def hold_the_writer(run: Run) -> None:
-        if run.task_id == "gate":
-            held.set()
-            go_on.wait(10)
-
-    dispatcher.add_listener(hold_the_writer)
-    dispatcher.start()
-    when = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
-    store.insert_runs([NewRun("taken", when, status=RunStatus.SUCCEEDED, finished_at=when)])
-    gate = NewRun("gate", when, status=RunStatus.MISSED, finished_at=when)
-    holder = threading.Thread(target=dispatcher.record, args=(RunGrid(["gate"], [gate]),))
-    holder.start()
-    assert held.wait(10)  # the writer is busy: the fires below queue up for one batch
-    many = make_task("many", overlap="allow", max_instances=5)  # both fires plan to run
-    one, taken = make_task("one"), make_task("taken")
-    dispatcher.submit([Fire(many, when), Fire(one, when), Fire(many, when), Fire(taken, when)])
+    assert held.wait(10)
+    dispatcher.submit(fires)
     with caplog.at_level(logging.INFO, logger="cronwell.dispatch.local"):
         go_on.set()
         holder.join(10)
         collected.wait_for(
-            2, predicate=lambda r: r.task_id in ("many", "one") and r.status.is_terminal
+            outcomes,
+            predicate=lambda r: r.task_id not in ("gate", "taken") and r.status.is_terminal,
         )
         dispatcher.shutdown()
-    assert [r.status for r in store.list_runs(task_id="many")] == [RunStatus.SUCCEEDED]
-    assert [r.status for r in store.list_runs(task_id="one")] == [RunStatus.SUCCEEDED]
-    assert len(store.list_runs(task_id="taken")) == 1  # the seeded row, not a run
-    repeats = [r for r in caplog.records if getattr(r, "action", None) == "duplicate_fire"]
-    assert sorted(r.task_id for r in repeats) == ["many", "taken"]  # type: ignore[attr-defined]
-    assert dispatcher.running_count("many") == 0  # the repeat's slot was given back
+    for fire in fires:  # every slot was given back, the repeats' too
+        assert dispatcher.running_count(fire.task.id) == 0
+    return sorted(
+        getattr(r, "task_id", "")
+        for r in caplog.records
+        if getattr(r, "action", None) == "duplicate_fire"
+    )
+
+
+def _stored(store: Store, task_id: str) -> list[tuple[datetime, int, RunStatus]]:
+    return sorted((r.scheduled_for, r.attempt, r.status) for r in store.list_runs(task_id=task_id))
+
+
+def test_a_batch_of_fires_records_each_occurrence_once(
+    store: Store, runners: Runners, caplog: pytest.LogCaptureFixture, when: datetime
+) -> None:
+    """A batch of fires of several instants and plans is stored row by row: each
+    occurrence gets one row, and an occurrence already recorded is not run again."""
+    a, b, c, taken = (make_task(task_id) for task_id in ("a", "b", "c", "taken"))
+    later = when + timedelta(seconds=1)
+    fires = [Fire(a, when), Fire(b, when), Fire(a, when), Fire(taken, when), Fire(b, later)]
+    fires.append(Fire(c, when, attempt=2, reason="retry"))
+    repeats = _record_in_one_batch(store, runners, caplog, when, fires, outcomes=4)
+    assert repeats == ["a", "taken"]
+    assert _stored(store, "a") == [(when, 1, RunStatus.SUCCEEDED)]
+    # b's later occurrence came while its first ran: skipped by the overlap policy
+    assert _stored(store, "b") == [(when, 1, RunStatus.SUCCEEDED), (later, 1, RunStatus.SKIPPED)]
+    assert _stored(store, "c") == [(when, 2, RunStatus.SUCCEEDED)]
+    assert _stored(store, "taken") == [(when, 1, RunStatus.SUCCEEDED)]  # seeded, not run
+
+
+def test_fires_of_one_instant_are_one_grid_with_each_occurrence_once(
+    store: Store, runners: Runners, caplog: pytest.LogCaptureFixture, when: datetime
+) -> None:
+    """Fires of one instant and one plan (a burst) are stored as one grid: a repeated
+    fire of a task gets no second row, and a recorded occurrence is not run again."""
+    many = make_task("many", overlap="allow", max_instances=5)  # both fires plan to run
+    one, taken = make_task("one"), make_task("taken")
+    fires = [Fire(many, when), Fire(one, when), Fire(many, when), Fire(taken, when)]
+    repeats = _record_in_one_batch(store, runners, caplog, when, fires, outcomes=2)
+    assert repeats == ["many", "taken"]
+    assert _stored(store, "many") == [(when, 1, RunStatus.SUCCEEDED)]
+    assert _stored(store, "one") == [(when, 1, RunStatus.SUCCEEDED)]
+    assert _stored(store, "taken") == [(when, 1, RunStatus.SUCCEEDED)]  # seeded, not run
 
 
 def test_catch_up_writes_go_through_the_writer_behind_what_is_due_now(
