@@ -112,8 +112,8 @@ class _Finished:
 
 @dataclass
 class _Request:
-    """Work for the writer thread from another thread, which waits for ``done``: rows
-    that run nothing to store, fires to record and start."""
+    """Work for the writer thread from another thread, which waits for ``done``: a grid
+    of rows that run nothing to store, fires to record and start."""
 
     grid: RunGrid | None = None
     tasks: Mapping[str, Task] = field(default_factory=dict)
@@ -638,7 +638,7 @@ class LocalDispatcher:
         alike = all(
             f.scheduled_for == fire.scheduled_for and f.attempt == fire.attempt for f in fires
         )
-        if not alike or plans.count(plans[0]) != len(plans):
+        if not alike or plans.count((status, reason)) != len(plans):
             rows = [
                 self._new_row(f, plan_status, now, plan_reason)
                 for f, (plan_status, plan_reason) in zip(fires, plans, strict=True)

@@ -175,7 +175,6 @@ def catch_up(
     # once for them and their rows are written as one grid.
     spans: dict[tuple[object, ...], Occurrences] = {}
     grids: dict[tuple[object, ...], tuple[list[NewRun], list[str]]] = {}
-    caught_up = 0
     by_id = {task.id: task for task in tasks}
     for task in tasks:
         since = _since(task, last.get(task.id))
@@ -206,7 +205,6 @@ def catch_up(
             )
             grid = grids[alike] = (rows, [])
         grid[1].append(task.id)
-        caught_up += 1
         log.debug(
             "occurrences missed while no scheduler ran",
             extra={
@@ -216,6 +214,7 @@ def catch_up(
                 "catch_up_runs": len(plan.run),
             },
         )
+    caught_up = sum(len(task_ids) for _, task_ids in grids.values())
     if caught_up:  # one line for the outage: the rows say the rest, task by task
         log.warning(
             "%d occurrences of %d tasks fell due while no scheduler ran; %d run now",

@@ -649,8 +649,8 @@ class Store:
 
         The database crosses the task ids with the rows, a statement per chunk of tasks.
         Row objects built, converted and sent one by one were two thirds of a catch-up of
-        10,000 tasks, and half of what recording a burst of fires cost, all of it holding
-        the GIL that the runs due meanwhile needed."""
+        10,000 tasks, and two fifths of what recording a burst of fires cost, all of it
+        holding the GIL that the runs due meanwhile needed."""
         stamp = cache(self._stamp)
         index: dict[tuple[Any, int], int] = {}
         template: list[tuple[Any, ...]] = []
@@ -1510,7 +1510,7 @@ def _insert_runs_sql(count: int) -> str:
 
 @lru_cache(maxsize=16)
 def _insert_grid_sql(count: int) -> str:
-    """SQLite's ``INSERT`` of an :class:`RunGrid`: the task ids as one JSON array, crossed
+    """SQLite's ``INSERT`` of a :class:`RunGrid`: the task ids as one JSON array, crossed
     with ``count`` rows of the other columns; fenced and returning as
     :func:`_insert_runs_sql`. (``WHERE true`` tells SQLite's parser that ``ON CONFLICT``
     belongs to the ``INSERT``, not to a join.)"""
