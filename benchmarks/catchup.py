@@ -6,7 +6,10 @@ changed D minutes ago (``store.bulk_insert_tasks(tasks, now - D)``), so at start
 records each one's missed occurrences (``missed``, reason ``scheduler_down``) and runs its
 latest (reason ``catchup``). Figures: ``cw.start()`` time, time from start until every
 catch-up run is recorded, rows recorded, and the on-time task's fires and lateness while
-that went on.
+that went on. The run listener asks for every status but ``missed``, as a service's own
+listeners do (alerts and metrics take a fleet's missed rows as one grid); the missed rows
+are counted in the database once caught up. A listener that hears every missed row gets
+a run object per row: 0.2–0.8 s more for 90,000 rows.
 
 APScheduler: N ``cron`` jobs (every minute) in a ``SQLAlchemyJobStore`` with
 ``next_run_time`` D minutes back, ``coalesce=True``, no misfire limit; a second scheduler
@@ -78,7 +81,7 @@ def _summary(f: Figures) -> str:
 
 def cronwell(n: int, url: str, downtime_minutes: int) -> Figures:
     """The cronwell side (see the module docstring)."""
-    from cronwell import Cronwell, PythonAction, Run, Task, cron, every
+    from cronwell import Cronwell, PythonAction, Run, RunStatus, Task, cron, every
 
     cw = Cronwell(url, timezone="UTC", max_workers=aps.WORKERS)
     cw.service  # noqa: B018 - migrations first
@@ -93,7 +96,6 @@ def cronwell(n: int, url: str, downtime_minutes: int) -> Figures:
     del tasks
     cw.add_task(ON_TIME, schedule=every(seconds=1), func=STAMP)
     tally = Tally(n)
-    missed = Tally(0)
     statuses: Counter[str] = Counter()
     on_time: list[tuple[float, float | None, str]] = []
 
@@ -104,14 +106,17 @@ def cronwell(n: int, url: str, downtime_minutes: int) -> Figures:
         elif run.reason == "catchup":
             statuses[f"catchup_{run.status.value}"] += 1
             tally.add()
-        elif run.status.value == "missed":
-            missed.add()
 
-    cw.on_run(on_run)
+    # missed rows are counted in the database once caught up: a run object per row for a
+    # listener would cost more than writing the row (see the module docstring)
+    cw.on_run(on_run, statuses=[s for s in RunStatus if s is not RunStatus.MISSED])
     began = time.time()
     start_s = timed(cw.start)
     tally.done.wait(600)
     done_at = tally.reached_at or time.time()
+    missed = cw.store.count_runs(status=RunStatus.MISSED) - cw.store.count_runs(
+        task_id=ON_TIME, status=RunStatus.MISSED
+    )
     kept = lease_kept(cw)
     if kept:
         cw.close()
@@ -122,7 +127,7 @@ def cronwell(n: int, url: str, downtime_minutes: int) -> Figures:
         "leader_after_start": kept,
         "caught_up_s": round(done_at - began, 3),
         "catchup_runs": tally.count,
-        "missed_rows": missed.count,
+        "missed_rows": missed,
         "statuses": dict(statuses),
         **_on_time_figures(on_time, began, done_at),
     }

@@ -10,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from tests.support.metrics import samples
 from tests.support.receiver import Receiver, closed_port, receiver, receiver_factory
 from tests.support.waiting import RunCollector, wait_until
 
 from cronwell import Cronwell, RunContext, RunStatus, every
 from cronwell.settings import load_settings
+from cronwell.store import NewRun
 
 __all__ = ["receiver", "receiver_factory"]  # fixtures used by pytest
 
@@ -247,3 +249,33 @@ def test_a_takeover_is_announced_as_leader_changed(
         lambda: any("standby now schedules" in b["title"] for b in posted(receiver)),
         what="the leader_changed alert",
     )
+
+
+def test_a_fleet_that_missed_occurrences_alerts_once_a_task_and_counts_every_row(
+    make_cw: Callable[..., Cronwell], receiver: Receiver
+) -> None:
+    """A fleet's missed rows are stored and told as one grid: each task still alerts for
+    its first missed occurrence only, and the metrics count every row of every task."""
+    cw = make_cw(channels={"dev": receiver.url("json")}, alert_channels=["dev"])
+    anchor = (datetime.now(UTC) - timedelta(minutes=5)).replace(microsecond=0)
+    fleet = ["fleet-a", "fleet-b", "fleet-c"]
+    for task_id in fleet:
+        cw.add_task(task_id, schedule=every(minutes=1, anchor=anchor), shell="true", catchup="none")
+        cw.store.insert_runs(
+            [NewRun(task_id, anchor, status=RunStatus.SUCCEEDED, finished_at=anchor)]
+        )
+        cw.store.update_task(cw.get_task(task_id), anchor)  # as if unchanged since then
+    cw.start()
+    receiver.wait_for(len(fleet))
+    figures = samples(cw.metrics.exposition().decode())
+    cw.close()  # delivers whatever else was queued
+    missed = {t: cw.store.count_runs(task_id=t, status=RunStatus.MISSED) for t in fleet}
+    assert set(missed.values()) in ({4}, {5})  # 4 or 5 minutes since the anchor
+    titles = sorted(b["title"] for b in posted(receiver))
+    assert len(titles) == len(fleet), titles
+    for task_id, title in zip(fleet, titles, strict=True):
+        assert task_id in title and "missed" in title
+    assert {n.event for n in cw.notifications()} == {"missed"}
+    for task_id in fleet:
+        labels = (("status", "missed"), ("task_id", task_id))
+        assert figures[("cronwell_runs_total", labels)] == missed[task_id]

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
+from tests.support.metrics import samples
 from tests.support.waiting import wait_until
 
 from cronwell import Cronwell
@@ -28,15 +28,6 @@ def served(database_url: str) -> Iterator[tuple[Cronwell, str]]:
     yield cw, base
     server.stop()
     cw.close()
-
-
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Prometheus text as {(sample name, sorted labels): value}."""
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
 
 
 def status_command(

@@ -13,7 +13,7 @@ import pytest
 from tests.support.waiting import RunCollector, wait_until
 
 from cronwell.clock import FrozenClock, SystemClock
-from cronwell.dispatch import Fire, LocalDispatcher
+from cronwell.dispatch import Fire, LocalDispatcher, RecordedGrid, RunOutcome
 from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.task import Task
 from cronwell.errors import SchedulerStateError
@@ -330,3 +330,47 @@ def test_a_stop_does_not_wait_for_a_busy_writer(store: Store, runners: Runners) 
     holder.join(5)
     dispatcher.shutdown()
     assert len(store.list_runs(task_id="backlog")) == 2  # the abandoned request still landed
+
+
+def test_a_grid_is_told_once_to_grid_listeners_and_row_by_row_to_the_rest(
+    store: Store, runners: Runners
+) -> None:
+    """Rows stored as a grid reach an outcome listener that takes grids in one call, one
+    that does not as an outcome per row, and run listeners only for the statuses they
+    asked for; a listener that raises does not keep the others from hearing."""
+    dispatcher = LocalDispatcher(store, runners, SystemClock(), instance_id="t")
+    per_row: list[RunOutcome] = []
+    grids: list[RecordedGrid] = []
+    missed_runs, skipped_runs = RunCollector(), RunCollector()
+
+    def broken(_: RecordedGrid) -> None:
+        raise RuntimeError("listener bug")
+
+    dispatcher.add_outcome_listener(per_row.append)
+    dispatcher.add_outcome_listener(lambda _: None, broken)
+    dispatcher.add_outcome_listener(lambda _: None, grids.append)
+    dispatcher.add_listener(missed_runs, statuses=["missed"])
+    dispatcher.add_listener(skipped_runs, statuses=[RunStatus.SKIPPED])
+    fleet = {task_id: make_task(task_id) for task_id in ("g-1", "g-2", "g-3")}
+    store.insert_runs([NewRun("g-2", NOW, status=RunStatus.SUCCEEDED, finished_at=NOW)])
+    rows = [
+        NewRun(
+            "",
+            NOW + timedelta(minutes=minute),
+            status=RunStatus.MISSED,
+            reason="scheduler_down",
+            finished_at=NOW,
+        )
+        for minute in (0, 1)
+    ]
+    assert dispatcher.record(RunGrid(list(fleet), rows), fleet)
+    stored = {
+        r.id: r for task_id in fleet for r in store.list_runs(task_id=task_id, status="missed")
+    }
+    assert len(stored) == 5  # g-2's first occurrence was taken already
+    assert {o.run.id: o.run for o in per_row} == stored
+    assert all(o.task is fleet[o.run.task_id] for o in per_row)
+    assert len(grids) == 1
+    assert {grids[0].run(row).id: grids[0].run(row) for row in grids[0].rows} == stored
+    assert {r.id: r for r in missed_runs.runs} == stored
+    assert skipped_runs.runs == []

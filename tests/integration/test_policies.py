@@ -12,7 +12,7 @@ import pytest
 from tests.support.waiting import RunCollector, wait_until
 
 from cronwell import Cronwell, Run, RunContext, RunStatus, Task, every
-from cronwell.errors import InvalidTaskError
+from cronwell.errors import InvalidInputError, InvalidTaskError
 from cronwell.store import NewRun
 
 
@@ -233,8 +233,10 @@ def test_a_fleet_after_one_outage_gets_each_task_its_own_rows(cw: Cronwell) -> N
     """Tasks that share a schedule, a policy and an outage are written as one grid: each
     still gets its own missed rows and catch-up run, and listeners see every row as it
     is stored."""
-    collected = RunCollector()
+    collected, missed_only, ran_only = RunCollector(), RunCollector(), RunCollector()
     cw.on_run(collected)
+    cw.on_run(missed_only, statuses=[RunStatus.MISSED])
+    cw.on_run(ran_only, statuses=["succeeded", "failed"])
     anchor = (datetime.now(UTC) - timedelta(minutes=5)).replace(microsecond=0)
     policies = {"fleet-a": "latest", "fleet-b": "latest", "fleet-c": "none"}
     for task_id, policy in policies.items():
@@ -262,6 +264,15 @@ def test_a_fleet_after_one_outage_gets_each_task_its_own_rows(cw: Cronwell) -> N
     stored = {r.id: r for task_rows in missed.values() for r in task_rows}
     heard = {r.id: r for r in collected.runs if r.status is RunStatus.MISSED}
     assert heard == stored  # the same ids, tasks, times and fields as read back
+    assert {r.id: r for r in missed_only.runs} == stored
+    assert {r.status for r in ran_only.runs} == {RunStatus.SUCCEEDED}
+    caught_up = sorted(r.task_id for r in ran_only.runs if r.reason == "catchup")
+    assert caught_up == ["fleet-a", "fleet-b", "other"]
+
+
+def test_a_run_listener_for_a_status_that_does_not_exist_is_refused(cw: Cronwell) -> None:
+    with pytest.raises(InvalidInputError, match=r"'succeded'.*the statuses are pending, running"):
+        cw.on_run(RunCollector(), statuses=["missed", "succeded"])
 
 
 def test_a_long_outage_writes_a_bounded_number_of_rows(cw: Cronwell) -> None:

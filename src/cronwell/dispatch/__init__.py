@@ -2,8 +2,10 @@
 
 from cronwell.dispatch.local import (
     Fire,
+    GridListener,
     LocalDispatcher,
     OutcomeListener,
+    RecordedGrid,
     RunListener,
     RunOutcome,
 )
@@ -12,8 +14,10 @@ from cronwell.dispatch.registry import FunctionRegistry
 __all__ = [
     "Fire",
     "FunctionRegistry",
+    "GridListener",
     "LocalDispatcher",
     "OutcomeListener",
+    "RecordedGrid",
     "RunListener",
     "RunOutcome",
 ]

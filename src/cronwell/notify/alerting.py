@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from cronwell.clock import Clock
-from cronwell.dispatch import RunOutcome
+from cronwell.dispatch import RecordedGrid, RunOutcome
 from cronwell.domain.alerts import DEFAULT_EVENTS, Alert, AlertEvent, state_events
 from cronwell.domain.durations import format_duration
 from cronwell.domain.run import Run
@@ -126,6 +126,26 @@ class Alerting:
             targets = self._targets(task, event)
             if targets:
                 self.notifier.send(self._alert(event, task, run, outcome), targets)
+
+    def on_grid(self, grid: RecordedGrid) -> None:
+        """Alert for the rows of a grid (a fleet's missed occurrences) as :meth:`on_outcome`
+        would, row by row, without a run object per row: such rows carry no failure
+        counts, so their events follow from their template's status, and a task that
+        missed several occurrences alerts for its first one only (``_MISSED_QUIET``)."""
+        events_of = [
+            state_events(t.status, retrying=False, failures_before=0, failures=0, auto_paused=False)
+            for t in grid.templates
+        ]
+        missed_seen: set[str] = set()
+        for row in grid.rows:
+            events = events_of[row[2]]
+            if not events:
+                continue
+            if events == [AlertEvent.MISSED]:
+                if row[1] in missed_seen:
+                    continue
+                missed_seen.add(row[1])
+            self.on_outcome(grid.outcome(row))
 
     # -- long runs --------------------------------------------------------------------------
 

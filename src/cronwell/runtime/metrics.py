@@ -17,7 +17,8 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from cronwell.dispatch import RunOutcome
+from cronwell.dispatch import RecordedGrid, RunOutcome
+from cronwell.domain.run import Run
 from cronwell.errors import CronwellError
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -68,6 +69,21 @@ class Metrics:
         run = outcome.run
         with self._runs_lock:  # the writer and a catch-up may both record runs
             self._runs[run.task_id, run.status.value] += 1
+        self._observe(run)
+
+    def on_grid(self, grid: RecordedGrid) -> None:
+        """The rows of a grid, counted together: each differs from its template only in
+        its id and task."""
+        counted = collections.Counter(
+            (task_id, grid.templates[index].status.value) for _, task_id, index in grid.rows
+        )
+        with self._runs_lock:
+            self._runs.update(counted)
+        if any(t.duration is not None or t.started_at is not None for t in grid.templates):
+            for _, _, index in grid.rows:
+                self._observe(grid.templates[index])
+
+    def _observe(self, run: Run) -> None:
         if run.duration is not None:
             self._duration.observe(run.duration)
         if run.started_at is not None:
