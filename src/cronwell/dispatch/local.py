@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 RunListener = Callable[[Run], None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunOutcome:
     """A run once stored, with what followed from it: what alerts are made of.
 
@@ -112,7 +112,7 @@ HEARTBEAT_INTERVAL = 10.0
 _THREAD_TIMEOUT_SLACK = 1.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Fire:
     """One occurrence handed to the dispatcher."""
 
@@ -122,13 +122,13 @@ class Fire:
     reason: str = RunReason.SCHEDULE
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Started:
     fire: Fire
     started_at: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Finished:
     update: RunUpdate
     run: Run

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -113,11 +114,43 @@ class Alerting:
             auto_paused=outcome.auto_paused,
         )
         events += self._reminder(outcome)
-        if AlertEvent.MISSED in events and not self._first_missed(run.task_id):
+        self._send(events, run.task_id, outcome.task, lambda: outcome)
+
+    def on_grid(self, grid: RecordedGrid) -> None:
+        """Alert for the rows of a grid (a fleet's missed occurrences) as :meth:`on_outcome`
+        would, row by row, without a run object for rows that alert nobody: such rows
+        carry no failure counts, so their events follow from their template's status, and
+        a task that missed several occurrences alerts for its first one only
+        (``_MISSED_QUIET``)."""
+        events_of = [
+            state_events(t.status, retrying=False, failures_before=0, failures=0, auto_paused=False)
+            for t in grid.templates
+        ]
+        missed_seen: set[str] = set()
+        for row in grid.rows:
+            task_id, events = row[1], events_of[row[2]]
+            if events == [AlertEvent.MISSED]:
+                if task_id in missed_seen:
+                    continue
+                missed_seen.add(task_id)
+            if events:
+                outcome = partial(grid.outcome, row)
+                self._send(list(events), task_id, grid.tasks.get(task_id), outcome)
+
+    def _send(
+        self,
+        events: list[AlertEvent],
+        task_id: str,
+        task: Task | None,
+        outcome: Callable[[], RunOutcome],
+    ) -> None:
+        """Queue an alert for each of ``events`` that a target of the task wants;
+        ``outcome`` is only made for those."""
+        if AlertEvent.MISSED in events and not self._first_missed(task_id):
             events.remove(AlertEvent.MISSED)  # checked before any look-up: catch-ups are big
         if not events:
             return
-        task = outcome.task or self._store.find_task(run.task_id)
+        task = task or self._store.find_task(task_id)
         if task is None:
             return
         for event in events:
@@ -125,27 +158,8 @@ class Alerting:
                 self._last_failed[task.id] = self._clock.now()
             targets = self._targets(task, event)
             if targets:
-                self.notifier.send(self._alert(event, task, run, outcome), targets)
-
-    def on_grid(self, grid: RecordedGrid) -> None:
-        """Alert for the rows of a grid (a fleet's missed occurrences) as :meth:`on_outcome`
-        would, row by row, without a run object per row: such rows carry no failure
-        counts, so their events follow from their template's status, and a task that
-        missed several occurrences alerts for its first one only (``_MISSED_QUIET``)."""
-        events_of = [
-            state_events(t.status, retrying=False, failures_before=0, failures=0, auto_paused=False)
-            for t in grid.templates
-        ]
-        missed_seen: set[str] = set()
-        for row in grid.rows:
-            events = events_of[row[2]]
-            if not events:
-                continue
-            if events == [AlertEvent.MISSED]:
-                if row[1] in missed_seen:
-                    continue
-                missed_seen.add(row[1])
-            self.on_outcome(grid.outcome(row))
+                told = outcome()
+                self.notifier.send(self._alert(event, task, told.run, told), targets)
 
     # -- long runs --------------------------------------------------------------------------
 

@@ -200,12 +200,12 @@ def install() -> None:
 
 
 def _installed() -> bool:
-    # loggers are process-wide singletons: looked up once, not through logging's lock
+    # Loggers are process-wide singletons: looked up once, not through logging's lock.
+    # Checked before every run: no generator or tuple, which cost more than the checks.
+    stdout, stderr = sys.stdout, sys.stderr
     return (
-        all(
-            stream is None or isinstance(stream, _StreamProxy)
-            for stream in (sys.stdout, sys.stderr)
-        )
+        (stdout is None or isinstance(stdout, _StreamProxy))
+        and (stderr is None or isinstance(stderr, _StreamProxy))
         and _handler in logging.root.handlers
         and _handler in _task_logger.handlers
         and _task_logger.level != logging.NOTSET

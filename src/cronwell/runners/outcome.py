@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from cronwell.domain.run import RunStatus
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """How a run ended. ``status`` is ``SUCCEEDED``, ``FAILED`` or ``TIMED_OUT``, or
     ``INTERRUPTED`` for a run stopped by ``cancel(run_id)``.

@@ -764,7 +764,7 @@ class Store:
             _text(change.traceback),
             _text(change.output),
             _text(change.return_value),
-            None if change.counters is None else _dumps(dict(change.counters)),
+            _counters_json(change.counters),
             _short(change.reason),
             change.run_id,
         )
@@ -1344,6 +1344,13 @@ def _current_heads(conn: Connection) -> set[str]:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _counters_json(counters: Mapping[str, float] | None) -> str | None:
+    """Most runs count nothing: their ``{}`` skips the encoder (2 µs of every result)."""
+    if counters is None:
+        return None
+    return _dumps(dict(counters)) if counters else "{}"
 
 
 def _short(value: str | None) -> str | None:
