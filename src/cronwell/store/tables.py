@@ -83,10 +83,10 @@ runs = Table(
     Column("return_value", Text, nullable=True),
     Column("counters", Text, nullable=True),
     Column("instance_id", String(200), nullable=True),
-    # DESIGN rule 2: the database fences duplicate occurrences.
+    # DESIGN rule 2: the database fences duplicate occurrences. The fence's index also
+    # serves look-ups by task and time (a task's history, where catch-up picks up).
     UniqueConstraint("task_id", "scheduled_for", "attempt", name="uq_run_occurrence"),
     Index("ix_cronwell_runs_status_due_at", "status", "due_at"),
-    Index("ix_cronwell_runs_task_id_scheduled_for", "task_id", "scheduled_for"),
     # Run history is listed newest first across all tasks.
     Index("ix_cronwell_runs_scheduled_for", "scheduled_for"),
     sqlite_autoincrement=True,
