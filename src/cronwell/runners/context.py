@@ -35,7 +35,6 @@ class RunContext:
     run_id: int
     scheduled_for: datetime
     attempt: int
-    occurrence_key: str
     deadline: datetime | None = None
     counters: dict[str, float] = field(default_factory=dict)
 
@@ -49,15 +48,20 @@ class RunContext:
         *,
         deadline: datetime | None = None,
     ) -> RunContext:
-        """A context with the occurrence key and the task's logger filled in."""
+        """The context of one run of ``task``."""
         return cls(
             task=task,
             run_id=run_id,
             scheduled_for=scheduled_for,
             attempt=attempt,
-            occurrence_key=occurrence_key(task.id, scheduled_for),
             deadline=deadline,
         )
+
+    @cached_property
+    def occurrence_key(self) -> str:
+        """``task_id@ISO-8601-UTC``, made when first read: most actions never read it, and
+        formatting it was a twentieth of what a trivial action's run cost."""
+        return occurrence_key(self.task.id, self.scheduled_for)
 
     @property
     def task_id(self) -> str:

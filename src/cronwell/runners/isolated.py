@@ -209,7 +209,6 @@ def _job(action: PythonAction, ctx: RunContext, timeout: float | None, result_fd
         "run_id": ctx.run_id,
         "scheduled_for": ctx.scheduled_for.isoformat(),
         "attempt": ctx.attempt,
-        "occurrence_key": ctx.occurrence_key,
         "deadline": None if ctx.deadline is None else ctx.deadline.isoformat(),
         "timeout": timeout,
         "sys_path": list(sys.path),
@@ -396,7 +395,6 @@ def _context(job: dict[str, Any]) -> RunContext:
         run_id=int(job["run_id"]),
         scheduled_for=datetime.fromisoformat(job["scheduled_for"]),
         attempt=int(job["attempt"]),
-        occurrence_key=str(job["occurrence_key"]),
         deadline=None if deadline is None else datetime.fromisoformat(deadline),
     )
 

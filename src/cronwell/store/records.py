@@ -13,9 +13,18 @@ def utc(value: datetime, what: str) -> datetime:
     """``value`` in UTC; a naive datetime raises :class:`ValueError` (DESIGN rule 10)."""
     if not isinstance(value, datetime):
         raise TypeError(f"{what} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is UTC:  # the usual case, on every run row: kept as it is
+        return value
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{what} {value.isoformat()} is naive; pass an aware datetime.")
     return value.astimezone(UTC)
+
+
+def _set_status(record: NewRun | RunUpdate) -> None:
+    """A status given as text becomes a :class:`RunStatus` (an enum call even for a
+    member costs more than the rest of the check)."""
+    if type(record.status) is not RunStatus:
+        object.__setattr__(record, "status", RunStatus(record.status))
 
 
 def utc_or_none(value: datetime | None, what: str) -> datetime | None:
@@ -46,7 +55,7 @@ class NewRun:
     def __post_init__(self) -> None:
         if self.attempt < 1:
             raise ValueError(f"attempt must be 1 or more, got {self.attempt}")
-        object.__setattr__(self, "status", RunStatus(self.status))
+        _set_status(self)
         object.__setattr__(self, "scheduled_for", utc(self.scheduled_for, "scheduled_for"))
         for name in ("due_at", "started_at", "finished_at"):
             object.__setattr__(self, name, utc_or_none(getattr(self, name), name))
@@ -88,7 +97,7 @@ class RunUpdate:
     reason: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "status", RunStatus(self.status))
+        _set_status(self)
         object.__setattr__(self, "finished_at", utc(self.finished_at, "finished_at"))
 
 
