@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import threading
 import time
 from collections import Counter
@@ -171,6 +172,35 @@ def test_a_load_longer_than_the_lease_ttl_keeps_the_lease(
         assert cw.engine.is_leader
     finally:
         cw.close()
+
+
+def test_an_occurrence_due_as_the_engine_starts_is_fired(cw: Cronwell) -> None:
+    """APScheduler fires as soon as it starts, before the engine has finished starting:
+    an occurrence due in that moment was dropped without a row (its lease deadline was
+    not set yet). The engine is held at its "engine scheduling" log line until the
+    occurrence is recorded, or well past its time."""
+    due = datetime.now(UTC) + timedelta(seconds=0.5)
+    cw.add_task("at-start", schedule=once(due), shell="true")
+    recorded = threading.Event()
+    cw.on_run(lambda run: run.task_id == "at-start" and recorded.set())
+
+    class HoldTheStart(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if getattr(record, "action", None) == "engine_started":
+                recorded.wait(5)
+
+    logger = logging.getLogger("cronwell.engine.engine")
+    hold, level = HoldTheStart(), logger.level
+    logger.addHandler(hold)
+    logger.setLevel(logging.INFO)
+    try:
+        cw.start()
+    finally:
+        logger.removeHandler(hold)
+        logger.setLevel(level)
+    assert recorded.wait(10)
+    [run] = cw.runs("at-start")
+    assert (run.status, run.scheduled_for) == (RunStatus.SUCCEEDED, due)
 
 
 def test_run_now_records_success_and_failure(cw: Cronwell) -> None:

@@ -154,12 +154,10 @@ class Engine:
     def _try_lead(self, first: bool = False) -> None:
         """Take the lease if it is free, lapsed, or held by an instance known dead; lead
         if granted. Caller holds the lock."""
-        asked = time.monotonic()
         granted, holder = self._store.acquire_lease(LEASE, self._instance_id, self._lease_ttl)
         if not granted and holder is not None:
             records = {r.instance_id: r for r in self._store.list_instances()}
             if gone_from_this_host(records.get(holder)):
-                asked = time.monotonic()
                 granted, holder = self._store.acquire_lease(
                     LEASE, self._instance_id, self._lease_ttl, take_from=holder
                 )
@@ -176,7 +174,7 @@ class Engine:
             self._holder = holder
             return
         try:
-            asked = self._lead()
+            self._lead()
         except _LeaseTaken as taken:
             log.warning(
                 "the scheduler lease lapsed while tasks were loading; standing by",
@@ -189,17 +187,14 @@ class Engine:
             self._store.release_lease(LEASE, self._instance_id)
             raise
         self._holder = self._instance_id
-        self._renew_at = time.monotonic() + self._lease_ttl / 3
-        self._lease_deadline = asked + self._lease_ttl * _LEASE_MARGIN
         if not first:
             self._on_leadership(True)
 
-    def _lead(self) -> float:
+    def _lead(self) -> None:
         """Load every enabled task, recover what dead instances left and what was missed,
-        and start firing. Returns when the lease renewal that precedes the first fire was
-        asked for: loading many tasks may take a good part of the lease's TTL, so the
-        deadline counts from that renewal, not from the first grant. Caller holds the
-        lock."""
+        and start firing. The lease is renewed once the tasks are loaded, which may take a
+        good part of its TTL, and the deadline counts from that renewal, not from the
+        first grant. Caller holds the lock."""
         scheduler = BackgroundScheduler(
             timezone=UTC,
             jobstores={"default": HeapJobStore()},
@@ -220,6 +215,10 @@ class Engine:
         granted, holder = self._store.acquire_lease(LEASE, self._instance_id, self._lease_ttl)
         if not granted:
             raise _LeaseTaken(holder)
+        # Before the scheduler starts: it fires what is due at once, and a fire checked
+        # against a deadline not yet set was dropped without a row.
+        self._renew_at = time.monotonic() + self._lease_ttl / 3
+        self._lease_deadline = asked + self._lease_ttl * _LEASE_MARGIN
         scheduler.start()
         # What fell due up to `now` is the catch-up's, what falls due after it the
         # scheduler's: catching up in the background keeps new occurrences on time.
@@ -239,7 +238,6 @@ class Engine:
                 "instance_id": self._instance_id,
             },
         )
-        return asked
 
     def _catch_up(self, tasks: list[Task], now: datetime) -> None:
         try:
