@@ -270,9 +270,16 @@ def test_a_fleet_after_one_outage_gets_each_task_its_own_rows(cw: Cronwell) -> N
     assert caught_up == ["fleet-a", "fleet-b", "other"]
 
 
-def test_a_run_listener_for_a_status_that_does_not_exist_is_refused(cw: Cronwell) -> None:
-    with pytest.raises(InvalidInputError, match=r"'succeded'.*the statuses are pending, running"):
-        cw.on_run(RunCollector(), statuses=["missed", "succeded"])
+def test_a_run_listener_asks_for_final_statuses_only(cw: Cronwell) -> None:
+    """Listeners hear of runs once they end: a status that does not exist, one a run does
+    not end in, or none at all is refused with the statuses it could ask for; a single
+    status is one status, not its letters."""
+    final = "succeeded, failed, timed_out, skipped, missed, abandoned, interrupted"
+    for statuses in (["missed", "succeded"], ["running"], []):
+        with pytest.raises(InvalidInputError, match=rf"ask for {final}[;,] not"):
+            cw.on_run(RunCollector(), statuses=statuses)
+    cw.on_run(RunCollector(), statuses="failed")
+    cw.on_run(RunCollector(), statuses=RunStatus.TIMED_OUT)
 
 
 def test_a_long_outage_writes_a_bounded_number_of_rows(cw: Cronwell) -> None:

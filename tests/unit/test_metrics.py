@@ -91,3 +91,14 @@ def test_a_grid_counts_each_row_for_its_own_task() -> None:
         (("status", "skipped"), ("task_id", "c")): 1,
     }
     assert figures[("cronwell_run_lateness_seconds_count", ())] == 0  # they never started
+
+
+def test_a_grid_of_started_rows_is_observed_once_a_row() -> None:
+    metrics = _metrics()
+    templates = [_run("", RunStatus.SUCCEEDED, 0.2, 3.0), _run("", RunStatus.MISSED, None, None)]
+    metrics.on_grid(RecordedGrid(templates, [(1, "a", 0), (2, "b", 0), (3, "b", 1)], {}))
+    figures = samples(metrics.exposition().decode())
+    assert figures[("cronwell_run_duration_seconds_count", ())] == 2
+    assert figures[("cronwell_run_duration_seconds_sum", ())] == pytest.approx(6.0)
+    assert figures[("cronwell_run_lateness_seconds_bucket", (("le", "0.25"),))] == 2
+    assert figures[("cronwell_run_lateness_seconds_bucket", (("le", "0.1"),))] == 0

@@ -66,7 +66,7 @@ class RunOutcome:
     auto_paused: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RecordedGrid:
     """What one :class:`~cronwell.store.RunGrid` stored: ``rows`` holds the
     ``(run_id, task_id, template index)`` of each row written (duplicates of recorded
@@ -241,7 +241,7 @@ class LocalDispatcher:
             self._queued.clear()
 
     def add_listener(
-        self, listener: RunListener, statuses: Iterable[RunStatus | str] | None = None
+        self, listener: RunListener, statuses: Iterable[RunStatus | str] | str | None = None
     ) -> None:
         """Call ``listener(run)`` with every run once its final row is stored, or only
         with those that end in one of ``statuses``."""
@@ -1059,14 +1059,16 @@ def _call_safely(
         )
 
 
-def _statuses(names: Iterable[RunStatus | str]) -> frozenset[RunStatus]:
-    names = [str(name) for name in names]
-    known = [status.value for status in RunStatus]
-    unknown = [name for name in names if name not in known]
-    if unknown:
+def _statuses(names: Iterable[RunStatus | str] | RunStatus | str) -> frozenset[RunStatus]:
+    """The statuses a run listener asked for: final ones only, as listeners hear of a
+    run once its final row is stored."""
+    names = [str(names)] if isinstance(names, str) else [str(name) for name in names]
+    final = [status.value for status in RunStatus if status.is_terminal]
+    unknown = [name for name in names if name not in final]
+    if unknown or not names:
         raise InvalidInputError(
-            f"Unknown run status {', '.join(map(repr, unknown))}: "
-            f"the statuses are {', '.join(known)}."
+            f"A run listener hears of runs once they end: it can ask for {', '.join(final)}"
+            + (f"; not {', '.join(map(repr, unknown))}." if unknown else ", not for none.")
         )
     return frozenset(RunStatus(name) for name in names)
 

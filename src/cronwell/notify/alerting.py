@@ -126,16 +126,21 @@ class Alerting:
             state_events(t.status, retrying=False, failures_before=0, failures=0, auto_paused=False)
             for t in grid.templates
         ]
-        missed_seen: set[str] = set()
+        missed_seen: set[str] = set()  # _first_missed would say so too, a look-up later
         for row in grid.rows:
             task_id, events = row[1], events_of[row[2]]
             if events == [AlertEvent.MISSED]:
                 if task_id in missed_seen:
                     continue
                 missed_seen.add(task_id)
-            if events:
-                outcome = partial(grid.outcome, row)
-                self._send(list(events), task_id, grid.tasks.get(task_id), outcome)
+            if not events:
+                continue
+            try:  # one task's failure must not silence the rest of the fleet
+                self._send(events, task_id, grid.tasks.get(task_id), partial(grid.outcome, row))
+            except Exception:
+                log.exception(
+                    "alerting failed", extra={"action": "listener_failed", "task_id": task_id}
+                )
 
     def _send(
         self,
@@ -147,7 +152,8 @@ class Alerting:
         """Queue an alert for each of ``events`` that a target of the task wants;
         ``outcome`` is only made for those."""
         if AlertEvent.MISSED in events and not self._first_missed(task_id):
-            events.remove(AlertEvent.MISSED)  # checked before any look-up: catch-ups are big
+            # checked before any look-up: catch-ups are big
+            events = [event for event in events if event is not AlertEvent.MISSED]
         if not events:
             return
         task = task or self._store.find_task(task_id)

@@ -256,16 +256,16 @@ class Cronwell(ApschedulerCompat):
         self.shutdown()
 
     def on_run(
-        self, listener: RunListener, statuses: Iterable[RunStatus | str] | None = None
+        self, listener: RunListener, statuses: Iterable[RunStatus | str] | str | None = None
     ) -> None:
         """Call ``listener(run)`` for every run of this process once it is recorded, or
         only for runs that end in one of ``statuses`` (as APScheduler's listener mask
         does): ``on_run(page, statuses=["failed", "timed_out"])``.
 
         A listener is called on the thread that records runs, which every fire waits for:
-        it must return quickly. A catch-up records every missed occurrence (90,000 rows for
-        10,000 tasks down ten minutes); a listener that leaves out ``missed`` spares a run
-        object per row."""
+        it must return quickly. A catch-up records each missed occurrence, up to 100 a task
+        (90,000 rows for 10,000 tasks down ten minutes); a listener that leaves out
+        ``missed`` spares a run object per row."""
         self.dispatcher.add_listener(listener, statuses)
 
     # -- defining tasks -------------------------------------------------------------------

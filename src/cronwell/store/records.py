@@ -20,15 +20,15 @@ def utc(value: datetime, what: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def utc_or_none(value: datetime | None, what: str) -> datetime | None:
+    return None if value is None else utc(value, what)
+
+
 def _set_status(record: NewRun | RunUpdate) -> None:
     """A status given as text becomes a :class:`RunStatus` (an enum call even for a
     member costs more than the rest of the check)."""
     if type(record.status) is not RunStatus:
         object.__setattr__(record, "status", RunStatus(record.status))
-
-
-def utc_or_none(value: datetime | None, what: str) -> datetime | None:
-    return None if value is None else utc(value, what)
 
 
 @dataclass(frozen=True, slots=True)
