@@ -109,7 +109,9 @@ def cronwell(n: int, url: str, downtime_minutes: int) -> Figures:
 
     # missed rows are counted in the database once caught up: a run object per row for a
     # listener would cost more than writing the row (see the module docstring)
-    cw.on_run(on_run, statuses=[s for s in RunStatus if s is not RunStatus.MISSED])
+    cw.on_run(
+        on_run, statuses=[s for s in RunStatus if s.is_terminal and s is not RunStatus.MISSED]
+    )
     began = time.time()
     start_s = timed(cw.start)
     tally.done.wait(600)

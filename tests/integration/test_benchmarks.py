@@ -1,0 +1,27 @@
+"""The benchmarks' cronwell sides, at a few tasks each: they use the library as a user
+would, so a change of its API that they trip over shows here rather than in the middle
+of ``make bench``. The figures are checked for completeness only, never for speed."""
+
+from __future__ import annotations
+
+from benchmarks import burst, catchup, steady
+
+
+def test_the_burst_records_every_fire(database_url: str) -> None:
+    figures = burst.cronwell(20, database_url)
+    assert figures["fires"] == 20
+    assert figures["statuses"] == {"succeeded": 20}
+
+
+def test_the_steady_scenario_records_every_fire(database_url: str) -> None:
+    figures = steady.cronwell(5, 2, database_url)
+    assert figures["expected"] == figures["ran"] == 10
+
+
+def test_the_catch_up_records_what_was_missed_and_runs_the_latest(database_url: str) -> None:
+    figures = catchup.cronwell(10, database_url, 3)
+    assert figures["catchup_runs"] == 10
+    assert figures["statuses"] == {"catchup_succeeded": 10}
+    # two or three occurrences before the latest, a task: the outage counts from a second
+    # before the tasks' last change
+    assert figures["missed_rows"] in (20, 30)
