@@ -151,6 +151,32 @@ def test_migrations_match_the_tables_module(store: Store) -> None:
     assert differences == []
 
 
+def test_the_run_index_dropped_by_0005_comes_back_on_downgrade(store: Store) -> None:
+    """0005 drops the index on (task_id, scheduled_for), which the fence's index serves;
+    a downgrade puts it back, and upgrading again drops it again."""
+    engine = create_engine(store.url)
+
+    def run_indexes() -> set[str]:
+        return {str(i["name"]) for i in inspect(engine).get_indexes("cronwell_runs")}
+
+    def migrate(step: Callable[[Config, str], None], revision: str) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            step(config, revision)
+
+    try:
+        assert "ix_cronwell_runs_task_id_scheduled_for" not in run_indexes()
+        migrate(command.downgrade, "0004")
+        assert "ix_cronwell_runs_task_id_scheduled_for" in run_indexes()
+        migrate(command.upgrade, "head")
+        assert "ix_cronwell_runs_task_id_scheduled_for" not in run_indexes()
+        assert {"ix_cronwell_runs_status_due_at", "ix_cronwell_runs_scheduled_for"} <= run_indexes()
+    finally:
+        engine.dispose()
+
+
 # -- urls and connection failures ---------------------------------------------------------------
 
 
