@@ -903,12 +903,7 @@ class LocalDispatcher:
                 run_id, _Started(fire, started_at), outcome, {}, RunReason.REPLACED, returned=True
             )
         for listener in list(self._start_listeners):
-            try:
-                listener(run_id, task, started_at)
-            except Exception:
-                log.exception(
-                    "start listener failed", extra={"action": "listener_failed", "task_id": task.id}
-                )
+            _call_safely(partial(listener, run_id, task), started_at, "start", task.id)
         if task.timeout and not task.action.cancellable and run_id in self._inflight:
             # the watchdog counts from here, not from the wait for a worker or the jitter
             watchdog = threading.Timer(
