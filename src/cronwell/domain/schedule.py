@@ -7,6 +7,7 @@ the previews both ask it, so what a preview shows is what fires.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +22,16 @@ from cronwell.domain.timezones import canonical_timezone, zone
 from cronwell.errors import InvalidScheduleError
 
 _MAX_INTERVAL = timedelta(days=36525)
+
+
+@functools.lru_cache(maxsize=256)
+def _period(weeks: float, days: float, hours: float, minutes: float, seconds: float) -> timedelta:
+    """An interval's length. Built from five floats it cost ~2.5 µs, twice per fire of
+    every interval task; a schedule is frozen, but a cached property would follow it into
+    copies made with changed fields."""
+    return timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
@@ -204,13 +215,7 @@ class IntervalSchedule(Schedule):
 
     @property
     def period(self) -> timedelta:
-        return timedelta(
-            weeks=self.weeks,
-            days=self.days,
-            hours=self.hours,
-            minutes=self.minutes,
-            seconds=self.seconds,
-        )
+        return _period(self.weeks, self.days, self.hours, self.minutes, self.seconds)
 
     def next_after(self, after: datetime, tz: tzinfo) -> datetime | None:
         anchor = self.anchor or _EPOCH

@@ -30,6 +30,13 @@ class TaskTrigger(BaseTrigger):  # type: ignore[misc]
 
     __slots__ = ("first_after", "task")
 
+    # APScheduler asks a due job's trigger the same question twice in a row: once to list
+    # the run times, once to reschedule. The last answer is kept for the second time, on
+    # the class rather than per trigger (a slot on each of 100,000 triggers would hold
+    # memory for one question). The tuple is replaced whole: any thread reads a
+    # consistent entry, and an answer depends on nothing but the trigger and the time.
+    _last: tuple[TaskTrigger | None, datetime | None, datetime | None] = (None, None, None)
+
     def __init__(self, task: Task, first_after: datetime) -> None:
         self.task = task
         self.first_after = first_after
@@ -38,7 +45,12 @@ class TaskTrigger(BaseTrigger):  # type: ignore[misc]
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
         if previous_fire_time is not None:
-            return self.task.next_fire_after(previous_fire_time)
+            trigger, previous, answer = TaskTrigger._last
+            if trigger is self and previous == previous_fire_time:
+                return answer
+            answer = self.task.next_fire_after(previous_fire_time)
+            TaskTrigger._last = (self, previous_fire_time, answer)
+            return answer
         # First look: the latest occurrence in (first_after, now] fires at once, coalesced
         # (one run, not a burst); otherwise the next one to come.
         latest = None
