@@ -940,22 +940,24 @@ class LocalDispatcher:
     ) -> _Finished:
         fire = started.fire
         finished_at = self._clock.now()
-        run = Run(
-            id=run_id,
-            task_id=fire.task.id,
-            scheduled_for=fire.scheduled_for,
-            attempt=fire.attempt,
-            status=outcome.status,
-            reason=reason or fire.reason,
-            started_at=started.started_at,
-            finished_at=finished_at,
-            duration=(finished_at - started.started_at).total_seconds(),
-            error=outcome.error,
-            traceback=outcome.traceback,
-            output=outcome.output,
-            return_value=outcome.return_value,
-            counters=counters,
-            instance_id=self._instance_id,
+        run = Run.of_fields(
+            {
+                "id": run_id,
+                "task_id": fire.task.id,
+                "scheduled_for": fire.scheduled_for,
+                "attempt": fire.attempt,
+                "status": RunStatus(outcome.status),  # a runner of one's own may give text
+                "reason": reason or fire.reason,
+                "started_at": started.started_at,
+                "finished_at": finished_at,
+                "duration": (finished_at - started.started_at).total_seconds(),
+                "error": outcome.error,
+                "traceback": outcome.traceback,
+                "output": outcome.output,
+                "return_value": outcome.return_value,
+                "counters": counters,
+                "instance_id": self._instance_id,
+            }
         )
         update = RunUpdate(
             run_id=run_id,

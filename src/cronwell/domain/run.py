@@ -70,6 +70,25 @@ class Run(BaseModel):
     def occurrence_key(self) -> str:
         return occurrence_key(self.task_id, self.scheduled_for)
 
+    @classmethod
+    def of_fields(cls, values: dict[str, Any]) -> Run:
+        """The run of ``values`` that cronwell made itself (every field, each of its type),
+        not validated again: the writer builds one per finished run, and validation cost
+        two thirds of it. Anything but every field, in order, is validated as usual."""
+        if tuple(values) != _RUN_FIELDS:
+            return cls(**values)
+        run = cls.__new__(cls)
+        setattr_ = object.__setattr__
+        setattr_(run, "__dict__", values)
+        setattr_(run, "__pydantic_fields_set__", _RUN_FIELD_SET)
+        setattr_(run, "__pydantic_extra__", None)
+        setattr_(run, "__pydantic_private__", None)
+        return run
+
+
+_RUN_FIELDS = tuple(Run.model_fields)
+_RUN_FIELD_SET = frozenset(_RUN_FIELDS)
+
 
 def occurrence_key(task_id: str, scheduled_for: datetime) -> str:
     """The stable key of an occurrence, ``task_id@ISO-8601-UTC``; the same on every

