@@ -15,9 +15,12 @@ from benchmarks.common import Figures
 from benchmarks.isolate import run_isolated
 
 CRONWELL = "cronwell"
+# cronwell with the heap frozen once it is up, as `cronwell serve` runs it
+CRONWELL_FROZEN = "cronwell-frozen"
+OURS = (CRONWELL, CRONWELL_FROZEN)
 MEMORY = "aps-memory"
 SQLALCHEMY = "aps-sqlalchemy"
-SYSTEMS = (CRONWELL, MEMORY, SQLALCHEMY)
+SYSTEMS = (CRONWELL, CRONWELL_FROZEN, MEMORY, SQLALCHEMY)
 NO_BACKEND = "-"
 CHILD_TIMEOUT_S = 1800.0
 
@@ -76,11 +79,11 @@ def compute_ratios(results: Sequence[Result]) -> None:
     """For each cronwell result: cronwell ÷ baseline on the headline figure, against the
     baseline of the same scenario on the same backend (or on none, for the memory store)."""
     for ours in results:
-        if ours.system != CRONWELL or ours.value is None:
+        if ours.system not in OURS or ours.value is None:
             continue
         for theirs in results:
             if (
-                theirs.system != CRONWELL
+                theirs.system not in OURS
                 and theirs.scenario == ours.scenario
                 and theirs.backend in (ours.backend, NO_BACKEND)
                 and theirs.value
@@ -121,7 +124,7 @@ def markdown_table(results: Sequence[Result]) -> str:
         "APScheduler SQLAlchemyJobStore | ratio cronwell/APScheduler |"
     )
     lines = [head, "|---|---|---|---|---|---|"]
-    for ours in (r for r in results if r.system == CRONWELL):
+    for ours in (r for r in results if r.system in OURS):
         cells = [_cell(ours)]
         for system in (MEMORY, SQLALCHEMY):
             match = [
@@ -132,9 +135,8 @@ def markdown_table(results: Sequence[Result]) -> str:
                 and r.backend in (ours.backend, NO_BACKEND)
             ]
             cells.append(_cell(match[0]) if match else "—")
-        lines.append(
-            f"| {ours.scenario} | {ours.backend} | {' | '.join(cells)} | {_ratio_text(ours)} |"
-        )
+        scenario = ours.scenario + (" (heap frozen)" if ours.system == CRONWELL_FROZEN else "")
+        lines.append(f"| {scenario} | {ours.backend} | {' | '.join(cells)} | {_ratio_text(ours)} |")
     return "\n".join(lines)
 
 

@@ -17,6 +17,7 @@ from benchmarks import aps
 from benchmarks.common import STAMP, Figures, Tally, fresh_database, lateness_ms, stamp, timed
 from benchmarks.results import (
     CRONWELL,
+    CRONWELL_FROZEN,
     MEMORY,
     NO_BACKEND,
     SQLALCHEMY,
@@ -30,20 +31,29 @@ _DRAIN_S = 15  # how long after the window its last occurrences may still be rep
 
 
 HEADLINE = Headline(
-    "ms lateness p99", dict.fromkeys((CRONWELL, MEMORY, SQLALCHEMY), "lateness_p99_ms"), False
+    "ms lateness p99",
+    dict.fromkeys((CRONWELL, CRONWELL_FROZEN, MEMORY, SQLALCHEMY), "lateness_p99_ms"),
+    False,
 )
 
 
 def run(n: int, seconds: int, backends: list[str]) -> list[Result]:
-    """cronwell and the SQLAlchemyJobStore baseline on each backend, the memory baseline
-    once."""
+    """cronwell embedded, cronwell as ``cronwell serve`` runs it (heap frozen once up) and
+    the SQLAlchemyJobStore baseline on each backend, the memory baseline once."""
     scenario = f"steady {n:,}×1/s {seconds}s"
     results = []
+    sides: tuple[tuple[str, str, dict[str, object]], ...] = (
+        (CRONWELL, "cronwell", {}),
+        (CRONWELL_FROZEN, "cronwell", {"freeze": True}),
+        (SQLALCHEMY, "apscheduler", {}),
+    )
     for backend in backends:
-        for system, function in ((CRONWELL, "cronwell"), (SQLALCHEMY, "apscheduler")):
+        for system, function, extra in sides:
             with fresh_database(backend) as url:
                 results.append(
-                    _measure(scenario, backend, system, function, n=n, seconds=seconds, url=url)
+                    _measure(
+                        scenario, backend, system, function, n=n, seconds=seconds, url=url, **extra
+                    )
                 )
     results.append(_measure(scenario, NO_BACKEND, MEMORY, "apscheduler", n=n, seconds=seconds))
     return results
@@ -71,10 +81,12 @@ def _first_fire(margin: float) -> datetime:
     return datetime.fromtimestamp(math.ceil(time.time() + margin), UTC)
 
 
-def cronwell(n: int, seconds: int, url: str) -> Figures:
+def cronwell(n: int, seconds: int, url: str, freeze: bool = False) -> Figures:
     """The cronwell side: N interval tasks stored with ``add_tasks``, counted through
-    ``on_run``."""
+    ``on_run``; with ``freeze``, the heap is frozen once started, as ``cronwell serve``
+    does (in a process of its own: it changes the whole process's collector)."""
     from cronwell import Cronwell, PythonAction, Run, Task, every
+    from cronwell.gcpause import freeze_startup_heap
 
     cw = Cronwell(url, timezone="UTC", max_workers=aps.WORKERS)
     cw.service  # noqa: B018 - migrations run before the clock starts
@@ -98,6 +110,8 @@ def cronwell(n: int, seconds: int, url: str) -> Figures:
 
     cw.on_run(on_run)
     start_s = timed(cw.start)
+    if freeze:
+        freeze_startup_heap()
     margin_left = first.timestamp() - time.time()
     tally.done.wait(window[1].timestamp() - time.time() + _DRAIN_S)
     cw.close()

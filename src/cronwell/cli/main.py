@@ -39,6 +39,7 @@ from cronwell.domain.schedule import cron, daily, monthly, once, weekly
 from cronwell.domain.schedule import every as every_schedule
 from cronwell.domain.timezones import canonical_timezone, system_timezone, zone
 from cronwell.errors import CronwellError, InvalidInputError
+from cronwell.gcpause import freeze_startup_heap
 from cronwell.notify.redact import public_task
 from cronwell.runtime import Cronwell, read_tasks_file
 from cronwell.service.status import database_status
@@ -168,6 +169,7 @@ def serve(
     console.print(cw.summary(), highlight=False, markup=False)
     if api is not None:
         console.print(f"API on {api.start()}/api/v1 (health: /healthz)", markup=False)
+    freeze_startup_heap()  # all that is up now lives as long as this process
     console.print("Press Ctrl+C to stop.")
     sys.stdout.flush()
     stop.wait()
