@@ -42,6 +42,12 @@ def test_every_field_in_order_gives_the_validated_run() -> None:
     assert built.occurrence_key == "report@2026-11-23T10:00:00.000000Z"
     with pytest.raises(ValidationError):  # still frozen
         built.attempt = 3  # type: ignore[misc]
+    changed = built.model_copy(update={"attempt": 3})
+    assert changed.attempt == 3 and built.attempt == 2
+    assert built.model_dump(exclude_unset=True) == validated.model_dump(exclude_unset=True)
+    assert built.model_dump_json(exclude_unset=True) == validated.model_dump_json(
+        exclude_unset=True
+    )
 
 
 def test_anything_else_is_validated() -> None:

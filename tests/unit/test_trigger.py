@@ -3,7 +3,7 @@ identical question must never be given to another question."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from cronwell.domain.action import PythonAction
 from cronwell.domain.schedule import every
@@ -22,12 +22,22 @@ def _trigger(task_id: str, seconds: float) -> TaskTrigger:
 def test_a_repeated_question_gets_the_same_answer_and_others_their_own() -> None:
     fast, slow = _trigger("fast", 1), _trigger("slow", 60)
     now = T0 + timedelta(hours=1)
-    assert fast.get_next_fire_time(T0, now) == T0 + timedelta(seconds=1)
-    assert fast.get_next_fire_time(T0, now) == T0 + timedelta(seconds=1)  # kept answer
+    first = fast.get_next_fire_time(T0, now)
+    assert first == T0 + timedelta(seconds=1)
+    assert fast.get_next_fire_time(T0, now) is first  # the kept answer, not a new one
     assert slow.get_next_fire_time(T0, now) == T0 + timedelta(minutes=1)  # same time
     later = T0 + timedelta(seconds=1)
     assert slow.get_next_fire_time(later, now) == T0 + timedelta(minutes=1)
     assert fast.get_next_fire_time(later, now) == T0 + timedelta(seconds=2)  # same trigger
+
+
+def test_the_same_instant_in_another_object_is_answered_afresh() -> None:
+    fast = _trigger("fast", 1)
+    now = T0 + timedelta(hours=1)
+    first = fast.get_next_fire_time(T0, now)
+    elsewhere = T0.astimezone(timezone(timedelta(hours=2)))  # equal, not the same object
+    again = fast.get_next_fire_time(elsewhere, now)
+    assert again == first and again is not first
 
 
 def test_interval_lengths_are_kept_per_value() -> None:

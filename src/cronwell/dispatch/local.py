@@ -955,7 +955,7 @@ class LocalDispatcher:
                 "traceback": outcome.traceback,
                 "output": outcome.output,
                 "return_value": outcome.return_value,
-                "counters": counters,
+                "counters": {name: float(value) for name, value in counters.items()},
                 "instance_id": self._instance_id,
             }
         )

@@ -87,7 +87,8 @@ class Run(BaseModel):
 
 
 _RUN_FIELDS = tuple(Run.model_fields)
-_RUN_FIELD_SET = frozenset(_RUN_FIELDS)
+# one set for all such runs, as pydantic keeps it (mutable); copies get their own
+_RUN_FIELD_SET = set(_RUN_FIELDS)
 
 
 def occurrence_key(task_id: str, scheduled_for: datetime) -> str:

@@ -24,18 +24,20 @@ def first_fire_floor(task: Task, now: datetime) -> datetime:
     return min(floor, now)
 
 
+# APScheduler asks a due job's trigger the same question twice in a row, with the very same
+# datetime object: once to list the run times, once to reschedule. The last answer is kept
+# for the second time, in one place for all triggers (a slot on each of 100,000 triggers
+# would hold memory for one question) and in a list, not a class attribute (each write to
+# a class resets the interpreter's attribute caches for it). The tuple is replaced whole:
+# any thread reads a consistent entry, and an answer depends on the trigger and time only.
+_last: list[tuple[TaskTrigger | None, datetime | None, datetime | None]] = [(None, None, None)]
+
+
 class TaskTrigger(BaseTrigger):  # type: ignore[misc]
     """Fire times of one task, in UTC. Jitter is applied by the dispatcher, not here, so
     that the occurrence time (the key of the run) is the same on every instance."""
 
     __slots__ = ("first_after", "task")
-
-    # APScheduler asks a due job's trigger the same question twice in a row: once to list
-    # the run times, once to reschedule. The last answer is kept for the second time, on
-    # the class rather than per trigger (a slot on each of 100,000 triggers would hold
-    # memory for one question). The tuple is replaced whole: any thread reads a
-    # consistent entry, and an answer depends on nothing but the trigger and the time.
-    _last: tuple[TaskTrigger | None, datetime | None, datetime | None] = (None, None, None)
 
     def __init__(self, task: Task, first_after: datetime) -> None:
         self.task = task
@@ -45,11 +47,11 @@ class TaskTrigger(BaseTrigger):  # type: ignore[misc]
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
         if previous_fire_time is not None:
-            trigger, previous, answer = TaskTrigger._last
-            if trigger is self and previous == previous_fire_time:
+            trigger, previous, answer = _last[0]
+            if trigger is self and previous is previous_fire_time:
                 return answer
             answer = self.task.next_fire_after(previous_fire_time)
-            TaskTrigger._last = (self, previous_fire_time, answer)
+            _last[0] = (self, previous_fire_time, answer)
             return answer
         # First look: the latest occurrence in (first_after, now] fires at once, coalesced
         # (one run, not a burst); otherwise the next one to come.
