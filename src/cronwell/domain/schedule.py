@@ -22,6 +22,8 @@ from cronwell.domain.timezones import canonical_timezone, zone
 from cronwell.errors import InvalidScheduleError
 
 _MAX_INTERVAL = timedelta(days=36525)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
 
 @functools.lru_cache(maxsize=256)
@@ -30,10 +32,6 @@ def _period(weeks: float, days: float, hours: float, minutes: float, seconds: fl
     every interval task; a schedule is frozen, but a cached property would follow it into
     copies made with changed fields."""
     return timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
 
 def require_aware(value: datetime, what: str) -> datetime:

@@ -53,6 +53,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def _aware(value: datetime) -> datetime:
+    """``value`` if it is an aware datetime; else a sentence saying why not (rule 10)."""
     if not isinstance(value, datetime):
         raise TypeError(f"Expected a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
