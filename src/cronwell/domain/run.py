@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cronwell.domain.unvalidated import assemble
+
 
 class RunStatus(StrEnum):
     """Where a run stands. Terminal statuses never change again."""
@@ -77,17 +79,10 @@ class Run(BaseModel):
         two thirds of it. Anything but every field, in order, is validated as usual."""
         if tuple(values) != _RUN_FIELDS:
             return cls(**values)
-        run = cls.__new__(cls)
-        setattr_ = object.__setattr__
-        setattr_(run, "__dict__", values)
-        setattr_(run, "__pydantic_fields_set__", _RUN_FIELD_SET)
-        setattr_(run, "__pydantic_extra__", None)
-        setattr_(run, "__pydantic_private__", None)
-        return run
+        return assemble(cls, values, _RUN_FIELD_SET)
 
 
 _RUN_FIELDS = tuple(Run.model_fields)
-# one set for all such runs, as pydantic keeps it (mutable); copies get their own
 _RUN_FIELD_SET = set(_RUN_FIELDS)
 
 

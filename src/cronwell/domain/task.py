@@ -26,6 +26,7 @@ from cronwell.domain.durations import parse_duration
 from cronwell.domain.policies import Catchup, Overlap
 from cronwell.domain.schedule import AnySchedule, Preview, require_aware
 from cronwell.domain.timezones import canonical_timezone, zone
+from cronwell.domain.unvalidated import assemble
 from cronwell.errors import InvalidTaskError
 
 STATE_FIELDS = frozenset(
@@ -230,13 +231,7 @@ class Task(BaseModel):
         if tuple(data) != _FIELD_ORDER:
             data = {name: data[name] for name in _FIELD_ORDER}
         # model_construct's per-field alias handling cost ~50 us a task; Task has no aliases
-        task = cls.__new__(cls)
-        setattr_ = object.__setattr__
-        setattr_(task, "__dict__", data)
-        setattr_(task, "__pydantic_fields_set__", _FIELD_NAMES)  # copied before any change
-        setattr_(task, "__pydantic_extra__", None)
-        setattr_(task, "__pydantic_private__", None)
-        return task
+        return assemble(cls, data, _FIELD_NAMES)
 
     @property
     def tz(self) -> tzinfo:
