@@ -750,9 +750,7 @@ class Store:
     def _stamp(self) -> Callable[[Any], Any]:
         """The run timestamps' conversion for this driver: the column type's own
         (UTCDateTime, then the dialect's DATETIME), so rows written straight to the driver
-        read back as every other row does; on SQLite the same text made in one step."""
-        if self.is_sqlite:
-            return UTCDateTime.sqlite_text
+        read back as every other row does."""
         dialect = self._engine.dialect
         return runs.c.scheduled_for.type.dialect_impl(dialect).bind_processor(dialect) or _as_is
 

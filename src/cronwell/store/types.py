@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Dialect, Integer
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from cronwell.store.records import utc
 
 BIGINT_PK: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 """A 64-bit key; ``INTEGER`` on SQLite, where only that spelling is an autoincrementing
@@ -28,19 +31,19 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        value = _aware(value).astimezone(UTC)
+        value = utc(value, "The time")
         if dialect.name == "sqlite":
             return value.replace(tzinfo=None)
         return value
 
-    @staticmethod
-    def sqlite_text(value: datetime | None) -> str | None:
-        """What this type and SQLite's ``DATETIME`` together make of ``value`` (the UTC
-        wall time, ``YYYY-MM-DD HH:MM:SS.ffffff``), in one step: for a row written
-        straight to the driver, the two processors cost 2.5 times as much."""
-        if value is None:
-            return None
-        return _aware(value).astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """On SQLite, what :meth:`process_bind_param` and the dialect's ``DATETIME`` make
+        of a value together (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC) in one step: the two
+        processors in turn cost 1.7-2.4 times as much (2.4-2.6 µs against 4.4-6.2 µs),
+        once per run timestamp written."""
+        if dialect.name == "sqlite":
+            return _sqlite_text
+        return super().bind_processor(dialect)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -52,13 +55,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def _aware(value: datetime) -> datetime:
-    """``value`` if it is an aware datetime; else a sentence saying why not (rule 10)."""
-    if not isinstance(value, datetime):
-        raise TypeError(f"Expected a datetime, got {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(
-            f"Naive datetime {value.isoformat()} cannot be stored; "
-            "pass an aware datetime (e.g. datetime.now(UTC))."
-        )
-    return value
+def _sqlite_text(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return utc(value, "The time").replace(tzinfo=None).isoformat(" ", "microseconds")
