@@ -66,6 +66,8 @@ def test_interval_task_fires_and_every_run_is_recorded(cw: Cronwell) -> None:
     stored = cw.runs("tick", limit=100)
     first = next(r for r in stored if r.id == runs[0].id)
     assert first.counters == {"processed": 3, "failed": 1}
+    assert runs[0].counters == first.counters  # a listener hears what the store keeps
+    assert {type(value) for value in runs[0].counters.values()} == {float}
     assert "hello from tick" in (first.output or "")
     assert "a log line for t" in (first.output or "")
     assert first.return_value == "'T'"

@@ -138,6 +138,7 @@ def test_sync_function_return_value_and_counters(py_runner: PythonRunner) -> Non
     outcome = py_runner.run(python("tests.funcs:add_and_report", 1, b=2), ctx, timeout=None)
     assert outcome == Outcome(RunStatus.SUCCEEDED, return_value="{'sum': 3}")
     assert ctx.counters == {"processed": 100, "succeeded": 95, "failed": 4, "ratio": 0.96}
+    assert {type(value) for value in ctx.counters.values()} == {float}  # as stored
 
 
 def test_ctx_is_injected_only_when_declared(py_runner: PythonRunner) -> None:

@@ -955,7 +955,7 @@ class LocalDispatcher:
                 "traceback": outcome.traceback,
                 "output": outcome.output,
                 "return_value": outcome.return_value,
-                "counters": {name: float(value) for name, value in counters.items()},
+                "counters": counters,  # floats: RunContext.report made them so
                 "instance_id": self._instance_id,
             }
         )

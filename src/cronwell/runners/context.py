@@ -83,7 +83,7 @@ class RunContext:
                 )
             if not math.isfinite(value):
                 raise InvalidInputError(f"Counter {name!r} must be a finite number, not {value}.")
-        self.counters.update(counters)
+        self.counters.update((name, float(value)) for name, value in counters.items())
 
     def check(self) -> None:
         """Raise :class:`DeadlineExceeded` if the run's deadline has passed."""

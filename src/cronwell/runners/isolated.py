@@ -301,7 +301,7 @@ class _Reported:
             traceback=text("traceback"),
             return_value=text("return_value"),
             counters={
-                str(name): value
+                str(name): float(value)
                 for name, value in (counters.items() if isinstance(counters, dict) else ())
                 if isinstance(value, int | float) and not isinstance(value, bool)
             },
