@@ -484,8 +484,12 @@ def test_naive_datetimes_are_rejected(store: Store) -> None:
     with pytest.raises(ValueError, match="naive"):
         store.list_runs(since=naive)
     for dialect in (sqlite.dialect(), postgresql.dialect()):  # type: ignore[no-untyped-call]
-        with pytest.raises(ValueError, match="Naive"):
+        with pytest.raises(ValueError, match=r"naive; pass an aware datetime \(e\.g\."):
             UTCDateTime().process_bind_param(naive, dialect)
+        write = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+        assert write is not None
+        with pytest.raises(ValueError, match="naive"):  # SQLite's one-step text too
+            write(naive)
     assert store.count_tasks() == 0
 
 

@@ -16,7 +16,9 @@ def utc(value: datetime, what: str) -> datetime:
     if value.tzinfo is UTC:  # the usual case, on every run row: kept as it is
         return value
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{what} {value.isoformat()} is naive; pass an aware datetime.")
+        raise ValueError(
+            f"{what} {value.isoformat()} is naive; pass an aware datetime (e.g. datetime.now(UTC))."
+        )
     return value.astimezone(UTC)
 
 
