@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from cronwell.clock import Clock
 from cronwell.dispatch.pool import WorkerPool
@@ -138,6 +138,30 @@ class _Finished:
     # watchdog already recorded the run timed out, in which case this result is dropped
     returned: bool = False
 
+    @property
+    def run_id(self) -> int:
+        return self.update.run_id
+
+
+class _Returned(NamedTuple):
+    """What a worker hands the writer when an action returned: the parts of its
+    :class:`_Finished`, which the writer builds once the fires due now are recorded.
+    Built on the worker, the run and its update cost 8 µs before the worker's next
+    action, and every action of a steady second started that much later than the one
+    before it on the same thread."""
+
+    run_id: int
+    started: _Started
+    outcome: Outcome
+    counters: dict[str, float]
+    reason: str | None
+    finished_at: datetime
+    returned: bool = True  # as _Finished.returned: its slot is the writer's to free
+
+    @property
+    def task(self) -> Task:
+        return self.started.fire.task
+
 
 @dataclass
 class _Request:
@@ -151,6 +175,7 @@ class _Request:
     error: Exception | None = None
 
 
+_RESULTS = (_Finished, _Returned)
 _STOP = object()
 # seconds between looks at the writer and the caller's cancel event, while waiting
 _REQUEST_POLL = 0.1
@@ -390,8 +415,8 @@ class LocalDispatcher:
             self._release(task.id)
             self._store.finish_runs([self._interrupted(run_id, _Started(fire, now)).update])
             raise
-        self._write_finished(self._settle([finished]))
-        return finished.run
+        (done,) = self._write_finished(self._settle([finished]))
+        return done.run
 
     @contextlib.contextmanager
     def _heartbeat(self) -> Iterator[None]:
@@ -427,7 +452,7 @@ class LocalDispatcher:
             try:
                 # slots of returned actions are freed before fires are decided, as if
                 # freed by the worker the moment the action returned
-                finished = self._settle([i for i in items if isinstance(i, _Finished)])
+                finished = self._settle([i for i in items if isinstance(i, _RESULTS)])
                 fires = [i for i in items if isinstance(i, Fire)]
                 # fires first: they are due now, the rest only waits to be written
                 if fires:
@@ -463,7 +488,7 @@ class LocalDispatcher:
                     items.append(inbox.get_nowait())
                 except queue.Empty:
                     break
-            if any(not isinstance(item, _Finished) for item in items[checked:]):
+            if any(not isinstance(item, _RESULTS) for item in items[checked:]):
                 return  # a fire (due now) or a stop: no waiting
             checked = len(items)
             if (
@@ -477,9 +502,14 @@ class LocalDispatcher:
             time.sleep(_QUIET)
             waited = True
 
-    def _write_finished(self, finished: list[_Finished]) -> None:
+    def _write_finished(self, results: Sequence[_Finished | _Returned]) -> list[_Finished]:
         """Write results in one batch (row by row if the batch is refused), then what
-        follows from them: retries, failure counts, automatic pauses."""
+        follows from them: retries, failure counts, automatic pauses. Returns them as
+        stored."""
+        finished = [self._built(item) for item in results]
+        for item in finished:
+            if item.returned:
+                _log_outcome(item.run)
         try:
             self._store.finish_runs([f.update for f in finished])
         except Exception:
@@ -498,6 +528,20 @@ class LocalDispatcher:
             log.exception(
                 "cannot record retries or failure counts", extra={"action": "follow_up_failed"}
             )
+        return finished
+
+    def _built(self, item: _Finished | _Returned) -> _Finished:
+        if isinstance(item, _Finished):
+            return item
+        return self._finished(
+            item.run_id,
+            item.started,
+            item.outcome,
+            item.counters,
+            item.reason,
+            returned=True,
+            finished_at=item.finished_at,
+        )
 
     def _write_one_finished(self, item: _Finished) -> None:
         try:
@@ -834,9 +878,8 @@ class LocalDispatcher:
             finished = self._run_action(fire, run_id, started_at)
         except BaseException as exc:  # a bug in cronwell: the slot must still be freed
             outcome = _internal_error(exc)
-            finished = self._finished(
-                run_id, _Started(fire, started_at), outcome, {}, returned=True
-            )
+            started = _Started(fire, started_at)
+            finished = _Returned(run_id, started, outcome, {}, None, self._clock.now())
         self._completed.add(run_id)  # atomic; the watchdog no longer expires it
         inbox.put(finished)
 
@@ -860,15 +903,15 @@ class LocalDispatcher:
         self._start_queued_if_idle(task.id)
         inbox.put(self._finished(run_id, started, outcome, {}))
 
-    def _settle(self, finished: list[_Finished]) -> list[_Finished]:
+    def _settle(self, finished: list[_Finished | _Returned]) -> list[_Finished | _Returned]:
         """Free the slots of runs whose action returned, under one hold of the lock, and
         start what was queued behind them. A result whose run the watchdog already
         recorded timed out (and freed) is dropped: the row says ``timed_out``."""
-        kept: list[_Finished] = []
+        kept: list[_Finished | _Returned] = []
         freed: list[str] = []
         with self._lock:
             for item in finished:
-                run_id = item.update.run_id
+                run_id = item.run_id
                 if item.returned and run_id in self._expired:
                     self._expired.discard(run_id)
                     self._completed.discard(run_id)
@@ -886,22 +929,18 @@ class LocalDispatcher:
                     freed.append(item.task.id)
                 kept.append(item)
             queued = [task_id for task_id in freed if task_id in self._queued]
-        for item in kept:
-            if item.returned:
-                _log_outcome(item.run)
         for task_id in queued:
             self._start_queued_if_idle(task_id)
         return kept
 
-    def _run_action(self, fire: Fire, run_id: int, started_at: datetime) -> _Finished:
+    def _run_action(self, fire: Fire, run_id: int, started_at: datetime) -> _Returned:
         task = fire.task
+        started = _Started(fire, started_at)
         if task.jitter > 0:
             self._stopping.wait(random.uniform(0, task.jitter))
         if run_id in self._replaced:  # replaced before its action began: not started at all
             outcome = Outcome(status=RunStatus.INTERRUPTED, error="replaced before it started")
-            return self._finished(
-                run_id, _Started(fire, started_at), outcome, {}, RunReason.REPLACED, returned=True
-            )
+            return _Returned(run_id, started, outcome, {}, RunReason.REPLACED, self._clock.now())
         for listener in list(self._start_listeners):
             _call_safely(partial(listener, run_id, task), started_at, "start", task.id)
         if task.timeout and not task.action.cancellable and run_id in self._inflight:
@@ -924,9 +963,7 @@ class LocalDispatcher:
             outcome = replace(outcome, status=RunStatus.INTERRUPTED)
         elif self._stopping.is_set() and outcome.status is RunStatus.INTERRUPTED:
             reason = RunReason.SHUTDOWN
-        return self._finished(
-            run_id, _Started(fire, started_at), outcome, dict(ctx.counters), reason, returned=True
-        )
+        return _Returned(run_id, started, outcome, dict(ctx.counters), reason, self._clock.now())
 
     def _finished(
         self,
@@ -937,9 +974,10 @@ class LocalDispatcher:
         reason: str | None = None,
         *,
         returned: bool = False,
+        finished_at: datetime | None = None,
     ) -> _Finished:
         fire = started.fire
-        finished_at = self._clock.now()
+        finished_at = finished_at or self._clock.now()
         run = Run.of_fields(
             {
                 "id": run_id,
