@@ -17,7 +17,7 @@ from cronwell.dispatch import Fire, LocalDispatcher, RecordedGrid, RunOutcome
 from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.task import Task
 from cronwell.errors import SchedulerStateError
-from cronwell.runners import HttpRunner, PythonRunner, Runners, ShellRunner
+from cronwell.runners import HttpRunner, Outcome, PythonRunner, Runners, ShellRunner
 from cronwell.store import NewRun, RunGrid, RunUpdate, Store
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -473,3 +473,33 @@ def test_fires_queued_while_fires_are_recorded_go_before_results(database_url: s
         if ids == ("third",) or (kind == "finish" and str(slow_run.id) in ids)
     ]
     assert kinds == ["insert", "finish"]
+
+
+def test_a_status_given_as_text_by_a_runner_is_stored_as_a_status(store: Store) -> None:
+    """A runner of one's own may answer with the status as text; the run and its row
+    carry the status itself."""
+
+    class TextRunner(PythonRunner):
+        def run(self, action: object, ctx: object, *, timeout: float | None) -> Outcome:
+            return Outcome("failed", error="said in text")  # type: ignore[arg-type]
+
+    runners = Runners(python=TextRunner(), shell=ShellRunner(), http=HttpRunner())
+    dispatcher = LocalDispatcher(store, runners, SystemClock(), instance_id="t")
+    collected = RunCollector()
+    dispatcher.add_listener(collected)
+    dispatcher.start()
+    task = Task.parse(
+        {
+            "id": "text",
+            "schedule": {"kind": "cron", "cron": "* * * * *"},
+            "action": {"kind": "python", "func": "os:getcwd"},
+        }
+    )
+    try:
+        dispatcher.submit([Fire(task, datetime.now(UTC))])
+        (run,) = collected.wait_for(1, "text")
+    finally:
+        dispatcher.shutdown()
+        runners.close()
+    assert run.status is RunStatus.FAILED
+    assert store.get_run(run.id).status is RunStatus.FAILED

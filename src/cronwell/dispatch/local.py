@@ -1003,13 +1003,16 @@ class LocalDispatcher:
     ) -> _Finished:
         fire = started.fire
         finished_at = finished_at or self._clock.now()
+        status = outcome.status
+        if type(status) is not RunStatus:  # a runner of one's own may give text; an enum
+            status = RunStatus(status)  # call, even on a member, costs 0.8 µs a result
         run = Run.of_fields(
             {
                 "id": run_id,
                 "task_id": fire.task.id,
                 "scheduled_for": fire.scheduled_for,
                 "attempt": fire.attempt,
-                "status": RunStatus(outcome.status),  # a runner of one's own may give text
+                "status": status,
                 "reason": reason or fire.reason,
                 "started_at": started.started_at,
                 "finished_at": finished_at,
