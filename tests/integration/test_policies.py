@@ -12,8 +12,10 @@ import pytest
 from tests.support.waiting import RunCollector, wait_until
 
 from cronwell import Cronwell, Run, RunContext, RunStatus, Task, every
+from cronwell.dispatch import Fire
+from cronwell.engine.recovery import catch_up
 from cronwell.errors import InvalidInputError, InvalidTaskError
-from cronwell.store import NewRun
+from cronwell.store import NewRun, RunGrid, Store
 
 
 def flaky_once(ctx: RunContext) -> str:
@@ -416,3 +418,56 @@ def test_manual_runs_do_not_hide_an_outage(cw: Cronwell) -> None:
     cw.shutdown()
     missed = [r for r in cw.runs("hourly-ish", limit=100) if r.status is RunStatus.MISSED]
     assert len(missed) == 5
+
+
+class _SlowRecorder:
+    """Stands in for the dispatcher in a catch-up: notes what it is handed, in order, and
+    takes ``pause`` seconds to store each chunk of rows, as a busy database would."""
+
+    def __init__(self, pause: float) -> None:
+        self.pause = pause
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def record(self, grid: RunGrid, tasks: object = None, cancel: object = None) -> bool:
+        threading.Event().wait(self.pause)
+        self.calls.append(("rows", sorted(set(grid.task_ids))))
+        return True
+
+    def start_behind(self, fires: list[Fire], chunk: int = 1000, cancel: object = None) -> bool:
+        self.calls.append(("runs", [fire.task.id for fire in fires]))
+        return True
+
+
+def test_a_recent_occurrence_is_caught_up_before_a_fleets_rows_are_all_written(
+    store: Store,
+) -> None:
+    """After an outage, an every-second task that came due while the engine started is
+    not run behind the missed rows of a fleet of every-minute tasks: the most recent gaps
+    come first, and their runs are handed over once their own rows are stored (never
+    before: a catch-up cut short must not leave an unrecorded occurrence behind a
+    recorded one)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    down_since = now - timedelta(minutes=10)
+
+    def stored_task(task_id: str, schedule: object) -> Task:
+        task = Task.parse(
+            {"id": task_id, "schedule": schedule, "action": {"kind": "shell", "command": "true"}}
+        )
+        return task.model_copy(update={"updated_at": down_since})
+
+    fleet = [
+        stored_task(f"fleet-{i:04d}", {"kind": "cron", "cron": "* * * * *"}) for i in range(300)
+    ]
+    frequent = stored_task("frequent", {"kind": "interval", "seconds": 1})
+    recorder = _SlowRecorder(pause=0.06)  # each chunk of rows outlasts _HAND_OVER_EVERY
+    catch_up(store, recorder, [*fleet, frequent], now, "t")  # type: ignore[arg-type]
+
+    kinds = [(kind, "frequent" in ids) for kind, ids in recorder.calls]
+    # its rows first, then its run (storing the rows took longer than _HAND_OVER_EVERY)
+    assert kinds[:2] == [("rows", True), ("runs", True)]
+    fleet_rows = [i for i, (kind, has) in enumerate(kinds) if kind == "rows" and not has]
+    fleet_runs = [i for i, (kind, has) in enumerate(kinds) if kind == "runs" and not has]
+    assert len(fleet_rows) > 1
+    assert min(fleet_runs) > max(fleet_rows)  # every fleet task's rows before its run
+    ran = [task_id for kind, ids in recorder.calls if kind == "runs" for task_id in ids]
+    assert sorted(ran) == sorted([task.id for task in fleet] + ["frequent"])

@@ -8,7 +8,9 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cronwell.dispatch import Fire, LocalDispatcher
@@ -29,6 +31,8 @@ MAX_MISSED_ROWS = 100
 # missed rows written per transaction by a catch-up: one transaction for a whole outage
 # held SQLite's write lock for seconds, and the fires due meanwhile waited for it
 _RECORD_CHUNK = 1000
+# seconds catch-up runs whose rows are recorded may wait for more to hand over with them
+_HAND_OVER_EVERY = 0.05
 
 
 # instances alive in this very process (several Cronwell objects may share one process)
@@ -154,6 +158,17 @@ def _retries(runs: Iterable[Run], tasks: dict[str, Task], instance_id: str) -> I
         )
 
 
+@dataclass
+class _Gap:
+    """What tasks that share a schedule, a policy and an outage missed: the same
+    occurrences (``newest`` the latest) and the same rows but for the task id."""
+
+    rows: list[NewRun]
+    newest: datetime
+    task_ids: list[str] = field(default_factory=list)
+    fires: list[Fire] = field(default_factory=list)
+
+
 def catch_up(
     store: Store,
     dispatcher: LocalDispatcher,
@@ -169,12 +184,11 @@ def catch_up(
     tasks = list(tasks)
     last = store.last_occurrences([t.id for t in tasks])
     found = 0
-    fires: list[Fire] = []
     # Tasks that share a schedule, a policy and an outage (a fleet of identical tasks) have
     # the same occurrences and the same rows but for the task id: the calendar is walked
     # once for them and their rows are written as one grid.
     spans: dict[tuple[object, ...], Occurrences] = {}
-    grids: dict[tuple[object, ...], tuple[list[NewRun], list[str]]] = {}
+    gaps: dict[tuple[object, ...], _Gap] = {}
     by_id = {task.id: task for task in tasks}
     for task in tasks:
         since = _since(task, last.get(task.id))
@@ -189,10 +203,9 @@ def catch_up(
         plan = plan_catchup(span.recent, task.catchup, now, task.catchup_window)
         total = span.total if span.total is not None else len(span.recent)
         found += total
-        fires += [Fire(task, when, reason=RunReason.CATCHUP) for when in plan.run]
         alike = (*key, task.catchup, task.catchup_window)
-        grid = grids.get(alike)
-        if grid is None:
+        gap = gaps.get(alike)
+        if gap is None:
             rows = unrun_rows(
                 task,
                 span,
@@ -203,8 +216,9 @@ def catch_up(
                 now=now,
                 instance_id=instance_id,
             )
-            grid = grids[alike] = (rows, [])
-        grid[1].append(task.id)
+            gap = gaps[alike] = _Gap(rows, span.recent[-1])
+        gap.task_ids.append(task.id)
+        gap.fires += [Fire(task, when, reason=RunReason.CATCHUP) for when in plan.run]
         log.debug(
             "occurrences missed while no scheduler ran",
             extra={
@@ -214,35 +228,68 @@ def catch_up(
                 "catch_up_runs": len(plan.run),
             },
         )
-    caught_up = sum(len(task_ids) for _, task_ids in grids.values())
+    caught_up = sum(len(gap.task_ids) for gap in gaps.values())
+    runs = sum(len(gap.fires) for gap in gaps.values())
     if caught_up:  # one line for the outage: the rows say the rest, task by task
         log.warning(
             "%d occurrences of %d tasks fell due while no scheduler ran; %d run now",
             found,
             caught_up,
-            len(fires),
+            runs,
             extra={
                 "action": "missed_occurrences",
                 "tasks": caught_up,
                 "missed": found,
-                "catch_up_runs": len(fires),
+                "catch_up_runs": runs,
             },
         )
-    # Every missed row before any catch-up run: a catch-up cut short (a stop) must not leave
-    # an unrecorded occurrence before a recorded one, which the next start would not see.
-    # (Running each chunk's catch-ups while the next chunk's rows were written was slower:
-    # both wait for the GIL, and the smaller hand-overs cost more.)
-    for rows, task_ids in grids.values():
-        if not rows:  # every occurrence runs
-            continue
-        tasks_per_request = max(1, _RECORD_CHUNK // len(rows))
-        for start in range(0, len(task_ids), tasks_per_request):
-            chunk = RunGrid(task_ids[start : start + tasks_per_request], rows)
-            if not dispatcher.record(chunk, by_id, stop):
-                return found
-    if fires:
-        dispatcher.start_behind(fires, _RECORD_CHUNK, stop)
+    _record_and_run(dispatcher, sorted(gaps.values(), key=_newest_first), by_id, stop)
     return found
+
+
+def _newest_first(gap: _Gap) -> tuple[float, int]:
+    return -gap.newest.timestamp(), len(gap.task_ids)
+
+
+def _record_and_run(
+    dispatcher: LocalDispatcher,
+    gaps: list[_Gap],
+    by_id: dict[str, Task],
+    stop: threading.Event | None,
+) -> None:
+    """Record the missed rows and start the catch-up runs of ``gaps``, the most recent
+    first. A task's catch-up runs start only once all its missed rows are recorded: a
+    catch-up cut short (a stop) must not leave an unrecorded occurrence before a recorded
+    one, which the next start would not see. Runs whose rows are recorded are handed
+    over every ``_HAND_OVER_EVERY`` seconds, and at once when there are a chunk of them:
+    an every-second task that came due while the engine started otherwise waited behind
+    the rows of a fleet of every-minute tasks (2 to 4 s behind 10,000 of them), and a
+    hand-over after every small gap cost more than the runs. (Running a fleet's catch-ups
+    between chunks of its own rows was slower: both wait for the GIL, and the smaller
+    hand-overs cost more.)"""
+    ready: list[Fire] = []
+    handed = time.monotonic()
+
+    def hand_over(everything: bool = False) -> bool:
+        nonlocal ready, handed
+        due = everything or len(ready) >= _RECORD_CHUNK
+        if ready and (due or time.monotonic() - handed >= _HAND_OVER_EVERY):
+            if not dispatcher.start_behind(ready, _RECORD_CHUNK, stop):
+                return False
+            ready, handed = [], time.monotonic()
+        return True
+
+    for gap in gaps:
+        if gap.rows:
+            tasks_per_request = max(1, _RECORD_CHUNK // len(gap.rows))
+            for start in range(0, len(gap.task_ids), tasks_per_request):
+                chunk = RunGrid(gap.task_ids[start : start + tasks_per_request], gap.rows)
+                if not dispatcher.record(chunk, by_id, stop) or not hand_over():
+                    return
+        ready += gap.fires
+        if not hand_over():
+            return
+    hand_over(everything=True)
 
 
 def _since(task: Task, last_occurrence: datetime | None) -> datetime | None:
