@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -18,7 +18,7 @@ from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.task import Task
 from cronwell.errors import SchedulerStateError
 from cronwell.runners import HttpRunner, Outcome, PythonRunner, Runners, ShellRunner
-from cronwell.store import NewRun, RunGrid, RunUpdate, Store
+from cronwell.store import NewRun, RunGrid, Store
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -374,105 +374,6 @@ def test_a_grid_is_told_once_to_grid_listeners_and_row_by_row_to_the_rest(
     assert {grids[0].run(row).id: grids[0].run(row) for row in grids[0].rows} == stored
     assert {r.id: r for r in missed_runs.runs} == stored
     assert skipped_runs.runs == []
-
-
-class _GatedStore(Store):
-    """A store whose writes are logged in order, and whose next insert of run rows can
-    be held until the test lets it go (the writer thread is then busy recording)."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self.calls: list[tuple[str, tuple[str, ...]]] = []
-        self.held = threading.Event()
-        self._release: threading.Event | None = None
-
-    def hold_next_insert(self) -> threading.Event:
-        self.held.clear()
-        self._release = threading.Event()
-        return self._release
-
-    def _inserting(self, task_ids: tuple[str, ...]) -> None:
-        self.calls.append(("insert", task_ids))
-        release, self._release = self._release, None
-        if release is not None:
-            self.held.set()
-            assert release.wait(10), "the test never released the insert"
-
-    def insert_grid(self, grid: RunGrid) -> list[tuple[int, str, int]]:
-        self._inserting(tuple(grid.task_ids))
-        return super().insert_grid(grid)
-
-    def insert_runs(self, rows: Sequence[NewRun]) -> list[int | None]:
-        self._inserting(tuple(row.task_id for row in rows))
-        return super().insert_runs(rows)
-
-    def finish_runs(self, updates: Sequence[RunUpdate]) -> None:
-        self.calls.append(("finish", tuple(str(u.run_id) for u in updates)))
-        super().finish_runs(updates)
-
-
-def test_fires_queued_while_fires_are_recorded_go_before_results(database_url: str) -> None:
-    """A pass of the scheduler over many due tasks goes on while the writer records the
-    first of them: the fires it hands over meanwhile are recorded before the results
-    that came with them are written, not after."""
-    store = _GatedStore(database_url)
-    store.upgrade()
-    go_on = threading.Event()
-    functions = {"t:wait": lambda: go_on.wait(10), "t:quick": lambda: None}
-    runners = Runners(
-        python=PythonRunner(lambda _task_id, ref: functions[ref]),
-        shell=ShellRunner(),
-        http=HttpRunner(),
-    )
-
-    def python_task(task_id: str, func: str) -> Task:
-        return Task.parse(
-            {
-                "id": task_id,
-                "schedule": {"kind": "cron", "cron": "* * * * *"},
-                "action": {"kind": "python", "func": func},
-            }
-        )
-
-    dispatcher = LocalDispatcher(store, runners, SystemClock(), instance_id="t")
-    collected = RunCollector()
-    dispatcher.add_listener(collected)
-    dispatcher.start()
-    now = datetime.now(UTC)
-    try:
-        dispatcher.submit([Fire(python_task("slow", "t:wait"), now)])
-        wait_until(lambda: dispatcher.running_count("slow"), what="the slow run to start")
-        # the writer records one fire and is held there; the slow run's result and a
-        # second fire queue up behind it
-        release_first = store.hold_next_insert()
-        dispatcher.submit([Fire(python_task("first", "t:quick"), now)])
-        assert store.held.wait(10)
-        go_on.set()
-        wait_until(lambda: dispatcher._queue.qsize() == 1, what="the slow run's result")
-        dispatcher.submit([Fire(python_task("second", "t:quick"), now)])
-        # the writer takes the result and the second fire, and is held recording that
-        # fire while a third comes
-        release_second = store.hold_next_insert()
-        release_first.set()
-        assert store.held.wait(10)
-        dispatcher.submit([Fire(python_task("third", "t:quick"), now)])
-        release_second.set()
-        collected.wait_for(1, "third")
-        collected.wait_for(1, "slow")
-    finally:
-        dispatcher.shutdown()
-        runners.close()
-        store.close()
-    inserts = [ids for kind, ids in store.calls if kind == "insert"]
-    assert inserts[-3:] == [("first",), ("second",), ("third",)]
-    slow_run = collected.wait_for(1, "slow")[0]
-    # the third fire is recorded before the slow run's result is written
-    kinds = [
-        kind
-        for kind, ids in store.calls
-        if ids == ("third",) or (kind == "finish" and str(slow_run.id) in ids)
-    ]
-    assert kinds == ["insert", "finish"]
 
 
 def test_a_status_given_as_text_by_a_runner_is_stored_as_a_status(store: Store) -> None:

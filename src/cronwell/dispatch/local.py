@@ -454,13 +454,9 @@ class LocalDispatcher:
                 # freed by the worker the moment the action returned
                 finished = self._settle([i for i in items if isinstance(i, _RESULTS)])
                 fires = [i for i in items if isinstance(i, Fire)]
-                # fires first, those that came meanwhile too: they are due now, the rest
-                # only waits to be written
-                while fires:
+                # fires first: they are due now, the rest only waits to be written
+                if fires:
                     self._record_fires(fires)
-                    if len(finished) >= _BATCH_LIMIT:
-                        break  # results wait no longer: later fires go next round
-                    fires = self._take_fires(inbox, items, finished)
                 for request in items:
                     if isinstance(request, _Request):
                         self._carry_out(request)
@@ -473,27 +469,6 @@ class LocalDispatcher:
                         request.error = exc
                         request.done.set()
             stopping = stopping or any(item is _STOP for item in items)
-
-    def _take_fires(
-        self,
-        inbox: queue.SimpleQueue[object],
-        items: list[object],
-        finished: list[_Finished | _Returned],
-    ) -> list[Fire]:
-        """Take what was queued while fires were recorded: add it to ``items``, settle
-        its results into ``finished`` (before the fires are decided) and return its fires.
-        APScheduler's pass over a second's due tasks goes on while the writer records the
-        first of them; written before the rest of that pass, the results of the first
-        runs held its last fires back by 30 ms."""
-        taken: list[object] = []
-        while len(taken) < _BATCH_LIMIT:
-            try:
-                taken.append(inbox.get_nowait())
-            except queue.Empty:
-                break
-        items += taken
-        finished += self._settle([i for i in taken if isinstance(i, _RESULTS)])
-        return [i for i in taken if isinstance(i, Fire)]
 
     def _gather(self, inbox: queue.SimpleQueue[object], items: list[object]) -> None:
         """Add what else is queued to ``items``. Results of a burst arrive one by one from
