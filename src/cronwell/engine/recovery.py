@@ -261,10 +261,10 @@ def _record_and_run(
     first. A task's catch-up runs start only once all its missed rows are recorded: a
     catch-up cut short (a stop) must not leave an unrecorded occurrence before a recorded
     one, which the next start would not see. Runs whose rows are recorded are handed
-    over every ``_HAND_OVER_EVERY`` seconds, and at once when there are a chunk of them:
-    an every-second task that came due while the engine started otherwise waited behind
-    the rows of a fleet of every-minute tasks (2 to 4 s behind 10,000 of them), and a
-    hand-over after every small gap cost more than the runs. (Running a fleet's catch-ups
+    over every ``_HAND_OVER_EVERY`` seconds, and at once when there are a chunk of them,
+    rather than after each gap (a round trip to the writer each): an every-second task
+    that came due while the engine started otherwise waited behind the rows of a fleet
+    of every-minute tasks (3 to 4 s behind 10,000 of them). (Running a fleet's catch-ups
     between chunks of its own rows was slower: both wait for the GIL, and the smaller
     hand-overs cost more.)"""
     ready: list[Fire] = []
