@@ -13,6 +13,7 @@ from tests.support.waiting import RunCollector, wait_until
 
 from cronwell import Cronwell, Run, RunContext, RunStatus, Task, every
 from cronwell.dispatch import Fire
+from cronwell.engine import recovery
 from cronwell.engine.recovery import catch_up
 from cronwell.errors import InvalidInputError, InvalidTaskError
 from cronwell.store import NewRun, RunGrid, Store
@@ -420,16 +421,13 @@ def test_manual_runs_do_not_hide_an_outage(cw: Cronwell) -> None:
     assert len(missed) == 5
 
 
-class _SlowRecorder:
-    """Stands in for the dispatcher in a catch-up: notes what it is handed, in order, and
-    takes ``pause`` seconds to store each chunk of rows, as a busy database would."""
+class _Recorder:
+    """Stands in for the dispatcher in a catch-up: notes what it is handed, in order."""
 
-    def __init__(self, pause: float) -> None:
-        self.pause = pause
+    def __init__(self) -> None:
         self.calls: list[tuple[str, list[str]]] = []
 
     def record(self, grid: RunGrid, tasks: object = None, cancel: object = None) -> bool:
-        threading.Event().wait(self.pause)
         self.calls.append(("rows", sorted(set(grid.task_ids))))
         return True
 
@@ -438,36 +436,51 @@ class _SlowRecorder:
         return True
 
 
+def _catch_up_fleet_and_frequent_task(store: Store) -> list[tuple[str, bool]]:
+    """Catch up 300 every-minute tasks and one every-second task after 10 minutes down;
+    each call handed to the dispatcher as (what, whether the frequent task is in it)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    def stored_task(task_id: str, schedule: object) -> Task:
+        task = Task.parse(
+            {"id": task_id, "schedule": schedule, "action": {"kind": "shell", "command": "true"}}
+        )
+        return task.model_copy(update={"updated_at": now - timedelta(minutes=10)})
+
+    fleet = [
+        stored_task(f"fleet-{i:04d}", {"kind": "cron", "cron": "* * * * *"}) for i in range(300)
+    ]
+    frequent = stored_task("frequent", {"kind": "interval", "seconds": 1})
+    recorder = _Recorder()
+    catch_up(store, recorder, [*fleet, frequent], now, "t")  # type: ignore[arg-type]
+    ran = [task_id for kind, ids in recorder.calls if kind == "runs" for task_id in ids]
+    assert sorted(ran) == sorted([task.id for task in fleet] + ["frequent"])
+    return [(kind, "frequent" in ids) for kind, ids in recorder.calls]
+
+
 def test_a_recent_occurrence_is_caught_up_before_a_fleets_rows_are_all_written(
-    store: Store,
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After an outage, an every-second task that came due while the engine started is
     not run behind the missed rows of a fleet of every-minute tasks: the most recent gaps
     come first, and their runs are handed over once their own rows are stored (never
     before: a catch-up cut short must not leave an unrecorded occurrence behind a
     recorded one)."""
-    now = datetime.now(UTC).replace(microsecond=0)
-    down_since = now - timedelta(minutes=10)
-
-    def stored_task(task_id: str, schedule: object) -> Task:
-        task = Task.parse(
-            {"id": task_id, "schedule": schedule, "action": {"kind": "shell", "command": "true"}}
-        )
-        return task.model_copy(update={"updated_at": down_since})
-
-    fleet = [
-        stored_task(f"fleet-{i:04d}", {"kind": "cron", "cron": "* * * * *"}) for i in range(300)
-    ]
-    frequent = stored_task("frequent", {"kind": "interval", "seconds": 1})
-    recorder = _SlowRecorder(pause=0.06)  # each chunk of rows outlasts _HAND_OVER_EVERY
-    catch_up(store, recorder, [*fleet, frequent], now, "t")  # type: ignore[arg-type]
-
-    kinds = [(kind, "frequent" in ids) for kind, ids in recorder.calls]
-    # its rows first, then its run (storing the rows took longer than _HAND_OVER_EVERY)
-    assert kinds[:2] == [("rows", True), ("runs", True)]
-    fleet_rows = [i for i, (kind, has) in enumerate(kinds) if kind == "rows" and not has]
-    fleet_runs = [i for i, (kind, has) in enumerate(kinds) if kind == "runs" and not has]
+    monkeypatch.setattr(recovery, "_HAND_OVER_EVERY", 0.0)  # as if storing rows took long
+    calls = _catch_up_fleet_and_frequent_task(store)
+    assert calls[:2] == [("rows", True), ("runs", True)]
+    fleet_rows = [i for i, (kind, has) in enumerate(calls) if kind == "rows" and not has]
+    fleet_runs = [i for i, (kind, has) in enumerate(calls) if kind == "runs" and not has]
     assert len(fleet_rows) > 1
     assert min(fleet_runs) > max(fleet_rows)  # every fleet task's rows before its run
-    ran = [task_id for kind, ids in recorder.calls if kind == "runs" for task_id in ids]
-    assert sorted(ran) == sorted([task.id for task in fleet] + ["frequent"])
+
+
+def test_catch_up_runs_are_handed_over_together_when_rows_are_stored_quickly(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Within the hand-over interval, runs whose rows are stored wait for the others: one
+    hand-over, after every row, rather than one per gap."""
+    monkeypatch.setattr(recovery, "_HAND_OVER_EVERY", 3600.0)
+    calls = _catch_up_fleet_and_frequent_task(store)
+    assert [kind for kind, _ in calls].count("runs") == 1
+    assert calls[-1] == ("runs", True)
