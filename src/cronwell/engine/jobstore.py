@@ -3,17 +3,16 @@
 APScheduler's ``MemoryJobStore`` keeps one sorted list: each add or update is a binary search
 in Python plus a list insert and delete, O(n) in the number of jobs. With 100,000 jobs due at
 once, the updates after the fires alone took seconds. This store keeps a heap of
-``(timestamp, sequence, job id)`` with lazy deletion: an entry is current only while its
-sequence number is the one recorded for the job; stale entries are dropped when they reach
-the top. The interface, and the order of due jobs (by time, then id), are
-``MemoryJobStore``'s.
+``(timestamp, job id)`` entries with lazy deletion: an entry is current only while it is the
+very tuple recorded for the job (a sequence number in each entry cost 32 bytes a job);
+stale entries are dropped when they reach the top. The interface, and the order of due jobs
+(by time, then id), are ``MemoryJobStore``'s.
 """
 
 from __future__ import annotations
 
 import heapq
 from datetime import datetime
-from itertools import count
 from typing import Any
 
 from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLookupError
@@ -21,15 +20,24 @@ from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLook
 # when stale entries outnumber live ones this many times, the heap is rebuilt
 _COMPACT_FACTOR = 4
 
+_Entry = tuple[float, str]  # (next run time as a timestamp, job id)
+
+
+def _entry(job: Any) -> _Entry | None:
+    """A new heap entry for ``job``; ``None`` for a paused job, which waits outside the
+    heap. Always a new tuple, even for an unchanged time: identity tells current from stale."""
+    when = job.next_run_time
+    return None if when is None else (when.timestamp(), job.id)
+
 
 class HeapJobStore(BaseJobStore):  # type: ignore[misc]
     """Jobs in RAM, ordered by next run time in a heap."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._jobs: dict[str, tuple[Any, float | None, int]] = {}  # id -> (job, ts, seq)
-        self._heap: list[tuple[float, str, int]] = []
-        self._sequence = count()
+        # id -> (job, its current heap entry, or None while it is paused)
+        self._jobs: dict[str, tuple[Any, _Entry | None]] = {}
+        self._heap: list[_Entry] = []
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -41,7 +49,7 @@ class HeapJobStore(BaseJobStore):  # type: ignore[misc]
         """Jobs whose next run time is at or before ``now``, earliest first (ties by id).
         They stay in the store: the scheduler updates or removes each one afterwards."""
         limit = now.timestamp()
-        due: list[tuple[float, str, int]] = []
+        due: list[_Entry] = []
         heap = self._heap
         while heap and heap[0][0] <= limit:
             entry = heapq.heappop(heap)
@@ -49,7 +57,7 @@ class HeapJobStore(BaseJobStore):  # type: ignore[misc]
                 due.append(entry)
         for entry in due:
             heapq.heappush(heap, entry)
-        return [self._jobs[job_id][0] for _, job_id, _ in due]
+        return [self._jobs[job_id][0] for _, job_id in due]
 
     def get_next_run_time(self) -> datetime | None:
         heap = self._heap
@@ -58,8 +66,8 @@ class HeapJobStore(BaseJobStore):  # type: ignore[misc]
         return self._jobs[heap[0][1]][0].next_run_time if heap else None
 
     def get_all_jobs(self) -> list[Any]:
-        timed = sorted((ts, job_id) for job_id, (_, ts, _) in self._jobs.items() if ts is not None)
-        paused = sorted(job_id for job_id, (_, ts, _) in self._jobs.items() if ts is None)
+        timed = sorted(entry for _, entry in self._jobs.values() if entry is not None)
+        paused = sorted(job_id for job_id, (_, entry) in self._jobs.items() if entry is None)
         return [self._jobs[job_id][0] for _, job_id in timed] + [
             self._jobs[job_id][0] for job_id in paused
         ]
@@ -83,12 +91,10 @@ class HeapJobStore(BaseJobStore):  # type: ignore[misc]
                 raise ConflictingIdError(job.id)
             seen.add(job.id)
         for job in jobs:
-            when = job.next_run_time
-            timestamp = when.timestamp() if when is not None else None
-            sequence = next(self._sequence)
-            self._jobs[job.id] = (job, timestamp, sequence)
-            if timestamp is not None:  # a paused job waits outside the heap
-                self._heap.append((timestamp, job.id, sequence))
+            entry = _entry(job)
+            self._jobs[job.id] = (job, entry)
+            if entry is not None:
+                self._heap.append(entry)
         heapq.heapify(self._heap)
 
     def update_job(self, job: Any) -> None:
@@ -111,17 +117,15 @@ class HeapJobStore(BaseJobStore):  # type: ignore[misc]
     # -- internals ------------------------------------------------------------------------
 
     def _put(self, job: Any) -> None:
-        when = job.next_run_time
-        timestamp = when.timestamp() if when is not None else None
-        sequence = next(self._sequence)
-        self._jobs[job.id] = (job, timestamp, sequence)
-        if timestamp is not None:  # a paused job waits outside the heap
-            heapq.heappush(self._heap, (timestamp, job.id, sequence))
+        entry = _entry(job)
+        self._jobs[job.id] = (job, entry)
+        if entry is not None:
+            heapq.heappush(self._heap, entry)
         self._maybe_compact()
 
-    def _is_current(self, entry: tuple[float, str, int]) -> bool:
+    def _is_current(self, entry: _Entry) -> bool:
         current = self._jobs.get(entry[1])
-        return current is not None and current[2] == entry[2]
+        return current is not None and current[1] is entry
 
     def _maybe_compact(self) -> None:
         if len(self._heap) > _COMPACT_FACTOR * (len(self._jobs) + 64):
