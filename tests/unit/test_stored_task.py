@@ -4,7 +4,10 @@ similar tasks share their schedule and action."""
 from __future__ import annotations
 
 import json
+import pickle
 from datetime import UTC, datetime
+
+import pytest
 
 from cronwell import PythonAction, Task, cron
 from cronwell.domain import task as task_module
@@ -96,3 +99,44 @@ def test_non_finite_durations_and_arguments_survive_the_stored_text() -> None:
     state |= {"created_at": datetime(2026, 1, 1, tzinfo=UTC), "updated_at": None}
     read = Task.from_stored_json(text, **state)
     assert read.misfire_grace == float("inf") and read.action.args == [float("inf")]
+
+
+def test_shared_lists_are_one_read_only_list_per_value() -> None:
+    """The engine's copies of a fleet share equal lists; a change to one is refused rather
+    than seen by every task. Tasks read for a caller keep lists of their own."""
+    state = {"paused_reason": None, "consecutive_failures": 0, "version": 1}
+    state |= {"created_at": datetime(2026, 1, 1, tzinfo=UTC), "updated_at": None}
+    texts = [
+        Task(
+            id=f"fleet-{i}",
+            schedule=cron("0 8 * * *"),
+            action=PythonAction(func="os:sep"),
+            tags=["team-a", "nightly"],
+            alerts=["ops"],
+        ).definition_json()
+        for i in range(2)
+    ]
+    first, second = (Task.from_stored_json(t, shared_lists=True, **state) for t in texts)
+    assert first.tags is second.tags and first.alerts is second.alerts
+    assert first.tags == ["nightly", "team-a"] and first.retry_on is second.retry_on
+    for change in (
+        lambda: first.tags.append("x"),
+        lambda: first.tags.__setitem__(0, "x"),
+        lambda: first.tags.sort(),
+        lambda: first.alerts.clear(),
+    ):
+        with pytest.raises(TypeError, match="shared by many tasks"):
+            change()
+    assert second.tags == ["nightly", "team-a"] and len(second.alerts) == 1
+    # serialised, copied and pickled as a list
+    assert first.model_dump(mode="json")["tags"] == ["nightly", "team-a"]
+    assert json.loads(first.definition_json())["tags"] == ["nightly", "team-a"]
+    assert type(first.model_dump()["tags"]) is list
+    copied = first.model_copy(deep=True)
+    assert copied == first and pickle.loads(pickle.dumps(first)) == first
+    assert first == Task.from_stored_json(texts[0], **state)
+
+    own, other = (Task.from_stored_json(t, **state) for t in texts)
+    own.tags.append("mine")
+    assert type(own.tags) is list and other.tags == ["nightly", "team-a"]
+    assert first.tags == ["nightly", "team-a"]  # the shared list is not the one changed

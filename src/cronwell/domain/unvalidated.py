@@ -24,3 +24,25 @@ def assemble(cls: type[_M], values: dict[str, Any], fields_set: set[str]) -> _M:
     setattr_(model, "__pydantic_extra__", None)
     setattr_(model, "__pydantic_private__", None)
     return model
+
+
+class ReadOnlyList(list):  # type: ignore[type-arg]
+    """A list many models hold at once (the engine's tasks of a fleet share their tags):
+    it reads, compares, copies and serialises as a list, and refuses every change, which
+    would otherwise show up in every model holding it. Copy it (``list(...)``) to change
+    it."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: object, **kwargs: object) -> None:
+        raise TypeError(
+            "This list is shared by many tasks and cannot be changed; copy it with list() "
+            "and set the copy, or change the task through the store."
+        )
+
+    append = extend = insert = remove = pop = clear = sort = reverse = _refuse
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse  # type: ignore[assignment]
+
+    def __reduce_ex__(self, protocol: object) -> tuple[type[ReadOnlyList], tuple[list[object]]]:
+        # copy and pickle rebuild it from a plain list, without the refused appends
+        return type(self), (list(self),)

@@ -204,7 +204,7 @@ class Engine:
         revision = self._store.current_revision()
         now = self._clock.now()
         with collection_paused():  # 100,000 tasks trigger dozens of useless full GCs
-            every_task = {t.id: t for t in self._store.list_tasks()}
+            every_task = {t.id: t for t in self._store.list_tasks(shared_lists=True)}
             abandoned = recover_own_leftovers(self._store, self._instance_id, now, every_task)
             abandoned += recover_dead_instances(self._store, self._instance_id, now, every_task)
             self._report_abandoned(abandoned, every_task)

@@ -515,9 +515,12 @@ class Store:
         text: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        shared_lists: bool = False,
     ) -> list[Task]:
         """Tasks ordered by id. ``tag``: tasks carrying that tag; ``enabled``: only enabled
-        (or disabled) tasks; ``text``: case-insensitive substring of the id or the name."""
+        (or disabled) tasks; ``text``: case-insensitive substring of the id or the name;
+        ``shared_lists``: equal lists are one read-only list (see
+        :meth:`Task.from_stored_json`), for tasks the caller keeps and does not change."""
         filters = self._task_filters(tag, enabled, text)
         if offset:
             # the rows skipped are found by id in the index alone, and only the page's rows
@@ -537,7 +540,7 @@ class Store:
         with self._begin() as conn:
             # streamed: the raw rows of a large fleet never all sit in memory at once
             result = conn.execution_options(yield_per=_TASK_BATCH).execute(query)
-            return [_task_from_row(row) for row in result]
+            return [_task_from_row(row, shared_lists) for row in result]
 
     def count_tasks(
         self, *, tag: str | None = None, enabled: bool | None = None, text: str | None = None
@@ -1458,10 +1461,11 @@ def _task(
     )
 
 
-def _task_from_row(row: _Row) -> Task:
+def _task_from_row(row: _Row, shared_lists: bool = False) -> Task:
     # the state in the order of Task's fields, so the task's dict needs no reordering
     return Task.from_stored_json(
         row.definition,
+        shared_lists=shared_lists,
         paused_reason=row.paused_reason,
         consecutive_failures=row.consecutive_failures,
         version=row.version,
