@@ -7,11 +7,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from tests.support.waiting import RunCollector, wait_until
 
-from cronwell import Cronwell, Run, RunContext, RunStatus, Task, every
+from cronwell import Cronwell, PythonAction, Run, RunContext, RunStatus, Task, cron, every
 from cronwell.dispatch import Fire
 from cronwell.engine import recovery
 from cronwell.engine.recovery import catch_up
@@ -424,6 +425,8 @@ def test_manual_runs_do_not_hide_an_outage(cw: Cronwell) -> None:
 class _Recorder:
     """Stands in for the dispatcher in a catch-up: notes what it is handed, in order."""
 
+    stores_beside_writer = False  # the writer stores the rows, as on SQLite
+
     def __init__(self) -> None:
         self.calls: list[tuple[str, list[str]]] = []
 
@@ -484,3 +487,62 @@ def test_catch_up_runs_are_handed_over_together_when_rows_are_stored_quickly(
     calls = _catch_up_fleet_and_frequent_task(store)
     assert [kind for kind, _ in calls].count("runs") == 1
     assert calls[-1] == ("runs", True)
+
+
+def test_on_postgresql_a_catch_up_stores_rows_beside_the_writer_and_runs_follow_each_chunk(
+    postgres_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL takes writers side by side: the catch-up thread stores a chunk of missed
+    rows itself, queues that chunk's runs for the writer and goes on with the next chunk.
+    Every row and run is recorded, each task's run after all its own rows, early chunks'
+    runs before the last chunk's rows, and listeners hear of the rows on the writer."""
+    monkeypatch.setattr(recovery, "_BESIDE_CHUNK", 90)  # 10 tasks of 9 missed rows a chunk
+    cw = Cronwell(postgres_database, timezone="UTC")
+    cw.service  # noqa: B018 - the tables, before tasks are stored straight into them
+    now = datetime.now(UTC)
+    stopped = now.replace(second=0, microsecond=0) - timedelta(minutes=10)
+    if now.second > 50:  # the next minute's fires would join the catch-up's
+        stopped -= timedelta(minutes=1)
+        wait_until(lambda: datetime.now(UTC).second < 50, timeout=15)
+    fleet = [
+        Task(
+            id=f"fleet-{i:03d}",
+            schedule=cron("* * * * *"),
+            action=PythonAction(func="os:getpid"),
+            catchup="latest",
+        )
+        for i in range(50)
+    ]
+    cw.store.bulk_insert_tasks(fleet, stopped + timedelta(seconds=1))
+    heard_on: set[str] = set()
+    cw.on_run(
+        lambda run: heard_on.add(threading.current_thread().name), statuses=[RunStatus.MISSED]
+    )
+    try:
+        cw.start()
+        assert cw.dispatcher.stores_beside_writer
+        wait_until(
+            lambda: cw.store.count_runs(status=RunStatus.SUCCEEDED) >= len(fleet), timeout=30
+        )
+        rows = {task.id: cw.runs(task.id, limit=100) for task in fleet}
+    finally:
+        cw.shutdown()
+    assert heard_on == {"cronwell-writer"}
+    missed_ids, run_ids = [], []
+    for task_id, runs in rows.items():
+        missed = [r.id for r in runs if r.status is RunStatus.MISSED]
+        ran = [r.id for r in runs if r.reason == "catchup"]
+        assert len(missed) >= 9 and len(ran) == 1, task_id
+        assert max(missed) < ran[0], task_id  # a task's run only after all its own rows
+        missed_ids += missed
+        run_ids += ran
+    assert min(run_ids) < max(missed_ids)  # the first chunks ran before the last was stored
+
+
+def test_on_sqlite_the_writer_stores_a_catch_ups_rows(tmp_path: Path) -> None:
+    cw = Cronwell(f"sqlite:///{tmp_path / 'one-writer.db'}", timezone="UTC")
+    try:
+        cw.start()
+        assert not cw.dispatcher.stores_beside_writer
+    finally:
+        cw.shutdown()

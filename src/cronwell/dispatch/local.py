@@ -27,7 +27,7 @@ import socket
 import threading
 import time
 import traceback
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -166,11 +166,13 @@ class _Returned(NamedTuple):
 @dataclass
 class _Request:
     """Work for the writer thread from another thread, which waits for ``done``: a grid
-    of rows that run nothing to store, fires to record and start."""
+    of rows that run nothing to store (or, with ``stored``, stored already by the caller,
+    for the writer to tell listeners of), fires to record and start."""
 
     grid: RunGrid | None = None
     tasks: Mapping[str, Task] = field(default_factory=dict)
     fires: list[Fire] = field(default_factory=list)
+    stored: list[tuple[int, str, int]] | None = None
     done: threading.Event = field(default_factory=threading.Event)
     error: Exception | None = None
 
@@ -317,11 +319,30 @@ class LocalDispatcher:
         occurrences are ignored. Returns once they are stored (or raises why not); False
         if ``cancel`` was set first, when the rows may or may not be stored.
 
-        While the dispatcher runs, the writer thread stores them, after the fires queued
-        before them: two threads of one process writing to SQLite starved the fires, whose
-        waits for the write lock polled with growing sleeps while catch-up took the lock
-        back chunk after chunk (an every-second task skipped 3 of 10 occurrences)."""
-        return self._through_writer(_Request(grid=grid, tasks=tasks or {}), cancel)
+        On SQLite the writer thread stores them, after the fires queued before them: two
+        threads of one process writing to SQLite starved the fires, whose waits for the
+        write lock polled with growing sleeps while catch-up took the lock back chunk after
+        chunk (an every-second task skipped 3 of 10 occurrences). PostgreSQL takes writers
+        side by side: the calling thread stores them on a connection of its own, so the
+        server inserts them while the writer records and finishes runs (see
+        :attr:`stores_beside_writer`); listeners still hear of them on the writer thread."""
+        request = _Request(grid=grid, tasks=tasks or {})
+        if not self.stores_beside_writer:
+            return self._through_writer(request, cancel)
+        request.stored = self._store.insert_grid(grid)
+        self._queue.put(request)  # only listeners to tell: nobody waits for it
+        return True
+
+    @property
+    def stores_beside_writer(self) -> bool:
+        """True when :meth:`record` stores rows on the calling thread (PostgreSQL, a writer
+        running, called from another thread)."""
+        writer = self._writer
+        return (
+            not self._store.is_sqlite
+            and writer is not None
+            and writer is not threading.current_thread()
+        )
 
     def start_behind(
         self, fires: Sequence[Fire], chunk: int = 1000, cancel: threading.Event | None = None
@@ -336,6 +357,39 @@ class LocalDispatcher:
                 return False
         return True
 
+    def start_soon(
+        self,
+        fires: Sequence[Fire],
+        in_flight: deque[_Request],
+        *,
+        chunk: int = 1000,
+        ahead: int = 2,
+        cancel: threading.Event | None = None,
+    ) -> bool:
+        """:meth:`start_behind` without waiting for the last chunks: at most ``ahead``
+        chunks stay queued for the writer (in ``in_flight``, oldest first), so the caller
+        goes on storing rows meanwhile and an occurrence due now still waits behind no
+        more than ``ahead`` chunks. False once ``cancel`` is set while waiting; end with
+        :meth:`wait_for` on ``in_flight``."""
+        if self._writer is None:
+            raise SchedulerStateError("The dispatcher is not running.")
+        for start in range(0, len(fires), chunk):
+            request = _Request(fires=list(fires[start : start + chunk]))
+            self._queue.put(request)
+            in_flight.append(request)
+            while len(in_flight) > ahead:
+                if not self._wait(in_flight.popleft(), cancel):
+                    return False
+        return True
+
+    def wait_for(self, in_flight: deque[_Request], cancel: threading.Event | None = None) -> bool:
+        """Wait until the writer has recorded every request of ``in_flight``; False once
+        ``cancel`` is set first."""
+        while in_flight:
+            if not self._wait(in_flight.popleft(), cancel):
+                return False
+        return True
+
     def _through_writer(self, request: _Request, cancel: threading.Event | None) -> bool:
         """Have the writer thread carry out ``request`` and wait for it, or until ``cancel``
         is set (False then: a writer retrying through a database outage must not hold up
@@ -343,11 +397,25 @@ class LocalDispatcher:
         writer = self._writer
         if writer is not None and writer is not threading.current_thread():
             self._queue.put(request)
-            while not request.done.wait(_REQUEST_POLL):
-                if cancel is not None and cancel.is_set():
-                    return False
-                if not writer.is_alive():  # stopped: it drained its queue, or it died
-                    break
+            return self._wait(request, cancel)
+        if request.fires:
+            raise SchedulerStateError("The dispatcher is not running.")
+        self._carry_out(request)
+        if request.error is not None:
+            raise request.error
+        return True
+
+    def _wait(self, request: _Request, cancel: threading.Event | None) -> bool:
+        """Wait for the writer to carry out ``request``, looking at ``cancel`` and at the
+        writer now and then; raise what failed it. A writer that stopped has drained its
+        queue, or died: a request it left is carried out here, unless it holds fires,
+        which need the writer."""
+        writer = self._writer
+        while not request.done.wait(_REQUEST_POLL):
+            if cancel is not None and cancel.is_set():
+                return False
+            if writer is None or not writer.is_alive():
+                break
         if not request.done.is_set():
             if request.fires:
                 raise SchedulerStateError("The dispatcher is not running.")
@@ -359,7 +427,7 @@ class LocalDispatcher:
     def _carry_out(self, request: _Request) -> None:
         try:
             if request.grid is not None:
-                self._insert_grid(request.grid, request.tasks)
+                self._tell_grid(request.grid, request.stored, request.tasks)
             if request.fires:
                 self._record_fires(request.fires)
         except Exception as exc:
@@ -367,11 +435,17 @@ class LocalDispatcher:
         finally:
             request.done.set()
 
-    def _insert_grid(self, grid: RunGrid, tasks: Mapping[str, Task]) -> None:
+    def _tell_grid(
+        self,
+        grid: RunGrid,
+        stored: list[tuple[int, str, int]] | None,
+        tasks: Mapping[str, Task],
+    ) -> None:
+        """Store ``grid`` unless ``stored`` already (its rows' ids), then tell listeners."""
+        if stored is None:
+            stored = self._store.insert_grid(grid)
         # the rows differ from their template's only in id and task: copied, not validated
-        recorded = RecordedGrid(
-            [_row_to_run(0, row) for row in grid.rows], self._store.insert_grid(grid), tasks
-        )
+        recorded = RecordedGrid([_row_to_run(0, row) for row in grid.rows], stored, tasks)
         wanted = [
             [listener for listener, statuses in self._listeners if _wants(statuses, run)]
             for run in recorded.templates

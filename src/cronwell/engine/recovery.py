@@ -9,9 +9,11 @@ import os
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from cronwell.dispatch import Fire, LocalDispatcher
 from cronwell.dispatch.history import unrun_rows
@@ -33,6 +35,10 @@ MAX_MISSED_ROWS = 100
 _RECORD_CHUNK = 1000
 # seconds catch-up runs whose rows are recorded may wait for more to hand over with them
 _HAND_OVER_EVERY = 0.05
+# missed rows stored at a time when they are stored beside the writer (PostgreSQL), and
+# chunks of catch-up runs queued for the writer meanwhile
+_BESIDE_CHUNK = 9000
+_RUNS_AHEAD = 2
 
 
 # instances alive in this very process (several Cronwell objects may share one process)
@@ -243,7 +249,11 @@ def catch_up(
                 "catch_up_runs": runs,
             },
         )
-    _record_and_run(dispatcher, sorted(gaps.values(), key=_newest_first), by_id, stop)
+    ordered = sorted(gaps.values(), key=_newest_first)
+    if dispatcher.stores_beside_writer:
+        _record_beside_and_run(dispatcher, ordered, by_id, stop)
+    else:
+        _record_and_run(dispatcher, ordered, by_id, stop)
     return found
 
 
@@ -290,6 +300,41 @@ def _record_and_run(
         if not hand_over():
             return
     hand_over(everything=True)
+
+
+def _record_beside_and_run(
+    dispatcher: LocalDispatcher,
+    gaps: list[_Gap],
+    by_id: dict[str, Task],
+    stop: threading.Event | None,
+) -> None:
+    """:func:`_record_and_run` where rows are stored beside the writer (PostgreSQL): the
+    missed rows of a chunk of a gap's tasks are stored on this thread, then the chunk's
+    catch-up runs are queued for the writer without waiting for them (a few chunks
+    ahead at most), so the server stores the next chunk's rows while this process runs
+    the runs of the last one. A task's runs still come only after all its own rows. For
+    10,000 tasks and 90,000 missed rows: 1.71 / 2.23 / 1.97 s against 2.47 / 2.80 / 2.47 s
+    through the writer (interleaved pairs), which waited for the server's insert of each
+    chunk of rows before it ran anything. Rows of 1,000 at a time gained nothing: the
+    thread waits for the GIL after each statement."""
+    in_flight: deque[Any] = deque()
+    for gap in gaps:
+        runs_of: dict[str, list[Fire]] = {}
+        for fire in gap.fires:
+            runs_of.setdefault(fire.task.id, []).append(fire)
+        per_chunk = max(1, _BESIDE_CHUNK // len(gap.rows) if gap.rows else len(gap.task_ids))
+        for start in range(0, len(gap.task_ids), per_chunk):
+            task_ids = gap.task_ids[start : start + per_chunk]
+            if gap.rows and not dispatcher.record(RunGrid(task_ids, gap.rows), by_id, stop):
+                return
+            runs = [fire for task_id in task_ids for fire in runs_of.get(task_id, ())]
+            if not dispatcher.start_soon(
+                runs, in_flight, chunk=_RECORD_CHUNK, ahead=_RUNS_AHEAD, cancel=stop
+            ):
+                return
+            if stop is not None and stop.is_set():  # as through the writer: this chunk lands
+                return
+    dispatcher.wait_for(in_flight, stop)
 
 
 def _since(task: Task, last_occurrence: datetime | None) -> datetime | None:

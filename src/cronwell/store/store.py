@@ -664,7 +664,7 @@ class Store:
         if not template or not grid.task_ids:
             return []
         task_ids = sorted(set(grid.task_ids))
-        per_statement = max(1, _INSERT_CHUNK // len(template))
+        per_statement = max(1, (_INSERT_CHUNK if self.is_sqlite else _GRID_CHUNK) // len(template))
         if self.is_sqlite:
             sql = _insert_grid_sql(len(template))
             rows: tuple[Any, ...] = tuple(value for row in template for value in row)
@@ -1500,6 +1500,9 @@ _RUN_COLUMN_KINDS = (
     "varchar",
 )
 _INSERT_CHUNK = 1000  # rows per statement: 10,000 parameters, within SQLite's limit
+# rows per statement of a grid on PostgreSQL, whose arrays have no parameter limit: the
+# thread that waits for a statement takes the GIL back after each one, behind the others
+_GRID_CHUNK = 10_000
 
 
 _RUNS_FENCE = (
