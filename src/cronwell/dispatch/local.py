@@ -347,15 +347,11 @@ class LocalDispatcher:
     def start_behind(
         self, fires: Sequence[Fire], chunk: int = 1000, cancel: threading.Event | None = None
     ) -> bool:
-        """Record and start ``fires`` (catch-up runs) ``chunk`` at a time, each chunk once
-        the writer has seen what was queued before it; returns when all are recorded, or
-        False once ``cancel`` is set (the chunks not handed over are not recorded).
-        Submitted at once, 10,000 catch-up fires held an occurrence due now behind them in
-        the writer's queue for over a second."""
-        for start in range(0, len(fires), chunk):
-            if not self._through_writer(_Request(fires=list(fires[start : start + chunk])), cancel):
-                return False
-        return True
+        """:meth:`start_soon` with no chunk ahead: returns when all are recorded, or False
+        once ``cancel`` is set (the chunks not handed over are not recorded). Submitted at
+        once, 10,000 catch-up fires held an occurrence due now behind them in the writer's
+        queue for over a second."""
+        return self.start_soon(fires, deque(), chunk=chunk, ahead=0, cancel=cancel)
 
     def start_soon(
         self,
@@ -366,12 +362,13 @@ class LocalDispatcher:
         ahead: int = 2,
         cancel: threading.Event | None = None,
     ) -> bool:
-        """:meth:`start_behind` without waiting for the last chunks: at most ``ahead``
-        chunks stay queued for the writer (in ``in_flight``, oldest first), so the caller
-        goes on storing rows meanwhile and an occurrence due now still waits behind no
-        more than ``ahead`` chunks. False once ``cancel`` is set while waiting; end with
+        """Queue ``fires`` (catch-up runs) for the writer to record and start, ``chunk`` at
+        a time, each behind what was queued before it, and return while at most ``ahead``
+        chunks are still queued (in ``in_flight``, oldest first): the caller goes on
+        storing rows meanwhile, and an occurrence due now waits behind no more than
+        ``ahead`` chunks. False once ``cancel`` is set while waiting; end with
         :meth:`wait_for` on ``in_flight``."""
-        if self._writer is None:
+        if self._writer in (None, threading.current_thread()):
             raise SchedulerStateError("The dispatcher is not running.")
         for start in range(0, len(fires), chunk):
             request = _Request(fires=list(fires[start : start + chunk]))
@@ -394,28 +391,21 @@ class LocalDispatcher:
         """Have the writer thread carry out ``request`` and wait for it, or until ``cancel``
         is set (False then: a writer retrying through a database outage must not hold up
         a stop). Rows are stored here when no writer runs; fires need one."""
-        writer = self._writer
-        if writer is not None and writer is not threading.current_thread():
+        if self._writer not in (None, threading.current_thread()):
             self._queue.put(request)
-            return self._wait(request, cancel)
-        if request.fires:
-            raise SchedulerStateError("The dispatcher is not running.")
-        self._carry_out(request)
-        if request.error is not None:
-            raise request.error
-        return True
+        return self._wait(request, cancel)
 
     def _wait(self, request: _Request, cancel: threading.Event | None) -> bool:
         """Wait for the writer to carry out ``request``, looking at ``cancel`` and at the
-        writer now and then; raise what failed it. A writer that stopped has drained its
-        queue, or died: a request it left is carried out here, unless it holds fires,
-        which need the writer."""
+        writer now and then; raise what failed it. With no writer to wait for (none runs,
+        it stopped and drained its queue, or it died, or this is its thread) the request
+        is carried out here, unless it holds fires, which need the writer."""
         writer = self._writer
-        while not request.done.wait(_REQUEST_POLL):
+        waiting = writer not in (None, threading.current_thread())
+        while waiting and not request.done.wait(_REQUEST_POLL):
             if cancel is not None and cancel.is_set():
                 return False
-            if writer is None or not writer.is_alive():
-                break
+            waiting = writer is not None and writer.is_alive()
         if not request.done.is_set():
             if request.fires:
                 raise SchedulerStateError("The dispatcher is not running.")
