@@ -38,6 +38,7 @@ from benchmarks.common import (
     lease_kept,
     sqlalchemy_url,
     timed,
+    wait_for_instant,
 )
 from benchmarks.results import CRONWELL, SQLALCHEMY, Headline, Result, late, measure
 
@@ -144,7 +145,7 @@ def _clear_of_the_next_minute(margin: float = 20.0) -> None:
     that minute's N fires, which go first (seen: 10,000 more runs, about a second)."""
     left = 60 - time.time() % 60
     if left < margin:
-        time.sleep(left + 1)
+        wait_for_instant(time.time() + left + 1)
 
 
 def apscheduler(n: int, url: str, downtime_minutes: int) -> Figures:
