@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from tests.support.waiting import RunCollector, wait_until
@@ -499,11 +498,9 @@ def test_on_postgresql_a_catch_up_stores_rows_beside_the_writer_and_runs_follow_
     monkeypatch.setattr(recovery, "_BESIDE_CHUNK", 90)  # 10 tasks of 9 missed rows a chunk
     cw = Cronwell(postgres_database, timezone="UTC")
     cw.service  # noqa: B018 - the tables, before tasks are stored straight into them
-    now = datetime.now(UTC)
-    stopped = now.replace(second=0, microsecond=0) - timedelta(minutes=10)
-    if now.second > 50:  # the next minute's fires would join the catch-up's
-        stopped -= timedelta(minutes=1)
-        wait_until(lambda: datetime.now(UTC).second < 50, timeout=15)
+    # the fleet's next occurrence must not fall inside the catch-up: start early in a minute
+    assert wait_until(lambda: datetime.now(UTC).second < 50, timeout=15)
+    stopped = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
     fleet = [
         Task(
             id=f"fleet-{i:03d}",
@@ -537,12 +534,3 @@ def test_on_postgresql_a_catch_up_stores_rows_beside_the_writer_and_runs_follow_
         missed_ids += missed
         run_ids += ran
     assert min(run_ids) < max(missed_ids)  # the first chunks ran before the last was stored
-
-
-def test_on_sqlite_the_writer_stores_a_catch_ups_rows(tmp_path: Path) -> None:
-    cw = Cronwell(f"sqlite:///{tmp_path / 'one-writer.db'}", timezone="UTC")
-    try:
-        cw.start()
-        assert not cw.dispatcher.stores_beside_writer
-    finally:
-        cw.shutdown()
