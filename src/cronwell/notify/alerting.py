@@ -13,8 +13,6 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-import httpx
-
 from cronwell.clock import Clock
 from cronwell.dispatch import RecordedGrid, RunOutcome
 from cronwell.domain.alerts import DEFAULT_EVENTS, Alert, AlertEvent, state_events
@@ -321,6 +319,8 @@ class Alerting:
     # -- heartbeat ----------------------------------------------------------------------------
 
     def _ping_loop(self) -> None:
+        import httpx  # only a process that pings loads it
+
         url = self._settings.heartbeat_url
         assert url is not None
         with httpx.Client(timeout=10.0) as client:

@@ -19,9 +19,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
-
-import apprise
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal
 
 from cronwell.clock import Clock
 from cronwell.domain.alerts import Alert
@@ -34,6 +33,9 @@ from cronwell.notify.discord import (
 )
 from cronwell.notify.message import Rendered, TemplateSet, render
 from cronwell.notify.redact import RedactingFilter, URLRegistry, redact_url
+
+if TYPE_CHECKING:
+    import apprise
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +112,10 @@ def _capturing() -> Iterator[list[str]]:
 def apprise_asset() -> apprise.AppriseAsset:
     """The Apprise asset cronwell uses: its name, the seed's colours for the four notify
     types (Discord embeds and other services that show a colour), and delivery in the
-    calling thread."""
+    calling thread. (Apprise is imported here and when delivering: a process that sends no
+    alert does not load it.)"""
+    import apprise
+
     return apprise.AppriseAsset(
         app_id="cronwell",
         app_desc="cronwell alerts",
@@ -195,7 +200,6 @@ class Notifier:
         self.backoff = backoff
         self.timeout = timeout
         self._templates = templates
-        self._asset = apprise_asset()
         self._heap: list[_Entry] = []
         self._seq = itertools.count()
         self._cond = threading.Condition()
@@ -411,6 +415,10 @@ class Notifier:
         )
         return None
 
+    @cached_property
+    def _asset(self) -> apprise.AppriseAsset:
+        return apprise_asset()  # on the delivery thread, at the first delivery
+
     def _attempt(self, url: str, rendered: Rendered) -> _Outcome:
         body = rendered.body
         prepared = url
@@ -419,6 +427,8 @@ class Notifier:
             body = escape_mentions(body)
             self._remember(prepared)
         shown = redact_url(url)
+        import apprise
+
         with _capturing() as said:
             try:
                 server = apprise.Apprise(asset=self._asset)

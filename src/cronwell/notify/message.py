@@ -10,15 +10,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from pathlib import Path
-from typing import Any
-
-import jinja2
-from jinja2.sandbox import SandboxedEnvironment
+from typing import TYPE_CHECKING, Any
 
 from cronwell.domain.alerts import Alert, AlertEvent, Severity
 from cronwell.errors import ConfigError
 from cronwell.notify import default_templates
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
 
 #: Limits of the default body, in characters.
 ERROR_SUMMARY_LIMIT = 300
@@ -132,9 +133,14 @@ _BODY = "body.j2"
 _EVENT_FILE = re.compile(r"^(?P<event>[a-z_]+)\.(?P<part>title|body)\.j2$")
 
 
-def _environment(loader: jinja2.BaseLoader) -> SandboxedEnvironment:
+def _environment(sources: Mapping[str, str]) -> SandboxedEnvironment:
+    """A sandboxed Jinja environment over ``sources``. Jinja is imported here, when the
+    first alert is rendered or templates are loaded, not by every process that could."""
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+
     env = SandboxedEnvironment(
-        loader=loader,
+        loader=jinja2.DictLoader(sources),
         autoescape=False,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -158,7 +164,7 @@ class TemplateSet:
     def __init__(self, sources: Mapping[str, str], *, origin: str = "") -> None:
         self.origin = origin
         defaults = {_TITLE: default_templates.TITLE, _BODY: default_templates.BODY}
-        self._env = _environment(jinja2.DictLoader({**defaults, **sources}))
+        self._env = _environment({**defaults, **sources})
         self._names: set[str] = set(defaults) | set(sources)
         for name in sorted(sources):
             match = _EVENT_FILE.match(name)
@@ -173,7 +179,7 @@ class TemplateSet:
     @classmethod
     def default(cls) -> TemplateSet:
         """The built-in templates."""
-        return _DEFAULT
+        return _default()
 
     @classmethod
     def from_strings(
@@ -229,6 +235,8 @@ class TemplateSet:
         )
 
     def render(self, name: str, values: Mapping[str, Any]) -> str:
+        import jinja2
+
         try:
             return self._env.get_template(name).render(values)
         except jinja2.TemplateError as exc:
@@ -241,6 +249,8 @@ class TemplateSet:
             ) from exc
 
     def _compile(self, name: str) -> None:
+        import jinja2
+
         try:
             self._env.get_template(name)
         except jinja2.TemplateSyntaxError as exc:
@@ -257,7 +267,9 @@ class TemplateSet:
         return repr(str(Path(self.origin) / name)) if self.origin else repr(name)
 
 
-_DEFAULT = TemplateSet({})
+@cache
+def _default() -> TemplateSet:
+    return TemplateSet({})
 
 
 def render(alert: Alert, templates: TemplateSet | None = None) -> Rendered:
@@ -267,7 +279,7 @@ def render(alert: Alert, templates: TemplateSet | None = None) -> Rendered:
     removed (the alert's own title when the template renders nothing). A template that
     fails raises :class:`ConfigError` naming it.
     """
-    templates = templates or _DEFAULT
+    templates = templates or _default()
     values = context(alert)
     title_name, body_name = templates.names_for(alert.event)
     title = _WHITESPACE.sub(" ", templates.render(title_name, values)).strip()

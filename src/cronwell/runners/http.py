@@ -1,4 +1,6 @@
-"""The HTTP runner: sends an HTTP action's request through one shared ``httpx.Client``.
+"""The HTTP runner: sends an HTTP action's request through one shared ``httpx.Client``,
+created (and httpx imported) when the first HTTP action runs, so a process with none pays
+for neither.
 
 Success is a status the action accepts (``expect_status``, or any 2xx). The output is the
 status line and the start of the body: text bodies up to ``output_limit`` bytes, binary
@@ -18,15 +20,16 @@ import codecs
 import threading
 import time
 from http import HTTPStatus
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from cronwell.domain.action import HttpAction
 from cronwell.domain.run import RunStatus
 from cronwell.runners.base import DEFAULT_OUTPUT_LIMIT, one_line, timed_out_message
 from cronwell.runners.context import RunContext
 from cronwell.runners.outcome import Outcome
+
+if TYPE_CHECKING:
+    import httpx
 
 _TEXT_TYPES = ("json", "xml", "javascript", "x-www-form-urlencoded", "yaml", "csv")
 
@@ -40,11 +43,22 @@ class HttpRunner:
     ) -> None:
         self.output_limit = output_limit
         self._owns_client = client is None
-        self._client = client if client is not None else httpx.Client(follow_redirects=False)
+        self._client = client
         self._lock = threading.Lock()
+
+    def _session(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                import httpx
+
+                self._client = httpx.Client(follow_redirects=False)
+            return self._client
 
     def run(self, action: HttpAction, ctx: RunContext, *, timeout: float | None) -> Outcome:
         """Send the request and judge the response; every failure is an :class:`Outcome`."""
+        client = self._session()
+        import httpx
+
         limit = action.timeout if timeout is None else min(action.timeout, timeout)
         deadline = time.monotonic() + limit
         headers = {
@@ -62,7 +76,7 @@ class HttpRunner:
         elif action.body is not None:
             request["content"] = action.body
         try:
-            with self._client.stream(action.method, action.url, **request) as response:
+            with client.stream(action.method, action.url, **request) as response:
                 body, total = self._read(response, deadline)
         except _TotalTimeout as exc:
             return Outcome(
@@ -132,7 +146,7 @@ class HttpRunner:
     def close(self) -> None:
         """Close the client if the runner created it."""
         with self._lock:
-            if self._owns_client and not self._client.is_closed:
+            if self._owns_client and self._client is not None and not self._client.is_closed:
                 self._client.close()
 
 

@@ -21,10 +21,6 @@ from functools import cache, cached_property, lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import (
     ColumnElement,
     String,
@@ -37,6 +33,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    inspect,
     or_,
     select,
     text,
@@ -65,6 +62,7 @@ from cronwell.store.database import (
     reason_of,
     sqlite_file,
 )
+from cronwell.store.migrations import HEAD
 from cronwell.store.records import (
     InstanceRecord,
     NewRun,
@@ -209,12 +207,6 @@ class Store:
 
     # -- migrations --------------------------------------------------------------------------
 
-    def _alembic_config(self) -> Config:
-        config = Config()
-        # Config values go through ConfigParser interpolation, where % is special.
-        config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
-        return config
-
     def upgrade(self) -> None:
         """Bring the tables to the latest migration; a no-op when they are current.
 
@@ -222,8 +214,6 @@ class Store:
         the migrations run in one transaction under an advisory lock, on SQLite under the
         write lock.
         """
-        config = self._alembic_config()
-        heads = set(ScriptDirectory.from_config(config).get_heads())
         with self._connection() as conn:
             try:
                 if self.is_sqlite:
@@ -234,35 +224,31 @@ class Store:
                             text("SELECT pg_advisory_xact_lock(:key)"),
                             {"key": _MIGRATION_LOCK_KEY},
                         )
-                    current = _current_heads(conn)
-                    if current == heads:
+                    current = _current_revisions(conn)
+                    if current == {HEAD}:
                         return
-                    config.attributes["connection"] = conn
-                    command.upgrade(config, "head")
+                    _migrate(conn)
             except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
                 raise database_error(self._url, exc) from None
             except sa_exc.DBAPIError as exc:
                 raise database_error(self._url, exc, "upgrade") from None
-            finally:
-                config.attributes.pop("connection", None)
         logger.info(
             "Upgraded the database %s to revision %s",
             self.display_url,
-            ", ".join(sorted(heads)),
+            HEAD,
             extra={
                 "action": "database_upgraded",
                 "database": self.display_url,
                 "from_revision": ", ".join(sorted(current)) or None,
-                "to_revision": ", ".join(sorted(heads)),
+                "to_revision": HEAD,
             },
         )
 
     def is_current(self) -> bool:
         """True when every migration has been applied."""
-        heads = set(ScriptDirectory.from_config(self._alembic_config()).get_heads())
         with self._connection() as conn:
             try:
-                return _current_heads(conn) == heads
+                return _current_revisions(conn) == {HEAD}
             except sa_exc.DBAPIError as exc:
                 raise database_error(self._url, exc) from None
 
@@ -1340,9 +1326,24 @@ def _nearest_rank(ordered: Sequence[float], percent: int) -> float | None:
     return ordered[max(rank, 1) - 1]
 
 
-def _current_heads(conn: Connection) -> set[str]:
-    context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-    return set(context.get_current_heads())
+def _current_revisions(conn: Connection) -> set[str]:
+    """The revisions recorded in the version table; none when it does not exist yet."""
+    if not inspect(conn).has_table(VERSION_TABLE):
+        return set()
+    return set(conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars())
+
+
+def _migrate(conn: Connection) -> None:
+    """Apply the pending migrations on ``conn``, inside its transaction (Alembic is
+    imported here, when a database needs it, not by every process that opens one)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    # Config values go through ConfigParser interpolation, where % is special.
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    config.attributes["connection"] = conn
+    command.upgrade(config, "head")
 
 
 def _dumps(value: Any) -> str:
