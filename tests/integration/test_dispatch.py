@@ -3,6 +3,7 @@ missed and interrupted occurrences recorded, and a writer that survives a bad ro
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from tests.support.waiting import RunCollector, wait_until
 
 from cronwell.clock import FrozenClock, SystemClock
 from cronwell.dispatch import Fire, LocalDispatcher, RecordedGrid, RunOutcome
+from cronwell.dispatch.local import _HOLD_LONGEST
 from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.task import Task
 from cronwell.errors import SchedulerStateError
@@ -413,3 +415,68 @@ def test_a_status_given_as_text_by_a_runner_is_stored_as_a_status(store: Store) 
         runners.close()
     assert run.status is RunStatus.FAILED
     assert store.get_run(run.id).status is RunStatus.FAILED
+
+
+def test_the_collector_is_held_off_while_a_burst_runs_and_comes_back_after_it(
+    store: Store,
+) -> None:
+    """Fires of one instant run with the cyclic collector off; it is back once their
+    results are written, and within the hold's limit while a long run stays in flight.
+    A collector the application turned off stays off."""
+    seen: list[bool] = []
+    release = threading.Event()
+
+    def quick() -> None:
+        seen.append(gc.isenabled())
+
+    def long() -> None:
+        release.wait(30)
+
+    functions = {"quick": quick, "long": long}
+    runners = Runners(
+        python=PythonRunner(lambda task_id, _ref: functions[task_id.split("-")[0]]),
+        shell=ShellRunner(),
+        http=HttpRunner(),
+    )
+    dispatcher = LocalDispatcher(store, runners, SystemClock(), instance_id="t", max_workers=8)
+    collected = RunCollector()
+    dispatcher.add_listener(collected)
+
+    def python_task(task_id: str) -> Task:
+        return Task.parse(
+            {
+                "id": task_id,
+                "schedule": {"kind": "cron", "cron": "* * * * *"},
+                "action": {"kind": "python", "func": "os:getcwd"},
+            }
+        )
+
+    dispatcher.start()
+    try:
+        assert gc.isenabled()
+        now = datetime.now(UTC)
+        burst = [Fire(python_task(f"quick-{i}"), now) for i in range(40)]
+        dispatcher.submit([*burst, Fire(python_task("long-1"), now)])
+        collected.wait_for(40, predicate=lambda r: r.task_id.startswith("quick"))
+        assert seen == [False] * 40  # every run of the burst ran with the collector off
+        # the long run is still in flight: the hold ends at its limit all the same
+        wait_until(gc.isenabled, timeout=_HOLD_LONGEST + 5, what="the collector back on")
+        release.set()
+        collected.wait_for(1, "long-1")
+
+        gc.disable()  # the application's choice outlasts a burst
+        try:
+            seen.clear()
+            dispatcher.submit(
+                [Fire(python_task(f"quick-{i}"), now + timedelta(seconds=1)) for i in range(5)]
+            )
+            collected.wait_for(45, predicate=lambda r: r.task_id.startswith("quick"))
+            dispatcher.shutdown()
+            assert seen == [False] * 5
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
+    finally:
+        release.set()
+        dispatcher.shutdown()
+        runners.close()

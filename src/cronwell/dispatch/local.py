@@ -41,6 +41,7 @@ from cronwell.domain.policies import FAILURES, backoff_delay, should_retry
 from cronwell.domain.run import Run, RunReason, RunStatus, occurrence_key
 from cronwell.domain.task import Task
 from cronwell.errors import ConflictError, InvalidInputError, SchedulerStateError
+from cronwell.gcpause import BurstHold
 from cronwell.runners import Outcome, RunContext, Runners
 from cronwell.store import NewRun, RunGrid, RunUpdate, Store
 
@@ -103,6 +104,8 @@ _BATCH_LIMIT = 1000  # items the writer takes at once: what falls due waits for 
 _LINGER = 0.05
 _QUIET = 0.002
 _RETRY_DELAY = 1.0
+# seconds the writer may hold the cyclic collector off while a burst's runs are in flight
+_HOLD_LONGEST = 1.0
 _T = TypeVar("_T")
 # fires that follow the overlap policy (catch-up runs of catchup='all' run side by side)
 _SCHEDULED = frozenset({RunReason.SCHEDULE})
@@ -507,9 +510,16 @@ class LocalDispatcher:
     # -- the writer thread ----------------------------------------------------------------
 
     def _write_loop(self, inbox: queue.SimpleQueue[object]) -> None:
+        hold = BurstHold(_HOLD_LONGEST)
+        try:
+            self._write_until_stopped(inbox, hold)
+        finally:
+            hold.release()
+
+    def _write_until_stopped(self, inbox: queue.SimpleQueue[object], hold: BurstHold) -> None:
         stopping = False
         while True:
-            items = [] if stopping else [inbox.get()]
+            items = [] if stopping else [self._next(inbox, hold)]
             self._gather(inbox, items)
             if stopping and not items:
                 return  # drained: what this thread queued for itself is written too
@@ -520,6 +530,7 @@ class LocalDispatcher:
                 fires = [i for i in items if isinstance(i, Fire)]
                 # fires first: they are due now, the rest only waits to be written
                 if fires:
+                    hold.hold()
                     self._record_fires(fires)
                 for request in items:
                     if isinstance(request, _Request):
@@ -533,6 +544,20 @@ class LocalDispatcher:
                         request.error = exc
                         request.done.set()
             stopping = stopping or any(item is _STOP for item in items)
+
+    def _next(self, inbox: queue.SimpleQueue[object], hold: BurstHold) -> object:
+        """The next item to handle. While a burst holds the collector off, the writer waits
+        that way only as long as runs are in flight and the hold lasts; then the collector
+        may run, in the quiet after the burst (see :class:`~cronwell.gcpause.BurstHold`)."""
+        if hold.held:
+            left = hold.remaining()
+            if self._inflight and left > 0:
+                try:
+                    return inbox.get(timeout=left)
+                except queue.Empty:
+                    pass
+            hold.release()
+        return inbox.get()
 
     def _gather(self, inbox: queue.SimpleQueue[object], items: list[object]) -> None:
         """Add what else is queued to ``items``. Results of a burst arrive one by one from
