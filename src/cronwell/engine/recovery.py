@@ -17,7 +17,7 @@ from typing import Any
 
 from cronwell.dispatch import Fire, LocalDispatcher
 from cronwell.dispatch.history import unrun_rows
-from cronwell.domain.occurrences import Occurrences, occurrences_between
+from cronwell.domain.occurrences import occurrences_between
 from cronwell.domain.policies import backoff_delay, plan_catchup, should_retry
 from cronwell.domain.run import Run, RunReason, RunStatus
 from cronwell.domain.task import Task
@@ -43,6 +43,8 @@ _RUNS_AHEAD = 2
 
 # instances alive in this very process (several Cronwell objects may share one process)
 _LIVE_HERE: set[str] = set()
+_A_SECOND = timedelta(seconds=1)
+_UNSEEN: Any = object()  # an outage of tasks alike not looked at yet
 
 
 def mark_live(instance_id: str) -> None:
@@ -167,12 +169,35 @@ def _retries(runs: Iterable[Run], tasks: dict[str, Task], instance_id: str) -> I
 @dataclass
 class _Gap:
     """What tasks that share a schedule, a policy and an outage missed: the same
-    occurrences (``newest`` the latest) and the same rows but for the task id."""
+    occurrences (``total`` of them, ``newest`` the latest), the same ones to run now and
+    the same rows but for the task id."""
 
     rows: list[NewRun]
     newest: datetime
+    total: int
+    run: list[datetime]
     task_ids: list[str] = field(default_factory=list)
     fires: list[Fire] = field(default_factory=list)
+
+
+def _gap(task: Task, since: datetime, now: datetime, instance_id: str) -> _Gap | None:
+    """What ``task`` missed since ``since``: ``None`` when nothing."""
+    span = occurrences_between(task, since, now, limit=MAX_MISSED_ROWS)
+    if not span.recent:
+        return None
+    plan = plan_catchup(span.recent, task.catchup, now, task.catchup_window)
+    rows = unrun_rows(
+        task,
+        span,
+        plan.missed,
+        status=RunStatus.MISSED,
+        reason=RunReason.SCHEDULER_DOWN,
+        why="no scheduler was running",
+        now=now,
+        instance_id=instance_id,
+    )
+    total = span.total if span.total is not None else len(span.recent)
+    return _Gap(rows, span.recent[-1], total, plan.run)
 
 
 def catch_up(
@@ -191,51 +216,46 @@ def catch_up(
     last = store.last_occurrences([t.id for t in tasks])
     found = 0
     # Tasks that share a schedule, a policy and an outage (a fleet of identical tasks) have
-    # the same occurrences and the same rows but for the task id: the calendar is walked
-    # once for them and their rows are written as one grid.
-    spans: dict[tuple[object, ...], Occurrences] = {}
-    gaps: dict[tuple[object, ...], _Gap] = {}
+    # the same occurrences, plan and rows but for the task id: the calendar is walked and
+    # the plan made once for them, with one look-up a task (comparing the schedules is
+    # most of what a look-up costs), and their rows are written as one grid.
+    gaps: dict[tuple[object, ...], _Gap | None] = {}
     by_id = {task.id: task for task in tasks}
+    debug = log.isEnabledFor(logging.DEBUG)
     for task in tasks:
         since = _since(task, last.get(task.id))
         if since is None or since >= now:
             continue
-        key = (task.schedule, task.timezone, task.start_date, task.end_date, since)
-        span = spans.get(key)
-        if span is None:
-            span = spans[key] = occurrences_between(task, since, now, limit=MAX_MISSED_ROWS)
-        if not span.recent:
-            continue
-        plan = plan_catchup(span.recent, task.catchup, now, task.catchup_window)
-        total = span.total if span.total is not None else len(span.recent)
-        found += total
-        alike = (*key, task.catchup, task.catchup_window)
-        gap = gaps.get(alike)
-        if gap is None:
-            rows = unrun_rows(
-                task,
-                span,
-                plan.missed,
-                status=RunStatus.MISSED,
-                reason=RunReason.SCHEDULER_DOWN,
-                why="no scheduler was running",
-                now=now,
-                instance_id=instance_id,
-            )
-            gap = gaps[alike] = _Gap(rows, span.recent[-1])
-        gap.task_ids.append(task.id)
-        gap.fires += [Fire(task, when, reason=RunReason.CATCHUP) for when in plan.run]
-        log.debug(
-            "occurrences missed while no scheduler ran",
-            extra={
-                "action": "missed_occurrences",
-                "task_id": task.id,
-                "missed": total,
-                "catch_up_runs": len(plan.run),
-            },
+        alike = (
+            task.schedule,
+            task.timezone,
+            task.start_date,
+            task.end_date,
+            since,
+            task.catchup,
+            task.catchup_window,
         )
-    caught_up = sum(len(gap.task_ids) for gap in gaps.values())
-    runs = sum(len(gap.fires) for gap in gaps.values())
+        gap = gaps.get(alike, _UNSEEN)
+        if gap is _UNSEEN:
+            gap = gaps[alike] = _gap(task, since, now, instance_id)
+        if gap is None:
+            continue
+        found += gap.total
+        gap.task_ids.append(task.id)
+        gap.fires += [Fire(task, when, reason=RunReason.CATCHUP) for when in gap.run]
+        if debug:
+            log.debug(
+                "occurrences missed while no scheduler ran",
+                extra={
+                    "action": "missed_occurrences",
+                    "task_id": task.id,
+                    "missed": gap.total,
+                    "catch_up_runs": len(gap.run),
+                },
+            )
+    found_gaps = [gap for gap in gaps.values() if gap is not None]
+    caught_up = sum(len(gap.task_ids) for gap in found_gaps)
+    runs = sum(len(gap.fires) for gap in found_gaps)
     if caught_up:  # one line for the outage: the rows say the rest, task by task
         log.warning(
             "%d occurrences of %d tasks fell due while no scheduler ran; %d run now",
@@ -249,7 +269,7 @@ def catch_up(
                 "catch_up_runs": runs,
             },
         )
-    ordered = sorted(gaps.values(), key=_newest_first)
+    ordered = sorted(found_gaps, key=_newest_first)
     if dispatcher.stores_beside_writer:
         _record_beside_and_run(dispatcher, ordered, by_id, stop)
     else:
@@ -341,6 +361,7 @@ def _since(task: Task, last_occurrence: datetime | None) -> datetime | None:
     """Occurrences after this instant were not handled by any scheduler: after the last one
     recorded, and after the task's last change (less a second, as a one-off created "for
     now" counts)."""
-    changed = task.updated_at - timedelta(seconds=1) if task.updated_at else None
-    candidates = [t for t in (last_occurrence, changed) if t is not None]
-    return max(candidates) if candidates else None
+    changed = task.updated_at - _A_SECOND if task.updated_at else None
+    if last_occurrence is None or changed is None:
+        return last_occurrence or changed
+    return max(last_occurrence, changed)
