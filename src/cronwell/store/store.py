@@ -623,7 +623,7 @@ class Store:
                 else:  # one array per column: the statement's text stays the same
                     sql, params = _INSERT_RUNS_UNNEST, tuple(map(list, zip(*chunk, strict=True)))
                 result = conn.exec_driver_sql(sql, params)
-                for run_id, task_id, scheduled_for, attempt in result:
+                for run_id, task_id, scheduled_for, attempt in result.all():
                     inserted[(task_id, scheduled_for, attempt)] = int(run_id)
         ids: list[int | None] = [None] * len(rows)
         for (task_id, scheduled_for, attempt), index in first.items():
@@ -664,7 +664,7 @@ class Store:
                 result = conn.exec_driver_sql(sql, (ids, *rows))
                 inserted += [
                     (int(run_id), task_id, index[scheduled_for, attempt])
-                    for run_id, task_id, scheduled_for, attempt in result
+                    for run_id, task_id, scheduled_for, attempt in result.all()
                 ]
         return inserted
 
