@@ -8,6 +8,9 @@ a sixth of the time. Reference counting still frees what it can meanwhile.
 Once a process that is cronwell's own is up, what exists then (modules, settings, the
 loaded tasks, the API's application) lives as long as the process, and each full
 collection walked all of it again.
+
+A burst of fires holds collections off while its runs are in flight (:class:`BurstHold`),
+in any process: they start after it instead of in it.
 """
 
 from __future__ import annotations
