@@ -719,6 +719,16 @@ def test_http_success(server: Server, http_runner: HttpRunner) -> None:
     assert headers["X-Cronwell-Run-Id"] == "5"
 
 
+def test_a_closed_http_runner_opens_no_client_afterwards(server: Server) -> None:
+    """The client is made at the first HTTP action; a runner closed before any refuses
+    to make one that nothing would close, as a closed client refuses to send."""
+    runner = HttpRunner()
+    runner.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        runner.run(HttpAction(url=f"{server.url}/ok"), make_ctx(), timeout=10)
+    assert server.received == []
+
+
 def test_http_error_status_is_a_failure(server: Server, http_runner: HttpRunner) -> None:
     outcome = http_runner.run(HttpAction(url=f"{server.url}/unavailable"), make_ctx(), timeout=10)
     assert outcome == Outcome(

@@ -44,11 +44,14 @@ class HttpRunner:
         self.output_limit = output_limit
         self._owns_client = client is None
         self._client = client
+        self._closed = False
         self._lock = threading.Lock()
 
     def _session(self) -> httpx.Client:
         with self._lock:
             if self._client is None:
+                if self._closed:  # as a closed client would: nothing left open behind
+                    raise RuntimeError("The HTTP runner is closed.")
                 import httpx
 
                 self._client = httpx.Client(follow_redirects=False)
@@ -146,6 +149,7 @@ class HttpRunner:
     def close(self) -> None:
         """Close the client if the runner created it."""
         with self._lock:
+            self._closed = True
             if self._owns_client and self._client is not None and not self._client.is_closed:
                 self._client.close()
 
