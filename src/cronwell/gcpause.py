@@ -17,20 +17,58 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
+import threading
 import time
 from collections.abc import Iterator
+
+# Pauses from every thread share one count: the collector comes back when the last one
+# ends, and only if it was on when the first began (an application that turned it off
+# keeps it off).
+_lock = threading.Lock()
+_pauses = 0
+_was_enabled = False
+
+
+def _pause() -> None:
+    global _pauses, _was_enabled
+    with _lock:
+        if _pauses == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _pauses += 1
+
+
+def _resume() -> None:
+    global _pauses
+    with _lock:
+        _pauses -= 1
+        if _pauses == 0 and _was_enabled:
+            gc.enable()
+
+
+def _after_fork_in_child() -> None:
+    """A child forked during a pause has none of the threads that would end it."""
+    global _lock, _pauses
+    _lock = threading.Lock()
+    if _pauses:
+        _pauses = 0
+        if _was_enabled:
+            gc.enable()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @contextlib.contextmanager
 def collection_paused() -> Iterator[None]:
-    """No cyclic garbage collection inside the block (nested blocks are fine)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
+    """No cyclic garbage collection inside the block (nested blocks, and blocks on other
+    threads, are fine)."""
+    _pause()
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        _resume()
 
 
 def freeze_startup_heap() -> int:
@@ -55,32 +93,66 @@ class BurstHold:
     thousands into the oldest generation, so that every few seconds a full collection
     walks the whole process mid-burst (50-90 ms with ~70,000 objects, whereas the burst
     itself takes ~90 ms). Held off, most of those objects are freed by reference counting
-    before any collection looks at them, and the collections that are due run right after
-    the burst, while nothing is due. Only one thread holds and releases; it re-enables
-    only a collector it disabled itself (an application that turned it off keeps it off).
+    before any collection looks at them, and the collections that are due run after the
+    burst. The holder releases the hold when the burst is written; a watch thread of the
+    hold's own releases it at the limit if the holder has not (a writer retrying through
+    a database outage, a slow listener), so the collector is never off for longer. (A
+    timer thread started for each hold cost the holder the wait for a new thread to get
+    the GIL from the burst's workers: hundreds of milliseconds at times.) A pause like
+    any other (:func:`collection_paused`): a collector the application turned off stays
+    off. :meth:`close` releases the hold and ends the watch.
     """
 
     def __init__(self, longest: float) -> None:
         self._longest = longest
+        self._changed = threading.Condition()
         self._until: float | None = None
+        self._closed = False
+        self._watch = threading.Thread(target=self._expire, name="cronwell-gc-hold", daemon=True)
+        self._watch.start()
 
     @property
     def held(self) -> bool:
         return self._until is not None
 
     def hold(self) -> None:
-        """Hold the collector off, unless held already or turned off by someone else."""
-        if self._until is None and gc.isenabled():
-            gc.disable()
+        """Hold the collector off, unless held already."""
+        with self._changed:
+            if self._until is not None or self._closed:
+                return
+            _pause()
             self._until = time.monotonic() + self._longest
+            self._changed.notify()
 
     def remaining(self) -> float:
         """Seconds left of this hold (0 when none or when it is over)."""
-        return 0.0 if self._until is None else max(0.0, self._until - time.monotonic())
+        until = self._until
+        return 0.0 if until is None else max(0.0, until - time.monotonic())
 
     def release(self) -> None:
-        """Let the collector run again; collections due meanwhile start at the next
-        allocation."""
+        """End the hold; collections due meanwhile start at the next allocation."""
+        with self._changed:
+            self._release_locked()
+
+    def close(self) -> None:
+        """Release the hold and stop watching."""
+        with self._changed:
+            self._release_locked()
+            self._closed = True
+            self._changed.notify()
+        self._watch.join()
+
+    def _release_locked(self) -> None:
         if self._until is not None:
             self._until = None
-            gc.enable()
+            _resume()
+
+    def _expire(self) -> None:
+        with self._changed:
+            while not self._closed:
+                if self._until is None:
+                    self._changed.wait()
+                elif (left := self._until - time.monotonic()) > 0:
+                    self._changed.wait(left)
+                else:
+                    self._release_locked()

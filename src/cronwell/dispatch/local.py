@@ -224,6 +224,7 @@ class LocalDispatcher:
         self._stopping = threading.Event()
         self._pool: WorkerPool | None = None
         self._writer: threading.Thread | None = None
+        self._hold: BurstHold | None = None  # the writer's, from start() on
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -243,8 +244,12 @@ class LocalDispatcher:
             self._completed.clear()
             self._replaced.clear()
         self._pool = WorkerPool(self._max_workers, "cronwell-run")
+        self._hold = BurstHold(_HOLD_LONGEST)
         self._writer = threading.Thread(
-            target=self._write_loop, args=(self._queue,), name="cronwell-writer", daemon=True
+            target=self._write_loop,
+            args=(self._queue, self._hold),
+            name="cronwell-writer",
+            daemon=True,
         )
         self._writer.start()
 
@@ -306,8 +311,12 @@ class LocalDispatcher:
 
     def submit(self, fires: Sequence[Fire]) -> None:
         """Queue fires; returns at once (called from the engine's timer thread)."""
-        if self._writer is None:
+        hold = self._hold
+        if self._writer is None or hold is None:
             raise SchedulerStateError("The dispatcher is not running.")
+        # from the first fire of a burst: the engine's own work on the rest counts too (a
+        # collection due then fell in the burst's first milliseconds)
+        hold.hold()
         for fire in fires:
             self._queue.put(fire)
 
@@ -509,12 +518,11 @@ class LocalDispatcher:
 
     # -- the writer thread ----------------------------------------------------------------
 
-    def _write_loop(self, inbox: queue.SimpleQueue[object]) -> None:
-        hold = BurstHold(_HOLD_LONGEST)
+    def _write_loop(self, inbox: queue.SimpleQueue[object], hold: BurstHold) -> None:
         try:
             self._write_until_stopped(inbox, hold)
         finally:
-            hold.release()
+            hold.close()
 
     def _write_until_stopped(self, inbox: queue.SimpleQueue[object], hold: BurstHold) -> None:
         stopping = False
