@@ -124,11 +124,6 @@ class BurstHold:
             self._until = time.monotonic() + self._longest
             self._changed.notify()
 
-    def remaining(self) -> float:
-        """Seconds left of this hold (0 when none or when it is over)."""
-        until = self._until
-        return 0.0 if until is None else max(0.0, until - time.monotonic())
-
     def release(self) -> None:
         """End the hold; collections due meanwhile start at the next allocation."""
         with self._changed:

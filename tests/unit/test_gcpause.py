@@ -53,12 +53,9 @@ def test_a_burst_hold_turns_the_collector_off_until_released() -> None:
     try:
         hold.hold()
         assert hold.held and not gc.isenabled()
-        assert 29.0 < hold.remaining() <= 30.0
-        hold.hold()  # a second hold within the first changes nothing
-        assert 29.0 < hold.remaining() <= 30.0
+        hold.hold()  # a second hold within the first takes no second pause
         hold.release()
         assert not hold.held and gc.isenabled()
-        assert hold.remaining() == 0.0
     finally:
         hold.close()
         gc.enable()

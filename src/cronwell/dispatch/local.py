@@ -538,6 +538,8 @@ class LocalDispatcher:
                 fires = [i for i in items if isinstance(i, Fire)]
                 # fires first: they are due now, the rest only waits to be written
                 if fires:
+                    # again: the end of the last burst may have ended the hold taken by
+                    # submit() for these, between the submit and this thread taking them
                     hold.hold()
                     self._record_fires(fires)
                 for request in items:
@@ -554,16 +556,10 @@ class LocalDispatcher:
             stopping = stopping or any(item is _STOP for item in items)
 
     def _next(self, inbox: queue.SimpleQueue[object], hold: BurstHold) -> object:
-        """The next item to handle. While a burst holds the collector off, the writer waits
-        that way only as long as runs are in flight and the hold lasts; then the collector
-        may run, in the quiet after the burst (see :class:`~cronwell.gcpause.BurstHold`)."""
-        if hold.held:
-            left = hold.remaining()
-            if self._inflight and left > 0:
-                try:
-                    return inbox.get(timeout=left)
-                except queue.Empty:
-                    pass
+        """The next item to handle. With no run in flight the burst is written: its hold
+        ends, and the collections due meanwhile run now, in the quiet after it (the hold's
+        own watch ends it at its limit otherwise; see :class:`~cronwell.gcpause.BurstHold`)."""
+        if not self._inflight:
             hold.release()
         return inbox.get()
 
