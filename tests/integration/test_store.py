@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
@@ -17,10 +18,10 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import bindparam, create_engine, inspect, text
+from sqlalchemy import Engine, bindparam, create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from cronwell.domain import RunStatus, Task, cron, every
+from cronwell.domain import Run, RunStatus, Task, cron, every
 from cronwell.domain.action import PythonAction, ShellAction
 from cronwell.domain.stats import TaskStats
 from cronwell.errors import (
@@ -670,6 +671,118 @@ def test_a_grid_is_fenced_by_the_rows_of_another(store: Store) -> None:
     assert sorted(task_id for _, task_id, _ in first) == ["a", "b"]
     assert [task_id for _, task_id, _ in second] == ["c"]  # b's occurrence was taken
     assert store.get_run(second[0][0]).status is RunStatus.SKIPPED
+
+
+@contextmanager
+def statements_sent() -> Iterator[list[str]]:
+    """The SQL statements any engine sends through its driver while the block runs (what
+    PostgreSQL's ``COPY`` writes goes around them)."""
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+
+
+def _inserts_of_runs(sent: list[str]) -> list[str]:
+    return [s for s in sent if s.startswith("INSERT INTO cronwell_runs")]
+
+
+BULK_TEMPLATE = [
+    NewRun(
+        "",
+        NOW - timedelta(minutes=2),
+        attempt=2,
+        status=RunStatus.PENDING,
+        reason="retry",
+        due_at=NOW + timedelta(seconds=5, microseconds=250),
+        instance_id="hôte-1",
+    ),
+    NewRun(
+        "",
+        NOW - timedelta(minutes=1),
+        status=RunStatus.MISSED,
+        reason="scheduler_down",
+        finished_at=NOW,
+        error="Not run: ✓ 日本語",
+    ),
+]
+BULK_FLEET = [f"fleet-{i:04d}" for i in range(1200)]  # 2,400 rows: PostgreSQL copies them
+
+
+def test_a_grid_written_in_bulk_reads_back_as_one_written_row_by_row(store: Store) -> None:
+    small = store.insert_grid(RunGrid(["small"], BULK_TEMPLATE))
+    with statements_sent() as sent:
+        large = store.insert_grid(RunGrid(BULK_FLEET[::-1], BULK_TEMPLATE))
+    if not store.is_sqlite:
+        assert _inserts_of_runs(sent) == []  # copied, not inserted row by row
+
+    assert len(large) == 2400
+    assert len({run_id for run_id, _, _ in large}) == 2400
+    assert [(task_id, index) for _, task_id, index in large[:4]] == [
+        ("fleet-0000", 0),
+        ("fleet-0000", 1),
+        ("fleet-0001", 0),
+        ("fleet-0001", 1),
+    ]  # key order, as a row-by-row insert takes them
+
+    def fields(run: Run) -> dict[str, Any]:
+        return run.model_dump(exclude={"id", "task_id"})
+
+    expected = {index: fields(store.get_run(run_id)) for run_id, _, index in small}
+    sample = large[::101] + large[-1:]
+    for run_id, task_id, index in sample:
+        run = store.get_run(run_id)
+        assert run.task_id == task_id
+        assert fields(run) == expected[index]
+    pending_due = text("SELECT DISTINCT due_at FROM cronwell_runs WHERE attempt = 2")
+    engine = create_engine(store.url)
+    try:
+        with engine.connect() as conn:
+            due = conn.execute(pending_due.columns(due_at=UTCDateTime())).scalars().all()
+    finally:
+        engine.dispose()
+    assert due == [NOW + timedelta(seconds=5, microseconds=250)]  # to the microsecond
+    assert store.count_runs(task_id="fleet-1199") == 2
+    assert store.count_runs() == 2402
+
+
+def test_a_grid_written_in_bulk_is_fenced_by_a_taken_key(store: Store) -> None:
+    taken = BULK_TEMPLATE[1]
+    (running,) = store.insert_runs(
+        [NewRun("fleet-0500", taken.scheduled_for, status=RunStatus.RUNNING)]
+    )
+    with statements_sent() as sent:
+        inserted = store.insert_grid(RunGrid(BULK_FLEET, BULK_TEMPLATE))
+    if not store.is_sqlite:  # the copy was refused whole and the rows went one by one
+        assert len(_inserts_of_runs(sent)) == 1
+
+    assert len(inserted) == 2399
+    assert ("fleet-0500", 1) not in {(task_id, index) for _, task_id, index in inserted}
+    assert store.get_run(running).status is RunStatus.RUNNING  # the taken key kept its row
+    assert store.count_runs(task_id="fleet-0500") == 2
+    assert store.count_runs() == 2400
+
+
+def test_a_grid_written_in_bulk_twice_at_once_stores_each_row_once(database_url: str) -> None:
+    first, second = Store(database_url), Store(database_url)
+    first.upgrade()
+    try:
+        a, b = run_together(
+            lambda: first.insert_grid(RunGrid(BULK_FLEET, BULK_TEMPLATE)),
+            lambda: second.insert_grid(RunGrid(BULK_FLEET, BULK_TEMPLATE)),
+        )
+        keys = [(task_id, index) for _, task_id, index in a + b]
+        assert len(keys) == len(set(keys)) == 2400
+        assert first.count_runs() == 2400
+    finally:
+        first.close()
+        second.close()
 
 
 def test_finish_runs_takes_whole_and_fractional_durations_together(store: Store) -> None:

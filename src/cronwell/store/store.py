@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+import struct
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from functools import cache, cached_property, lru_cache
+from itertools import chain, cycle, repeat
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -636,7 +638,8 @@ class Store:
         task id, index in grid.rows)`` for each row inserted. Keys are locked in the order
         :meth:`insert_runs` locks them: task id (by code point), then time.
 
-        The database crosses the task ids with the rows, a statement per chunk of tasks.
+        The database crosses the task ids with the rows, a statement per chunk of tasks;
+        on PostgreSQL a big chunk is copied instead (:func:`_copy_grid`).
         Row objects built, converted and sent one by one were two thirds of a catch-up of
         10,000 tasks, and two fifths of what recording a burst of fires cost, all of it
         holding the GIL that the runs due meanwhile needed."""
@@ -656,10 +659,18 @@ class Store:
             rows: tuple[Any, ...] = tuple(value for row in template for value in row)
         else:
             sql, rows = _INSERT_GRID_UNNEST, tuple(map(list, zip(*template, strict=True)))
+            template.sort(key=lambda row: row[:2])  # key order within a task: time, attempt
+        positions = [index[row[0], row[1]] for row in template]
         inserted: list[tuple[int, str, int]] = []
         with self._begin(write=True) as conn:
             for start in range(0, len(task_ids), per_statement):
                 chunk = task_ids[start : start + per_statement]
+                copied = None
+                if not self.is_sqlite and len(chunk) * len(template) >= _COPY_FROM:
+                    copied = _copy_grid(conn, chunk, template, positions)
+                if copied is not None:
+                    inserted += copied
+                    continue
                 ids = json.dumps(chunk) if self.is_sqlite else chunk
                 result = conn.exec_driver_sql(sql, (ids, *rows))
                 inserted += [
@@ -1572,6 +1583,80 @@ _INSERT_GRID_UNNEST = (
     + ",".join(f"%b::{kind}[]" for kind in _RUN_COLUMN_KINDS[1:])
     + f') AS rows ORDER BY ids.id COLLATE "C", 2{_RUNS_FENCE}'
 )
+
+
+# PostgreSQL writes big grids with COPY, which adds rows to the table a page at a time where
+# INSERT adds them one by one: 90,000 missed rows of a catch-up in chunks of 9,000 took
+# 0.81 -> 0.50 s, and 0.19 -> 0.09 s of this process's time (the server no longer sends
+# back a row per row). Below _COPY_FROM rows, the id look-up and savepoint cost as much.
+_COPY_FROM = 2000
+_COPY_GRID = f"COPY {runs.name} (id, {','.join(_RUN_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+_NEXT_RUN_IDS = f"SELECT array_agg(nextval('{runs.name}_id_seq')) FROM generate_series(1, %s)"
+_UNIQUE_VIOLATION = "23505"
+# COPY's binary format: a header; each row its number of fields, then each field its length
+# in bytes (-1 for NULL) and its value in network order; -1 after the last row
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_COPY_END = b"\xff\xff"
+_ROW_AND_ID = struct.Struct(">hiq")
+_INT4 = struct.Struct(">i")
+_INT8 = struct.Struct(">q")
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _copy_field(value: str | int | datetime | None) -> bytes:
+    """One field of a run row in COPY's binary format (the types of ``_RUN_COLUMNS``)."""
+    if value is None:
+        return _INT4.pack(-1)
+    if isinstance(value, datetime):
+        data = _INT8.pack((value - _PG_EPOCH) // _MICROSECOND)
+    elif isinstance(value, int):
+        data = _INT4.pack(value)
+    else:
+        data = value.encode()
+    return _INT4.pack(len(data)) + data
+
+
+def _copy_grid(
+    conn: Connection,
+    task_ids: Sequence[str],
+    template: Sequence[tuple[Any, ...]],
+    positions: Sequence[int],
+) -> list[tuple[int, str, int]] | None:
+    """Write ``task_ids`` crossed with ``template`` (rows but for the task id, in key order)
+    to PostgreSQL with ``COPY``; return ``(run id, task id, position)`` for each row, as
+    :meth:`Store.insert_grid` does. ``COPY`` has no ``ON CONFLICT``: the unique index still
+    fences every row (DESIGN rule 2), but one taken key refuses them all, and then nothing
+    is written and ``None`` says to insert them row by row instead (only two instances
+    firing one occurrence meet that)."""
+    count = len(task_ids) * len(template)
+    run_ids: list[int] = conn.exec_driver_sql(_NEXT_RUN_IDS, (count,)).scalar_one()
+    rows = [b"".join(map(_copy_field, row)) for row in template]
+    fields = len(_RUN_COLUMNS) + 1
+    data = [_COPY_HEADER]
+    next_id = iter(run_ids).__next__
+    for task_id in task_ids:
+        task = _copy_field(task_id)
+        for row in rows:
+            data += (_ROW_AND_ID.pack(fields, 8, next_id()), task, row)
+    data.append(_COPY_END)
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    savepoint = conn.begin_nested()
+    try:
+        with driver.cursor() as cursor, cursor.copy(_COPY_GRID) as copy:
+            copy.write(b"".join(data))
+    except conn.dialect.loaded_dbapi.Error as exc:
+        savepoint.rollback()
+        if getattr(exc, "sqlstate", None) == _UNIQUE_VIOLATION:
+            return None
+        # as SQLAlchemy would have raised it, for Store._begin to say what went wrong
+        raise sa_exc.DBAPIError.instance(
+            _COPY_GRID, None, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+        ) from exc
+    savepoint.commit()
+    each_task = chain.from_iterable(repeat(task_id, len(template)) for task_id in task_ids)
+    return list(zip(run_ids, each_task, cycle(positions)))
 
 
 def _finish_runs_sql(mark: str) -> str:
