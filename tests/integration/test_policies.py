@@ -188,8 +188,11 @@ def test_overlap_queue_one_runs_once_more_after_the_current_run(cw: Cronwell) ->
     )[0]
     cw.shutdown()
     rows = cw.runs("queue", limit=1000)
+    # the first run: the catch-up's when the first occurrence fell due before the engine
+    # started (a start held up by a full collection of the test process's heap)
     first_done = min(
-        (r for r in rows if r.reason == "schedule" and r.finished_at), key=lambda r: r.scheduled_for
+        (r for r in rows if r.reason in ("schedule", "catchup") and r.finished_at),
+        key=lambda r: r.scheduled_for,
     )
     assert queued.started_at is not None and first_done.finished_at is not None
     assert queued.started_at >= first_done.finished_at - timedelta(milliseconds=50)
