@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,6 +33,21 @@ def make_task(task_id: str, command: str = "true", **fields: object) -> Task:
             "action": {"kind": "shell", "command": command},
             **fields,
         }
+    )
+
+
+def python_task(task_id: str) -> Task:
+    """A Python task; with :func:`runners_calling` its action is chosen by its id."""
+    return make_task(task_id, action={"kind": "python", "func": "os:getcwd"})
+
+
+def runners_calling(functions: dict[str, Callable[[], object]]) -> Runners:
+    """Runners whose Python actions call ``functions[prefix]``, the prefix being a task
+    id's part before its first "-"."""
+    return Runners(
+        python=PythonRunner(lambda task_id, _ref: functions[task_id.split("-")[0]]),
+        shell=ShellRunner(),
+        http=HttpRunner(),
     )
 
 
@@ -433,23 +448,10 @@ def test_the_collector_is_held_off_while_a_burst_runs_and_comes_back_after_it(
         release.wait(30)
 
     functions = {"quick": quick, "long": long}
-    runners = Runners(
-        python=PythonRunner(lambda task_id, _ref: functions[task_id.split("-")[0]]),
-        shell=ShellRunner(),
-        http=HttpRunner(),
-    )
+    runners = runners_calling(functions)
     dispatcher = LocalDispatcher(store, runners, SystemClock(), instance_id="t", max_workers=8)
     collected = RunCollector()
     dispatcher.add_listener(collected)
-
-    def python_task(task_id: str) -> Task:
-        return Task.parse(
-            {
-                "id": task_id,
-                "schedule": {"kind": "cron", "cron": "* * * * *"},
-                "action": {"kind": "python", "func": "os:getcwd"},
-            }
-        )
 
     dispatcher.start()
     try:
@@ -498,11 +500,7 @@ def test_a_fire_due_while_results_queue_up_is_recorded_before_them(store: Store)
                 all_returned.set()
 
     functions = {"quick": quick, "probe": probe_started.set}
-    runners = Runners(
-        python=PythonRunner(lambda task_id, _ref: functions[task_id.split("-")[0]]),
-        shell=ShellRunner(),
-        http=HttpRunner(),
-    )
+    runners = runners_calling(functions)
     dispatcher = LocalDispatcher(store, runners, SystemClock(), instance_id="t", max_workers=4)
     collected = RunCollector()
     dispatcher.add_listener(collected)
@@ -518,15 +516,6 @@ def test_a_fire_due_while_results_queue_up_is_recorded_before_them(store: Store)
             probe_first.append(probe_started.wait(5))
 
     dispatcher.add_listener(listen)
-
-    def python_task(task_id: str) -> Task:
-        return Task.parse(
-            {
-                "id": task_id,
-                "schedule": {"kind": "cron", "cron": "* * * * *"},
-                "action": {"kind": "python", "func": "os:getcwd"},
-            }
-        )
 
     now = datetime.now(UTC)
     late = now - timedelta(hours=1)  # beyond the grace time: recorded missed, not run
