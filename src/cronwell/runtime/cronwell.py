@@ -217,7 +217,7 @@ class Cronwell(ApschedulerCompat):
         self.shutdown(wait=True)
         self.alerting.close()
         self._runners.close()
-        if self._ready:
+        if self._ready and not self.store.read_only:
             self._forget_instance()
             mark_gone(self.settings.instance_id)
         self.store.close()
@@ -441,14 +441,16 @@ class Cronwell(ApschedulerCompat):
             if not self._ready:
                 self.alerting.start_delivery()
                 self.store.upgrade()
-                # known to others, so runs this process leaves behind if it dies are found
-                mark_live(self.settings.instance_id)
-                self.store.register_instance(
-                    self.settings.instance_id,
-                    socket.gethostname(),
-                    os.getpid(),
-                    self.clock.now(),
-                )
+                # known to others, so runs this process leaves behind if it dies are found;
+                # a process that cannot write the database runs nothing to be found
+                if not self.store.read_only:
+                    mark_live(self.settings.instance_id)
+                    self.store.register_instance(
+                        self.settings.instance_id,
+                        socket.gethostname(),
+                        os.getpid(),
+                        self.clock.now(),
+                    )
                 self._ready = True
 
     def notifications(

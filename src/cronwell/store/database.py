@@ -3,14 +3,16 @@ reach the database is told to a person (one line, password hidden)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
+import urllib.parse
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 from cronwell.errors import ConfigError, DatabaseUnavailableError
 
@@ -73,7 +75,15 @@ def sqlite_file(url: URL) -> str | None:
     return os.path.abspath(database)
 
 
-def build_engine(url: URL, *, pool_size: int) -> Engine:
+def sqlite_read_only(path: str) -> bool:
+    """True for an existing SQLite file this process may read but not write: the file, or
+    the folder its journal files go in, is read-only (permissions or a read-only mount)."""
+    if not os.path.exists(path):
+        return False
+    return not (os.access(path, os.W_OK) and os.access(os.path.dirname(path), os.W_OK))
+
+
+def build_engine(url: URL, *, pool_size: int, read_only: bool = False) -> Engine:
     """An engine for ``url``; nothing connects until the first use.
 
     SQLite files are used through a pool of connections, an in-memory database through a
@@ -92,7 +102,17 @@ def build_engine(url: URL, *, pool_size: int) -> Engine:
         )
     kwargs: dict[str, Any] = {}
     if backend == "sqlite":
-        if sqlite_file(url) is not None:
+        path = sqlite_file(url)
+        if read_only and path is not None:
+            engine = create_engine(
+                "sqlite://",
+                poolclass=QueuePool,
+                pool_size=pool_size,
+                creator=functools.partial(_read_only, path),
+            )
+            event.listen(engine, "begin", _sqlite_on_begin)
+            return engine
+        if path is not None:
             kwargs["pool_size"] = pool_size
         else:
             # One connection for every thread: each new connection to an in-memory
@@ -123,6 +143,18 @@ def _postgres_on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.execute("SET TIME ZONE 'UTC'")
     finally:
         dbapi_connection.autocommit = autocommit
+
+
+def _read_only(path: str) -> sqlite3.Connection:
+    """A connection that never writes, for a file this process cannot write. With a
+    write-ahead log beside it, ``mode=ro`` reads the log too (SQLite needs its ``-shm``
+    file for that); without one, ``immutable=1`` reads the file as it is, which also works
+    in a read-only folder where the ``-shm`` file cannot be made."""
+    flag = "mode=ro" if os.path.exists(path + "-wal") else "immutable=1"
+    uri = f"file:{urllib.parse.quote(path)}?{flag}"
+    connection = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+    connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    return connection
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

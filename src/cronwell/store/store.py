@@ -48,6 +48,7 @@ from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.stats import TaskStats
 from cronwell.domain.task import Task
 from cronwell.errors import (
+    DatabaseUnavailableError,
     InvalidInputError,
     RunNotFoundError,
     StaleVersionError,
@@ -62,6 +63,7 @@ from cronwell.store.database import (
     normalize_url,
     reason_of,
     sqlite_file,
+    sqlite_read_only,
 )
 from cronwell.store.migrations import HEAD
 from cronwell.store.records import (
@@ -140,7 +142,9 @@ class Store:
         self.display_url: str = display_url(self._url)
         self.is_sqlite: bool = self._url.get_backend_name() == "sqlite"
         self.sqlite_path: str | None = sqlite_file(self._url)
-        self._engine = build_engine(self._url, pool_size=pool_size)
+        # an SQLite file this process cannot write is opened for reading only
+        self.read_only: bool = self.sqlite_path is not None and sqlite_read_only(self.sqlite_path)
+        self._engine = build_engine(self._url, pool_size=pool_size, read_only=self.read_only)
         self._memory_lock = (
             threading.RLock() if self.is_sqlite and self.sqlite_path is None else None
         )
@@ -175,6 +179,11 @@ class Store:
         tables missing because :meth:`upgrade` was not run) become
         ``DatabaseUnavailableError``.
         """
+        if write and self.read_only:
+            raise DatabaseUnavailableError(
+                f"The database {self.display_url} is read-only for this process: it can "
+                "be read (tasks list, runs list, status), not changed."
+            )
         with self._connection() as conn:
             try:
                 if write and self.is_sqlite:
@@ -213,8 +222,16 @@ class Store:
 
         Safe to call on every start, and from instances starting together: on PostgreSQL
         the migrations run in one transaction under an advisory lock, on SQLite under the
-        write lock.
+        write lock. A current database is only read, so reading commands work on a file
+        this process cannot write.
         """
+        if self.is_current():
+            return
+        if self.read_only:
+            raise DatabaseUnavailableError(
+                f"The database {self.display_url} is read-only and needs upgrading to "
+                f"revision {HEAD}: make it writable and run `cronwell db upgrade`."
+            )
         with self._connection() as conn:
             try:
                 if self.is_sqlite:
