@@ -94,6 +94,21 @@ def test_the_process_group_of_a_running_run_is_recorded(store: Store) -> None:
     assert store.get_run(run_id).pgid == 4321
 
 
+def test_runs_show_tells_the_process_group(store: Store) -> None:
+    run_id = running(store, "t")
+    store.record_process(run_id, 4321, "box-1")
+    env = {**os.environ, "CRONWELL_DATABASE_URL": store.url, "COLUMNS": "200"}
+    shown = subprocess.run(
+        [sys.executable, "-m", "cronwell", "runs", "show", str(run_id)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    assert "process group 4321 on box-1" in shown.stdout
+
+
 def test_abandon_keeps_the_runs_it_is_told_to_and_notes_the_others(store: Store) -> None:
     kept, noted, plain = running(store, "a"), running(store, "b"), running(store, "c")
     abandoned = store.abandon_runs(

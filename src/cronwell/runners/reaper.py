@@ -2,8 +2,8 @@
 process group when the cronwell process that started it dies (DESIGN rule 7).
 
 ``python -I -S reaper.py LIFELINE_FD ERROR_FD ARGV...`` — the shell runner starts it by
-file path, so it imports nothing of cronwell (the interpreter starts in about 10 ms where
-``-m cronwell…`` would import the whole package). It leads the run's process group (the
+file path, so it imports nothing of cronwell (``-m cronwell…`` would import the whole
+package) and nothing but C modules of the standard library. It leads the run's process group (the
 shell runner starts it in a new session), forks and execs the command in that group, and
 then:
 
@@ -30,16 +30,18 @@ which cronwell may die) would.
 
 from __future__ import annotations
 
+# _signal and _thread rather than signal and threading: those import enum and more, most
+# of what the reaper would cost to start
+import _signal  # type: ignore[import-not-found]  # the C module under signal: no stubs
+import _thread
 import os
-import signal
 import sys
-import threading
 
 _RESET = ("SIGTERM", "SIGPIPE", "SIGXFSZ")
 
 
 def main(args: list[str]) -> int:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _signal.signal(_signal.SIGTERM, _signal.SIG_IGN)
     lifeline, errors = int(args[0]), int(args[1])
     argv = args[2:]
     os.set_inheritable(lifeline, False)
@@ -48,7 +50,7 @@ def main(args: list[str]) -> int:
     if pid == 0:
         _exec(argv, errors)
     os.close(errors)
-    threading.Thread(target=_watch, args=(lifeline,), daemon=True).start()
+    _thread.start_new_thread(_watch, (lifeline,))
     while True:
         try:
             _, status = os.waitpid(pid, 0)
@@ -57,8 +59,8 @@ def main(args: list[str]) -> int:
             continue
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        if sig not in (signal.SIGKILL, signal.SIGSTOP):  # those cannot be handled anyway
-            signal.signal(sig, signal.SIG_DFL)
+        if sig not in (_signal.SIGKILL, _signal.SIGSTOP):  # those cannot be handled anyway
+            _signal.signal(sig, _signal.SIG_DFL)
         os.kill(os.getpid(), sig)
         return 128 + sig  # a signal that does not end a process by default
     return os.waitstatus_to_exitcode(status)
@@ -68,8 +70,8 @@ def _exec(argv: list[str], errors: int) -> None:
     """In the forked child: become the command, or report why not and exit 127."""
     try:
         for name in _RESET:
-            if hasattr(signal, name):
-                signal.signal(getattr(signal, name), signal.SIG_DFL)
+            if hasattr(_signal, name):
+                _signal.signal(getattr(_signal, name), _signal.SIG_DFL)
         os.execvp(argv[0], argv)
     except OSError as exc:
         report = f"{exc.errno}\0{exc.filename or argv[0]}".encode(errors="surrogateescape")
@@ -90,7 +92,7 @@ def _watch(fd: int) -> None:
             continue
         except OSError:  # not a lifeline: nothing to watch
             return
-    os.killpg(0, signal.SIGKILL)
+    os.killpg(0, _signal.SIGKILL)
 
 
 if __name__ == "__main__":

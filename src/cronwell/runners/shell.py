@@ -14,8 +14,11 @@ but their output is no longer read: redirect it if they must keep writing.
 The command runs under a :mod:`~cronwell.runners.reaper`, the leader of its process group,
 which kills the whole group when the cronwell process dies (its lifeline, see
 :mod:`cronwell.runners.lifeline`): a command never outlives the process that records its
-run. Once the command has started, ``on_process(run_id, pgid)`` (if given) is called with
-its process group id, so the run's row can record it.
+run (unless ``sys.executable`` is empty, in an embedding interpreter that does not know
+where Python is: the command is then a direct child). Background processes a command
+leaves after it exits are outside this: its reaper is gone with it. Once the command has
+started, ``on_process(run_id, pgid)`` (if given) is called with its process group id, so
+the run's row can record it.
 """
 
 from __future__ import annotations
@@ -85,9 +88,12 @@ class ShellRunner:
         deadline = None if timeout is None else time.monotonic() + timeout
         lifeline = lifeline_fd()
         error_read, error_write = os.pipe()
+        # an embedding interpreter may not know its executable: the command then runs
+        # without its reaper, as a direct child (it does not die with cronwell)
+        reaped = [sys.executable, "-I", "-S", REAPER, str(lifeline), str(error_write)]
         try:
             process = subprocess.Popen(
-                [sys.executable, "-I", "-S", REAPER, str(lifeline), str(error_write), *argv],
+                [*reaped, *argv] if sys.executable else argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
