@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, inspect
 from tests.support.processes import alive
 from tests.support.waiting import wait_until
 
+from cronwell.dispatch.processes import ProcessRecorder
 from cronwell.domain import RunStatus, Task, every
 from cronwell.domain.action import ShellAction
 from cronwell.engine import recovery
@@ -91,6 +92,28 @@ def test_the_process_group_of_a_running_run_is_recorded(store: Store) -> None:
     assert store.running_processes(["dead"]) == []
     # a finished run takes no group
     assert store.record_process(run_id, 1, "box-1") is False
+    assert store.get_run(run_id).pgid == 4321
+
+
+def test_the_recorder_writes_the_group_on_its_own_thread(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    run_id = running(store, "t")
+    recorder = ProcessRecorder(store, "box-1")
+    recorder(run_id, 4321)
+    wait_until(lambda: store.get_run(run_id).pgid == 4321, timeout=5, what="the group recorded")
+    assert store.get_run(run_id).host == "box-1"
+    # a database that cannot be reached costs a warning, never the run
+    unreachable = ProcessRecorder(Store("postgresql://u@127.0.0.1:1/none"), "box-1")
+    caplog.set_level("WARNING", logger="cronwell.dispatch.processes")
+    unreachable(run_id, 1)
+    wait_until(
+        lambda: [
+            r for r in caplog.records if getattr(r, "action", None) == "process_record_failed"
+        ],
+        timeout=15,
+        what="the failure logged",
+    )
     assert store.get_run(run_id).pgid == 4321
 
 
