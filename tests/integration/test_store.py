@@ -48,7 +48,7 @@ TABLES = {
     "cronwell_notifications",
     "cronwell_leases",
 }
-HEAD = "0005"
+HEAD = "0006"
 
 
 def make_task(task_id: str, **fields: Any) -> Task:

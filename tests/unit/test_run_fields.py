@@ -55,3 +55,17 @@ def test_anything_else_is_validated() -> None:
     assert Run.of_fields(partial) == Run(**partial)
     with pytest.raises(ValidationError):
         Run.of_fields({**partial, "status": "no such status"})
+
+
+def test_every_field_with_a_process_group_gives_the_validated_run() -> None:
+    fields = {**_fields(), "pgid": 4321, "host": "box-1"}
+    built, validated = Run.of_fields(dict(fields)), Run(**fields)
+    assert built == validated
+    assert (built.pgid, built.host) == (4321, "box-1")
+    assert built.model_dump(exclude_unset=True) == validated.model_dump(exclude_unset=True)
+
+
+def test_fields_without_a_process_group_leave_it_unset() -> None:
+    built = Run.of_fields(_fields())
+    assert (built.pgid, built.host) == (None, None)
+    assert "pgid" not in built.model_dump(exclude_unset=True)

@@ -496,6 +496,8 @@ def _print_run(run: Any) -> None:
     )
     if run.duration is not None:
         console.print(f"duration {run.duration:.3f}s")
+    if run.pgid is not None:
+        console.print(f"process group {run.pgid} on {run.host or 'an unknown host'}", markup=False)
     if run.counters:
         console.print("counters: " + ", ".join(f"{k}={v:g}" for k, v in run.counters.items()))
     if run.return_value:

@@ -67,6 +67,12 @@ class Run(BaseModel):
     return_value: str | None = None
     counters: dict[str, float] = Field(default_factory=dict)
     instance_id: str | None = None
+    pgid: int | None = Field(
+        None,
+        description="Process group of the run's child process (a shell command or a "
+        "process-isolated Python action), recorded when it starts.",
+    )
+    host: str | None = Field(None, description="Host the run's child process runs on.")
 
     @property
     def occurrence_key(self) -> str:
@@ -74,16 +80,25 @@ class Run(BaseModel):
 
     @classmethod
     def of_fields(cls, values: dict[str, Any]) -> Run:
-        """The run of ``values`` that cronwell made itself (every field, each of its type),
-        not validated again: the writer builds one per finished run, and validation cost
-        two thirds of it. Anything but every field, in order, is validated as usual."""
-        if tuple(values) != _RUN_FIELDS:
-            return cls(**values)
-        return assemble(cls, values, _RUN_FIELD_SET)
+        """The run of ``values`` that cronwell made itself (every field, each of its type;
+        or every field but the process group and host, which are then ``None``), not
+        validated again: the writer builds one per finished run, and validation cost two
+        thirds of it. Anything else is validated as usual. ``values`` may be completed in
+        place."""
+        keys = tuple(values)
+        if keys == _RUN_FIELDS:
+            return assemble(cls, values, _RUN_FIELD_SET)
+        if keys == _CORE_FIELDS:
+            values.update(_NO_PROCESS)
+            return assemble(cls, values, _CORE_FIELD_SET)
+        return cls(**values)
 
 
 _RUN_FIELDS = tuple(Run.model_fields)
 _RUN_FIELD_SET = set(_RUN_FIELDS)
+_NO_PROCESS: dict[str, Any] = {"pgid": None, "host": None}
+_CORE_FIELDS = tuple(name for name in _RUN_FIELDS if name not in _NO_PROCESS)
+_CORE_FIELD_SET = set(_CORE_FIELDS)
 
 
 def occurrence_key(task_id: str, scheduled_for: datetime) -> str:

@@ -1,6 +1,14 @@
 """What an engine does about the past when it starts (DESIGN rule 5): runs left ``running``
 by a process that died become ``abandoned`` (and are retried if the task allows), and the
-occurrences missed while no scheduler ran become ``missed`` rows or catch-up runs."""
+occurrences missed while no scheduler ran become ``missed`` rows or catch-up runs.
+
+A run whose child process group was recorded on this host is abandoned only once that group
+is gone (DESIGN rule 7): recovery kills it first if it still runs, and says so in the run's
+error. A group that survives SIGKILL (a process stuck in the kernel) keeps its run
+``running``, and so without a retry, until a later recovery (every heartbeat) finds it
+gone. A group on another host cannot be checked from here: its run is abandoned when that
+host's instance has been silent for ``INSTANCE_TTL``, and that host's own lifeline has
+killed the group when its cronwell process died."""
 
 from __future__ import annotations
 
@@ -21,6 +29,7 @@ from cronwell.domain.occurrences import occurrences_between
 from cronwell.domain.policies import backoff_delay, plan_catchup, should_retry
 from cronwell.domain.run import Run, RunReason, RunStatus
 from cronwell.domain.task import Task
+from cronwell.runners.orphans import GroupFate, stop_orphaned_group
 from cronwell.store import InstanceRecord, NewRun, RunGrid, Store
 
 log = logging.getLogger(__name__)
@@ -123,7 +132,8 @@ def _abandon(
 ) -> list[Run]:
     if not dead:
         return []
-    abandoned = store.abandon_runs(dead, now)
+    alive, notes = _stop_process_groups(store, dead)
+    abandoned = store.abandon_runs(dead, now, keep=alive, notes=notes)
     store.release_queued(dead, now)
     retries = list(_retries(abandoned, tasks, instance_id))
     if retries:
@@ -141,6 +151,37 @@ def _abandon(
             },
         )
     return abandoned
+
+
+def _stop_process_groups(store: Store, dead: list[str]) -> tuple[set[int], dict[int, str]]:
+    """Kill the recorded process groups of the dead instances' running runs that still run
+    on this host. Returns the ids of the runs whose group survived (to stay ``running``)
+    and a note for the error of each run whose group was killed."""
+    alive: set[int] = set()
+    notes: dict[int, str] = {}
+    for process in store.running_processes(dead):
+        if process.host != HOSTNAME:
+            continue
+        fate = stop_orphaned_group(process.pgid, run_id=process.run_id, task_id=process.task_id)
+        extra = {
+            "task_id": process.task_id,
+            "run_id": process.run_id,
+            "pgid": process.pgid,
+        }
+        if fate is GroupFate.KILLED:
+            notes[process.run_id] = f"Its process group {process.pgid} was killed at recovery."
+            log.warning(
+                "the process group of an abandoned run was still running; killed it",
+                extra={"action": "orphan_killed", **extra},
+            )
+        elif fate is GroupFate.ALIVE:
+            alive.add(process.run_id)
+            log.error(
+                "the process group of a dead instance's run survives SIGKILL; the run stays "
+                "running, without a retry, until the group is gone",
+                extra={"action": "orphan_alive", **extra},
+            )
+    return alive, notes
 
 
 def will_retry_abandoned(run: Run, task: Task) -> bool:

@@ -31,6 +31,12 @@ seconds later if the child has not exited. Counters are lost when the child dies
 reporting (SIGKILL, a crash, ``os._exit``). A child that dies that way ends ``failed``
 (``"child process exited with code 3"``, ``"killed by signal SIGKILL"``) with its output.
 
+The child dies with the cronwell process that started it: it watches the read end of that
+process's lifeline (:mod:`cronwell.runners.lifeline`, passed like the result pipe) from a
+thread, and at its end of file sends SIGKILL to its own process group, the function's
+subprocesses included. Once the child has started, ``on_process(run_id, pgid)`` (if given)
+is called with its process group id, so the run's row can record it.
+
 Startup costs an interpreter and ``import cronwell`` (about a second, most of it the
 import): process isolation is for functions that run long enough to need a hard timeout,
 or must not share the scheduler's memory. The timeout counts from the start of the child.
@@ -49,7 +55,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import FrameType
@@ -69,11 +75,12 @@ from cronwell.runners.functions import (
     format_traceback,
     resolve_function,
 )
+from cronwell.runners.lifeline import lifeline_fd, watch
 from cronwell.runners.outcome import Outcome
-from cronwell.runners.process import Pipes, ProcessGroups, exit_description, killpg
+from cronwell.runners.process import Pipes, ProcessGroups, exit_description, killpg, started
 
 CHILD_MODULE = "cronwell.runners.child"
-JOB_VERSION = 1
+JOB_VERSION = 2
 # A result larger than this is not a result the child wrote (it bounds what is kept).
 _RESULT_LIMIT = 16 * 1024 * 1024
 _TERMINATED_ERROR = "terminated by signal SIGTERM"
@@ -99,10 +106,12 @@ class ChildProcessRunner:
         *,
         kill_grace: float = 5.0,
         executable: str | None = None,
+        on_process: Callable[[int, int], None] | None = None,
     ) -> None:
         self.output_limit = output_limit
         self.executable = executable or sys.executable
         self._groups = ProcessGroups(kill_grace)
+        self._on_process = on_process
 
     @property
     def kill_grace(self) -> float:
@@ -114,9 +123,10 @@ class ChildProcessRunner:
         an :class:`Outcome`. Counters the function reported are added to ``ctx.counters``."""
         limit_deadline(ctx, timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
+        lifeline = lifeline_fd()
         read_fd, write_fd = os.pipe()
         try:
-            payload = json.dumps(_job(action, ctx, timeout, write_fd)).encode()
+            payload = json.dumps(_job(action, ctx, timeout, write_fd, lifeline)).encode()
             process = subprocess.Popen(
                 [self.executable, "-u", "-m", CHILD_MODULE],
                 stdin=subprocess.PIPE,
@@ -125,7 +135,7 @@ class ChildProcessRunner:
                 env=_child_env(ctx),
                 start_new_session=True,
                 close_fds=True,
-                pass_fds=(write_fd,),
+                pass_fds=(write_fd, lifeline),
             )
         except OSError as exc:
             os.close(read_fd)
@@ -156,6 +166,7 @@ class ChildProcessRunner:
             killpg(process.pid, signal.SIGKILL)
             process.wait()
             raise
+        started(self._on_process, ctx.run_id, process.pid)
         ended = self._groups.supervise(ctx.run_id, process, pipes, deadline)
         reported = _Reported.parse(result.getvalue())
         if reported is not None:
@@ -199,7 +210,9 @@ class ChildProcessRunner:
         return self._groups.running()
 
 
-def _job(action: PythonAction, ctx: RunContext, timeout: float | None, result_fd: int) -> Any:
+def _job(
+    action: PythonAction, ctx: RunContext, timeout: float | None, result_fd: int, lifeline: int
+) -> Any:
     return {
         "version": JOB_VERSION,
         "func": action.func,
@@ -214,6 +227,7 @@ def _job(action: PythonAction, ctx: RunContext, timeout: float | None, result_fd
         "sys_path": list(sys.path),
         "pythonpath": os.environ.get("PYTHONPATH"),
         "result_fd": result_fd,
+        "lifeline_fd": lifeline,
     }
 
 
@@ -322,6 +336,7 @@ def child_main() -> int:
             raise ValueError(f"job version {job['version']!r}, expected {JOB_VERSION}")
         result_fd = int(job["result_fd"])
         os.set_inheritable(result_fd, False)  # not for the function's own subprocesses
+        watch(int(job["lifeline_fd"]))
         sys.path[:] = [str(p) for p in job["sys_path"]]
     except (ValueError, KeyError, TypeError, OSError) as exc:
         print(f"cronwell: cannot read the job of this child process: {exc!r}", file=sys.stderr)

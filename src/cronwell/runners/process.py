@@ -11,6 +11,7 @@ deadline — SIGTERM, then SIGKILL ``kill_grace`` seconds later if the process h
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import selectors
 import signal
@@ -20,6 +21,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO
+
+log = logging.getLogger(__name__)
 
 _READ_SIZE = 64 * 1024
 # How often the wait loop checks whether the process exited while its pipes are still held
@@ -204,6 +207,20 @@ def _terminate(process: subprocess.Popen[bytes], pipes: Pipes, grace: float) -> 
     # also members that outlived the group leader (they ignored SIGTERM)
     killpg(process.pid, signal.SIGKILL)
     process.wait()
+
+
+def started(on_process: Callable[[int, int], None] | None, run_id: int, pgid: int) -> None:
+    """Tell ``on_process`` that the process group ``pgid`` of run ``run_id`` started; its
+    failure is logged, never the run's."""
+    if on_process is None:
+        return
+    try:
+        on_process(run_id, pgid)
+    except Exception:
+        log.exception(
+            "cannot record the process group of a run",
+            extra={"action": "process_record_failed", "run_id": run_id, "pgid": pgid},
+        )
 
 
 def killpg(pgid: int, sig: signal.Signals) -> None:

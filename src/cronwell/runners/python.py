@@ -109,7 +109,7 @@ class PythonRunner:
     first; the default imports ``ref`` with :func:`resolve_function`); a process-isolated
     action's function is always imported by reference in the child. ``loop_provider``
     returns the application's event loop, if it has one, for async functions.
-    ``kill_grace`` and ``executable`` are for child processes (see
+    ``kill_grace``, ``executable`` and ``on_process`` are for child processes (see
     :class:`~cronwell.runners.isolated.ChildProcessRunner`). See the module docstring for
     how timeouts work."""
 
@@ -122,6 +122,7 @@ class PythonRunner:
         cancel_grace: float = 1.0,
         kill_grace: float = 5.0,
         executable: str | None = None,
+        on_process: Callable[[int, int], None] | None = None,
     ) -> None:
         self._resolve = resolve or _default_resolver
         self.output_limit = output_limit
@@ -130,7 +131,7 @@ class PythonRunner:
         self._background: _BackgroundLoop | None = None
         self._lock = threading.Lock()
         self._children = ChildProcessRunner(
-            output_limit, kill_grace=kill_grace, executable=executable
+            output_limit, kill_grace=kill_grace, executable=executable, on_process=on_process
         )
 
     def run(self, action: PythonAction, ctx: RunContext, *, timeout: float | None) -> Outcome:

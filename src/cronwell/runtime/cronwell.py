@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from cronwell.clock import Clock, SystemClock
 from cronwell.dispatch import FunctionRegistry, LocalDispatcher, RunListener
+from cronwell.dispatch.processes import ProcessRecorder
 from cronwell.domain.action import Action, HttpAction, PythonAction, ShellAction
 from cronwell.domain.alerts import Alert, AlertEvent
 from cronwell.domain.durations import parse_duration
@@ -35,7 +36,7 @@ from cronwell.domain.stats import TaskStats
 from cronwell.domain.task import Task
 from cronwell.domain.timezones import canonical_timezone, system_timezone
 from cronwell.engine import Engine
-from cronwell.engine.recovery import mark_gone, mark_live
+from cronwell.engine.recovery import HOSTNAME, mark_gone, mark_live
 from cronwell.errors import ConfigError, InvalidTaskError, SchedulerStateError
 from cronwell.notify.alerting import Alerting
 from cronwell.notify.delivery import DeliveryRecord, Notifier
@@ -93,9 +94,16 @@ class Cronwell(ApschedulerCompat):
         self.store = Store(self.settings.database_url)
         self._loop: asyncio.AbstractEventLoop | None = None
         limit = self.settings.output_limit
+        # the process group of each run's child, on its row (DESIGN rule 7)
+        recorder = ProcessRecorder(self.store, HOSTNAME)
         self._runners = Runners(
-            python=PythonRunner(self._resolve, output_limit=limit, loop_provider=self._app_loop),
-            shell=ShellRunner(output_limit=limit),
+            python=PythonRunner(
+                self._resolve,
+                output_limit=limit,
+                loop_provider=self._app_loop,
+                on_process=recorder,
+            ),
+            shell=ShellRunner(output_limit=limit, on_process=recorder),
             http=HttpRunner(output_limit=limit),
         )
         self.dispatcher = LocalDispatcher(

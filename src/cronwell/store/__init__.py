@@ -5,6 +5,7 @@ uses :class:`Store`, which takes and returns domain objects.
 """
 
 from cronwell.store.database import display_url, normalize_url
+from cronwell.store.processes import RunProcess
 from cronwell.store.records import (
     InstanceRecord,
     NewRun,
@@ -19,6 +20,7 @@ __all__ = [
     "NewRun",
     "NotificationRecord",
     "RunGrid",
+    "RunProcess",
     "RunUpdate",
     "Store",
     "display_url",

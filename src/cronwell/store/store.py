@@ -14,7 +14,7 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from functools import cache, cached_property, lru_cache
@@ -66,6 +66,7 @@ from cronwell.store.database import (
     sqlite_read_only,
 )
 from cronwell.store.migrations import HEAD
+from cronwell.store.processes import RunProcesses
 from cronwell.store.records import (
     InstanceRecord,
     NewRun,
@@ -126,7 +127,7 @@ _RUN_KEY = (runs.c.task_id, runs.c.scheduled_for, runs.c.attempt)
 _TASK_BATCH = 2000  # rows fetched at a time when listing tasks
 
 
-class Store:
+class Store(RunProcesses):
     """cronwell's tables in one database, behind methods that speak domain objects.
 
     ``url`` is an SQLAlchemy-style URL: ``sqlite:///cronwell.db`` (relative to the current
@@ -1061,17 +1062,26 @@ class Store:
         return count
 
     def abandon_runs(
-        self, instance_ids: Sequence[str], now: datetime, reason: str = "process_died"
+        self,
+        instance_ids: Sequence[str],
+        now: datetime,
+        reason: str = "process_died",
+        *,
+        keep: Collection[int] = (),
+        notes: Mapping[int, str] | None = None,
     ) -> list[Run]:
         """Record the running runs of the given (dead) instances as ``abandoned``
         (DESIGN rule 5) and return them as updated, oldest id first, so the caller can
-        schedule retries.
+        schedule retries. Runs whose ids are in ``keep`` stay ``running`` (their process
+        group is still alive: DESIGN rule 7).
 
         Each gets ``finished_at=now``, ``reason``, the error "The process running it
-        (instance X) stopped before the run finished." and, when its start is known,
-        ``duration = now - started_at`` (never below 0). Atomic: when several callers
-        abandon the same instances at once, each run is abandoned, and returned, once.
+        (instance X) stopped before the run finished." (followed by its entry in
+        ``notes``, if any) and, when its start is known, ``duration = now - started_at``
+        (never below 0). Atomic: when several callers abandon the same instances at once,
+        each run is abandoned, and returned, once.
         """
+        notes = notes or {}
         now = utc(now, "now")
         ids = _instance_ids(instance_ids)
         if not ids:
@@ -1092,6 +1102,7 @@ class Store:
                     .order_by(runs.c.id)
                     .with_for_update()
                 )
+                if row.id not in keep
             ]
             if not found:
                 return []
@@ -1110,6 +1121,7 @@ class Store:
                         "b_error": (
                             f"The process running it (instance {row.instance_id}) stopped "
                             "before the run finished."
+                            + (f" {notes[row.id]}" if row.id in notes else "")
                         ),
                     }
                     for row in found
@@ -1708,6 +1720,8 @@ def _run_from_row(row: _Row) -> Run:
         return_value=row.return_value,
         counters=json.loads(row.counters) if row.counters else {},
         instance_id=row.instance_id,
+        pgid=row.pgid,
+        host=row.host,
     )
 
 

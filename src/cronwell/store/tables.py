@@ -83,6 +83,11 @@ runs = Table(
     Column("return_value", Text, nullable=True),
     Column("counters", Text, nullable=True),
     Column("instance_id", String(200), nullable=True),
+    # The process group of the run's child process (a shell command, a process-isolated
+    # Python action) and the host it runs on, recorded when it starts: recovery kills that
+    # group before it abandons the run (DESIGN rule 7). NULL for runs without one.
+    Column("pgid", Integer, nullable=True),
+    Column("host", String(255), nullable=True),
     # DESIGN rule 2: the database fences duplicate occurrences. The fence's index also
     # serves look-ups by task and time (a task's history, where catch-up picks up).
     UniqueConstraint("task_id", "scheduled_for", "attempt", name="uq_run_occurrence"),
