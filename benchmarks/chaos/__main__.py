@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"logs and ledgers in {folder}", file=sys.stderr)
         else:
             shutil.rmtree(folder, ignore_errors=True)
-    overall = total(outcomes, args.lease_ttl)
+    overall = total(outcomes)
     print(text_table([*outcomes, overall]))
     for failure in overall.failures:
         print(f"FAIL {failure}")

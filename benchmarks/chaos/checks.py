@@ -12,6 +12,8 @@ the schedule. Pure functions of what was recorded; nothing here reads a clock.
   by another instance;
 * wrong status — an execution that ran to its end in a process never killed, recorded
   other than ``succeeded``;
+* false overlap — an occurrence of a task whose action returns at once recorded
+  ``skipped``: nothing of it ran long enough to be overlapped;
 * zombie fire — an execution by a frozen leader of an occurrence that fell due after it was
   frozen, before the next fault: it fired although it could not hold the lease.
 """
@@ -31,6 +33,7 @@ from cronwell.domain.task import Task
 
 Figures = dict[str, object]
 SAMPLE = 5  # examples kept of each kind of failure, for the JSON line
+INSTANT_PREFIX = "chaos-load-"  # the tasks whose action returns at once
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,17 @@ def wrong_status(
     return found
 
 
+def false_overlaps(rows: Sequence[RunRow], instant_prefix: str) -> list[str]:
+    """Occurrences of tasks whose action returns at once (ids starting with
+    ``instant_prefix``) recorded ``skipped``: no run of theirs lasts long enough to be
+    overlapped, so the slot was held by something that was not running."""
+    return sorted(
+        f"{r.key} {r.status}/{r.reason}"
+        for r in rows
+        if r.task_id.startswith(instant_prefix) and r.status == "skipped"
+    )
+
+
 def outcomes(rows: Iterable[RunRow]) -> dict[str, int]:
     """``status/reason`` → rows, most frequent first."""
     counts = Counter(f"{r.status}/{r.reason}" if r.reason else r.status for r in rows)
@@ -192,6 +206,7 @@ def assess(
     concurrent = overlaps(executions)
     gaps = failover_gaps(faults, executions)
     lost = wrong_status(executions, rows, faults)
+    skipped = false_overlaps(rows, INSTANT_PREFIX)
     figures: Figures = {
         "occurrences": len(expected),
         "rows": len(rows),
@@ -203,6 +218,7 @@ def assess(
         "overlaps": len(concurrent),
         "overlap_max_s": round(max((a.until - b.start for a, b in concurrent), default=0.0), 2),
         "wrong_status": len(lost),
+        "false_overlaps": len(skipped),
         "faults": len(faults),
         **spread(gaps, "failover"),
         "failover_gaps_s": [None if g is None else round(g, 2) for g in gaps],
@@ -212,6 +228,7 @@ def assess(
         "unrecorded_sample": missing[:SAMPLE] + orphan_executions[:SAMPLE],
         "duplicates_sample": doubled[:SAMPLE],
         "wrong_status_sample": lost[:SAMPLE],
+        "false_overlaps_sample": skipped[:SAMPLE],
         "overlaps_sample": [
             f"{a.key} attempt {a.attempt} ({a.instance}, pid {a.pid}) until "
             f"{a.until - b.start:.1f} s after attempt {b.attempt} started ({b.instance})"

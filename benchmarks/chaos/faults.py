@@ -118,7 +118,6 @@ def database_outage(options: Options, outage: float, tasks: int) -> Outcome:
             "outage_s": round(up - down, 1),
             "outage_occurrences": len(due),
             "outage_outcomes": outcomes(during),
-            "skipped_in_outage": sum(1 for r in during if r.status == "skipped"),
             "misdated": len(misdated),
             "readyz_during": readiness,
             "service_deaths": 0 if survived else 1,
