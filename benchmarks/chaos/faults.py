@@ -78,14 +78,14 @@ def database_outage(options: Options, outage: float, tasks: int) -> Outcome:
     meanwhile must be recorded, none as ``skipped`` (no run could overlap it), no run may
     claim to have started before its action did, and a run that finished during the outage
     must be recorded as it ended."""
-    settle = max(8.0, 2 * options.lease_ttl)
+    settle = max(6.0, options.lease_ttl + 2.0)
     with private_database() as (cluster, url), staged(options, "outage", url) as stage:
         stage.write_tasks(load_tasks(tasks, stage.ledger) + slow_tasks(2, stage.ledger, 1.5, 2.0))
         service = stage.service("a")
         service.start()
         require(stage.wait_leader(LEADER_TIMEOUT_S), "no leader", stage)
         begin = time.time()
-        time.sleep(5.0)
+        time.sleep(3.0)
         # the database goes while a slow action runs: its result cannot be stored at once
         deadline = time.monotonic() + 10.0
         while not _slow_in_flight(stage) and time.monotonic() < deadline:

@@ -66,7 +66,7 @@ def freeze_leader(options: Options, duration: float, tasks: int) -> Outcome:
     frozen one must fire nothing after it resumes."""
     ttl = options.lease_ttl
     hold = ttl + 2.0
-    settle = 4.0
+    settle = 3.0
     with db.fresh_database(options.admin_url) as url, staged(options, "stop", url) as stage:
         stage.write_tasks(load_tasks(tasks, stage.ledger))
         _pair(stage)
