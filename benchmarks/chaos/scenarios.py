@@ -54,6 +54,9 @@ def kill_leader(options: Options, duration: float, kill_every: float, tasks: int
             leader.start()
             due += kill_every
         sleep_until(end)
+        # a successor leads and has recorded the gap of the last kill before the end
+        require(stage.wait_leader(options.lease_ttl + LEADER_TIMEOUT_S), "no successor", stage)
+        time.sleep(2.0)
         span = (begin + 1.0, time.time() - 1.0)
         figures = stage.figures(span, stage.stop_all())
     summary = f"{len(stage.faults)} kill -9 of the leader, {tasks} every-second tasks"
