@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check lint format typecheck layers bench clean
+.PHONY: demo test check lint format typecheck layers bench chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ layers: $(STAMP)
 ## bench: benchmarks against raw APScheduler (prints figures; asserts nothing)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+## chaos: faults against real `cronwell serve` processes on PostgreSQL, judged by an execution
+## ledger (about 5 minutes; `make chaos CHAOS_ARGS=--quick` for about a minute; exits 1 on a missed target)
+chaos: $(STAMP)
+	$(BIN)/python -m benchmarks.chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
