@@ -31,7 +31,7 @@ from cronwell.domain.schedule import cron
 from cronwell.domain.stats import TaskStats
 from cronwell.domain.task import Task
 from cronwell.domain.timezones import canonical_timezone
-from cronwell.errors import ForbiddenError, InvalidInputError, TaskExistsError
+from cronwell.errors import InvalidInputError, TaskExistsError
 from cronwell.notify.redact import redacted_task
 from cronwell.runtime import Cronwell
 from cronwell.runtime.metrics import CONTENT_TYPE
@@ -139,14 +139,6 @@ def create_app(cw: Cronwell) -> FastAPI:
     def get_task(task_id: str) -> Task:
         return redacted_task(cw.service.get(task_id))
 
-    def allowed(task: Task) -> Task:
-        if task.action.kind == "shell" and not cw.settings.allow_shell:
-            raise ForbiddenError(
-                "Shell tasks run any command, so the API accepts them only when the service "
-                "runs with CRONWELL_ALLOW_SHELL=1."
-            )
-        return task
-
     @app.post(
         f"{API}/tasks",
         tags=["tasks"],
@@ -156,7 +148,7 @@ def create_app(cw: Cronwell) -> FastAPI:
     def create_task(task: Annotated[Task, Body(openapi_examples=_TASK_EXAMPLES)]) -> Task:
         """Create a task from its definition; 409 if the id exists. State fields
         (``version``, ``created_at``...) are cronwell's and ignored here."""
-        if cw.service.find(allowed(task).id) is not None:
+        if cw.service.find(cw.service.authorize(task).id) is not None:
             raise TaskExistsError(task.id)  # POST creates; PUT replaces
         return redacted_task(cw.service.save(task))
 
@@ -169,7 +161,8 @@ def create_app(cw: Cronwell) -> FastAPI:
     def create_tasks(tasks: list[Task]) -> BulkCreated:
         """Create many tasks in one transaction: all of them, or none when one is invalid
         or its id is taken."""
-        return BulkCreated(created=cw.service.create_many(allowed(t) for t in tasks))
+        checked = [cw.service.authorize(t) for t in tasks]  # every one before any import
+        return BulkCreated(created=cw.service.create_many(checked))
 
     @app.put(f"{API}/tasks/{{task_id}}", tags=["tasks"], responses=errors(403, 404, 409))
     def update_task(
@@ -177,7 +170,7 @@ def create_app(cw: Cronwell) -> FastAPI:
     ) -> Task:
         """Replace a task's definition. Send the ``version`` you read: a task changed since
         by someone else answers 409."""
-        if allowed(task).id != task_id:
+        if cw.service.authorize(task, doing="update").id != task_id:
             raise InvalidInputError(
                 f"The body's id {task.id!r} differs from the URL's {task_id!r}."
             )
@@ -226,10 +219,14 @@ def create_app(cw: Cronwell) -> FastAPI:
         f"{API}/tasks/{{task_id}}/run",
         tags=["tasks"],
         status_code=202,
-        responses=errors(404),
+        responses=errors(403, 404),
     )
     def run_task(task_id: str) -> RunQueued:
-        """Queue a run for the scheduling instance; returns its id."""
+        """Queue a run for the scheduling instance; returns its id. A task whose action the
+        API could not create (a shell command without CRONWELL_ALLOW_SHELL, a function
+        outside the registered ones and CRONWELL_API_FUNCTIONS) answers 403: it keeps
+        running on its schedule, but the API does not start it."""
+        cw.service.authorize(cw.service.get(task_id), doing="run")
         run = cw.service.queue_run(task_id)
         return RunQueued(run_id=run.id, status=run.status)
 

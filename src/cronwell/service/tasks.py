@@ -25,6 +25,7 @@ from cronwell.domain.task import Task
 from cronwell.errors import InvalidScheduleError, TaskExistsError
 from cronwell.gcpause import collection_paused
 from cronwell.runners import resolve_function
+from cronwell.service.allowlist import ActionPolicy
 from cronwell.store import NewRun, Store
 
 # a one-off "for now" computed a moment before saving is not in the past
@@ -50,6 +51,7 @@ class TaskService:
         instance_id: str,
         is_registered: Callable[[str], bool] = lambda _task_id: False,
         on_change: Callable[[], None] = lambda: None,
+        policy: ActionPolicy | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -58,8 +60,18 @@ class TaskService:
         self._instance_id = instance_id
         self._is_registered = is_registered
         self._on_change = on_change
+        self._policy = policy or ActionPolicy(allow_shell=False, functions=())
 
     # -- tasks ----------------------------------------------------------------------------
+
+    def authorize(self, task: Task, *, doing: str = "create") -> Task:
+        """Refuse (:class:`~cronwell.errors.ForbiddenError`) a task whose action a remote
+        caller may not create, change or run: a shell command without
+        ``CRONWELL_ALLOW_SHELL``, a Python function neither registered in this process nor
+        in ``CRONWELL_API_FUNCTIONS`` (see :mod:`cronwell.service.allowlist`). Every remote
+        door calls it first; nothing is imported before it answers. Returns ``task``."""
+        self._policy.check(task, doing=doing)
+        return task
 
     def build(self, data: Task | dict[str, Any]) -> Task:
         """A task from a model or a plain dict, with the default time zone applied when the
