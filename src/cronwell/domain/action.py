@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cronwell.errors import InvalidInputError
 
-_FUNC_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_<][\w.<>]*$")
+_FUNC_REF = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_<][\w.<>]*")  # matched whole
 
 
 class _Action(BaseModel):
@@ -48,7 +48,7 @@ class PythonAction(_Action):
     @field_validator("func")
     @classmethod
     def _reference(cls, value: str) -> str:
-        if not _FUNC_REF.match(value):
+        if not _FUNC_REF.fullmatch(value):
             raise InvalidInputError(
                 f"Python action function {value!r} is not a reference of the form "
                 "'package.module:function'."
