@@ -54,5 +54,5 @@ def test_the_api_stores_200_characters_and_refuses_more(cw: Cronwell) -> None:
 
 
 def test_a_function_reference_with_a_trailing_newline_is_refused() -> None:
-    with pytest.raises(InvalidInputError, match="package.module:function"):
+    with pytest.raises(InvalidInputError, match=r"package\.module:function"):
         PythonAction(func="os:getcwd\n")

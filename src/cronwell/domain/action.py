@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from cronwell.domain.masking import mask_url
 from cronwell.errors import InvalidInputError
 
 _FUNC_REF = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_<][\w.<>]*")  # matched whole
@@ -143,7 +144,7 @@ class HttpAction(_Action):
         return status in self.expect_status if self.expect_status else 200 <= status < 300
 
     def summary(self) -> str:
-        return f"http {self.method} {self.url}"
+        return f"http {self.method} {mask_url(self.url)}"  # shown in tables, alerts
 
     @property
     def cancellable(self) -> bool:

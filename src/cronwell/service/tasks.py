@@ -19,6 +19,7 @@ from cronwell.domain.occurrences import occurrences_between
 from cronwell.domain.policies import plan_catchup
 from cronwell.domain.run import Run, RunReason, RunStatus
 from cronwell.domain.schedule import IntervalSchedule, OnceSchedule, Preview
+from cronwell.domain.secrets import restore_secrets
 from cronwell.domain.stats import TaskStats
 from cronwell.domain.summary import summarize
 from cronwell.domain.task import Task
@@ -100,7 +101,7 @@ class TaskService:
         if existing is not None and "enabled" not in task.model_fields_set:
             # re-declaring a task in code does not resume one an operator paused
             task = task.model_copy(update={"enabled": existing.enabled})
-        task = self._complete(task, existing)
+        task = self._complete(restore_secrets(task, existing), existing)
         self._validate_function(task)
         now = self._clock.now()
         if existing is not None and existing.same_definition(task) and expected_version is None:
@@ -124,7 +125,7 @@ class TaskService:
         batch: list[Task] = []
         with collection_paused():  # tens of thousands of new objects
             for item in items:
-                task = self._complete(self.build(item), None)
+                task = self._complete(restore_secrets(self.build(item), None), None)
                 action = task.action
                 if isinstance(action, PythonAction) and action.func not in resolved:
                     self._validate_function(task)
