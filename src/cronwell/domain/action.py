@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from cronwell.domain.jsonschema import kind_required
 from cronwell.domain.masking import mask_url
 from cronwell.errors import InvalidInputError
 
@@ -17,7 +18,12 @@ _FUNC_REF = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_<][\w.<>]*")  # matched whole
 
 class _Action(BaseModel):
     # non-finite numbers as the store has always written them (Infinity, NaN), not null
-    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        ser_json_inf_nan="constants",
+        json_schema_extra=kind_required,
+    )
 
     def summary(self) -> str:
         """A one-line description of what the action does."""
@@ -120,7 +126,11 @@ class HttpAction(_Action):
     timeout: float = Field(30.0, gt=0)
 
     model_config = ConfigDict(
-        frozen=True, extra="forbid", populate_by_name=True, ser_json_inf_nan="constants"
+        frozen=True,
+        extra="forbid",
+        populate_by_name=True,
+        ser_json_inf_nan="constants",
+        json_schema_extra=kind_required,
     )
 
     @field_validator("url")
