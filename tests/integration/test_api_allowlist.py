@@ -29,7 +29,7 @@ def probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:
     name = f"cw_probe_{uuid.uuid4().hex[:8]}"
     marker = tmp_path / "imported"
     (tmp_path / f"{name}.py").write_text(
-        f"from pathlib import Path\nPath({str(marker)!r}).write_text('imported')\n"
+        f"import os\nfrom pathlib import Path\nPath({str(marker)!r}).write_text('imported')\n"
         "def job():\n    return 'ran'\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -127,6 +127,18 @@ def test_the_allow_list_admits_modules_and_references(
     assert client.post("/api/v1/tasks", json=python_task("cwd", "os:getcwd")).status_code == 201
     other = client.post("/api/v1/tasks", json=python_task("pid", "os:getpid"))
     assert other.status_code == 403
+
+
+def test_a_module_entry_does_not_reach_what_the_module_imports(
+    make_client: Callable[..., tuple[Cronwell, TestClient]], probe: tuple[str, Path]
+) -> None:
+    module, _ = probe
+    cw, client = make_client(api_functions=[module])
+    for ref in (f"{module}:os.system", f"{module}:__builtins__.exec", f"{module}:job.__globals__"):
+        refused = client.post("/api/v1/tasks", json=python_task("reach", ref, args=["id"]))
+        assert refused.status_code == 403, (ref, refused.text)
+        assert "CRONWELL_API_FUNCTIONS" in refused.json()["error"]["message"]
+    assert cw.service.find("reach") is None
 
 
 def test_registered_functions_are_allowed(

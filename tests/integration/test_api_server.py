@@ -28,7 +28,7 @@ def served(database_url: str) -> Iterator[tuple[Cronwell, str]]:
             timezone="UTC",
             poll_interval=0.05,
             instance_id="http-a",
-            api_functions=["os", "json:loads"],
+            api_functions=["os:getcwd", "os:getpid", "json:loads"],
         )
     )
     server = ApiServer(cw, "127.0.0.1", 0)
