@@ -58,8 +58,9 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Python functions that tasks created through the API may call, besides "
         "those registered in the application (@cw.task, add_job with a callable): module "
-        "names such as 'myapp.jobs' (that module and those under it), prefixes ending in '.' "
-        "such as 'myapp.' (every module under myapp), or exact 'pkg.mod:func' references. "
+        "names such as 'myapp.jobs' (functions defined in that module and those under it), "
+        "prefixes ending in '.' such as 'myapp.' (every module under myapp), or exact "
+        "'pkg.mod:func' references. "
         "Comma-separated or a JSON list. Empty: only registered functions.",
     )
     lease_ttl: float = Field(
