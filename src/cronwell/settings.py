@@ -6,12 +6,13 @@ an SQLite file ``./cronwell.db`` and the system's time zone.
 
 from __future__ import annotations
 
+import json
 import socket
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cronwell.errors import ConfigError
 
@@ -52,6 +53,15 @@ class Settings(BaseSettings):
     )
     allow_shell: bool = Field(
         False, description="Accept shell tasks through the API (they run any command)."
+    )
+    api_functions: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Python functions that tasks created through the API may call, besides "
+        "those registered in the application (@cw.task, add_job with a callable): module "
+        "names such as 'myapp.jobs' (functions defined in that module and those under it), "
+        "prefixes ending in '.' such as 'myapp.' (every module under myapp), or exact "
+        "'pkg.mod:func' references. "
+        "Comma-separated or a JSON list. Empty: only registered functions.",
     )
     lease_ttl: float = Field(
         15.0,
@@ -106,6 +116,30 @@ class Settings(BaseSettings):
         description="When the built-in maintenance task prunes history (crontab, in the "
         "default zone); empty to not create it.",
     )
+
+    @field_validator("api_functions", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        """A JSON list, or names separated by commas (or whitespace)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part for part in text.replace(",", " ").split() if part]
+        return value
+
+    @field_validator("api_functions")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            module, colon, name = pattern.partition(":")
+            parts = module.removesuffix(".").split(".")
+            if not all(p.isidentifier() for p in parts) or (colon and not name):
+                raise ValueError(
+                    f"{pattern!r} is not a module name, a module prefix ending in '.' or a "
+                    "'pkg.mod:func' reference"
+                )
+        return value
 
 
 def load_settings(**overrides: Any) -> Settings:

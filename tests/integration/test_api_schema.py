@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import schemathesis
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -96,3 +97,63 @@ def test_every_answer_and_body_is_typed_with_examples(api_schema: schemathesis.B
     assert create["requestBody"]["content"]["application/json"]["examples"]
     schemas = document["components"]["schemas"]
     assert schemas["ErrorBody"]["examples"] and schemas["SchedulerStatus"]["examples"]
+
+
+def test_the_document_says_what_validation_requires(api_schema: schemathesis.BaseSchema) -> None:
+    document = api_schema.raw_schema
+    schemas = document["components"]["schemas"]
+    for name in ("PythonAction", "ShellAction", "HttpAction", "CronSchedule", "OnceSchedule"):
+        assert "kind" in schemas[name]["required"], name
+    assert "IntervalSchedule" in schemas and "kind" in schemas["IntervalSchedule"]["required"]
+    put = document["paths"]["/api/v1/tasks/{task_id}"]["put"]
+    body = put["requestBody"]["content"]["application/json"]["schema"]
+    update = schemas[body["$ref"].rsplit("/", 1)[-1]]
+    assert "version" in update["required"]
+    assert "crontab" in schemas["CronSchedule"]["properties"]["cron"]["description"]
+    preview = document["paths"]["/api/v1/preview"]["get"]
+    (expression,) = [p for p in preview["parameters"] if p["name"] == "expression"]
+    assert "crontab" in expression["description"] and "422" in expression["description"]
+    task_id = schemas[body["$ref"].rsplit("/", 1)[-1]]["properties"]["id"]
+    assert task_id["maxLength"] == 200 and task_id["pattern"].startswith("^")
+
+
+def test_answers_match_the_document(database_url: str) -> None:
+    cw = Cronwell(database_url, timezone="UTC", instance_id="schema-b")
+    try:
+        with TestClient(create_app(cw)) as client:
+            for bad in ("0.5", "1700000000", "2026-01-01T00:00:00", "soon"):
+                answer = client.get("/api/v1/runs", params={"until": bad})
+                assert answer.status_code == 422, (bad, answer.text)
+                assert answer.json()["error"]["type"] == "InvalidRequest"
+            ok = client.get("/api/v1/runs", params={"until": "2026-01-01T00:00:00Z"})
+            assert ok.status_code == 200
+            for body in (b"{not json", b"\xff\xfe\x00"):
+                answer = client.post(
+                    "/api/v1/tasks", content=body, headers={"content-type": "application/json"}
+                )
+                assert answer.status_code == 422, answer.text
+                assert set(answer.json()["error"]) == {"type", "message"}
+            options = client.options("/api/v1/tasks")
+            assert options.status_code == 204
+            assert options.headers["allow"] == "GET, OPTIONS, POST"
+            bulk = client.options("/api/v1/tasks/bulk")
+            assert bulk.headers["allow"] == "OPTIONS, POST"
+            refused = client.delete("/api/v1/tasks")
+            assert refused.status_code == 405 and refused.headers["allow"]
+            assert refused.json()["error"]["type"] == "MethodNotAllowed"
+            no_kind = client.post(
+                "/api/v1/tasks",
+                json={"id": "x", "schedule": {"cron": "* * * * *"}, "action": {"url": "http://a"}},
+            )
+            assert no_kind.status_code == 422 and "kind" in no_kind.text
+            no_version = client.put(
+                "/api/v1/tasks/x",
+                json={
+                    "id": "x",
+                    "schedule": {"kind": "cron", "cron": "* * * * *"},
+                    "action": {"kind": "http", "url": "http://a.io"},
+                },
+            )
+            assert no_version.status_code == 422 and "version" in no_version.text
+    finally:
+        cw.close()

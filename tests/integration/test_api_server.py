@@ -17,11 +17,20 @@ from tests.support.waiting import wait_until
 
 from cronwell import Cronwell
 from cronwell.api.server import ApiServer
+from cronwell.settings import load_settings
 
 
 @pytest.fixture
 def served(database_url: str) -> Iterator[tuple[Cronwell, str]]:
-    cw = Cronwell(database_url, timezone="UTC", poll_interval=0.05, instance_id="http-a")
+    cw = Cronwell(
+        settings=load_settings(
+            database_url=database_url,
+            timezone="UTC",
+            poll_interval=0.05,
+            instance_id="http-a",
+            api_functions=["os:getcwd", "os:getpid", "json:loads"],
+        )
+    )
     server = ApiServer(cw, "127.0.0.1", 0)
     base = server.start()
     cw.start()

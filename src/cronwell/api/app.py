@@ -8,30 +8,33 @@ from __future__ import annotations
 
 import hmac
 import logging
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
 from cronwell.api import errors as api_errors
 from cronwell.api.schemas import (
     TASK_EXAMPLE,
     BulkCreated,
     Health,
+    IsoDateTime,
     PreviewOut,
     Readiness,
     RunPage,
     RunQueued,
     TaskPage,
+    TaskUpdate,
     errors,
 )
 from cronwell.domain.run import Run, RunStatus
-from cronwell.domain.schedule import cron
+from cronwell.domain.schedule import CRON_DESCRIPTION, cron
 from cronwell.domain.stats import TaskStats
 from cronwell.domain.task import Task
 from cronwell.domain.timezones import canonical_timezone
-from cronwell.errors import ForbiddenError, InvalidInputError, TaskExistsError
+from cronwell.errors import InvalidInputError, TaskExistsError
 from cronwell.notify.redact import redacted_task
 from cronwell.runtime import Cronwell
 from cronwell.runtime.metrics import CONTENT_TYPE
@@ -80,6 +83,26 @@ def create_app(cw: Cronwell) -> FastAPI:
                     401,
                 )
         return await call_next(request)
+
+    @app.middleware("http")
+    async def methods(request: Request, call_next: Any) -> Any:
+        """``OPTIONS`` on a known path answers 204 with ``Allow`` (no CORS: browsers on
+        other origins get no grant); a method the path does not serve answers 405 with
+        ``Allow`` listing every method of the path, in the one error shape."""
+        allowed = _methods_of(app, request.scope)
+        if not allowed or request.method in allowed:
+            return await call_next(request)
+        allow = ", ".join(sorted(allowed | {"OPTIONS"}))
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers={"Allow": allow})
+        return JSONResponse(
+            api_errors.error_body(
+                "MethodNotAllowed",
+                f"{request.url.path} answers {allow}, not {request.method}.",
+            ),
+            405,
+            headers={"Allow": allow},
+        )
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> Health:
@@ -139,14 +162,6 @@ def create_app(cw: Cronwell) -> FastAPI:
     def get_task(task_id: str) -> Task:
         return redacted_task(cw.service.get(task_id))
 
-    def allowed(task: Task) -> Task:
-        if task.action.kind == "shell" and not cw.settings.allow_shell:
-            raise ForbiddenError(
-                "Shell tasks run any command, so the API accepts them only when the service "
-                "runs with CRONWELL_ALLOW_SHELL=1."
-            )
-        return task
-
     @app.post(
         f"{API}/tasks",
         tags=["tasks"],
@@ -156,7 +171,7 @@ def create_app(cw: Cronwell) -> FastAPI:
     def create_task(task: Annotated[Task, Body(openapi_examples=_TASK_EXAMPLES)]) -> Task:
         """Create a task from its definition; 409 if the id exists. State fields
         (``version``, ``created_at``...) are cronwell's and ignored here."""
-        if cw.service.find(allowed(task).id) is not None:
+        if cw.service.find(cw.service.authorize(task).id) is not None:
             raise TaskExistsError(task.id)  # POST creates; PUT replaces
         return redacted_task(cw.service.save(task))
 
@@ -169,20 +184,21 @@ def create_app(cw: Cronwell) -> FastAPI:
     def create_tasks(tasks: list[Task]) -> BulkCreated:
         """Create many tasks in one transaction: all of them, or none when one is invalid
         or its id is taken."""
-        return BulkCreated(created=cw.service.create_many(allowed(t) for t in tasks))
+        checked = [cw.service.authorize(t) for t in tasks]  # every one before any import
+        return BulkCreated(created=cw.service.create_many(checked))
 
     @app.put(f"{API}/tasks/{{task_id}}", tags=["tasks"], responses=errors(403, 404, 409))
     def update_task(
-        task_id: str, task: Annotated[Task, Body(openapi_examples=_UPDATE_EXAMPLES)]
+        task_id: str, body: Annotated[TaskUpdate, Body(openapi_examples=_UPDATE_EXAMPLES)]
     ) -> Task:
         """Replace a task's definition. Send the ``version`` you read: a task changed since
-        by someone else answers 409."""
-        if allowed(task).id != task_id:
+        by someone else answers 409. Masked secrets (``***``) sent back keep their stored
+        values."""
+        task = body.as_task()
+        if cw.service.authorize(task, doing="update").id != task_id:
             raise InvalidInputError(
                 f"The body's id {task.id!r} differs from the URL's {task_id!r}."
             )
-        if "version" not in task.model_fields_set:
-            raise InvalidInputError("Send the task's current 'version' to update it.")
         cw.service.get(task_id)
         saved = cw.service.save(task, replace_existing=True, expected_version=task.version)
         return redacted_task(saved)
@@ -226,19 +242,27 @@ def create_app(cw: Cronwell) -> FastAPI:
         f"{API}/tasks/{{task_id}}/run",
         tags=["tasks"],
         status_code=202,
-        responses=errors(404),
+        responses=errors(403, 404),
     )
     def run_task(task_id: str) -> RunQueued:
-        """Queue a run for the scheduling instance; returns its id."""
+        """Queue a run for the scheduling instance; returns its id. A task whose action the
+        API could not create (a shell command without CRONWELL_ALLOW_SHELL, a function
+        outside the registered ones and CRONWELL_API_FUNCTIONS) answers 403: it keeps
+        running on its schedule, but the API does not start it."""
+        cw.service.authorize(cw.service.get(task_id), doing="run")
         run = cw.service.queue_run(task_id)
         return RunQueued(run_id=run.id, status=run.status)
 
     @app.get(f"{API}/preview", tags=["schedules"], responses=errors())
     def preview(
-        expression: Annotated[str, Query(examples=["0 8 * * 1-5"])],
+        expression: Annotated[
+            str, Query(description=CRON_DESCRIPTION, examples=["0 8 * * 1-5"], min_length=1)
+        ],
         timezone: Annotated[str, Query(examples=["Europe/Paris"])] = "UTC",
         n: Annotated[int, Query(ge=1, le=1000)] = 5,
-        after: datetime | None = None,
+        after: Annotated[
+            IsoDateTime | None, Query(description="Fire times after this instant; now if unset.")
+        ] = None,
     ) -> PreviewOut:
         """A crontab expression in words and its next fire times (no task needed)."""
         return PreviewOut.of(cron(expression).preview(n, after, canonical_timezone(timezone)))
@@ -247,8 +271,12 @@ def create_app(cw: Cronwell) -> FastAPI:
     def list_runs(
         task_id: str | None = None,
         status: RunStatus | None = None,
-        since: Annotated[datetime | None, Query(description="Scheduled at or after.")] = None,
-        until: Annotated[datetime | None, Query(description="Scheduled before.")] = None,
+        since: Annotated[
+            IsoDateTime | None, Query(description="Scheduled at or after (ISO 8601 date-time).")
+        ] = None,
+        until: Annotated[
+            IsoDateTime | None, Query(description="Scheduled before (ISO 8601 date-time).")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     ) -> RunPage:
@@ -264,6 +292,22 @@ def create_app(cw: Cronwell) -> FastAPI:
         return cw.service.get_run(run_id)
 
     return app
+
+
+def _methods_of(app: FastAPI, scope: Scope) -> set[str]:
+    """The methods the routes matching ``scope``'s path serve (empty: an unknown path).
+    A path without parameters wins over a template that also matches it: ``/tasks/bulk``
+    is the bulk endpoint for every method, not the task named ``bulk``."""
+    static: set[str] = set()
+    templated: set[str] = set()
+    for route in app.router.routes:
+        if isinstance(route, BaseRoute):
+            match, _ = route.matches({**scope, "method": "GET"})
+            if match is not Match.NONE:
+                methods = getattr(route, "methods", None) or set()
+                path = getattr(route, "path", "")
+                (templated if "{" in path else static).update(methods)
+    return static or templated
 
 
 _TASK_EXAMPLES = {"nightly": {"summary": "A nightly Python job", "value": TASK_EXAMPLE}}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cronwell.errors import (
     ConfigError,
@@ -58,5 +59,18 @@ def install(app: FastAPI) -> None:
         )
         return JSONResponse(error_body("InvalidRequest", problems), 422)
 
+    async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+        """Starlette's own answers (an unknown path, a body that cannot be read) in the one
+        shape; a body that cannot be parsed is a 422, like any other invalid request."""
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400:
+            return JSONResponse(
+                error_body("InvalidRequest", f"body: {exc.detail}; send a JSON document."), 422
+            )
+        return JSONResponse(
+            error_body("HTTPError", str(exc.detail)), exc.status_code, headers=exc.headers
+        )
+
     app.add_exception_handler(CronwellError, cronwell_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)

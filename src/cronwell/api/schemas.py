@@ -3,10 +3,11 @@ with examples. Tasks, runs and statistics are the domain models themselves."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.schedule import Preview
@@ -23,6 +24,36 @@ TASK_EXAMPLE: dict[str, Any] = {
     "retries": 2,
     "alerts": ["ops"],
 }
+
+
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
+def _not_a_number(value: Any) -> Any:
+    """pydantic reads a number as seconds since 1970; a query parameter documented as an
+    ISO 8601 date-time must be one."""
+    if isinstance(value, (int, float)) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError(
+            f"{value!r} is not a date-time: give an ISO 8601 date-time with its offset, such "
+            "as 2026-11-23T08:00:00Z"
+        )
+    return value
+
+
+#: A date-time query parameter: ISO 8601 with an offset (RFC 3339), not a number, not naive.
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
+
+
+class TaskUpdate(Task):
+    """A task's new definition for ``PUT``: a task as created, plus the ``version`` read."""
+
+    version: int = Field(
+        description="The version you read; if the task changed since, the answer is 409."
+    )
+
+    def as_task(self) -> Task:
+        """The plain :class:`Task`, with the same fields marked as given."""
+        return Task.model_construct(_fields_set=set(self.model_fields_set), **dict(self))
 
 
 class ErrorDetail(BaseModel):
@@ -135,7 +166,8 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         403: "Not allowed by the service's settings.",
         404: "No such task or run.",
         409: "The task exists, or changed since it was read.",
-        422: "The request is not valid; the message says what to change.",
+        422: "The request is not valid (a field, a parameter, or a body that is not JSON); "
+        "the message says what to change.",
         503: "The database does not answer.",
     }
     return {

@@ -34,6 +34,7 @@ from cronwell.cli.output import (
 from cronwell.cli.remote import fetch_status
 from cronwell.domain.action import HttpAction, PythonAction, ShellAction
 from cronwell.domain.durations import parse_duration
+from cronwell.domain.masking import mask_headers
 from cronwell.domain.run import RunStatus
 from cronwell.domain.schedule import cron, daily, monthly, once, weekly
 from cronwell.domain.schedule import every as every_schedule
@@ -248,6 +249,9 @@ def tasks_show(
         f"schedule: {task.schedule.expression()} ({preview.description}), zone {task.timezone}"
     )
     console.print(f"action:   {task.action.summary()}", markup=False)
+    if isinstance(task.action, HttpAction) and task.action.headers:
+        shown = mask_headers(task.action.headers)
+        console.print("headers:  " + ", ".join(f"{k}: {v}" for k, v in shown.items()), markup=False)
     state = "enabled" if task.enabled else "paused"
     if task.paused_reason:
         state += f" ({task.paused_reason})"

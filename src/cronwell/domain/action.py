@@ -9,14 +9,21 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from cronwell.domain.jsonschema import kind_required
+from cronwell.domain.masking import mask_url
 from cronwell.errors import InvalidInputError
 
-_FUNC_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_<][\w.<>]*$")
+_FUNC_REF = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_<][\w.<>]*")  # matched whole
 
 
 class _Action(BaseModel):
     # non-finite numbers as the store has always written them (Infinity, NaN), not null
-    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        ser_json_inf_nan="constants",
+        json_schema_extra=kind_required,
+    )
 
     def summary(self) -> str:
         """A one-line description of what the action does."""
@@ -48,7 +55,7 @@ class PythonAction(_Action):
     @field_validator("func")
     @classmethod
     def _reference(cls, value: str) -> str:
-        if not _FUNC_REF.match(value):
+        if not _FUNC_REF.fullmatch(value):
             raise InvalidInputError(
                 f"Python action function {value!r} is not a reference of the form "
                 "'package.module:function'."
@@ -119,7 +126,11 @@ class HttpAction(_Action):
     timeout: float = Field(30.0, gt=0)
 
     model_config = ConfigDict(
-        frozen=True, extra="forbid", populate_by_name=True, ser_json_inf_nan="constants"
+        frozen=True,
+        extra="forbid",
+        populate_by_name=True,
+        ser_json_inf_nan="constants",
+        json_schema_extra=kind_required,
     )
 
     @field_validator("url")
@@ -143,7 +154,7 @@ class HttpAction(_Action):
         return status in self.expect_status if self.expect_status else 200 <= status < 300
 
     def summary(self) -> str:
-        return f"http {self.method} {self.url}"
+        return f"http {self.method} {mask_url(self.url)}"  # shown in tables, alerts
 
     @property
     def cancellable(self) -> bool:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from cronwell.domain.cron import CronExpression
 from cronwell.domain.durations import format_duration
+from cronwell.domain.jsonschema import kind_required
 from cronwell.domain.timezones import canonical_timezone, zone
 from cronwell.errors import InvalidScheduleError
 
@@ -69,7 +70,7 @@ class Schedule(BaseModel):
     module: ``cron("0 8 * * 1-5")``, ``every(minutes=5)``, ``once(at)``, ``daily("08:00")``,
     ``weekly(["mon", "fri"], "17:00")``, ``monthly("last", "23:00")``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=kind_required)
 
     def next_after(self, after: datetime, tz: tzinfo) -> datetime | None:
         """The first fire time strictly after ``after``, in UTC; ``None`` when done."""
@@ -140,11 +141,23 @@ def _cron_at(at: str, dom: str, dow: str) -> str:
     return f"{prefix}{minute} {hour} {dom} * {dow}"
 
 
+CRON_DESCRIPTION = (
+    "A crontab expression: five fields (minute hour day-of-month month day-of-week), an "
+    "optional sixth for seconds first, with names, ranges, steps, L and #, or a macro such as "
+    "@daily. Read as Debian cron does (day-of-week 0 and 7 are Sunday; when both day fields "
+    "are restricted either may match). An invalid one answers 422 naming the field and value."
+)
+
+
 class CronSchedule(Schedule):
     """A crontab expression; see :mod:`cronwell.domain.cron` for its exact meaning."""
 
     kind: Literal["cron"] = "cron"
-    cron: str
+    cron: str = Field(
+        description=CRON_DESCRIPTION,
+        json_schema_extra={"minLength": 1},
+        examples=["0 8 * * 1-5", "*/15 * * * *", "@daily"],
+    )
 
     @field_validator("cron")
     @classmethod

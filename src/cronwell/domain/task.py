@@ -33,7 +33,9 @@ STATE_FIELDS = frozenset(
     {"version", "created_at", "updated_at", "paused_reason", "consecutive_failures"}
 )
 _STATE_SET = set(STATE_FIELDS)  # pydantic's ``exclude`` takes a set
-TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
+# matched whole (fullmatch): a "$" would let "trail\n" through
+TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}")
+TASK_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$"  # the same, for the JSON schema
 DEFAULT_MISFIRE_GRACE = 60.0
 
 
@@ -47,7 +49,10 @@ class Task(BaseModel):
         frozen=True, extra="forbid", validate_default=True, ser_json_inf_nan="constants"
     )
 
-    id: str = Field(description="Unique slug: letters, digits and _ . : - (up to 200).")
+    id: str = Field(
+        description="Unique slug: letters, digits and _ . : - (up to 200).",
+        json_schema_extra={"pattern": TASK_ID_PATTERN, "minLength": 1, "maxLength": 200},
+    )
     name: str = ""
     description: str = ""
     schedule: AnySchedule
@@ -115,7 +120,7 @@ class Task(BaseModel):
     @field_validator("id")
     @classmethod
     def _slug(cls, value: str) -> str:
-        if not TASK_ID.match(value):
+        if not TASK_ID.fullmatch(value):
             raise InvalidTaskError(
                 f"Task id {value!r} is not a slug: use letters, digits and _ . : - "
                 "(starting with a letter or digit, at most 200 characters)."

@@ -17,9 +17,9 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, unquote
 
+from cronwell.domain.masking import MASK
+from cronwell.domain.secrets import masked_task
 from cronwell.domain.task import Task
-
-MASK = "***"
 
 #: A path segment, query value, host or user name containing a run of at least this many
 #: token characters ([A-Za-z0-9_-]) is taken for a secret.
@@ -284,8 +284,11 @@ def _variants(secrets: list[str]) -> tuple[str, ...]:
 
 
 def redacted_task(task: Task) -> Task:
-    """``task`` with the secrets of its alert URLs hidden (channel names stay as they are):
-    the task as people and clients (CLI, API) see it."""
+    """``task`` with its secrets hidden: those of its alert URLs (channel names stay as they
+    are) and of its HTTP action (sensitive headers, URL password and keys, see
+    :func:`cronwell.domain.secrets.masked_task`). The task as people and clients (CLI, API,
+    dashboard) see it."""
+    task = masked_task(task)
     if not any("://" in target.to for target in task.alerts):
         return task
     alerts = [

@@ -23,6 +23,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from cronwell.domain.action import HttpAction
+from cronwell.domain.masking import mask_url
 from cronwell.domain.run import RunStatus
 from cronwell.runners.base import DEFAULT_OUTPUT_LIMIT, one_line, timed_out_message
 from cronwell.runners.context import RunContext
@@ -93,13 +94,14 @@ class HttpRunner:
         except httpx.ConnectError as exc:
             return Outcome(
                 RunStatus.FAILED,
-                error=f"cannot connect to {action.url}: {one_line(str(exc)) or type(exc).__name__}",
+                error=f"cannot connect to {mask_url(action.url)}: "
+                + (one_line(str(exc)) or type(exc).__name__),
             )
         except httpx.HTTPError as exc:  # protocol errors, invalid URLs, …
             reason = one_line(str(exc))
             return Outcome(
                 RunStatus.FAILED,
-                error=f"request to {action.url} failed: {type(exc).__name__}"
+                error=f"request to {mask_url(action.url)} failed: {type(exc).__name__}"
                 + (f": {reason}" if reason else ""),
             )
         status = response.status_code

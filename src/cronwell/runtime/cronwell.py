@@ -44,9 +44,11 @@ from cronwell.notify.message import TemplateSet
 from cronwell.runners import HttpRunner, PythonRunner, Runners, ShellRunner, resolve_function
 from cronwell.runtime.compat import ApschedulerCompat
 from cronwell.runtime.functions import display_name, function_reference
+from cronwell.runtime.maintenance import FUNCTION as MAINTENANCE_FUNCTION
 from cronwell.runtime.maintenance import maintenance_task, prune_history
 from cronwell.runtime.metrics import Metrics
 from cronwell.service import TaskService
+from cronwell.service.allowlist import ActionPolicy
 from cronwell.service.status import SchedulerStatus, scheduler_status
 from cronwell.settings import Settings, load_settings
 from cronwell.store import NotificationRecord, Store
@@ -131,6 +133,11 @@ class Cronwell(ApschedulerCompat):
             instance_id=self.settings.instance_id,
             is_registered=self.registry.__contains__,
             on_change=self.engine.notify,
+            policy=ActionPolicy(
+                allow_shell=self.settings.allow_shell,
+                functions=self.settings.api_functions,
+                registered=self.registry.references,
+            ),
         )
         self.alerting = Alerting(
             self.settings,
@@ -333,12 +340,13 @@ class Cronwell(ApschedulerCompat):
                 f"Task {task!r} needs exactly one of func=, shell=, http= or action=."
             )
         previous = self.registry.get(task)
+        previous_reference = self.registry.reference(task)
         if func is not None:
             ref = func if isinstance(func, str) else function_reference(func)
             action = PythonAction(func=ref, args=list(args), kwargs=dict(kwargs or {}))
             if callable(func):
                 # registered before saving: saving checks that the function can be found
-                self.registry.register(task, func)
+                self.registry.register(task, func, ref)
         elif shell is not None:
             action = ShellAction(command=shell)
         elif http is not None:
@@ -348,7 +356,7 @@ class Cronwell(ApschedulerCompat):
             return self.service.save(data, replace_existing=replace_existing)
         except BaseException:
             if previous is not None:  # the stored task keeps the function it had
-                self.registry.register(task, previous)
+                self.registry.register(task, previous, previous_reference)
             else:
                 self.registry.unregister(task)
             raise
@@ -500,7 +508,9 @@ class Cronwell(ApschedulerCompat):
         task = maintenance_task(self.settings, self.timezone)
         if task is None:
             return
-        self.registry.register(task.id, functools.partial(prune_history, store=self.store))
+        self.registry.register(
+            task.id, functools.partial(prune_history, store=self.store), MAINTENANCE_FUNCTION
+        )
         self._service.save(task, replace_existing=True)
 
     def _resolve(self, task_id: str, ref: str) -> Callable[..., Any]:

@@ -19,12 +19,14 @@ from cronwell.domain.occurrences import occurrences_between
 from cronwell.domain.policies import plan_catchup
 from cronwell.domain.run import Run, RunReason, RunStatus
 from cronwell.domain.schedule import IntervalSchedule, OnceSchedule, Preview
+from cronwell.domain.secrets import restore_secrets
 from cronwell.domain.stats import TaskStats
 from cronwell.domain.summary import summarize
 from cronwell.domain.task import Task
 from cronwell.errors import InvalidScheduleError, TaskExistsError
 from cronwell.gcpause import collection_paused
 from cronwell.runners import resolve_function
+from cronwell.service.allowlist import ActionPolicy
 from cronwell.store import NewRun, Store
 
 # a one-off "for now" computed a moment before saving is not in the past
@@ -50,6 +52,7 @@ class TaskService:
         instance_id: str,
         is_registered: Callable[[str], bool] = lambda _task_id: False,
         on_change: Callable[[], None] = lambda: None,
+        policy: ActionPolicy | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -58,8 +61,18 @@ class TaskService:
         self._instance_id = instance_id
         self._is_registered = is_registered
         self._on_change = on_change
+        self._policy = policy or ActionPolicy(allow_shell=False, functions=())
 
     # -- tasks ----------------------------------------------------------------------------
+
+    def authorize(self, task: Task, *, doing: str = "create") -> Task:
+        """Refuse (:class:`~cronwell.errors.ForbiddenError`) a task whose action a remote
+        caller may not create, change or run: a shell command without
+        ``CRONWELL_ALLOW_SHELL``, a Python function neither registered in this process nor
+        in ``CRONWELL_API_FUNCTIONS`` (see :mod:`cronwell.service.allowlist`). Every remote
+        door calls it first; nothing is imported before it answers. Returns ``task``."""
+        self._policy.check(task, doing=doing)
+        return task
 
     def build(self, data: Task | dict[str, Any]) -> Task:
         """A task from a model or a plain dict, with the default time zone applied when the
@@ -88,7 +101,7 @@ class TaskService:
         if existing is not None and "enabled" not in task.model_fields_set:
             # re-declaring a task in code does not resume one an operator paused
             task = task.model_copy(update={"enabled": existing.enabled})
-        task = self._complete(task, existing)
+        task = self._complete(restore_secrets(task, existing), existing)
         self._validate_function(task)
         now = self._clock.now()
         if existing is not None and existing.same_definition(task) and expected_version is None:
@@ -112,7 +125,7 @@ class TaskService:
         batch: list[Task] = []
         with collection_paused():  # tens of thousands of new objects
             for item in items:
-                task = self._complete(self.build(item), None)
+                task = self._complete(restore_secrets(self.build(item), None), None)
                 action = task.action
                 if isinstance(action, PythonAction) and action.func not in resolved:
                     self._validate_function(task)
