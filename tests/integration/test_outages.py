@@ -9,10 +9,12 @@ in time."""
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from tests.support.proxy import CuttableProxy, proxied
@@ -20,6 +22,7 @@ from tests.support.waiting import wait_until
 
 from cronwell import Cronwell, RunContext, RunStatus, every
 from cronwell.domain.run import Run, RunReason
+from cronwell.store import database
 
 # when each action began, by run id, as the action itself saw it
 _BEGAN: dict[int, datetime] = {}
@@ -35,6 +38,40 @@ def note_start(ctx: RunContext) -> None:
 def proxy_url(postgres_database: str) -> Iterator[tuple[CuttableProxy, str]]:
     with proxied(postgres_database, lifetime=120) as pair:
         yield pair
+
+
+class SqliteWriteLock:
+    """An outage of a SQLite database as its writers meet it: another connection holds the
+    write lock (``BEGIN EXCLUSIVE``), so every write fails with "database is locked" once
+    the busy timeout passes (shortened by the test)."""
+
+    def __init__(self, path: str) -> None:
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+    def cut(self) -> None:
+        self._conn.execute("BEGIN EXCLUSIVE")
+
+    def restore(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self.restore()
+        self._conn.close()
+
+
+@pytest.fixture
+def sqlite_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[SqliteWriteLock, str]]:
+    monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    path = tmp_path / "outage.db"
+    Cronwell(f"sqlite:///{path}").close()  # the tables, before the lock is taken
+    lock = SqliteWriteLock(str(path))
+    try:
+        yield lock, f"sqlite:///{path}"
+    finally:
+        lock.close()
 
 
 class _Records(logging.Handler):
@@ -57,7 +94,9 @@ class _Outage:
     log: _Records = field(default_factory=_Records)
 
 
-def _ride_an_outage(proxy: CuttableProxy, url: str, seconds: float = 2.0) -> _Outage:
+def _ride_an_outage(
+    proxy: CuttableProxy | SqliteWriteLock, url: str, seconds: float = 2.0
+) -> _Outage:
     """Three every-0.25-s tasks (catchup all, latest, none) through an outage of
     ``seconds``; their runs once the service is back and stopped."""
     records = _Records()
@@ -140,6 +179,20 @@ def test_occurrences_during_an_outage_are_missed_and_follow_the_catch_up_policy(
     assert [r.reason for r in held].count(RunReason.CATCHUP) == 1
     assert held[-1].reason == RunReason.CATCHUP
     assert {r.status for r in held[:-1]} == {RunStatus.MISSED}
+
+
+def test_on_sqlite_a_locked_database_is_an_outage_too(
+    sqlite_lock: tuple[SqliteWriteLock, str],
+) -> None:
+    outage = _ride_an_outage(*sqlite_lock)
+    every_run = [run for runs in outage.runs.values() for run in runs]
+    assert not [r for r in every_run if r.status in (RunStatus.RUNNING, RunStatus.PENDING)]
+    during = [r for r in every_run if r.scheduled_for < outage.restored_at]
+    assert not [r for r in during if r.reason == RunReason.OVERLAP]
+    late = _during(outage, outage.runs["none"])
+    assert len(late) >= 4
+    assert {(r.status, r.reason) for r in late} == {(RunStatus.MISSED, _DATABASE_UNAVAILABLE)}
+    assert len(outage.log.actions("database_unavailable")) == 1
 
 
 def test_a_run_started_after_an_outage_is_recorded_as_started_then(
