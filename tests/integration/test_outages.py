@@ -281,6 +281,7 @@ def test_a_shutdown_during_a_longer_outage_leaves_its_runs_to_the_next_start(
     (run,) = wait_until(lambda: cw.runs("sleeper", status=RunStatus.RUNNING), what="a run")
     proxy.cut()
     cw.shutdown()  # returns: the outage does not hold a stop for ever
+    assert cw.dispatcher.writes_given_up > 0  # said: `serve` exits 5 with a sentence
     proxy.restore()
     assert cw.store.get_run(run.id).status is RunStatus.RUNNING
     cw.close()

@@ -254,6 +254,7 @@ class LocalDispatcher:
         self.outage = Outage(clock)
         self._held: list[Fire] = []  # fires that fell due while the database was away
         self._give_up_at = float("inf")  # when a stop stops retrying writes (monotonic)
+        self.writes_given_up = 0  # history writes a stop gave up on (the database was away)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -1071,6 +1072,7 @@ class LocalDispatcher:
                 remaining = self._give_up_at - time.monotonic()
                 if remaining <= 0:
                     outage.writing = False
+                    self.writes_given_up += 1
                     log.error(
                         "gave up writing run history at shutdown; runs left running are "
                         "recorded abandoned by the next start, occurrences not recorded "
