@@ -14,6 +14,9 @@ the engine claims when due; ``timeout`` is handed to the runner.
 Nothing is left ``running`` by a stop: once :meth:`LocalDispatcher.shutdown` begins, fires
 still queued are recorded ``interrupted``; running runs get ``grace`` seconds to finish,
 then processes are killed and what is left is recorded ``interrupted``.
+
+A database outage is a state of its own (:mod:`cronwell.dispatch.outage`): results wait,
+fires that fall due are held undecided and recorded missed or caught up when it answers.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from functools import partial
 from typing import NamedTuple, TypeVar
 
 from cronwell.clock import Clock
-from cronwell.dispatch.outage import Outage, plan_held
+from cronwell.dispatch.outage import RETRY_DELAY, Outage, OutageWriter, drain
 from cronwell.dispatch.pool import WorkerPool
 from cronwell.domain.durations import format_duration
 from cronwell.domain.policies import FAILURES, backoff_delay, should_retry
@@ -111,14 +114,12 @@ _BATCH_LIMIT = 1000
 # them, as long as one arrives at least every _QUIET seconds
 _LINGER = 0.05
 _QUIET = 0.002
-_RETRY_DELAY = 1.0
 _UNRECORDABLE = "Not run: the database could not be reached when it fell due."
 # seconds a stop keeps retrying its last writes through a database outage when it was
 # given no grace of its own
 _SHUTDOWN_WRITES = 30.0
 # seconds the writer may hold the cyclic collector off while a burst's runs are in flight
 _HOLD_LONGEST = 1.0
-_T = TypeVar("_T")
 # fires that follow the overlap policy (catch-up runs of catchup='all' run side by side)
 _SCHEDULED = frozenset({RunReason.SCHEDULE})
 # seconds between "still alive" notes while a process runs something (engines beat too)
@@ -197,16 +198,6 @@ _STOP = object()
 _DUE = object()  # wakes the writer for fires, which wait in a queue of their own
 
 
-def _drain(source: queue.SimpleQueue[_T]) -> list[_T]:
-    """Everything ``source`` holds now."""
-    taken: list[_T] = []
-    try:
-        while True:
-            taken.append(source.get_nowait())
-    except queue.Empty:
-        return taken
-
-
 # seconds between looks at the writer and the caller's cancel event, while waiting
 _REQUEST_POLL = 0.1
 
@@ -252,9 +243,8 @@ class LocalDispatcher:
         self._writer: threading.Thread | None = None
         self._hold: BurstHold | None = None  # the writer's, from start() on
         self.outage = Outage(clock)
-        self._held: list[Fire] = []  # fires that fell due while the database was away
-        self._give_up_at = float("inf")  # when a stop stops retrying writes (monotonic)
-        self.writes_given_up = 0  # history writes a stop gave up on (the database was away)
+        self._outage_writer = OutageWriter(self.outage, clock, self._stopping)
+        self._with_retry = self._outage_writer.retry
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -266,9 +256,9 @@ class LocalDispatcher:
         if self._writer is not None:
             return
         self._stopping.clear()
-        self._held, self._give_up_at = [], float("inf")
         # fresh queues: nothing of a past term leaks in
         self._queue, self._due = queue.SimpleQueue(), queue.SimpleQueue()
+        self._outage_writer.reset(self._due)
         with self._lock:  # a run that outlived the last term frees nothing in this one
             self._queued.clear()
             self._running.clear()
@@ -306,8 +296,8 @@ class LocalDispatcher:
         if wait:
             self._wait_idle(grace)
         self._stop_inflight()
-        writes = _SHUTDOWN_WRITES if grace is None else max(grace, _RETRY_DELAY)
-        self._give_up_at = time.monotonic() + writes
+        writes = _SHUTDOWN_WRITES if grace is None else max(grace, RETRY_DELAY)
+        self._outage_writer.give_up_at = time.monotonic() + writes
         self._queue.put(_STOP)
         writer.join()
         self._writer = None
@@ -581,9 +571,9 @@ class LocalDispatcher:
         while True:
             items = [] if stopping else [self._next(inbox, hold)]
             self._gather(inbox, items)
-            fires = _drain(due)
+            fires = drain(due)
             if fires:
-                items += _drain(inbox)
+                items += drain(inbox)
             if stopping and not items and not fires:
                 return  # drained: what this thread queued for itself is written too
             try:
@@ -591,7 +581,7 @@ class LocalDispatcher:
                 # freed by the worker the moment the action returned
                 finished = self._settle([i for i in items if isinstance(i, _RESULTS)])
                 # fires first: they are due now, the rest only waits to be written
-                if fires or self._held:
+                if fires or self._outage_writer.held:
                     # again: the end of the last burst may have ended the hold taken by
                     # submit() for these, between the submit and this thread taking them
                     hold.hold()
@@ -813,34 +803,18 @@ class LocalDispatcher:
     def _record_fires(self, fires: list[Fire]) -> None:
         """Decide, record and start ``fires``. Through a database outage they are held
         (see :mod:`cronwell.dispatch.outage`) until it answers."""
-        if self._held:  # an outage a write of results or retries rode out
-            self._record_held(fires)
+        if self._outage_writer.held:  # an outage a write of results or retries rode out
+            self._outage_writer.record_held(fires, self._record)
             return
         try:
             self._record(fires)
         except DatabaseUnavailableError as exc:
-            self._record_held(fires, exc)
+            self._outage_writer.record_held(fires, self._record, exc)
 
-    def _record_held(self, fires: list[Fire], error: Exception | None = None) -> None:
-        """Hold ``fires`` with those held already, until the database answers; then record
-        them as :func:`~cronwell.dispatch.outage.plan_held` says, decided at that moment
-        (so a run's ``started_at`` is when it starts, not when it first fell due)."""
-        self._held += fires
-        counts = [0, 0]
-
-        def attempt() -> bool:
-            self._held += _drain(self._due)
-            decide, missed = plan_held(self._held, self._clock.now())
-            self._record(decide, missed)
-            counts[:] = [len(missed), sum(f.reason == RunReason.CATCHUP for f in decide)]
-            self._held = []
-            self.outage.held = 0
-            return True
-
-        if self._with_retry("insert_fires", attempt, error, ends_outage=False):
-            self.outage.recovered(missed=counts[0], caught_up=counts[1], writer=True)
-        else:  # a stop gave up: the next start catches up what was not recorded
-            self._held = []
+    @property
+    def writes_given_up(self) -> int:
+        """History writes a stop gave up on because the database stayed away."""
+        return self._outage_writer.given_up
 
     def _record(self, fires: list[Fire], missed: Sequence[Fire] = ()) -> None:
         """Decide ``fires`` now, record them with ``missed`` (occurrences of a database
@@ -1030,63 +1004,6 @@ class LocalDispatcher:
             error=_UNRECORDABLE if reason == RunReason.DATABASE_UNAVAILABLE else None,
             instance_id=self._instance_id,
         )
-
-    def _with_retry(
-        self,
-        what: str,
-        write: Callable[[], _T],
-        error: Exception | None = None,
-        *,
-        ends_outage: bool = True,
-    ) -> _T | None:
-        """Retry a history write (that failed with ``error``, if given) every second until
-        it succeeds, so a database outage delays history instead of dropping it. The
-        outage is logged by :class:`~cronwell.dispatch.outage.Outage`, not once per try;
-        fires that fall due meanwhile are held for :meth:`_record_held`. Once a stop's
-        writes run out of time (see :meth:`shutdown`) it gives up, logged as an error with
-        what was not written, so a stop cannot hang."""
-        outage, failed = self.outage, error is not None
-        while True:
-            if error is None:
-                try:
-                    result = write()
-                except Exception as exc:
-                    error, failed = exc, True
-                else:
-                    if failed and ends_outage:
-                        outage.writing = False
-                        if not self._held:
-                            outage.recovered(writer=True)
-                    return result
-            outage.writing = True
-            if not outage.report(error):
-                log.error(
-                    "cannot write run history; retrying",
-                    exc_info=error,
-                    extra={"action": "history_write_failed", "operation": what},
-                )
-            error = None
-            self._held += _drain(self._due)
-            outage.held = len(self._held)
-            if self._stopping.is_set():
-                remaining = self._give_up_at - time.monotonic()
-                if remaining <= 0:
-                    outage.writing = False
-                    self.writes_given_up += 1
-                    log.error(
-                        "gave up writing run history at shutdown; runs left running are "
-                        "recorded abandoned by the next start, occurrences not recorded "
-                        "are caught up by it",
-                        extra={
-                            "action": "history_write_abandoned",
-                            "operation": what,
-                            "held_occurrences": len(self._held),
-                        },
-                    )
-                    return None
-                time.sleep(min(_RETRY_DELAY, remaining))
-            else:
-                self._stopping.wait(_RETRY_DELAY)
 
     # -- running actions ------------------------------------------------------------------
 

@@ -17,12 +17,13 @@ duration and counts), rather than a traceback per failed write.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from cronwell.clock import Clock
 from cronwell.domain.policies import plan_outage
@@ -36,6 +37,19 @@ log = logging.getLogger(__name__)
 
 # seconds between summary lines while an outage lasts
 SUMMARY_EVERY = 30.0
+# seconds between tries of a write that failed
+RETRY_DELAY = 1.0
+_T = TypeVar("_T")
+
+
+def drain(source: queue.SimpleQueue[_T]) -> list[_T]:
+    """Everything ``source`` holds now."""
+    taken: list[_T] = []
+    try:
+        while True:
+            taken.append(source.get_nowait())
+    except queue.Empty:
+        return taken
 
 
 class Outage:
@@ -157,3 +171,110 @@ def plan_held(fires: Sequence[Fire], now: datetime) -> tuple[list[Fire], list[Fi
         decide += [replace(at[when], reason=RunReason.CATCHUP) for when in plan.run]
         missed += [at[when] for when in plan.missed]
     return decide, missed
+
+
+class OutageWriter:
+    """The dispatcher's writer thread through an outage: it retries a failed history write
+    every :data:`RETRY_DELAY` seconds and meanwhile holds the fires that fall due (taken
+    from ``due``) undecided, then records them as :func:`plan_held` says once the
+    database answers. Used by the writer thread only.
+
+    Once ``stopping`` is set, retries go on until ``give_up_at`` (monotonic; set by the
+    dispatcher's stop), then the write is given up: logged, counted in ``given_up``, and
+    left to the next start (runs left ``running`` are recorded abandoned by it, and
+    occurrences not recorded are caught up)."""
+
+    def __init__(self, outage: Outage, clock: Clock, stopping: threading.Event) -> None:
+        self.outage = outage
+        self._clock = clock
+        self._stopping = stopping
+        self.held: list[Fire] = []
+        self.give_up_at = float("inf")
+        self.given_up = 0
+        self._due: queue.SimpleQueue[Fire] = queue.SimpleQueue()
+
+    def reset(self, due: queue.SimpleQueue[Fire]) -> None:
+        """A new term of the writer, taking fires from ``due``."""
+        self.held, self.give_up_at, self._due = [], float("inf"), due
+
+    def retry(
+        self,
+        what: str,
+        write: Callable[[], _T],
+        error: Exception | None = None,
+        *,
+        ends_outage: bool = True,
+    ) -> _T | None:
+        """``write()`` (which failed with ``error`` already, if given) until it succeeds,
+        so an outage delays history instead of dropping it; ``None`` once a stop gave up.
+        Anything but an outage is logged with its traceback at each try."""
+        outage, failed = self.outage, error is not None
+        while True:
+            if error is None:
+                try:
+                    result = write()
+                except Exception as exc:
+                    error, failed = exc, True
+                else:
+                    if failed and ends_outage:
+                        outage.writing = False
+                        if not self.held:
+                            outage.recovered(writer=True)
+                    return result
+            outage.writing = True
+            if not outage.report(error):
+                log.error(
+                    "cannot write run history; retrying",
+                    exc_info=error,
+                    extra={"action": "history_write_failed", "operation": what},
+                )
+            error = None
+            self.held += drain(self._due)
+            outage.held = len(self.held)
+            if not self._stopping.is_set():
+                self._stopping.wait(RETRY_DELAY)
+                continue
+            remaining = self.give_up_at - time.monotonic()
+            if remaining > 0:
+                time.sleep(min(RETRY_DELAY, remaining))
+                continue
+            outage.writing = False
+            self.given_up += 1
+            log.error(
+                "gave up writing run history at shutdown; runs left running are recorded "
+                "abandoned by the next start, occurrences not recorded are caught up by it",
+                extra={
+                    "action": "history_write_abandoned",
+                    "operation": what,
+                    "held_occurrences": len(self.held),
+                },
+            )
+            return None
+
+    def record_held(
+        self,
+        fires: list[Fire],
+        record: Callable[[list[Fire], list[Fire]], None],
+        error: Exception | None = None,
+    ) -> None:
+        """Hold ``fires`` with those held already until the database answers; then
+        ``record(to_decide, missed)`` them as :func:`plan_held` says, decided at that
+        moment (so a run's ``started_at`` is when it starts, not when it fell due).
+        ``record`` raises ``DatabaseUnavailableError`` with nothing decided while the
+        database is still away."""
+        self.held += fires
+        counts = [0, 0]
+
+        def attempt() -> bool:
+            self.held += drain(self._due)
+            decide, missed = plan_held(self.held, self._clock.now())
+            record(decide, missed)
+            counts[:] = [len(missed), sum(f.reason == RunReason.CATCHUP for f in decide)]
+            self.held = []
+            self.outage.held = 0
+            return True
+
+        if self.retry("insert_fires", attempt, error, ends_outage=False):
+            self.outage.recovered(missed=counts[0], caught_up=counts[1], writer=True)
+        else:  # a stop gave up: the next start catches up what was not recorded
+            self.held = []
