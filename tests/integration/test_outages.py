@@ -8,6 +8,7 @@ in time."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sqlite3
 import threading
@@ -179,6 +180,27 @@ def test_occurrences_during_an_outage_are_missed_and_follow_the_catch_up_policy(
     assert [r.reason for r in held].count(RunReason.CATCHUP) == 1
     assert held[-1].reason == RunReason.CATCHUP
     assert {r.status for r in held[:-1]} == {RunStatus.MISSED}
+
+
+def test_an_outage_longer_than_the_lease_loses_no_occurrence(
+    proxy_url: tuple[CuttableProxy, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past its lease the leader stops firing (it cannot renew): what it held is recorded
+    when the database returns, what fell due after is found by the catch-up of its next
+    term. Every occurrence has exactly one row, none overlaps, none is left running."""
+    monkeypatch.setenv("CRONWELL_LEASE_TTL", "1.5")  # stops firing 1.2 s into the outage
+    outage = _ride_an_outage(*proxy_url, seconds=3.0)
+    assert outage.log.actions("lease_lost")
+    for policy, runs in outage.runs.items():
+        times = [r.scheduled_for for r in runs]
+        assert len(set(times)) == len(times), policy
+        steps = {round((b - a).total_seconds(), 3) for a, b in itertools.pairwise(times)}
+        assert steps == {_INTERVAL}, (policy, steps)  # no occurrence without its row
+        during = [r for r in runs if r.scheduled_for < outage.restored_at]
+        assert not [r for r in during if r.reason == RunReason.OVERLAP], policy
+        assert not [r for r in runs if r.status in (RunStatus.RUNNING, RunStatus.PENDING)]
+    reasons = {r.reason for r in _during(outage, outage.runs["none"])}
+    assert reasons <= {_DATABASE_UNAVAILABLE, RunReason.SCHEDULER_DOWN}
 
 
 def test_on_sqlite_a_locked_database_is_an_outage_too(
