@@ -219,3 +219,88 @@ def test_the_api_is_not_served_beyond_loopback_without_a_token(tmp_path: Path) -
     )
     assert result.returncode == 6
     assert "CRONWELL_API_TOKEN" in result.stderr and "127.0.0.1" in result.stderr
+
+
+def _serve_a_long_run_then_cut(
+    service: object, proxy: object, url: str, store: Store
+) -> tuple[Service, Run]:
+    """``cronwell serve`` through the proxy with a shell run going, then the proxy cut."""
+    svc: Service = service("""
+        [[tasks]]
+        id = "long"
+        every = "1h"
+        action = { kind = "shell", command = "sleep 30" }
+    """)  # type: ignore[operator]
+    svc.env["CRONWELL_DATABASE_URL"] = url
+    svc.env["CRONWELL_SHUTDOWN_GRACE"] = "1"
+    svc.start()
+    # a new task's first occurrence comes an hour from now: hand the service a run
+    subprocess.run(
+        [sys.executable, "-m", "cronwell", "tasks", "run", "long", "--queue"],
+        env=svc.env,
+        check=False,
+        capture_output=True,
+        timeout=30,
+    )
+    running = wait_until(
+        lambda: store.list_runs(task_id="long", status=RunStatus.RUNNING),
+        timeout=15,
+        what="a running run",
+    )[0]
+    proxy.cut()  # type: ignore[attr-defined]
+    return svc, running
+
+
+def test_sigterm_during_a_database_outage_records_runs_interrupted_when_it_returns(
+    service: object, postgres_database: str
+) -> None:
+    """Issue 18, defect 8: ``serve`` stopped while PostgreSQL is unreachable (a proxy the
+    test cuts; the shared server keeps running) keeps retrying its last writes within the
+    shutdown grace: the database returns, the run is recorded ``interrupted``, and the
+    service exits 0 instead of leaving it ``running`` for the next start to abandon."""
+    from tests.support.proxy import proxied
+
+    with proxied(postgres_database, lifetime=120) as (proxy, url):
+        store = Store(postgres_database)
+        try:
+            svc, running = _serve_a_long_run_then_cut(service, proxy, url, store)
+            assert svc.proc is not None
+            svc.proc.send_signal(signal.SIGTERM)
+            # the grace passes and the command is killed while the database is away
+            threading.Event().wait(2.0)
+            assert svc.proc.poll() is None  # still retrying its last writes
+            proxy.restore()
+            svc.proc.communicate(timeout=30)
+            assert svc.proc.returncode == 0
+            svc.proc = None
+            run = store.get_run(running.id)
+            assert (run.status, run.reason) == (RunStatus.INTERRUPTED, "shutdown")
+        finally:
+            proxy.restore()
+            store.close()
+
+
+def test_sigterm_during_a_longer_outage_exits_5_and_the_next_start_abandons_the_run(
+    service: object, postgres_database: str
+) -> None:
+    """The trade-off of docs/discussions/run-policies.md ("Database outages"): past the
+    shutdown grace the service stops anyway, says so and exits 5; its run stays
+    ``running`` until the next start records it ``abandoned``."""
+    from tests.support.proxy import proxied
+
+    with proxied(postgres_database, lifetime=120) as (proxy, url):
+        store = Store(postgres_database)
+        try:
+            svc, running = _serve_a_long_run_then_cut(service, proxy, url, store)
+            assert svc.stop() == 5
+            proxy.restore()
+            assert store.get_run(running.id).status is RunStatus.RUNNING
+            svc.start()
+            wait_until(
+                lambda: store.get_run(running.id).status is RunStatus.ABANDONED,
+                what="the abandon",
+            )
+            assert svc.stop() == 0
+        finally:
+            proxy.restore()
+            store.close()

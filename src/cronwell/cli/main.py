@@ -39,7 +39,7 @@ from cronwell.domain.run import RunStatus
 from cronwell.domain.schedule import cron, daily, monthly, once, weekly
 from cronwell.domain.schedule import every as every_schedule
 from cronwell.domain.timezones import canonical_timezone, system_timezone, zone
-from cronwell.errors import CronwellError, InvalidInputError
+from cronwell.errors import CronwellError, DatabaseUnavailableError, InvalidInputError
 from cronwell.gcpause import freeze_startup_heap
 from cronwell.notify.redact import public_task
 from cronwell.runtime import Cronwell, read_tasks_file
@@ -178,6 +178,12 @@ def serve(
         api.stop()
     _opened.remove(cw)
     cw.close()
+    if cw.dispatcher.writes_given_up:
+        raise DatabaseUnavailableError(
+            "cronwell stopped without writing all of its run history: the database could "
+            "not be reached within CRONWELL_SHUTDOWN_GRACE. The next start records the runs "
+            "left running as abandoned and catches up what fell due."
+        )
     console.print("cronwell stopped.")
     sys.stdout.flush()
     if any(t.name.startswith("cronwell-run") for t in threading.enumerate()):

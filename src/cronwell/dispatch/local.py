@@ -14,6 +14,9 @@ the engine claims when due; ``timeout`` is handed to the runner.
 Nothing is left ``running`` by a stop: once :meth:`LocalDispatcher.shutdown` begins, fires
 still queued are recorded ``interrupted``; running runs get ``grace`` seconds to finish,
 then processes are killed and what is left is recorded ``interrupted``.
+
+A database outage is a state of its own (:mod:`cronwell.dispatch.outage`): results wait,
+fires that fall due are held undecided and recorded missed or caught up when it answers.
 """
 
 from __future__ import annotations
@@ -35,12 +38,18 @@ from functools import partial
 from typing import NamedTuple, TypeVar
 
 from cronwell.clock import Clock
+from cronwell.dispatch.outage import RETRY_DELAY, Outage, OutageWriter, drain
 from cronwell.dispatch.pool import WorkerPool
 from cronwell.domain.durations import format_duration
 from cronwell.domain.policies import FAILURES, backoff_delay, should_retry
 from cronwell.domain.run import Run, RunReason, RunStatus, occurrence_key
 from cronwell.domain.task import Task
-from cronwell.errors import ConflictError, InvalidInputError, SchedulerStateError
+from cronwell.errors import (
+    ConflictError,
+    DatabaseUnavailableError,
+    InvalidInputError,
+    SchedulerStateError,
+)
 from cronwell.gcpause import BurstHold
 from cronwell.runners import Outcome, RunContext, Runners
 from cronwell.store import NewRun, RunGrid, RunUpdate, Store
@@ -105,10 +114,12 @@ _BATCH_LIMIT = 1000
 # them, as long as one arrives at least every _QUIET seconds
 _LINGER = 0.05
 _QUIET = 0.002
-_RETRY_DELAY = 1.0
+_UNRECORDABLE = "Not run: the database could not be reached when it fell due."
+# seconds a stop keeps retrying its last writes through a database outage when it was
+# given no grace of its own
+_SHUTDOWN_WRITES = 30.0
 # seconds the writer may hold the cyclic collector off while a burst's runs are in flight
 _HOLD_LONGEST = 1.0
-_T = TypeVar("_T")
 # fires that follow the overlap policy (catch-up runs of catchup='all' run side by side)
 _SCHEDULED = frozenset({RunReason.SCHEDULE})
 # seconds between "still alive" notes while a process runs something (engines beat too)
@@ -187,16 +198,6 @@ _STOP = object()
 _DUE = object()  # wakes the writer for fires, which wait in a queue of their own
 
 
-def _drain(source: queue.SimpleQueue[_T]) -> list[_T]:
-    """Everything ``source`` holds now."""
-    taken: list[_T] = []
-    try:
-        while True:
-            taken.append(source.get_nowait())
-    except queue.Empty:
-        return taken
-
-
 # seconds between looks at the writer and the caller's cancel event, while waiting
 _REQUEST_POLL = 0.1
 
@@ -241,6 +242,9 @@ class LocalDispatcher:
         self._pool: WorkerPool | None = None
         self._writer: threading.Thread | None = None
         self._hold: BurstHold | None = None  # the writer's, from start() on
+        self.outage = Outage(clock)
+        self._outage_writer = OutageWriter(self.outage, clock, self._stopping)
+        self._with_retry = self._outage_writer.retry
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -254,6 +258,7 @@ class LocalDispatcher:
         self._stopping.clear()
         # fresh queues: nothing of a past term leaks in
         self._queue, self._due = queue.SimpleQueue(), queue.SimpleQueue()
+        self._outage_writer.reset(self._due)
         with self._lock:  # a run that outlived the last term frees nothing in this one
             self._queued.clear()
             self._running.clear()
@@ -274,7 +279,15 @@ class LocalDispatcher:
         """Stop. Queued fires are recorded ``interrupted``. With ``wait``, running runs may
         finish for up to ``grace`` seconds (no limit when ``None``); then shell commands and
         child processes are killed, and every run still going is recorded ``interrupted``.
-        Without ``wait``, that happens at once."""
+        Without ``wait``, that happens at once.
+
+        During a database outage the last writes (runs recorded ``interrupted``, results,
+        fires queued) are retried for up to ``grace`` more seconds (30 without one): an
+        outage shorter than that loses nothing. Past it, the stop gives up rather than hang
+        (logged with what was not written): those runs stay ``running`` and the next start
+        records them ``abandoned``. A local journal could record them ``interrupted`` later,
+        but it would be a second source of truth that only the same host could read back,
+        so the database stays the one record (docs/discussions/run-policies.md)."""
         writer, pool = self._writer, self._pool
         if writer is None or pool is None:
             return
@@ -283,6 +296,8 @@ class LocalDispatcher:
         if wait:
             self._wait_idle(grace)
         self._stop_inflight()
+        writes = _SHUTDOWN_WRITES if grace is None else max(grace, RETRY_DELAY)
+        self._outage_writer.give_up_at = time.monotonic() + writes
         self._queue.put(_STOP)
         writer.join()
         self._writer = None
@@ -556,9 +571,9 @@ class LocalDispatcher:
         while True:
             items = [] if stopping else [self._next(inbox, hold)]
             self._gather(inbox, items)
-            fires = _drain(due)
+            fires = drain(due)
             if fires:
-                items += _drain(inbox)
+                items += drain(inbox)
             if stopping and not items and not fires:
                 return  # drained: what this thread queued for itself is written too
             try:
@@ -566,7 +581,7 @@ class LocalDispatcher:
                 # freed by the worker the moment the action returned
                 finished = self._settle([i for i in items if isinstance(i, _RESULTS)])
                 # fires first: they are due now, the rest only waits to be written
-                if fires:
+                if fires or self._outage_writer.held:
                     # again: the end of the last burst may have ended the hold taken by
                     # submit() for these, between the submit and this thread taking them
                     hold.hold()
@@ -632,8 +647,11 @@ class LocalDispatcher:
         for item in finished:
             if item.returned:
                 _log_outcome(item.run)
+        updates = [f.update for f in finished]
         try:
-            self._store.finish_runs([f.update for f in finished])
+            self._store.finish_runs(updates)
+        except DatabaseUnavailableError as exc:  # an outage: the whole batch waits for it
+            self._with_retry("finish_runs", lambda: self._store.finish_runs(updates), exc)
         except Exception:
             for item in finished:
                 self._write_one_finished(item)
@@ -783,6 +801,25 @@ class LocalDispatcher:
         return outcome
 
     def _record_fires(self, fires: list[Fire]) -> None:
+        """Decide, record and start ``fires``. Through a database outage they are held
+        (see :mod:`cronwell.dispatch.outage`) until it answers."""
+        if self._outage_writer.held:  # an outage a write of results or retries rode out
+            self._outage_writer.record_held(fires, self._record)
+            return
+        try:
+            self._record(fires)
+        except DatabaseUnavailableError as exc:
+            self._outage_writer.record_held(fires, self._record, exc)
+
+    @property
+    def writes_given_up(self) -> int:
+        """History writes a stop gave up on because the database stayed away."""
+        return self._outage_writer.given_up
+
+    def _record(self, fires: list[Fire], missed: Sequence[Fire] = ()) -> None:
+        """Decide ``fires`` now, record them with ``missed`` (occurrences of a database
+        outage), start what runs. A database that cannot be reached raises
+        ``DatabaseUnavailableError`` with nothing decided: the slots taken are given back."""
         now = self._clock.now()
         stopping = self._stopping.is_set()
         plans: list[tuple[RunStatus, str]] = []
@@ -800,10 +837,21 @@ class LocalDispatcher:
                         reason = fire.reason
                     self._running[fire.task.id] += 1
                 plans.append((status, reason))
-        self._replace(to_replace)
-        ids = self._with_retry("insert_fires", lambda: self._insert_fires(fires, plans, now))
+        if missed:
+            fires = [*fires, *missed]
+            plans += [(RunStatus.MISSED, RunReason.DATABASE_UNAVAILABLE)] * len(missed)
+        try:
+            ids: list[int | None] | None = self._insert_fires(fires, plans, now)
+        except DatabaseUnavailableError:
+            self._undo(fires, plans)
+            raise
+        except Exception as exc:
+            ids = self._with_retry(
+                "insert_fires", lambda: self._insert_fires(fires, plans, now), exc
+            )
         if ids is None:  # abandoned at shutdown; logged by _with_retry
             ids = [None] * len(fires)
+        self._replace(to_replace)
         terminal: list[Run] = []
         starting: list[tuple[Fire, int]] = []
         for fire, (status, reason), run_id in zip(fires, plans, ids, strict=True):
@@ -833,6 +881,17 @@ class LocalDispatcher:
         self._notify(terminal)
         tasks = {fire.task.id: fire.task for fire in fires}
         self._tell_outcomes([RunOutcome(run, tasks.get(run.task_id)) for run in terminal])
+
+    def _undo(self, fires: list[Fire], plans: list[tuple[RunStatus, str]]) -> None:
+        """Give back the slots that ``plans`` took (a run going, a place in the queue)."""
+        with self._lock:
+            for fire, (status, _) in zip(fires, plans, strict=True):
+                if status is RunStatus.RUNNING:
+                    self._release_locked(fire.task.id)
+                elif status is RunStatus.PENDING:
+                    queued = self._queued.get(fire.task.id)
+                    if queued is not None and queued[1] < 0:
+                        del self._queued[fire.task.id]
 
     def _insert_fires(
         self, fires: list[Fire], plans: list[tuple[RunStatus, str]], now: datetime
@@ -942,30 +1001,9 @@ class LocalDispatcher:
             reason=reason,
             started_at=now if running else None,
             finished_at=now if terminal else None,
+            error=_UNRECORDABLE if reason == RunReason.DATABASE_UNAVAILABLE else None,
             instance_id=self._instance_id,
         )
-
-    def _with_retry(self, what: str, write: Callable[[], _T]) -> _T | None:
-        """Retry a history write until it succeeds, so a database outage delays history
-        instead of dropping it. Once the dispatcher is stopping, one failed retry gives up
-        (logged as an error with what was not written) so a shutdown cannot hang."""
-        while True:
-            try:
-                return write()
-            except Exception:
-                log.exception(
-                    "cannot write run history; retrying",
-                    extra={"action": "history_write_failed", "operation": what},
-                )
-                if self._stopping.wait(_RETRY_DELAY):
-                    try:
-                        return write()
-                    except Exception:
-                        log.error(
-                            "gave up writing run history at shutdown",
-                            extra={"action": "history_write_abandoned", "operation": what},
-                        )
-                        return None
 
     # -- running actions ------------------------------------------------------------------
 
@@ -1056,10 +1094,13 @@ class LocalDispatcher:
         return kept
 
     def _run_action(self, fire: Fire, run_id: int, started_at: datetime) -> _Returned:
+        """Run ``fire``'s action; its run's ``started_at`` becomes the moment the action
+        begins (after waiting for a worker and the jitter), written with its result."""
         task = fire.task
-        started = _Started(fire, started_at)
         if task.jitter > 0:
             self._stopping.wait(random.uniform(0, task.jitter))
+        started_at = self._clock.now()
+        started = _Started(fire, started_at)
         if run_id in self._replaced:  # replaced before its action began: not started at all
             outcome = Outcome(status=RunStatus.INTERRUPTED, error="replaced before it started")
             return _Returned(run_id, started, outcome, {}, RunReason.REPLACED, self._clock.now())
@@ -1125,6 +1166,7 @@ class LocalDispatcher:
         update = RunUpdate(
             run_id=run_id,
             status=run.status,
+            started_at=started.started_at,
             finished_at=finished_at,
             duration=run.duration,
             error=run.error,
@@ -1173,7 +1215,14 @@ class LocalDispatcher:
             self._inflight.clear()
         if inflight:
             finished = [self._interrupted(run_id, started) for run_id, started in inflight]
-            self._store.finish_runs([f.update for f in finished])
+            updates = [f.update for f in finished]
+
+            def write() -> bool:
+                self._store.finish_runs(updates)
+                return True
+
+            if not self._with_retry("interrupt_runs", write):
+                return  # logged by _with_retry: the next start records them abandoned
             self._notify([f.run for f in finished])
             log.warning(
                 "runs still going at shutdown were recorded interrupted",

@@ -89,3 +89,38 @@ def plan_catchup(
         run = [t for t in ordered if floor is None or t >= floor]
     chosen = set(run)
     return CatchupPlan(run=run, missed=[t for t in ordered if t not in chosen])
+
+
+@dataclass(frozen=True)
+class OutagePlan:
+    """What to do about a task's occurrences that fell due while the database could not be
+    reached: run ``late`` as the fire it was (``None``: none), ``run`` the others now as
+    catch-up runs, record the rest ``missed``."""
+
+    late: datetime | None = None
+    run: list[datetime] = field(default_factory=list)
+    missed: list[datetime] = field(default_factory=list)
+
+
+def plan_outage(
+    held: Sequence[datetime],
+    policy: Catchup,
+    now: datetime,
+    misfire_grace: float,
+    window: float | None = None,
+) -> OutagePlan:
+    """Split the occurrences of one task that fell due while its run rows could not be
+    written (``held``), once the database answers again at ``now``.
+
+    * One occurrence still within ``misfire_grace`` of ``now`` is only late: it runs as
+      the fire it was, and follows the overlap policy against runs really going.
+    * Otherwise they are missed occurrences and follow :func:`plan_catchup`: those it
+      runs are catch-up runs (which never wait for one another), the rest are recorded
+      ``missed``. No occurrence of an outage is ever skipped for overlapping another one
+      that could not be recorded either.
+    """
+    ordered = sorted(held)
+    if len(ordered) == 1 and (now - ordered[0]).total_seconds() <= misfire_grace:
+        return OutagePlan(late=ordered[0])
+    plan = plan_catchup(ordered, policy, now, window)
+    return OutagePlan(run=plan.run, missed=plan.missed)

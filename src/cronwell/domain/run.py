@@ -43,6 +43,7 @@ class RunReason:
     RETRY = "retry"
     CATCHUP = "catchup"  # run late because the scheduler was down (catchup policy)
     SCHEDULER_DOWN = "scheduler_down"
+    DATABASE_UNAVAILABLE = "database_unavailable"  # fell due while history could not be written
     PAUSED = "paused"
     PROCESS_DIED = "process_died"
 

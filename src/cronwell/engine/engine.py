@@ -403,11 +403,14 @@ class Engine:
                     next_heartbeat = time.monotonic() + HEARTBEAT_INTERVAL
                     self.heartbeat()
                 self.sync()
-            except Exception:
-                log.exception(
-                    "cannot read changes from the store; will retry",
-                    extra={"action": "sync_failed"},
-                )
+            except Exception as exc:
+                if not self._dispatcher.outage.report(exc):  # an outage is logged as one
+                    log.exception(
+                        "cannot read changes from the store; will retry",
+                        extra={"action": "sync_failed"},
+                    )
+            else:
+                self._dispatcher.outage.recovered()
 
     def _keep_lease(self) -> None:
         """Renew the lease well inside its TTL while leading (a third of it); stand by
@@ -428,9 +431,10 @@ class Engine:
                 granted, holder = self._store.acquire_lease(
                     LEASE, self._instance_id, self._lease_ttl
                 )
-            except Exception:
+            except Exception as exc:
                 granted, holder = False, None
-                log.exception("cannot renew the lease", extra={"action": "lease_renew_failed"})
+                if not self._dispatcher.outage.report(exc):
+                    log.exception("cannot renew the lease", extra={"action": "lease_renew_failed"})
                 if time.monotonic() < self._renew_at + self._lease_ttl / 3:
                     return  # one failed renewal leaves a third of the TTL: try again
             if granted:

@@ -83,7 +83,9 @@ class RunGrid:
 class RunUpdate:
     """The outcome of one run, for :meth:`Store.finish_runs`.
 
-    ``reason`` and ``counters`` left as ``None`` keep what the row already holds.
+    ``reason``, ``counters`` and ``started_at`` left as ``None`` keep what the row already
+    holds; ``started_at`` is when the action began, which may be later than the row's
+    insert (a wait for a worker, jitter).
     """
 
     run_id: int
@@ -91,6 +93,7 @@ class RunUpdate:
     status: RunStatus
     finished_at: datetime
     duration: float | None
+    started_at: datetime | None = None
     error: str | None = None
     traceback: str | None = None
     output: str | None = None
@@ -101,6 +104,8 @@ class RunUpdate:
     def __post_init__(self) -> None:
         _set_status(self)
         object.__setattr__(self, "finished_at", utc(self.finished_at, "finished_at"))
+        if self.started_at is not None:
+            object.__setattr__(self, "started_at", utc(self.started_at, "started_at"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -777,6 +777,7 @@ class Store(RunProcesses):
             self._stamp(change.finished_at),
             # a float for PostgreSQL's array: psycopg refuses to dump a list of ints and floats
             None if change.duration is None else float(change.duration),
+            None if change.started_at is None else self._stamp(change.started_at),
             _text(change.error),
             _text(change.traceback),
             _text(change.output),
@@ -1591,13 +1592,14 @@ _INSERT_RUNS_UNNEST = (
 # in the order of Store._finish_params, with the same guard as _finish_runs_sql
 _FINISH_RUNS_UNNEST = (
     f"UPDATE {runs.name} AS r SET status = u.status, finished_at = u.finished_at,"
-    " duration = u.duration, error = u.error, traceback = u.traceback, output = u.output,"
+    " duration = u.duration, started_at = COALESCE(u.started_at, r.started_at),"
+    " error = u.error, traceback = u.traceback, output = u.output,"
     " return_value = u.return_value, counters = COALESCE(u.counters, r.counters),"
     " reason = COALESCE(u.reason, r.reason)"
-    " FROM unnest(%b::varchar[], %b::timestamptz[], %b::float8[], %b::text[], %b::text[],"
-    " %b::text[], %b::text[], %b::text[], %b::varchar[], %b::bigint[])"
-    " AS u(status, finished_at, duration, error, traceback, output, return_value, counters,"
-    " reason, id)"
+    " FROM unnest(%b::varchar[], %b::timestamptz[], %b::float8[], %b::timestamptz[],"
+    " %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::varchar[], %b::bigint[])"
+    " AS u(status, finished_at, duration, started_at, error, traceback, output, return_value,"
+    " counters, reason, id)"
     f" WHERE r.id = u.id AND r.status IN ('{RunStatus.RUNNING.value}',"
     f" '{RunStatus.PENDING.value}')"
 )
@@ -1671,7 +1673,8 @@ def _finish_runs_sql(mark: str) -> str:
     ~40 µs a run."""
     return (
         f"UPDATE {runs.name} SET status = {mark}, finished_at = {mark}, duration = {mark},"
-        f" error = {mark}, traceback = {mark}, output = {mark}, return_value = {mark},"
+        f" started_at = COALESCE({mark}, started_at), error = {mark}, traceback = {mark},"
+        f" output = {mark}, return_value = {mark},"
         f" counters = COALESCE({mark}, counters), reason = COALESCE({mark}, reason)"
         f" WHERE id = {mark} AND status IN ('{RunStatus.RUNNING.value}',"
         f" '{RunStatus.PENDING.value}')"
