@@ -5,6 +5,7 @@ uses :class:`Store`, which takes and returns domain objects.
 """
 
 from cronwell.store.database import display_url, normalize_url
+from cronwell.store.leases import LeaseState
 from cronwell.store.records import (
     InstanceRecord,
     NewRun,
@@ -16,6 +17,7 @@ from cronwell.store.store import Store
 
 __all__ = [
     "InstanceRecord",
+    "LeaseState",
     "NewRun",
     "NotificationRecord",
     "RunGrid",

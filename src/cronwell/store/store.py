@@ -16,7 +16,7 @@ import math
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cache, cached_property, lru_cache
 from itertools import product
 from pathlib import Path
@@ -63,6 +63,7 @@ from cronwell.store.database import (
     reason_of,
     sqlite_file,
 )
+from cronwell.store.leases import LeaseState, database_now, read_lease
 from cronwell.store.migrations import HEAD
 from cronwell.store.records import (
     InstanceRecord,
@@ -956,14 +957,19 @@ class Store:
         with self._begin(write=True) as conn:
             conn.execute(delete(leases).where(leases.c.name == name, leases.c.holder == holder))
 
+    def read_lease(self, name: str) -> LeaseState:
+        """Lease ``name`` as it stands now in database time, read without writing: what a
+        standby looks at before it tries to take the lease."""
+        with self._begin() as conn:
+            return read_lease(conn, name, self.is_sqlite)
+
+    def database_now(self) -> datetime:
+        """The database's clock, which every instance shares (leases, heartbeats)."""
+        with self._begin() as conn:
+            return self._database_now(conn)
+
     def _database_now(self, conn: Connection) -> datetime:
-        """The database's clock, as an aware UTC datetime."""
-        if self.is_sqlite:
-            text_now = conn.exec_driver_sql("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')").scalar()
-            return datetime.fromisoformat(str(text_now)).replace(tzinfo=UTC)
-        value = conn.exec_driver_sql("SELECT now()").scalar()
-        assert isinstance(value, datetime)
-        return value.astimezone(UTC)
+        return database_now(conn, self.is_sqlite)
 
     def prune_notifications(self, before: datetime) -> int:
         """Delete notifications log rows older than ``before``; return how many."""
@@ -1206,36 +1212,36 @@ class Store:
     # -- instances ---------------------------------------------------------------------------
 
     def register_instance(self, instance_id: str, hostname: str, pid: int, now: datetime) -> None:
-        """Record a cronwell process as alive: a new instance starts (``started_at`` and
-        ``last_seen`` = ``now``); a known one gets ``hostname``, ``pid`` and
-        ``last_seen`` updated."""
+        """Record a cronwell process as alive: a new instance starts (``started_at`` =
+        ``now``); a known one gets ``hostname`` and ``pid`` updated. ``last_seen`` is the
+        database's time, which every instance compares it with, whatever its own clock."""
         self._upsert_instance(instance_id, hostname, pid, now)
 
     def heartbeat(self, instance_id: str, hostname: str, pid: int, now: datetime) -> None:
-        """Record that an instance is still alive (``last_seen=now``). Takes what
+        """Record that an instance is still alive (``last_seen`` = the database's time). Takes what
         :meth:`register_instance` takes, so an instance whose row was removed (judged dead
         by another while it was only slow) registers again."""
         self._upsert_instance(instance_id, hostname, pid, now)
 
     def _upsert_instance(self, instance_id: str, hostname: str, pid: int, now: datetime) -> None:
         now = utc(now, "now")
-        values = {
-            "instance_id": _short(instance_id),
-            "hostname": hostname[:_HOSTNAME],
-            "pid": pid,
-            "started_at": now,
-            "last_seen": now,
-        }
-        insert_ = sqlite.insert(instances) if self.is_sqlite else postgresql.insert(instances)
-        statement = insert_.values(**values).on_conflict_do_update(
-            index_elements=[instances.c.instance_id],
-            set_={
-                "hostname": insert_.excluded.hostname,
-                "pid": insert_.excluded.pid,
-                "last_seen": insert_.excluded.last_seen,
-            },
-        )
         with self._begin(write=True) as conn:
+            values = {
+                "instance_id": _short(instance_id),
+                "hostname": hostname[:_HOSTNAME],
+                "pid": pid,
+                "started_at": now,
+                "last_seen": self._database_now(conn),
+            }
+            insert_ = sqlite.insert(instances) if self.is_sqlite else postgresql.insert(instances)
+            statement = insert_.values(**values).on_conflict_do_update(
+                index_elements=[instances.c.instance_id],
+                set_={
+                    "hostname": insert_.excluded.hostname,
+                    "pid": insert_.excluded.pid,
+                    "last_seen": insert_.excluded.last_seen,
+                },
+            )
             conn.execute(statement)
 
     def list_instances(self) -> list[InstanceRecord]:
