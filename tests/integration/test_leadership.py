@@ -4,14 +4,17 @@ its leader's term, and on PostgreSQL changes made elsewhere arrive by notificati
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 from tests.support.waiting import wait_until
 
 from cronwell import Cronwell, PythonAction, RunStatus, Task, every
 from cronwell.engine import recovery
+from cronwell.engine.engine import LEASE
 from cronwell.engine.recovery import recover_dead_instances
 from cronwell.settings import load_settings
 from cronwell.store import NewRun, Store
@@ -57,3 +60,45 @@ def test_another_hosts_heartbeat_is_judged_by_the_database_clock(
     )
     assert [run.id for run in abandoned] == [run_id]
     assert store.get_run(run_id).status is RunStatus.ABANDONED
+
+
+# -- a standby reads the lease ---------------------------------------------------------------
+
+
+def _lease_statements(store: Store) -> Counter[str]:
+    """Counts of statements on the lease table this store sends from now on: ``write``
+    (INSERT, UPDATE, DELETE) and ``read``."""
+    counts: Counter[str] = Counter()
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sql = statement.lstrip().upper()
+        if "CRONWELL_LEASES" in sql:
+            writes = sql.startswith(("INSERT", "UPDATE", "DELETE"))
+            counts["write" if writes else "read"] += 1
+
+    event.listen(store._engine, "before_cursor_execute", count)
+    return counts
+
+
+def test_a_standby_reads_the_lease_without_writing_and_takes_over_when_it_lapses(
+    database_url: str,
+) -> None:
+    holder = Store(database_url)
+    holder.upgrade()
+    assert holder.acquire_lease(LEASE, "ghost", 60) == (True, "ghost")  # a leader that hangs
+    standby = _cronwell(database_url, "standby")
+    try:
+        standby.start()
+        assert not standby.engine.is_leader and standby.engine.leader == "ghost"
+        counts = _lease_statements(standby.store)
+        wait_until(lambda: counts["read"] >= 20, what="ten looks at the lease")
+        assert counts["write"] == 0
+        assert not standby.engine.is_leader
+        # the hung leader's lease now lapses (renewed one last time, for a moment)
+        assert holder.acquire_lease(LEASE, "ghost", 0.3) == (True, "ghost")
+        wait_until(lambda: standby.engine.is_leader, what="the takeover once the lease lapsed")
+        assert counts["write"] >= 1
+        assert holder.read_lease(LEASE).current_holder == "standby"
+    finally:
+        standby.close()
+        holder.close()

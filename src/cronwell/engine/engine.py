@@ -11,6 +11,8 @@
 * A sync thread polls the store's change log (every ``poll_interval``, or at once when
   :meth:`notify` is called in this process) so that changes made by the CLI or another process
   reach the running engine, and claims pending runs (manual runs queued elsewhere).
+* A standby reads the lease each poll without writing, and tries to take it only once it
+  lapses (or its holder is known dead).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from cronwell.engine.recovery import (
 from cronwell.engine.trigger import TaskTrigger, first_fire_floor
 from cronwell.errors import SchedulerStateError
 from cronwell.gcpause import collection_paused
-from cronwell.store import Store
+from cronwell.store import LeaseState, Store
 
 log = logging.getLogger(__name__)
 _ENTRY_POINT = "cronwell.engine.entry:fire"
@@ -57,6 +59,9 @@ LEASE = "scheduler"
 # the leader stops firing at this fraction of the TTL after its last successful renewal was
 # asked for, before the lease can lapse in database time
 _LEASE_MARGIN = 0.8
+# a standby whose next look would come after the lease lapses looks this long after it
+# lapses instead (database and local time may differ by a little)
+_JUST_AFTER = 0.01
 
 
 class _DispatchExecutor(BaseExecutor):  # type: ignore[misc]
@@ -107,6 +112,7 @@ class Engine:
         self._stop = threading.Event()
         self._sync_thread: threading.Thread | None = None
         self._catchup_thread: threading.Thread | None = None
+        self._next_look: float | None = None  # seconds, sooner than a poll, for a standby
         self._lock = threading.RLock()
         self.started_at: datetime | None = None
         self._started = False
@@ -155,23 +161,12 @@ class Engine:
         """Take the lease if it is free, lapsed, or held by an instance known dead; lead
         if granted. Caller holds the lock."""
         granted, holder = self._store.acquire_lease(LEASE, self._instance_id, self._lease_ttl)
-        if not granted and holder is not None:
-            records = {r.instance_id: r for r in self._store.list_instances()}
-            if gone_from_this_host(records.get(holder)):
-                granted, holder = self._store.acquire_lease(
-                    LEASE, self._instance_id, self._lease_ttl, take_from=holder
-                )
+        if not granted and holder is not None and self._holder_gone(holder):
+            granted, holder = self._store.acquire_lease(
+                LEASE, self._instance_id, self._lease_ttl, take_from=holder
+            )
         if not granted:
-            if holder != self._holder:
-                log.warning(
-                    "another instance schedules on this database; this one stands by and "
-                    "takes over if it stops%s",
-                    " (with SQLite, one instance schedules at a time)"
-                    if self._store.is_sqlite
-                    else "",
-                    extra={"action": "standing_by", "leader": holder},
-                )
-            self._holder = holder
+            self._stand_by_for(holder)
             return
         try:
             self._lead()
@@ -189,6 +184,34 @@ class Engine:
         self._holder = self._instance_id
         if not first:
             self._on_leadership(True)
+
+    def _holder_gone(self, holder: str) -> bool:
+        records = {r.instance_id: r for r in self._store.list_instances()}
+        return gone_from_this_host(records.get(holder))
+
+    def _stand_by_for(self, holder: str | None) -> None:
+        if holder != self._holder:
+            log.warning(
+                "another instance schedules on this database; this one stands by and "
+                "takes over if it stops%s",
+                " (with SQLite, one instance schedules at a time)" if self._store.is_sqlite else "",
+                extra={"action": "standing_by", "leader": holder},
+            )
+        self._holder = holder
+
+    def _look_at_lease(self) -> None:
+        """As a standby: read the lease (no lock, no write) and try to take it only when
+        it is free or lapsed, or its holder is a process of this host that no longer
+        exists. When it lapses before the next poll, the next look comes just after it
+        lapses. Caller holds the lock."""
+        lease: LeaseState = self._store.read_lease(LEASE)
+        holder = lease.current_holder
+        if holder is None or holder == self._instance_id or self._holder_gone(holder):
+            self._try_lead()
+            return
+        if lease.seconds_left < self._poll_interval:
+            self._next_look = lease.seconds_left + _JUST_AFTER
+        self._stand_by_for(holder)
 
     def _lead(self) -> None:
         """Load every enabled task, recover what dead instances left and what was missed,
@@ -393,7 +416,10 @@ class Engine:
     def _sync_loop(self) -> None:
         next_heartbeat = time.monotonic() + HEARTBEAT_INTERVAL
         while not self._stop.is_set():
-            self._wake.wait(self._poll_interval)
+            wait = self._poll_interval
+            if self._next_look is not None:
+                wait, self._next_look = min(wait, self._next_look), None
+            self._wake.wait(wait)
             self._wake.clear()
             if self._stop.is_set():
                 return
@@ -416,7 +442,7 @@ class Engine:
             if self._stop.is_set():
                 return
             if not self.is_leader:
-                self._try_lead()
+                self._look_at_lease()
                 return
             if time.monotonic() >= self._lease_deadline:
                 self._step_down()  # renewals kept failing or came too late
