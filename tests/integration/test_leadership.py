@@ -4,6 +4,7 @@ its leader's term, and on PostgreSQL changes made elsewhere arrive by notificati
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import event
 from tests.support.waiting import wait_until
 
-from cronwell import Cronwell, PythonAction, RunStatus, Task, every
+from cronwell import Cronwell, PythonAction, RunStatus, Task, cron, every
 from cronwell.engine import recovery
 from cronwell.engine.engine import LEASE
 from cronwell.engine.recovery import recover_dead_instances
@@ -102,3 +103,64 @@ def test_a_standby_reads_the_lease_without_writing_and_takes_over_when_it_lapses
     finally:
         standby.close()
         holder.close()
+
+
+# -- the catch-up ends with its leader's term ------------------------------------------------
+
+
+def test_a_catch_up_in_progress_stops_when_the_lease_is_lost(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lease is taken away while the catch-up is between two chunks of missed rows:
+    once the engine stands by, its catch-up stores and starts nothing more."""
+    monkeypatch.setattr(recovery, "_RECORD_CHUNK", 18)  # two tasks of nine missed rows
+    monkeypatch.setattr(recovery, "_BESIDE_CHUNK", 18)
+    monkeypatch.setattr(recovery, "_RUNS_AHEAD", 0)  # a chunk's runs start before the next
+    cw = _cronwell(database_url, "lead-a")
+    cw.service  # noqa: B018 - the tables, before tasks are stored straight into them
+    # the fleet's next occurrence must not fall inside the test: start early in a minute
+    assert wait_until(lambda: datetime.now(UTC).second < 45, timeout=20)
+    stopped = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
+    fleet = [
+        Task(
+            id=f"fleet-{i:02d}",
+            schedule=cron("* * * * *"),
+            action=PythonAction(func="os:getpid"),
+            catchup="latest",
+        )
+        for i in range(20)
+    ]
+    cw.store.bulk_insert_tasks(fleet, stopped + timedelta(seconds=1))
+    blocked, release = threading.Event(), threading.Event()
+    real_record = cw.dispatcher.record
+    calls = 0
+
+    def slow_record(*args: Any, **kwargs: Any) -> bool:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # a slow database, while the lease is taken away
+            blocked.set()
+            release.wait(30)
+        return real_record(*args, **kwargs)
+
+    monkeypatch.setattr(cw.dispatcher, "record", slow_record)
+    thief = Store(database_url)
+    try:
+        cw.start()
+        assert cw.engine.is_leader
+        catch_up = cw.engine._catchup_thread
+        assert catch_up is not None
+        assert blocked.wait(20)
+        assert thief.acquire_lease(LEASE, "thief", 60, take_from="lead-a") == (True, "thief")
+        wait_until(lambda: not cw.engine.is_leader, what="the engine to step down")
+        recorded = cw.store.count_runs()
+        assert 0 < recorded < len(fleet) * 10  # the catch-up was cut short
+        release.set()
+        wait_until(lambda: not catch_up.is_alive(), what="the catch-up to end")
+        cw.shutdown()  # the writer drains what was queued
+        assert cw.store.count_runs() == recorded
+        assert cw.engine.leader == "thief"
+    finally:
+        release.set()
+        cw.close()
+        thief.close()

@@ -32,7 +32,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from cronwell.clock import Clock
-from cronwell.dispatch import Fire, LocalDispatcher
+from cronwell.dispatch import Fire, HandOver, LocalDispatcher
 from cronwell.dispatch.local import HEARTBEAT_INTERVAL
 from cronwell.domain.run import Run, RunReason, RunStatus
 from cronwell.domain.task import Task
@@ -62,6 +62,8 @@ _LEASE_MARGIN = 0.8
 # a standby whose next look would come after the lease lapses looks this long after it
 # lapses instead (database and local time may differ by a little)
 _JUST_AFTER = 0.01
+# seconds a new leader waits for the catch-up of its previous term to end
+_CATCHUP_JOIN = 5.0
 
 
 class _DispatchExecutor(BaseExecutor):  # type: ignore[misc]
@@ -112,6 +114,9 @@ class Engine:
         self._stop = threading.Event()
         self._sync_thread: threading.Thread | None = None
         self._catchup_thread: threading.Thread | None = None
+        # set when this term of leadership ends: its catch-up stops handing work over, and
+        # what it handed over is withdrawn when the lease was lost
+        self._term_over = HandOver()
         self._next_look: float | None = None  # seconds, sooner than a poll, for a standby
         self._lock = threading.RLock()
         self.started_at: datetime | None = None
@@ -238,6 +243,10 @@ class Engine:
         granted, holder = self._store.acquire_lease(LEASE, self._instance_id, self._lease_ttl)
         if not granted:
             raise _LeaseTaken(holder)
+        previous = self._catchup_thread
+        if previous is not None:  # the catch-up of an earlier term, told to stop
+            previous.join(_CATCHUP_JOIN)
+        self._term_over = HandOver()
         # Before the scheduler starts: it fires what is due at once, and a fire checked
         # against a deadline not yet set was dropped without a row.
         self._renew_at = time.monotonic() + self._lease_ttl / 3
@@ -246,7 +255,10 @@ class Engine:
         # What fell due up to `now` is the catch-up's, what falls due after it the
         # scheduler's: catching up in the background keeps new occurrences on time.
         self._catchup_thread = threading.Thread(
-            target=self._catch_up, args=(tasks, now), name="cronwell-catchup", daemon=True
+            target=self._catch_up,
+            args=(tasks, now, self._term_over),
+            name="cronwell-catchup",
+            daemon=True,
         )
         self._catchup_thread.start()
         # assigned only once running, so a failed start leaves a clean, stopped engine
@@ -262,9 +274,13 @@ class Engine:
             },
         )
 
-    def _catch_up(self, tasks: list[Task], now: datetime) -> None:
+    def _catch_up(self, tasks: list[Task], now: datetime, term_over: HandOver) -> None:
+        """Catch up on a thread of its own until done or until ``term_over`` is set: a
+        leader that stops hands nothing more to the dispatcher, and one that lost the
+        lease withdraws what the dispatcher has not begun (the next leader's catch-up finds
+        what is not recorded)."""
         try:
-            catch_up(self._store, self._dispatcher, tasks, now, self._instance_id, self._stop)
+            catch_up(self._store, self._dispatcher, tasks, now, self._instance_id, term_over)
         except Exception:
             # the next start finds the same gap again: catch-up reads what is recorded
             log.exception("catch-up failed", extra={"action": "catch_up_failed"})
@@ -272,6 +288,7 @@ class Engine:
     def _stop_scheduler(self) -> None:
         """APScheduler is paused before its shutdown so that its loop cannot make one more
         pass and drop what falls due then. Caller holds the lock."""
+        self._term_over.set()
         scheduler = self._scheduler
         if scheduler is None:
             return
@@ -282,8 +299,10 @@ class Engine:
         entry.set_active(None)
 
     def _step_down(self) -> None:
-        """The lease was lost (this instance could not renew it in time): stop firing at
-        once, so that two leaders never fire together. Caller holds the lock."""
+        """The lease was lost (this instance could not renew it in time): stop firing and
+        catching up at once, so that two leaders never fire together. Caller holds the
+        lock."""
+        self._term_over.revoke()
         self._stop_scheduler()
         log.error("lost the scheduler lease; standing by", extra={"action": "lease_lost"})
         self._on_leadership(False)
