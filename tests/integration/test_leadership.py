@@ -4,11 +4,14 @@ its leader's term, and on PostgreSQL changes made elsewhere arrive by notificati
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import event
 from tests.support.waiting import wait_until
@@ -19,6 +22,7 @@ from cronwell.engine.engine import LEASE
 from cronwell.engine.recovery import recover_dead_instances
 from cronwell.settings import load_settings
 from cronwell.store import NewRun, Store
+from cronwell.store import listen as listen_module
 
 
 def _cronwell(url: str, instance_id: str, **settings: Any) -> Cronwell:
@@ -164,3 +168,104 @@ def test_a_catch_up_in_progress_stops_when_the_lease_is_lost(
         release.set()
         cw.close()
         thief.close()
+
+
+# -- LISTEN/NOTIFY on PostgreSQL --------------------------------------------------------------
+
+
+@pytest.fixture
+def listening_leader(postgres_database: str) -> Iterator[Cronwell]:
+    """A leader whose next poll is 30 s away: only a notification explains a pick-up
+    before then."""
+    cw = _cronwell(postgres_database, "listener", poll_interval=30.0, lease_ttl=90.0)
+    cw.start()
+    listener = cw.engine._listener
+    assert listener is not None
+    assert listener.listening.wait(10)
+    yield cw
+    cw.close()
+
+
+def _edit_elsewhere(url: str, task_id: str) -> None:
+    """Create a task through a store of its own, as a CLI call in another process does."""
+    other = Store(url)
+    try:
+        task = Task(id=task_id, schedule=every(hours=1), action=PythonAction(func="os:getpid"))
+        other.insert_task(task, datetime.now(UTC))
+    finally:
+        other.close()
+
+
+def _picked_up(cw: Cronwell, task_id: str, timeout: float = 10.0) -> None:
+    wait_until(
+        lambda: task_id in cw.engine.scheduled_task_ids(),
+        timeout=timeout,
+        what=f"{task_id} to reach the engine",
+    )
+
+
+def test_on_postgresql_an_edit_elsewhere_is_picked_up_by_notification(
+    listening_leader: Cronwell, postgres_database: str
+) -> None:
+    cw = listening_leader
+    for n in range(3):
+        _edit_elsewhere(postgres_database, f"notified-{n}")
+        _picked_up(cw, f"notified-{n}")
+    assert cw.store.bulk_insert_tasks(  # one notification for a whole batch
+        [
+            Task(id=f"batch-{n}", schedule=every(hours=1), action=PythonAction(func="os:getpid"))
+            for n in range(5)
+        ],
+        datetime.now(UTC),
+    )
+    _picked_up(cw, "batch-4")
+
+
+def _terminate(url: str, backend_pid: int) -> None:
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
+
+
+def test_on_postgresql_a_lost_listener_reconnects_and_reads_what_it_missed(
+    listening_leader: Cronwell,
+    postgres_database: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The listening connection is killed; a change committed while nobody listens is
+    read once the listener is back, still long before the next poll."""
+    caplog.set_level(logging.INFO, logger="cronwell.store.listen")
+    monkeypatch.setattr(listen_module, "_FIRST_RETRY", 1.0)  # time to edit while it is down
+    cw = listening_leader
+    listener = cw.engine._listener
+    assert listener is not None and listener.backend_pid is not None
+    _terminate(postgres_database, listener.backend_pid)
+    wait_until(lambda: not listener.listening.is_set(), what="the listener to notice")
+    _edit_elsewhere(postgres_database, "while-deaf")
+    _picked_up(cw, "while-deaf")
+    assert listener.connections == 2
+    _edit_elsewhere(postgres_database, "after")
+    _picked_up(cw, "after")
+    actions = [getattr(r, "action", None) for r in caplog.records]
+    assert actions.count("change_listener_lost") == 1
+    assert actions.count("change_listener_restored") == 1
+
+
+def test_on_postgresql_polling_still_works_while_the_listener_is_down(
+    postgres_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(listen_module, "_FIRST_RETRY", 600.0)  # it stays down
+    monkeypatch.setattr(listen_module, "_LAST_RETRY", 600.0)
+    cw = _cronwell(postgres_database, "poller", poll_interval=0.1)
+    try:
+        cw.start()
+        listener = cw.engine._listener
+        assert listener is not None and listener.listening.wait(10)
+        assert listener.backend_pid is not None
+        _terminate(postgres_database, listener.backend_pid)
+        wait_until(lambda: not listener.listening.is_set(), what="the listener to notice")
+        _edit_elsewhere(postgres_database, "polled")
+        _picked_up(cw, "polled")
+        assert not listener.listening.is_set()
+    finally:
+        cw.close()

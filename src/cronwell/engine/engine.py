@@ -9,8 +9,9 @@
   occurrence time to the dispatcher; APScheduler's own instance counting and misfire handling
   are bypassed (the dispatcher records those as run rows).
 * A sync thread polls the store's change log (every ``poll_interval``, or at once when
-  :meth:`notify` is called in this process) so that changes made by the CLI or another process
-  reach the running engine, and claims pending runs (manual runs queued elsewhere).
+  :meth:`notify` is called in this process or, on PostgreSQL, when a change made by another
+  process is notified) so that changes made by the CLI or another process reach the running
+  engine, and claims pending runs (manual runs queued elsewhere).
 * A standby reads the lease each poll without writing, and tries to take it only once it
   lapses (or its holder is known dead).
 """
@@ -50,7 +51,7 @@ from cronwell.engine.recovery import (
 from cronwell.engine.trigger import TaskTrigger, first_fire_floor
 from cronwell.errors import SchedulerStateError
 from cronwell.gcpause import collection_paused
-from cronwell.store import LeaseState, Store
+from cronwell.store import ChangeListener, LeaseState, Store
 
 log = logging.getLogger(__name__)
 _ENTRY_POINT = "cronwell.engine.entry:fire"
@@ -118,6 +119,7 @@ class Engine:
         # what it handed over is withdrawn when the lease was lost
         self._term_over = HandOver()
         self._next_look: float | None = None  # seconds, sooner than a poll, for a standby
+        self._listener: ChangeListener | None = None
         self._lock = threading.RLock()
         self.started_at: datetime | None = None
         self._started = False
@@ -161,6 +163,7 @@ class Engine:
                 target=self._sync_loop, name="cronwell-sync", daemon=True
             )
             self._sync_thread.start()
+            self._listener = self._store.listen_for_changes(self.notify)
 
     def _try_lead(self, first: bool = False) -> None:
         """Take the lease if it is free, lapsed, or held by an instance known dead; lead
@@ -318,6 +321,9 @@ class Engine:
             was_leader = self.is_leader
             self._stop_scheduler()
             self._started = False
+            listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
         if self._sync_thread is not None:
             self._sync_thread.join()
             self._sync_thread = None

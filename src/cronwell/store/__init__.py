@@ -6,6 +6,7 @@ uses :class:`Store`, which takes and returns domain objects.
 
 from cronwell.store.database import display_url, normalize_url
 from cronwell.store.leases import LeaseState
+from cronwell.store.listen import ChangeListener
 from cronwell.store.records import (
     InstanceRecord,
     NewRun,
@@ -16,6 +17,7 @@ from cronwell.store.records import (
 from cronwell.store.store import Store
 
 __all__ = [
+    "ChangeListener",
     "InstanceRecord",
     "LeaseState",
     "NewRun",
