@@ -26,7 +26,7 @@ from cronwell.store import listen as listen_module
 
 
 def _cronwell(url: str, instance_id: str, **settings: Any) -> Cronwell:
-    values: dict[str, Any] = {"poll_interval": 0.05, "lease_ttl": 1.5, **settings}
+    values: dict[str, Any] = {"poll_interval": 0.05, "lease_ttl": 3.0, **settings}
     return Cronwell(
         settings=load_settings(database_url=url, timezone="UTC", instance_id=instance_id, **values)
     )
@@ -96,7 +96,7 @@ def test_a_standby_reads_the_lease_without_writing_and_takes_over_when_it_lapses
         standby.start()
         assert not standby.engine.is_leader and standby.engine.leader == "ghost"
         counts = _lease_statements(standby.store)
-        wait_until(lambda: counts["read"] >= 20, what="ten looks at the lease")
+        wait_until(lambda: counts["read"] >= 20, what="twenty looks at the lease")
         assert counts["write"] == 0
         assert not standby.engine.is_leader
         # the hung leader's lease now lapses (renewed one last time, for a moment)
