@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy import event
-from tests.support.waiting import wait_until
+from tests.support.waiting import RunCollector, wait_until
 
 from cronwell import Cronwell, PythonAction, RunStatus, Task, cron, every
 from cronwell.engine import recovery
@@ -168,6 +168,41 @@ def test_a_catch_up_in_progress_stops_when_the_lease_is_lost(
         release.set()
         cw.close()
         thief.close()
+
+
+# -- a resume is one change -------------------------------------------------------------
+
+
+def test_a_resume_with_catch_up_stores_its_rows_with_the_resume(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An engine that hears of a resume at once (a notification, a poll) must find the
+    paused span's rows with it. Stored afterwards, the engine had already fired the
+    latest occurrence as a new one, and the catch-up run of that occurrence was fenced
+    out."""
+    cw = _cronwell(database_url, "resumer")
+    collected = RunCollector()
+    cw.on_run(collected)
+    anchor = (datetime.now(UTC) - timedelta(minutes=30)).replace(microsecond=0)
+    cw.add_task("napping", schedule=every(minutes=5, anchor=anchor), shell="true")
+    cw.store.set_enabled("napping", False, anchor)
+    real_insert_runs = cw.store.insert_runs
+
+    def after_the_engine_looked(rows: Any) -> Any:  # the slowest moment for rows stored apart
+        wait_until(lambda: cw.runs("napping"), timeout=5, what="the engine's own fire")
+        return real_insert_runs(rows)
+
+    try:
+        cw.start()
+        monkeypatch.setattr(cw.store, "insert_runs", after_the_engine_looked)
+        cw.resume("napping", catch_up=True)
+        [run] = collected.wait_for(1, "napping", predicate=lambda r: r.reason == "catchup")
+        assert run.status is RunStatus.SUCCEEDED
+        assert run.scheduled_for == anchor + timedelta(minutes=30)
+        skipped = [r for r in cw.runs("napping") if r.status is RunStatus.SKIPPED]
+        assert len(skipped) == 5
+    finally:
+        cw.close()
 
 
 # -- LISTEN/NOTIFY on PostgreSQL --------------------------------------------------------------

@@ -370,15 +370,20 @@ class Store:
             }
         )
 
-    def set_enabled(self, task_id: str, enabled: bool, now: datetime) -> Task:
+    def set_enabled(
+        self, task_id: str, enabled: bool, now: datetime, *, runs: Sequence[NewRun] = ()
+    ) -> Task:
         """Enable or disable a task (resume/pause); counts as a change (version + 1).
 
         Enabling resets the task's state: ``consecutive_failures`` to 0 and
         ``paused_reason`` to ``None``. Disabling is a manual pause: it sets no
         ``paused_reason`` (and keeps one set by :meth:`auto_pause`). Unknown id:
-        :class:`~cronwell.errors.TaskNotFoundError`.
+        :class:`~cronwell.errors.TaskNotFoundError`. ``runs`` are inserted in the same
+        transaction, fenced as :meth:`insert_runs` (a resume's rows for the paused span:
+        an engine that sees the task enabled must see them too, or it fires the latest
+        occurrence itself and fences out the catch-up run).
         """
-        return self._switch(task_id, now, enabled=enabled, paused_reason=None)
+        return self._switch(task_id, now, enabled=enabled, paused_reason=None, runs=runs)
 
     def auto_pause(self, task_id: str, reason: str, now: datetime) -> Task:
         """Disable a task on cronwell's own initiative (e.g. too many failures in a row),
@@ -388,7 +393,13 @@ class Store:
         return self._switch(task_id, now, enabled=False, paused_reason=reason)
 
     def _switch(
-        self, task_id: str, now: datetime, *, enabled: bool, paused_reason: str | None
+        self,
+        task_id: str,
+        now: datetime,
+        *,
+        enabled: bool,
+        paused_reason: str | None,
+        runs: Sequence[NewRun] = (),
     ) -> Task:
         now = utc(now, "now")
         with self._begin(write=True, lock_tasks=True) as conn:
@@ -424,6 +435,8 @@ class Store:
                     **state,
                 )
             )
+            if runs:
+                self._insert_runs(conn, runs)
         return _task(
             definition, version=version, created_at=row.created_at, updated_at=now, **state
         )
@@ -615,6 +628,10 @@ class Store:
         for its first appearance."""
         if not rows:
             return []
+        with self._begin(write=True) as conn:
+            return self._insert_runs(conn, rows)
+
+    def _insert_runs(self, conn: Connection, rows: Sequence[NewRun]) -> list[int | None]:
         first: dict[tuple[str, datetime, int], int] = {}
         for index, row in enumerate(rows):
             first.setdefault(row.key, index)
@@ -624,19 +641,16 @@ class Store:
         # a batch repeats a few instants thousands of times: each converted once
         stamp = cache(self._stamp)
         inserted: dict[tuple[str, Any, int], int] = {}
-        with self._begin(write=True) as conn:
-            for start in range(0, len(unique), _INSERT_CHUNK):
-                chunk = [
-                    _run_params(rows[i], stamp) for _, i in unique[start : start + _INSERT_CHUNK]
-                ]
-                if self.is_sqlite:
-                    sql = _insert_runs_sql(len(chunk))
-                    params: tuple[Any, ...] = tuple(value for row in chunk for value in row)
-                else:  # one array per column: the statement's text stays the same
-                    sql, params = _INSERT_RUNS_UNNEST, tuple(map(list, zip(*chunk, strict=True)))
-                result = conn.exec_driver_sql(sql, params)
-                for run_id, task_id, scheduled_for, attempt in result.all():
-                    inserted[(task_id, scheduled_for, attempt)] = int(run_id)
+        for start in range(0, len(unique), _INSERT_CHUNK):
+            chunk = [_run_params(rows[i], stamp) for _, i in unique[start : start + _INSERT_CHUNK]]
+            if self.is_sqlite:
+                sql = _insert_runs_sql(len(chunk))
+                params: tuple[Any, ...] = tuple(value for row in chunk for value in row)
+            else:  # one array per column: the statement's text stays the same
+                sql, params = _INSERT_RUNS_UNNEST, tuple(map(list, zip(*chunk, strict=True)))
+            result = conn.exec_driver_sql(sql, params)
+            for run_id, task_id, scheduled_for, attempt in result.all():
+                inserted[(task_id, scheduled_for, attempt)] = int(run_id)
         ids: list[int | None] = [None] * len(rows)
         for (task_id, scheduled_for, attempt), index in first.items():
             ids[index] = inserted.get((task_id, stamp(scheduled_for), attempt))
