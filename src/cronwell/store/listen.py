@@ -101,7 +101,7 @@ class ChangeListener:
                         extra={"action": "change_listener_lost"},
                     )
                 self._stop.wait(min(_LAST_RETRY, _FIRST_RETRY * 2**failures))
-                failures += 1
+                failures = min(failures + 1, 16)  # the delay stays a float however long
         self.listening.clear()
 
     def _listen(self, conn: psycopg.Connection[Any]) -> None:
