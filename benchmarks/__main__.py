@@ -2,9 +2,9 @@
 SQLite and PostgreSQL. Prints a table (scenario, backend, system, figures, ratio) and, last,
 one JSON line with every figure and ratio. Progress goes to stderr.
 
-Scenarios (see each module): preview, burst, steady, scale, catchup. Every measurement runs
-in a fresh child process, one after the other; each PostgreSQL measurement gets a database
-of its own (``cronwell_bench_<random>``, dropped afterwards) on the server of
+Scenarios (see each module): preview, burst, steady, scale, catchup, propagation. Every
+measurement runs in a fresh child process, one after the other; each PostgreSQL measurement
+gets a database of its own (``cronwell_bench_<random>``, dropped afterwards) on the server of
 ``--postgres-url``; each SQLite one a file in a new temporary folder.
 """
 
@@ -19,11 +19,11 @@ import time
 from importlib.metadata import version
 from typing import Any
 
-from benchmarks import burst, catchup, preview, scale, steady
+from benchmarks import burst, catchup, preview, propagation, scale, steady
 from benchmarks.common import BACKENDS, POSTGRES_ADMIN_ENV, postgres_admin_url, postgres_available
 from benchmarks.results import Result, compute_ratios, json_line, markdown_table, text_table
 
-SCENARIOS = ("preview", "burst", "steady", "scale", "catchup")
+SCENARIOS = ("preview", "burst", "steady", "scale", "catchup", "propagation")
 DEFAULTS: dict[str, Any] = {
     "preview": 2000,
     "burst": [1000, 10_000],
@@ -33,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
     "api": 2000,
     "catchup": 10_000,
     "catchup_downtime": 10,
+    "propagation": 200,
 }
 QUICK: dict[str, Any] = {
     "preview": 200,
@@ -43,6 +44,7 @@ QUICK: dict[str, Any] = {
     "api": 50,
     "catchup": 200,
     "catchup_downtime": 5,
+    "propagation": 50,
 }
 
 
@@ -69,6 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--api", type=int, help="scale: tasks created over HTTP one by one (default 2000)")
     add("--catchup", type=int, help="catch-up: overdue tasks (default 10000)")
     add("--catchup-downtime", type=int, help="catch-up: minutes the scheduler was down (10)")
+    add("--propagation", type=int, help="propagation: edits made by another process (200)")
     add("--preview", type=int, help="preview: fire times per expression (default 2000)")
     add("--markdown", action="store_true", help="also print the table for benchmarks/README.md")
     options = parser.parse_args(argv)
@@ -106,6 +109,8 @@ def run(options: argparse.Namespace, chosen: list[str]) -> list[Result]:
         results += scale.run(options.scale, options.api, chosen)
     if "catchup" in options.only:
         results += catchup.run(options.catchup, options.catchup_downtime, chosen)
+    if "propagation" in options.only:
+        results += propagation.run(options.propagation, chosen)
     return results
 
 

@@ -4,7 +4,7 @@ of ``make bench``. The figures are checked for completeness only, never for spee
 
 from __future__ import annotations
 
-from benchmarks import burst, catchup, steady
+from benchmarks import burst, catchup, propagation, steady
 
 
 def test_the_burst_records_every_fire(database_url: str) -> None:
@@ -25,3 +25,11 @@ def test_the_catch_up_records_what_was_missed_and_runs_the_latest(database_url: 
     # two or three occurrences before the latest, a task: the outage counts from a second
     # before the tasks' last change
     assert figures["missed_rows"] in (20, 30)
+
+
+def test_the_propagation_scenario_times_every_edit(database_url: str) -> None:
+    figures = propagation.cronwell(5, database_url)
+    assert figures["edits"] == figures["picked_up"] == 5
+    assert figures["by"] == (
+        "LISTEN/NOTIFY" if "postgresql" in database_url else "polling every 1 s"
+    )

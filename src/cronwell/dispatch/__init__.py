@@ -1,5 +1,6 @@
 """Where runs execute. ``local``: worker threads of this process."""
 
+from cronwell.dispatch.cancel import HandOver
 from cronwell.dispatch.local import (
     Fire,
     GridListener,
@@ -15,6 +16,7 @@ __all__ = [
     "Fire",
     "FunctionRegistry",
     "GridListener",
+    "HandOver",
     "LocalDispatcher",
     "OutcomeListener",
     "RecordedGrid",

@@ -38,6 +38,7 @@ from functools import partial
 from typing import NamedTuple, TypeVar
 
 from cronwell.clock import Clock
+from cronwell.dispatch.cancel import revoked
 from cronwell.dispatch.outage import RETRY_DELAY, Outage, OutageWriter, drain
 from cronwell.dispatch.pool import WorkerPool
 from cronwell.domain.durations import format_duration
@@ -191,6 +192,9 @@ class _Request:
     stored: list[tuple[int, str, int]] | None = None
     done: threading.Event = field(default_factory=threading.Event)
     error: Exception | None = None
+    # once revoked, the writer drops what is not stored yet (a catch-up whose leader lost
+    # the lease)
+    cancel: threading.Event | None = None
 
 
 _RESULTS = (_Finished, _Returned)
@@ -371,7 +375,9 @@ class LocalDispatcher:
         side by side: the calling thread stores them on a connection of its own, so the
         server inserts them while the writer records and finishes runs (see
         :attr:`stores_beside_writer`); listeners still hear of them on the writer thread."""
-        request = _Request(grid=grid, tasks=tasks or {})
+        if revoked(cancel):
+            return False
+        request = _Request(grid=grid, tasks=tasks or {}, cancel=cancel)
         if not self.stores_beside_writer:
             return self._through_writer(request, cancel)
         request.stored = self._store.insert_grid(grid)
@@ -416,7 +422,7 @@ class LocalDispatcher:
         if self._writer in (None, threading.current_thread()):
             raise SchedulerStateError("The dispatcher is not running.")
         for start in range(0, len(fires), chunk):
-            request = _Request(fires=list(fires[start : start + chunk]))
+            request = _Request(fires=list(fires[start : start + chunk]), cancel=cancel)
             self._queue.put(request)
             in_flight.append(request)
             while len(in_flight) > ahead:
@@ -460,6 +466,9 @@ class LocalDispatcher:
         return True
 
     def _carry_out(self, request: _Request) -> None:
+        if revoked(request.cancel) and request.stored is None:
+            request.done.set()  # nothing of it stored: dropped whole
+            return
         try:
             if request.grid is not None:
                 self._tell_grid(request.grid, request.stored, request.tasks)

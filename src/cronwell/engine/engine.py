@@ -9,8 +9,11 @@
   occurrence time to the dispatcher; APScheduler's own instance counting and misfire handling
   are bypassed (the dispatcher records those as run rows).
 * A sync thread polls the store's change log (every ``poll_interval``, or at once when
-  :meth:`notify` is called in this process) so that changes made by the CLI or another process
-  reach the running engine, and claims pending runs (manual runs queued elsewhere).
+  :meth:`notify` is called in this process or, on PostgreSQL, when a change made by another
+  process is notified) so that changes made by the CLI or another process reach the running
+  engine, and claims pending runs (manual runs queued elsewhere).
+* A standby reads the lease each poll without writing, and tries to take it only once it
+  lapses (or its holder is known dead).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from cronwell.clock import Clock
-from cronwell.dispatch import Fire, LocalDispatcher
+from cronwell.dispatch import Fire, HandOver, LocalDispatcher
 from cronwell.dispatch.local import HEARTBEAT_INTERVAL
 from cronwell.domain.run import Run, RunReason, RunStatus
 from cronwell.domain.task import Task
@@ -48,7 +51,7 @@ from cronwell.engine.recovery import (
 from cronwell.engine.trigger import TaskTrigger, first_fire_floor
 from cronwell.errors import SchedulerStateError
 from cronwell.gcpause import collection_paused
-from cronwell.store import Store
+from cronwell.store import ChangeListener, LeaseState, Store
 
 log = logging.getLogger(__name__)
 _ENTRY_POINT = "cronwell.engine.entry:fire"
@@ -57,6 +60,11 @@ LEASE = "scheduler"
 # the leader stops firing at this fraction of the TTL after its last successful renewal was
 # asked for, before the lease can lapse in database time
 _LEASE_MARGIN = 0.8
+# a standby whose next look would come after the lease lapses looks this long after it
+# lapses instead (database and local time may differ by a little)
+_JUST_AFTER = 0.01
+# seconds a new leader waits for the catch-up of its previous term to end
+_CATCHUP_JOIN = 5.0
 
 
 class _DispatchExecutor(BaseExecutor):  # type: ignore[misc]
@@ -107,6 +115,11 @@ class Engine:
         self._stop = threading.Event()
         self._sync_thread: threading.Thread | None = None
         self._catchup_thread: threading.Thread | None = None
+        # set when this term of leadership ends: its catch-up stops handing work over, and
+        # what it handed over is withdrawn when the lease was lost
+        self._term_over = HandOver()
+        self._next_look: float | None = None  # seconds, sooner than a poll, for a standby
+        self._listener: ChangeListener | None = None
         self._lock = threading.RLock()
         self.started_at: datetime | None = None
         self._started = False
@@ -150,28 +163,18 @@ class Engine:
                 target=self._sync_loop, name="cronwell-sync", daemon=True
             )
             self._sync_thread.start()
+            self._listener = self._store.listen_for_changes(self.notify)
 
     def _try_lead(self, first: bool = False) -> None:
         """Take the lease if it is free, lapsed, or held by an instance known dead; lead
         if granted. Caller holds the lock."""
         granted, holder = self._store.acquire_lease(LEASE, self._instance_id, self._lease_ttl)
-        if not granted and holder is not None:
-            records = {r.instance_id: r for r in self._store.list_instances()}
-            if gone_from_this_host(records.get(holder)):
-                granted, holder = self._store.acquire_lease(
-                    LEASE, self._instance_id, self._lease_ttl, take_from=holder
-                )
+        if not granted and holder is not None and self._holder_gone(holder):
+            granted, holder = self._store.acquire_lease(
+                LEASE, self._instance_id, self._lease_ttl, take_from=holder
+            )
         if not granted:
-            if holder != self._holder:
-                log.warning(
-                    "another instance schedules on this database; this one stands by and "
-                    "takes over if it stops%s",
-                    " (with SQLite, one instance schedules at a time)"
-                    if self._store.is_sqlite
-                    else "",
-                    extra={"action": "standing_by", "leader": holder},
-                )
-            self._holder = holder
+            self._stand_by_for(holder)
             return
         try:
             self._lead()
@@ -189,6 +192,34 @@ class Engine:
         self._holder = self._instance_id
         if not first:
             self._on_leadership(True)
+
+    def _holder_gone(self, holder: str) -> bool:
+        records = {r.instance_id: r for r in self._store.list_instances()}
+        return gone_from_this_host(records.get(holder))
+
+    def _stand_by_for(self, holder: str | None) -> None:
+        if holder != self._holder:
+            log.warning(
+                "another instance schedules on this database; this one stands by and "
+                "takes over if it stops%s",
+                " (with SQLite, one instance schedules at a time)" if self._store.is_sqlite else "",
+                extra={"action": "standing_by", "leader": holder},
+            )
+        self._holder = holder
+
+    def _look_at_lease(self) -> None:
+        """As a standby: read the lease (no lock, no write) and try to take it only when
+        it is free or lapsed, or its holder is a process of this host that no longer
+        exists. When it lapses before the next poll, the next look comes just after it
+        lapses. Caller holds the lock."""
+        lease: LeaseState = self._store.read_lease(LEASE)
+        holder = lease.current_holder
+        if holder is None or holder == self._instance_id or self._holder_gone(holder):
+            self._try_lead()
+            return
+        if lease.seconds_left < self._poll_interval:
+            self._next_look = lease.seconds_left + _JUST_AFTER
+        self._stand_by_for(holder)
 
     def _lead(self) -> None:
         """Load every enabled task, recover what dead instances left and what was missed,
@@ -215,6 +246,10 @@ class Engine:
         granted, holder = self._store.acquire_lease(LEASE, self._instance_id, self._lease_ttl)
         if not granted:
             raise _LeaseTaken(holder)
+        previous = self._catchup_thread
+        if previous is not None:  # the catch-up of an earlier term, told to stop
+            previous.join(_CATCHUP_JOIN)
+        self._term_over = HandOver()
         # Before the scheduler starts: it fires what is due at once, and a fire checked
         # against a deadline not yet set was dropped without a row.
         self._renew_at = time.monotonic() + self._lease_ttl / 3
@@ -223,7 +258,10 @@ class Engine:
         # What fell due up to `now` is the catch-up's, what falls due after it the
         # scheduler's: catching up in the background keeps new occurrences on time.
         self._catchup_thread = threading.Thread(
-            target=self._catch_up, args=(tasks, now), name="cronwell-catchup", daemon=True
+            target=self._catch_up,
+            args=(tasks, now, self._term_over),
+            name="cronwell-catchup",
+            daemon=True,
         )
         self._catchup_thread.start()
         # assigned only once running, so a failed start leaves a clean, stopped engine
@@ -239,9 +277,13 @@ class Engine:
             },
         )
 
-    def _catch_up(self, tasks: list[Task], now: datetime) -> None:
+    def _catch_up(self, tasks: list[Task], now: datetime, term_over: HandOver) -> None:
+        """Catch up on a thread of its own until done or until ``term_over`` is set: a
+        leader that stops hands nothing more to the dispatcher, and one that lost the
+        lease withdraws what the dispatcher has not begun (the next leader's catch-up finds
+        what is not recorded)."""
         try:
-            catch_up(self._store, self._dispatcher, tasks, now, self._instance_id, self._stop)
+            catch_up(self._store, self._dispatcher, tasks, now, self._instance_id, term_over)
         except Exception:
             # the next start finds the same gap again: catch-up reads what is recorded
             log.exception("catch-up failed", extra={"action": "catch_up_failed"})
@@ -249,6 +291,7 @@ class Engine:
     def _stop_scheduler(self) -> None:
         """APScheduler is paused before its shutdown so that its loop cannot make one more
         pass and drop what falls due then. Caller holds the lock."""
+        self._term_over.set()
         scheduler = self._scheduler
         if scheduler is None:
             return
@@ -259,8 +302,10 @@ class Engine:
         entry.set_active(None)
 
     def _step_down(self) -> None:
-        """The lease was lost (this instance could not renew it in time): stop firing at
-        once, so that two leaders never fire together. Caller holds the lock."""
+        """The lease was lost (this instance could not renew it in time): stop firing and
+        catching up at once, so that two leaders never fire together. Caller holds the
+        lock."""
+        self._term_over.revoke()
         self._stop_scheduler()
         log.error("lost the scheduler lease; standing by", extra={"action": "lease_lost"})
         self._on_leadership(False)
@@ -276,6 +321,9 @@ class Engine:
             was_leader = self.is_leader
             self._stop_scheduler()
             self._started = False
+            listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
         if self._sync_thread is not None:
             self._sync_thread.join()
             self._sync_thread = None
@@ -393,7 +441,10 @@ class Engine:
     def _sync_loop(self) -> None:
         next_heartbeat = time.monotonic() + HEARTBEAT_INTERVAL
         while not self._stop.is_set():
-            self._wake.wait(self._poll_interval)
+            wait = self._poll_interval
+            if self._next_look is not None:
+                wait, self._next_look = min(wait, self._next_look), None
+            self._wake.wait(wait)
             self._wake.clear()
             if self._stop.is_set():
                 return
@@ -419,7 +470,7 @@ class Engine:
             if self._stop.is_set():
                 return
             if not self.is_leader:
-                self._try_lead()
+                self._look_at_lease()
                 return
             if time.monotonic() >= self._lease_deadline:
                 self._step_down()  # renewals kept failing or came too late

@@ -64,18 +64,20 @@ def mark_gone(instance_id: str) -> None:
     _LIVE_HERE.discard(instance_id)
 
 
-def is_dead(record: InstanceRecord | None, now: datetime) -> bool:
+def is_dead(record: InstanceRecord | None, database_now: datetime) -> bool:
     """An instance is dead when it left no record, when it ran on this host and its process
     is gone (or the pid is now this process's: a restarted container), or when it ran
     elsewhere and has not been heard of for ``INSTANCE_TTL``. Every process heartbeats while
-    it runs something, so a live one is never silent that long."""
+    it runs something, so a live one is never silent that long. Heartbeats are stamped
+    with the database's clock, and ``database_now`` is read from it too: neither host's
+    own clock takes part."""
     if record is None:
         return True
     if record.hostname == HOSTNAME:
         if record.pid == os.getpid():  # this process, or an earlier one with its pid
             return record.instance_id not in _LIVE_HERE
         return not _process_exists(record.pid)
-    return now - record.last_seen > INSTANCE_TTL
+    return database_now - record.last_seen > INSTANCE_TTL
 
 
 def gone_from_this_host(record: InstanceRecord | None) -> bool:
@@ -108,7 +110,8 @@ def recover_dead_instances(
     if not suspects:
         return []
     records = {r.instance_id: r for r in store.list_instances()}
-    dead = sorted(i for i in suspects if is_dead(records.get(i), now))
+    database_now = store.database_now()
+    dead = sorted(i for i in suspects if is_dead(records.get(i), database_now))
     return _abandon(store, dead, now, tasks, instance_id)
 
 

@@ -169,18 +169,23 @@ class TaskService:
         ``catchup`` policy decides which of them run now instead."""
         before = self.get(task_id)
         now = self._clock.now()
-        task = self._store.set_enabled(task_id, True, now)
+        runs: list[NewRun] = []
         if not before.enabled and before.updated_at is not None:
-            self._record_paused_span(before, before.updated_at, now, catch_up)
+            runs = self._paused_span(before, before.updated_at, now, catch_up)
+        task = self._store.set_enabled(task_id, True, now, runs=runs)
         self._on_change()
         return task
 
-    def _record_paused_span(
+    def _paused_span(
         self, task: Task, since: datetime, now: datetime, catch_up: bool
-    ) -> None:
+    ) -> list[NewRun]:
+        """The rows of the occurrences that fell while ``task`` was paused: ``skipped``,
+        or ``pending`` catch-up runs due ``now`` as its policy says. Stored with the
+        resume itself (one transaction), so that no engine fires the latest of them
+        as a new occurrence in between."""
         span = occurrences_between(task, since, now, limit=_MAX_SKIPPED_ROWS)
         if not span.recent:
-            return
+            return []
         plan = plan_catchup(
             span.recent, task.catchup if catch_up else "none", now, task.catchup_window
         )
@@ -205,7 +210,7 @@ class TaskService:
             )
             for when in plan.run
         ]
-        self._store.insert_runs(rows)
+        return rows
 
     def delete(self, task_id: str) -> None:
         """Remove the task; its run history stays."""

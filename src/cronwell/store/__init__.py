@@ -5,6 +5,8 @@ uses :class:`Store`, which takes and returns domain objects.
 """
 
 from cronwell.store.database import display_url, normalize_url
+from cronwell.store.leases import LeaseState
+from cronwell.store.listen import ChangeListener
 from cronwell.store.processes import RunProcess
 from cronwell.store.records import (
     InstanceRecord,
@@ -16,7 +18,9 @@ from cronwell.store.records import (
 from cronwell.store.store import Store
 
 __all__ = [
+    "ChangeListener",
     "InstanceRecord",
+    "LeaseState",
     "NewRun",
     "NotificationRecord",
     "RunGrid",

@@ -112,8 +112,9 @@ class RunUpdate:
 class InstanceRecord:
     """A cronwell process known to the database (see :meth:`Store.register_instance`).
 
-    ``last_seen`` is the time of its latest heartbeat; an instance whose ``last_seen`` is
-    old has probably died, and its runs can be recovered.
+    ``last_seen`` is the time of its latest heartbeat, in database time; an instance whose
+    ``last_seen`` is old by the database's clock has probably died, and its runs can be
+    recovered.
     """
 
     instance_id: str

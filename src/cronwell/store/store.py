@@ -16,7 +16,7 @@ import math
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cache, cached_property, lru_cache
 from itertools import product
 from pathlib import Path
@@ -65,6 +65,8 @@ from cronwell.store.database import (
     sqlite_file,
     sqlite_read_only,
 )
+from cronwell.store.leases import LeaseState, database_now, read_lease
+from cronwell.store.listen import ChangeListener, notify_change
 from cronwell.store.migrations import HEAD
 from cronwell.store.processes import RunProcesses
 from cronwell.store.records import (
@@ -326,6 +328,7 @@ class Store(RunProcesses):
                     _INSERT_CHANGES_UNNEST, (ordered, [now] * len(ordered))
                 )
                 revisions = dict(changes.all())
+                conn.execute(select(notify_change(max(revisions.values()))))
             # straight to the driver: SQLAlchemy's per-row parameter handling was half the
             # time of storing 100,000 tasks on SQLite; PostgreSQL takes one array per column
             stamped = self._stamp(now)
@@ -385,15 +388,20 @@ class Store(RunProcesses):
             }
         )
 
-    def set_enabled(self, task_id: str, enabled: bool, now: datetime) -> Task:
+    def set_enabled(
+        self, task_id: str, enabled: bool, now: datetime, *, runs: Sequence[NewRun] = ()
+    ) -> Task:
         """Enable or disable a task (resume/pause); counts as a change (version + 1).
 
         Enabling resets the task's state: ``consecutive_failures`` to 0 and
         ``paused_reason`` to ``None``. Disabling is a manual pause: it sets no
         ``paused_reason`` (and keeps one set by :meth:`auto_pause`). Unknown id:
-        :class:`~cronwell.errors.TaskNotFoundError`.
+        :class:`~cronwell.errors.TaskNotFoundError`. ``runs`` are inserted in the same
+        transaction, fenced as :meth:`insert_runs` (a resume's rows for the paused span:
+        an engine that sees the task enabled must see them too, or it fires the latest
+        occurrence itself and fences out the catch-up run).
         """
-        return self._switch(task_id, now, enabled=enabled, paused_reason=None)
+        return self._switch(task_id, now, enabled=enabled, paused_reason=None, runs=runs)
 
     def auto_pause(self, task_id: str, reason: str, now: datetime) -> Task:
         """Disable a task on cronwell's own initiative (e.g. too many failures in a row),
@@ -403,7 +411,13 @@ class Store(RunProcesses):
         return self._switch(task_id, now, enabled=False, paused_reason=reason)
 
     def _switch(
-        self, task_id: str, now: datetime, *, enabled: bool, paused_reason: str | None
+        self,
+        task_id: str,
+        now: datetime,
+        *,
+        enabled: bool,
+        paused_reason: str | None,
+        runs: Sequence[NewRun] = (),
     ) -> Task:
         now = utc(now, "now")
         with self._begin(write=True, lock_tasks=True) as conn:
@@ -439,6 +453,8 @@ class Store(RunProcesses):
                     **state,
                 )
             )
+            if runs:
+                self._insert_runs(conn, runs)
         return _task(
             definition, version=version, created_at=row.created_at, updated_at=now, **state
         )
@@ -600,6 +616,14 @@ class Store(RunProcesses):
             value = conn.execute(select(func.max(task_changes.c.revision))).scalar()
         return int(value or 0)
 
+    def listen_for_changes(self, on_change: Callable[[], None]) -> ChangeListener | None:
+        """On PostgreSQL, call ``on_change`` whenever a task change commits, from any
+        process, until the listener returned is closed; ``None`` on SQLite, which has no
+        notifications (poll :meth:`changes_since`)."""
+        if self.is_sqlite:
+            return None
+        return ChangeListener(self._url, on_change)
+
     def changes_since(self, revision: int) -> tuple[int, set[str]]:
         """``(latest revision, ids of tasks changed after revision)``. Pass the returned
         revision to the next call. Deleted tasks are included: a changed id that
@@ -622,6 +646,10 @@ class Store(RunProcesses):
         for its first appearance."""
         if not rows:
             return []
+        with self._begin(write=True) as conn:
+            return self._insert_runs(conn, rows)
+
+    def _insert_runs(self, conn: Connection, rows: Sequence[NewRun]) -> list[int | None]:
         first: dict[tuple[str, datetime, int], int] = {}
         for index, row in enumerate(rows):
             first.setdefault(row.key, index)
@@ -631,19 +659,16 @@ class Store(RunProcesses):
         # a batch repeats a few instants thousands of times: each converted once
         stamp = cache(self._stamp)
         inserted: dict[tuple[str, Any, int], int] = {}
-        with self._begin(write=True) as conn:
-            for start in range(0, len(unique), _INSERT_CHUNK):
-                chunk = [
-                    _run_params(rows[i], stamp) for _, i in unique[start : start + _INSERT_CHUNK]
-                ]
-                if self.is_sqlite:
-                    sql = _insert_runs_sql(len(chunk))
-                    params: tuple[Any, ...] = tuple(value for row in chunk for value in row)
-                else:  # one array per column: the statement's text stays the same
-                    sql, params = _INSERT_RUNS_UNNEST, tuple(map(list, zip(*chunk, strict=True)))
-                result = conn.exec_driver_sql(sql, params)
-                for run_id, task_id, scheduled_for, attempt in result.all():
-                    inserted[(task_id, scheduled_for, attempt)] = int(run_id)
+        for start in range(0, len(unique), _INSERT_CHUNK):
+            chunk = [_run_params(rows[i], stamp) for _, i in unique[start : start + _INSERT_CHUNK]]
+            if self.is_sqlite:
+                sql = _insert_runs_sql(len(chunk))
+                params: tuple[Any, ...] = tuple(value for row in chunk for value in row)
+            else:  # one array per column: the statement's text stays the same
+                sql, params = _INSERT_RUNS_UNNEST, tuple(map(list, zip(*chunk, strict=True)))
+            result = conn.exec_driver_sql(sql, params)
+            for run_id, task_id, scheduled_for, attempt in result.all():
+                inserted[(task_id, scheduled_for, attempt)] = int(run_id)
         ids: list[int | None] = [None] * len(rows)
         for (task_id, scheduled_for, attempt), index in first.items():
             ids[index] = inserted.get((task_id, stamp(scheduled_for), attempt))
@@ -975,14 +1000,19 @@ class Store(RunProcesses):
         with self._begin(write=True) as conn:
             conn.execute(delete(leases).where(leases.c.name == name, leases.c.holder == holder))
 
+    def read_lease(self, name: str) -> LeaseState:
+        """Lease ``name`` as it stands now in database time, read without writing: what a
+        standby looks at before it tries to take the lease."""
+        with self._begin() as conn:
+            return read_lease(conn, name, self.is_sqlite)
+
+    def database_now(self) -> datetime:
+        """The database's clock, which every instance shares (leases, heartbeats)."""
+        with self._begin() as conn:
+            return self._database_now(conn)
+
     def _database_now(self, conn: Connection) -> datetime:
-        """The database's clock, as an aware UTC datetime."""
-        if self.is_sqlite:
-            text_now = conn.exec_driver_sql("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')").scalar()
-            return datetime.fromisoformat(str(text_now)).replace(tzinfo=UTC)
-        value = conn.exec_driver_sql("SELECT now()").scalar()
-        assert isinstance(value, datetime)
-        return value.astimezone(UTC)
+        return database_now(conn, self.is_sqlite)
 
     def prune_notifications(self, before: datetime) -> int:
         """Delete notifications log rows older than ``before``; return how many."""
@@ -1236,36 +1266,36 @@ class Store(RunProcesses):
     # -- instances ---------------------------------------------------------------------------
 
     def register_instance(self, instance_id: str, hostname: str, pid: int, now: datetime) -> None:
-        """Record a cronwell process as alive: a new instance starts (``started_at`` and
-        ``last_seen`` = ``now``); a known one gets ``hostname``, ``pid`` and
-        ``last_seen`` updated."""
+        """Record a cronwell process as alive: a new instance starts (``started_at`` =
+        ``now``); a known one gets ``hostname`` and ``pid`` updated. ``last_seen`` is the
+        database's time, which every instance compares it with, whatever its own clock."""
         self._upsert_instance(instance_id, hostname, pid, now)
 
     def heartbeat(self, instance_id: str, hostname: str, pid: int, now: datetime) -> None:
-        """Record that an instance is still alive (``last_seen=now``). Takes what
+        """Record that an instance is still alive (``last_seen`` = the database's time). Takes what
         :meth:`register_instance` takes, so an instance whose row was removed (judged dead
         by another while it was only slow) registers again."""
         self._upsert_instance(instance_id, hostname, pid, now)
 
     def _upsert_instance(self, instance_id: str, hostname: str, pid: int, now: datetime) -> None:
         now = utc(now, "now")
-        values = {
-            "instance_id": _short(instance_id),
-            "hostname": hostname[:_HOSTNAME],
-            "pid": pid,
-            "started_at": now,
-            "last_seen": now,
-        }
-        insert_ = sqlite.insert(instances) if self.is_sqlite else postgresql.insert(instances)
-        statement = insert_.values(**values).on_conflict_do_update(
-            index_elements=[instances.c.instance_id],
-            set_={
-                "hostname": insert_.excluded.hostname,
-                "pid": insert_.excluded.pid,
-                "last_seen": insert_.excluded.last_seen,
-            },
-        )
         with self._begin(write=True) as conn:
+            values = {
+                "instance_id": _short(instance_id),
+                "hostname": hostname[:_HOSTNAME],
+                "pid": pid,
+                "started_at": now,
+                "last_seen": self._database_now(conn),
+            }
+            insert_ = sqlite.insert(instances) if self.is_sqlite else postgresql.insert(instances)
+            statement = insert_.values(**values).on_conflict_do_update(
+                index_elements=[instances.c.instance_id],
+                set_={
+                    "hostname": insert_.excluded.hostname,
+                    "pid": insert_.excluded.pid,
+                    "last_seen": insert_.excluded.last_seen,
+                },
+            )
             conn.execute(statement)
 
     def list_instances(self) -> list[InstanceRecord]:
@@ -1402,13 +1432,19 @@ def _short(value: str | None) -> str | None:
 
 
 def _record_change(conn: Connection, task_id: str, now: datetime) -> int:
-    """Append to the change log in the caller's transaction; return the new revision."""
-    revision = conn.execute(
+    """Append to the change log in the caller's transaction; return the new revision. On
+    PostgreSQL the same statement notifies listeners (delivered at commit)."""
+    added = (
         insert(task_changes)
         .values(task_id=task_id, changed_at=now)
         .returning(task_changes.c.revision)
-    ).scalar_one()
-    return int(revision)
+    )
+    if conn.dialect.name == "postgresql":
+        change = added.cte("change")
+        return int(
+            conn.execute(select(change.c.revision, notify_change(change.c.revision))).scalar_one()
+        )
+    return int(conn.execute(added).scalar_one())
 
 
 # Bulk inserts of new tasks (Store.bulk_insert_tasks), written for the driver
