@@ -304,3 +304,42 @@ def test_on_postgresql_polling_still_works_while_the_listener_is_down(
         assert not listener.listening.is_set()
     finally:
         cw.close()
+
+
+# -- a new term keeps the runs of the last one -------------------------------------------------
+
+
+def test_a_leader_that_leads_again_keeps_its_runs_in_flight(database_url: str) -> None:
+    """A leader loses its lease while a run is in flight (a stall, an outage) and takes it
+    back: the run is this live process's own, not a dead one's leftover, so it is neither
+    abandoned nor retried, and it ends as it ran."""
+    started, release = threading.Event(), threading.Event()
+    cw = _cronwell(database_url, "lead-a")
+    collector = RunCollector()
+    cw.on_run(collector)
+
+    @cw.task(schedule=every(hours=1), id="slow", retries=1, retry_delay="1s", catchup="none")
+    def slow() -> None:
+        started.set()
+        release.wait(30)
+
+    thief = Store(database_url)
+    try:
+        cw.start()
+        cw.service.queue_run("slow")
+        assert started.wait(20), "the run did not start"
+        assert thief.acquire_lease(LEASE, "thief", 60, take_from="lead-a") == (True, "thief")
+        wait_until(lambda: not cw.engine.is_leader, what="the engine to step down")
+        thief.release_lease(LEASE, "thief")
+        wait_until(lambda: cw.engine.is_leader, what="the engine to lead again")
+        release.set()
+        [run] = collector.wait_for(
+            1, "slow", timeout=20, predicate=lambda r: r.status is not RunStatus.RUNNING
+        )
+        assert (run.status, run.attempt) == (RunStatus.SUCCEEDED, 1)
+        runs = cw.store.list_runs(task_id="slow")
+        assert [(r.status, r.attempt) for r in runs] == [(RunStatus.SUCCEEDED, 1)]
+    finally:
+        release.set()
+        cw.close()
+        thief.close()

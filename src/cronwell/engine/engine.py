@@ -123,6 +123,9 @@ class Engine:
         self._lock = threading.RLock()
         self.started_at: datetime | None = None
         self._started = False
+        # whether this start has looked for runs left under its own id: only its first term
+        # does, as a later term (after a lost lease) has runs of its own in flight
+        self._own_leftovers_checked = False
         self._holder: str | None = None
         self._renew_at = 0.0
         self._lease_deadline = 0.0
@@ -156,6 +159,7 @@ class Engine:
             self._store.register_instance(self._instance_id, HOSTNAME, os.getpid(), now)
             mark_live(self._instance_id)
             self._stop.clear()
+            self._own_leftovers_checked = False
             self._try_lead(first=True)
             self._started = True
             self.started_at = self._clock.now()
@@ -236,7 +240,10 @@ class Engine:
         now = self._clock.now()
         with collection_paused():  # 100,000 tasks trigger dozens of useless full GCs
             every_task = {t.id: t for t in self._store.list_tasks(shared_lists=True)}
-            abandoned = recover_own_leftovers(self._store, self._instance_id, now, every_task)
+            abandoned = []
+            if not self._own_leftovers_checked:
+                abandoned = recover_own_leftovers(self._store, self._instance_id, now, every_task)
+                self._own_leftovers_checked = True
             abandoned += recover_dead_instances(self._store, self._instance_id, now, every_task)
             self._report_abandoned(abandoned, every_task)
             tasks = [t for t in every_task.values() if t.enabled]
