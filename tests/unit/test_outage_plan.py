@@ -101,3 +101,18 @@ def test_an_outage_is_logged_at_its_start_now_and_then_and_at_its_end() -> None:
         "database_still_unavailable",
         "database_available",
     ]
+
+
+def test_the_tracker_remembers_each_outage_from_the_last_answer_before_it() -> None:
+    clock = FrozenClock(T0)
+    outage = Outage(clock)
+    outage.recovered()  # a poll that found the database answering
+    clock.advance(timedelta(seconds=1))
+    outage.report(DatabaseUnavailableError("down"))
+    assert outage.spans() == [(T0, None)]
+    clock.advance(timedelta(seconds=30))
+    outage.recovered()
+    assert outage.spans() == [(T0, T0 + timedelta(seconds=31))]
+    clock.advance(timedelta(seconds=5))
+    outage.recovered()  # answering still: nothing new
+    assert len(outage.spans()) == 1

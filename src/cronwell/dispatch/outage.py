@@ -20,6 +20,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 SUMMARY_EVERY = 30.0
 # seconds between tries of a write that failed
 RETRY_DELAY = 1.0
+# past outages remembered, to tell a later catch-up why the occurrences it finds were missed
+SPANS_KEPT = 16
 _T = TypeVar("_T")
 
 
@@ -72,6 +75,9 @@ class Outage:
         self.writing = False
         self._missed = 0
         self._caught_up = 0
+        self._answered: datetime | None = None  # when the database last answered
+        self._began_at: datetime | None = None  # when it may have stopped answering
+        self._past: deque[tuple[datetime, datetime]] = deque(maxlen=SPANS_KEPT)
 
     @property
     def active(self) -> bool:
@@ -90,6 +96,7 @@ class Outage:
             now = time.monotonic()
             if self.since is None:
                 self.since = self._clock.now()
+                self._began_at = self._answered or self.since
                 self._began = now
                 self._next_summary = now + self.summary_every
                 self._missed = self._caught_up = 0
@@ -123,6 +130,7 @@ class Outage:
         unless the writer still holds occurrences or retries a write and ``writer`` is
         false: the writer ends it once they are recorded."""
         if self.since is None:
+            self._answered = self._clock.now()
             return
         with self._lock:
             if self.since is None or (not writer and (self.held or self.writing)):
@@ -145,9 +153,22 @@ class Outage:
                     "caught_up": self._caught_up,
                 },
             )
+            self._answered = self._clock.now()
+            self._past.append((self._began_at or self.since, self._answered))
             self.since = None
             self.failures = 0
             self.writing = False
+
+    def spans(self) -> list[tuple[datetime, datetime | None]]:
+        """The outages this process saw (the latest :data:`SPANS_KEPT`), oldest first: from
+        the last time the database answered before each to the first time it answered
+        again (``None`` while it lasts). Occurrences inside one were missed because the
+        database was unreachable, not because no scheduler ran."""
+        with self._lock:
+            spans: list[tuple[datetime, datetime | None]] = list(self._past)
+            if self.since is not None:
+                spans.append((self._began_at or self.since, None))
+        return spans
 
 
 def plan_held(fires: Sequence[Fire], now: datetime) -> tuple[list[Fire], list[Fire]]:

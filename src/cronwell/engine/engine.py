@@ -290,7 +290,15 @@ class Engine:
         lease withdraws what the dispatcher has not begun (the next leader's catch-up finds
         what is not recorded)."""
         try:
-            catch_up(self._store, self._dispatcher, tasks, now, self._instance_id, term_over)
+            catch_up(
+                self._store,
+                self._dispatcher,
+                tasks,
+                now,
+                self._instance_id,
+                term_over,
+                outages=self._dispatcher.outage.spans(),
+            )
         except Exception:
             # the next start finds the same gap again: catch-up reads what is recorded
             log.exception("catch-up failed", extra={"action": "catch_up_failed"})

@@ -18,8 +18,8 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,6 +52,8 @@ _RUNS_AHEAD = 2
 
 # instances alive in this very process (several Cronwell objects may share one process)
 _LIVE_HERE: set[str] = set()
+# an outage of the database seen by this process: from, to (None while it lasts)
+Span = tuple[datetime, datetime | None]
 _A_SECOND = timedelta(seconds=1)
 _UNSEEN: Any = object()  # an outage of tasks alike not looked at yet
 
@@ -224,8 +226,11 @@ class _Gap:
     fires: list[Fire] = field(default_factory=list)
 
 
-def _gap(task: Task, since: datetime, now: datetime, instance_id: str) -> _Gap | None:
-    """What ``task`` missed since ``since``: ``None`` when nothing."""
+def _gap(
+    task: Task, since: datetime, now: datetime, instance_id: str, outages: Sequence[Span]
+) -> _Gap | None:
+    """What ``task`` missed since ``since``: ``None`` when nothing. Occurrences inside one
+    of ``outages`` were missed for the database, the others for want of a scheduler."""
     span = occurrences_between(task, since, now, limit=MAX_MISSED_ROWS)
     if not span.recent:
         return None
@@ -240,8 +245,25 @@ def _gap(task: Task, since: datetime, now: datetime, instance_id: str) -> _Gap |
         now=now,
         instance_id=instance_id,
     )
+    if outages:
+        rows = [_for_outage(row, outages) for row in rows]
     total = span.total if span.total is not None else len(span.recent)
     return _Gap(rows, span.recent[-1], total, plan.run)
+
+
+def _for_outage(row: NewRun, outages: Sequence[Span]) -> NewRun:
+    """``row`` with reason ``database_unavailable`` when its occurrence fell inside one of
+    ``outages`` (after the database last answered, before it answered again)."""
+    when = row.scheduled_for
+    if row.reason == RunReason.SCHEDULER_DOWN and any(
+        start < when and (end is None or when <= end) for start, end in outages
+    ):
+        return replace(
+            row,
+            reason=RunReason.DATABASE_UNAVAILABLE,
+            error="Not run: the database was unreachable.",
+        )
+    return row
 
 
 def catch_up(
@@ -251,11 +273,14 @@ def catch_up(
     now: datetime,
     instance_id: str,
     stop: threading.Event | None = None,
+    outages: Sequence[Span] = (),
 ) -> int:
     """Record what each task missed since its last recorded occurrence (or its last
     change: a resume, a new definition) and run what its ``catchup`` policy says. Returns
     the number of missed occurrences found. Once ``stop`` is set, it hands nothing more to
-    the dispatcher: the next start finds what is not recorded and catches it up."""
+    the dispatcher: the next start finds what is not recorded and catches it up.
+    ``outages`` are the spans in which this process found the database unreachable: what
+    fell due inside them is recorded ``missed``/``database_unavailable``."""
     tasks = list(tasks)
     last = store.last_occurrences([t.id for t in tasks])
     found = 0
@@ -281,7 +306,7 @@ def catch_up(
         )
         gap = gaps.get(alike, _UNSEEN)
         if gap is _UNSEEN:
-            gap = gaps[alike] = _gap(task, since, now, instance_id)
+            gap = gaps[alike] = _gap(task, since, now, instance_id, outages)
         if gap is None:
             continue
         found += gap.total
