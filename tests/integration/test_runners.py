@@ -602,6 +602,35 @@ def test_shell_cancel_stops_a_running_command() -> None:
     assert not runner.cancel(7)
 
 
+def test_a_cancel_while_a_shell_command_starts_is_not_lost() -> None:
+    """The stop (SIGTERM to the run's group) comes while the command's wrapper is still
+    starting it, at every moment of its first 30 ms: the command must end by that SIGTERM,
+    not by the SIGKILL at the end of the grace."""
+    runner = ShellRunner(kill_grace=3)
+    for step in range(300):
+        run_id = step + 1
+        outcomes: list[Outcome] = []
+        thread = threading.Thread(
+            target=lambda r=run_id, out=outcomes: out.append(
+                runner.run(shell(["sleep", "60"]), make_ctx(run_id=r), timeout=None)
+            )
+        )
+        thread.start()
+        deadline = time.monotonic() + WAIT
+        while runner.running() != [run_id]:
+            assert time.monotonic() < deadline, "the command never started"
+        until = time.monotonic() + step * 0.0001  # how far into the start the stop comes
+        while time.monotonic() < until:
+            pass
+        assert runner.cancel(run_id)
+        thread.join(WAIT)
+        assert outcomes == [
+            Outcome(
+                RunStatus.INTERRUPTED, error=f"cancelled (killed by signal {signal.SIGTERM.name})"
+            )
+        ], f"a stop {step / 10} ms into the start"
+
+
 def test_shell_missing_executable_and_bad_cwd(tmp_path: Path) -> None:
     runner = ShellRunner()
     outcome = runner.run(shell(["cw-no-such-program", "x"]), make_ctx(), timeout=10)

@@ -15,7 +15,8 @@ then:
   command started, and itself.
 
 It ignores SIGTERM, so stopping a run (SIGTERM to the group, SIGKILL after the grace)
-stops the command while the reaper stays to report how it ended; the command itself gets
+stops the command while the reaper stays to report how it ended, even when the stop comes
+before the command is executed; the command itself gets
 the default disposition of SIGTERM, SIGPIPE and SIGXFSZ back before exec, as
 ``subprocess`` would give it. When the command cannot be executed (no such file,
 permission denied) the reaper writes ``errno`` and the file name to ``ERROR_FD`` and exits
@@ -41,7 +42,11 @@ _RESET = ("SIGTERM", "SIGPIPE", "SIGXFSZ")
 
 
 def main(args: list[str]) -> int:
-    _signal.signal(_signal.SIGTERM, _signal.SIG_IGN)
+    # SIGTERM is blocked across the fork, so that a stop that comes before the command is
+    # executed is neither ignored with the reaper's disposition nor lost at the exec: the
+    # child restores the default and unblocks it (a pending SIGTERM then ends the child
+    # as it would have ended the command), the reaper ignores it and unblocks it.
+    _signal.pthread_sigmask(_signal.SIG_BLOCK, {_signal.SIGTERM})
     lifeline, errors = int(args[0]), int(args[1])
     argv = args[2:]
     os.set_inheritable(lifeline, False)
@@ -49,6 +54,8 @@ def main(args: list[str]) -> int:
     pid = os.fork()
     if pid == 0:
         _exec(argv, errors)
+    _signal.signal(_signal.SIGTERM, _signal.SIG_IGN)
+    _signal.pthread_sigmask(_signal.SIG_UNBLOCK, {_signal.SIGTERM})
     os.close(errors)
     _thread.start_new_thread(_watch, (lifeline,))
     while True:
@@ -72,6 +79,7 @@ def _exec(argv: list[str], errors: int) -> None:
         for name in _RESET:
             if hasattr(_signal, name):
                 _signal.signal(getattr(_signal, name), _signal.SIG_DFL)
+        _signal.pthread_sigmask(_signal.SIG_UNBLOCK, {_signal.SIGTERM})
         os.execvp(argv[0], argv)
     except OSError as exc:
         report = f"{exc.errno}\0{exc.filename or argv[0]}".encode(errors="surrogateescape")
