@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from cronwell.domain.cron import CronExpression
 from cronwell.domain.durations import format_duration
 from cronwell.domain.jsonschema import kind_required
-from cronwell.domain.timezones import canonical_timezone, zone
+from cronwell.domain.timezones import zone, zone_key
 from cronwell.errors import InvalidScheduleError
 
 _MAX_INTERVAL = timedelta(days=36525)
@@ -99,12 +99,15 @@ class Schedule(BaseModel):
     def is_dst_shifted(self, fire_time: datetime, tz: tzinfo) -> bool:
         return False
 
-    def preview(self, n: int = 5, after: datetime | None = None, timezone: str = "UTC") -> Preview:
-        """The next ``n`` fire times after ``after`` (default now) in ``timezone``, with the
+    def preview(
+        self, n: int = 5, after: datetime | None = None, timezone: str | tzinfo = "UTC"
+    ) -> Preview:
+        """The next ``n`` fire times after ``after`` (default now) in ``timezone`` (a name
+        or a zone object, see :func:`~cronwell.domain.timezones.zone_key`), with the
         indexes of times that daylight saving time moved."""
         if n < 1:
             raise InvalidScheduleError(f"n must be at least 1, got {n}")
-        name = canonical_timezone(timezone)
+        name = zone_key(timezone)
         tz = zone(name)
         start = require_aware(after, "after") if after else datetime.now(UTC)
         times: list[datetime] = []

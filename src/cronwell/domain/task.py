@@ -25,7 +25,7 @@ from cronwell.domain.alerts import AlertTarget
 from cronwell.domain.durations import parse_duration
 from cronwell.domain.policies import Catchup, Overlap
 from cronwell.domain.schedule import AnySchedule, Preview, require_aware
-from cronwell.domain.timezones import canonical_timezone, zone
+from cronwell.domain.timezones import zone, zone_key
 from cronwell.domain.unvalidated import ReadOnlyList, assemble
 from cronwell.errors import InvalidTaskError
 
@@ -57,7 +57,11 @@ class Task(BaseModel):
     description: str = ""
     schedule: AnySchedule
     action: Action
-    timezone: str = Field("UTC", description="IANA zone the schedule is read in.")
+    timezone: str = Field(
+        "UTC",
+        description="IANA zone the schedule is read in. The library also takes a zone "
+        "object with an IANA name (ZoneInfo, pytz, dateutil) and stores its name.",
+    )
     enabled: bool = True
     tags: list[str] = Field(default_factory=list)
     start_date: datetime | None = None
@@ -127,10 +131,11 @@ class Task(BaseModel):
             )
         return value
 
-    @field_validator("timezone")
+    @field_validator("timezone", mode="before")
     @classmethod
-    def _zone(cls, value: str) -> str:
-        return canonical_timezone(value)
+    def _zone(cls, value: object) -> str:
+        """An IANA name, or a zone object that has one (``ZoneInfo``, pytz, dateutil)."""
+        return zone_key(value)
 
     @field_validator("start_date", "end_date")
     @classmethod

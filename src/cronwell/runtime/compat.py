@@ -35,7 +35,7 @@ from cronwell.domain.schedule import (
     cron,
 )
 from cronwell.domain.task import Task
-from cronwell.domain.timezones import canonical_timezone
+from cronwell.domain.timezones import zone_key
 from cronwell.errors import InvalidScheduleError
 from cronwell.runtime.functions import display_name, function_reference
 
@@ -300,8 +300,8 @@ class ApschedulerCompat:
             raise InvalidScheduleError(f"Unsupported schedule {trigger!r}")
         if trigger is not None and not isinstance(trigger, str):
             trigger, args = _from_trigger_object(trigger)
-        zone_name = args.pop("timezone", None)
-        zone_name = canonical_timezone(str(zone_name)) if zone_name else self.timezone
+        given_zone = args.pop("timezone", None)  # a name or a zone object (pytz, ZoneInfo)
+        zone_name = zone_key(given_zone, where="timezone") if given_zone else self.timezone
         extra: dict[str, Any] = {"timezone": zone_name}
         for key in ("start_date", "end_date"):
             value = args.pop(key, None)
@@ -337,8 +337,8 @@ def _from_trigger_object(trigger: Any) -> tuple[str, dict[str, Any]]:
     kind = type(trigger).__name__
     common: dict[str, Any] = {}
     zone = getattr(trigger, "timezone", None)
-    if zone is not None:
-        common["timezone"] = str(getattr(zone, "key", zone))
+    if zone is not None:  # read back to its name by _schedule_for
+        common["timezone"] = zone
     for key in ("start_date", "end_date", "jitter"):
         value = getattr(trigger, key, None)
         if value is not None:

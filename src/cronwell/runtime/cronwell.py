@@ -20,7 +20,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -34,7 +34,7 @@ from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.schedule import AnySchedule, IntervalSchedule, Preview, Schedule, cron, once
 from cronwell.domain.stats import TaskStats
 from cronwell.domain.task import Task
-from cronwell.domain.timezones import canonical_timezone, system_timezone
+from cronwell.domain.timezones import system_timezone, zone_key
 from cronwell.engine import Engine
 from cronwell.engine.recovery import HOSTNAME, mark_gone, mark_live
 from cronwell.errors import ConfigError, InvalidTaskError, SchedulerStateError
@@ -62,13 +62,15 @@ class Cronwell(ApschedulerCompat):
 
     ``database_url`` defaults to ``CRONWELL_DATABASE_URL`` or ``sqlite:///cronwell.db``;
     ``timezone`` (the zone of tasks that name none) to ``CRONWELL_TIMEZONE`` or the system
-    zone. Nothing connects until the first operation that needs the database.
+    zone. A zone is an IANA name or a zone object that has one (``ZoneInfo``, pytz,
+    dateutil; see :func:`~cronwell.domain.timezones.zone_key`), here and wherever a task
+    takes a zone. Nothing connects until the first operation that needs the database.
     """
 
     def __init__(
         self,
         database_url: str | None = None,
-        timezone: str | None = None,
+        timezone: str | tzinfo | None = None,
         *,
         settings: Settings | None = None,
         clock: Clock | None = None,
@@ -76,6 +78,14 @@ class Cronwell(ApschedulerCompat):
         poll_interval: float | None = None,
         instance_id: str | None = None,
     ) -> None:
+        # a bad zone is named as the caller gave it: the argument, the settings object,
+        # or the environment variable
+        where = "CRONWELL_TIMEZONE"
+        if settings is not None:
+            where = "Settings.timezone"
+        elif timezone is not None:
+            where = "Cronwell(timezone=...)"
+            timezone = zone_key(timezone, where=where)
         self.settings = settings or load_settings(
             database_url=database_url,
             timezone=timezone,
@@ -90,7 +100,7 @@ class Cronwell(ApschedulerCompat):
                 "lapse between renewals."
             )
         zone_name = self.settings.timezone
-        self.timezone: str = canonical_timezone(zone_name) if zone_name else system_timezone()
+        self.timezone: str = zone_key(zone_name, where=where) if zone_name else system_timezone()
         self.clock: Clock = clock or SystemClock()
         self.registry = FunctionRegistry()
         self.store = Store(self.settings.database_url)
