@@ -260,10 +260,17 @@ class IntervalSchedule(Schedule):
 
 
 class OnceSchedule(Schedule):
-    """A single instant."""
+    """A single instant. With ``remove_after_run`` the task is deleted once its occurrence
+    is settled (its run succeeded, or failed after its last retry, or the occurrence was
+    recorded missed, skipped, abandoned or interrupted); its run history stays."""
 
     kind: Literal["once"] = "once"
     at: datetime
+    remove_after_run: bool = Field(
+        False,
+        description="Delete the task once its occurrence is settled: run (after its last "
+        "retry) or recorded missed; its run history stays.",
+    )
 
     @field_validator("at")
     @classmethod
@@ -278,7 +285,8 @@ class OnceSchedule(Schedule):
             yield self.at
 
     def describe(self) -> str:
-        return f"Once, at {self.at.isoformat()}"
+        removed = ", then removed" if self.remove_after_run else ""
+        return f"Once, at {self.at.isoformat()}{removed}"
 
     def expression(self) -> str:
         return f"once at {self.at.isoformat()}"
@@ -310,9 +318,11 @@ def every(
     )
 
 
-def once(at: datetime) -> OnceSchedule:
-    """A single aware instant."""
-    return OnceSchedule(at=at)
+def once(at: datetime, *, remove_after_run: bool = False) -> OnceSchedule:
+    """A single aware instant. ``remove_after_run=True`` deletes the task once its
+    occurrence is settled (see :class:`OnceSchedule`), as APScheduler does with a date
+    job; its runs stay in the history."""
+    return OnceSchedule(at=at, remove_after_run=remove_after_run)
 
 
 def daily(at: str = "00:00") -> CronSchedule:

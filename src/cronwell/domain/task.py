@@ -24,7 +24,8 @@ from cronwell.domain.action import Action
 from cronwell.domain.alerts import AlertTarget
 from cronwell.domain.durations import parse_duration
 from cronwell.domain.policies import Catchup, Overlap
-from cronwell.domain.schedule import AnySchedule, Preview, require_aware
+from cronwell.domain.run import Run
+from cronwell.domain.schedule import AnySchedule, OnceSchedule, Preview, require_aware
 from cronwell.domain.timezones import zone, zone_key
 from cronwell.domain.unvalidated import ReadOnlyList, assemble
 from cronwell.errors import InvalidTaskError
@@ -256,6 +257,24 @@ class Task(BaseModel):
     @property
     def tz(self) -> tzinfo:
         return zone(self.timezone)
+
+    @property
+    def removes_after_run(self) -> bool:
+        """A one-off to delete once its occurrence is settled."""
+        schedule = self.schedule
+        return type(schedule) is OnceSchedule and schedule.remove_after_run
+
+    def settled_by(self, run: Run, *, retrying: bool = False) -> bool:
+        """True when ``run`` (stored, with no retry to follow when not ``retrying``) ends
+        this one-off's occurrence: any final status of a row of that very instant. A
+        manual run (another instant) settles nothing."""
+        schedule = self.schedule
+        return (
+            type(schedule) is OnceSchedule
+            and not retrying
+            and run.status.is_terminal
+            and run.scheduled_for == schedule.at
+        )
 
     def definition(self) -> dict[str, Any]:
         """What the user defined: the stored JSON minus the state cronwell keeps."""

@@ -126,7 +126,12 @@ class ApschedulerCompat:
         """APScheduler 3's ``add_job``. ``trigger`` is ``"cron"``, ``"interval"``,
         ``"date"``, an APScheduler trigger object, or a cronwell schedule. ``jobstore``,
         ``executor`` and ``coalesce`` are accepted and ignored (cronwell has one store, one
-        dispatcher, and records every occurrence)."""
+        dispatcher, and records every occurrence).
+
+        A ``"date"`` job (and one with no trigger, which runs now) is removed once its run
+        is over, as APScheduler removes it once it fired: a one-off with
+        ``remove_after_run=True``, whose run stays in the history. A cronwell ``once()``
+        schedule given as the trigger keeps its own setting."""
         del jobstore, executor, coalesce
         schedule, extra = self._schedule_for(trigger, trigger_args)
         fields: dict[str, Any] = dict(extra)
@@ -198,8 +203,10 @@ class ApschedulerCompat:
         kwargs: dict[str, Any] | None = None,
         send_alert: bool = False,
     ) -> Job:
-        """Run ``func`` once at ``run_date`` (naive means the scheduler's zone)."""
-        schedule = OnceSchedule(at=self._aware(run_date))
+        """Run ``func`` once at ``run_date`` (naive means the scheduler's zone); the task
+        is removed once that run is over (the run stays in the history), as the
+        APScheduler date job under the seed's wrapper was."""
+        schedule = OnceSchedule(at=self._aware(run_date), remove_after_run=True)
         return self._seed_job(func, schedule, job_id, args, kwargs, send_alert)
 
     def add_interval_job(
@@ -268,7 +275,7 @@ class ApschedulerCompat:
         """Honour ``add_job(next_run_time=...)``: the one-off's time, or the instant an
         interval counts from. A cron schedule cannot start off its own times."""
         if isinstance(schedule, OnceSchedule):
-            return OnceSchedule(at=when)
+            return schedule.model_copy(update={"at": when})
         if isinstance(schedule, IntervalSchedule):
             return schedule.model_copy(update={"anchor": when})
         raise InvalidScheduleError(
@@ -314,7 +321,8 @@ class ApschedulerCompat:
             run_date = args.pop("run_date", None)
             _no_leftovers(trigger or "date", args)
             at = self._aware(run_date, zone_name) if run_date is not None else self.service_now()
-            return OnceSchedule(at=at), extra
+            # APScheduler drops a date job once it has fired; the run stays in the history
+            return OnceSchedule(at=at, remove_after_run=True), extra
         if trigger == "interval":
             anchor = extra.pop("start_date", None)
             periods = {
@@ -460,8 +468,14 @@ def _default_id(
         func.rsplit(":", 1)[-1].rsplit(".", 1)[-1] if isinstance(func, str) else display_name(func)
     )
     ref = func if isinstance(func, str) else function_reference(func)
+    # without remove_after_run: date jobs stored before it existed keep their ids
     what = json.dumps(
-        [ref, schedule.model_dump(mode="json"), list(args or ()), kwargs or {}],
+        [
+            ref,
+            schedule.model_dump(mode="json", exclude={"remove_after_run"}),
+            list(args or ()),
+            kwargs or {},
+        ],
         sort_keys=True,
         default=repr,
     )

@@ -43,12 +43,8 @@ from cronwell.notify.delivery import DeliveryRecord, Notifier
 from cronwell.notify.message import TemplateSet
 from cronwell.runners import HttpRunner, PythonRunner, Runners, ShellRunner, resolve_function
 from cronwell.runtime.compat import ApschedulerCompat
-from cronwell.runtime.functions import (
-    MAIN_PREFIX,
-    display_name,
-    function_reference,
-    is_main_reference,
-)
+from cronwell.runtime.declaring import Declarations
+from cronwell.runtime.functions import display_name, function_reference
 from cronwell.runtime.maintenance import FUNCTION as MAINTENANCE_FUNCTION
 from cronwell.runtime.maintenance import maintenance_task, prune_history
 from cronwell.runtime.metrics import Metrics
@@ -180,9 +176,12 @@ class Cronwell(ApschedulerCompat):
             alerts=lambda: (notifier.sent, notifier.failed),
         )
         self.dispatcher.add_outcome_listener(self.metrics.on_outcome, self.metrics.on_grid)
+        # last: a one-off is removed once the others have heard of its final run
+        one_offs = self.engine.one_offs
+        self.dispatcher.add_outcome_listener(one_offs.on_outcome, one_offs.on_grid)
         self._ready = False
         self._ready_lock = threading.Lock()
-        self._main_warned: set[str] = set()  # tasks told that __main__:func cannot travel
+        self._declarations = Declarations(lambda: self.service, self.clock)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -350,8 +349,14 @@ class Cronwell(ApschedulerCompat):
         A callable is stored by its importable name. One of a script run as ``python
         app.py`` is ``__main__:func``, which only this process can call: that logs a
         warning (``action="main_module_function"``) once per task; run the script as a
-        module (``python -m package.module``) instead."""
+        module (``python -m package.module``) instead.
+
+        A one-off with ``remove_after_run`` that already ran and was removed, declared
+        again (as an application does at every start), is not stored again: the task
+        comes back as declared, unstored, and its run stays the only one."""
         if isinstance(task, Task):
+            if self._declarations.ran_and_removed(task.id, task.schedule):
+                return self.service.build(task)
             return self.service.save(task, replace_existing=replace_existing)
         if schedule is None:
             raise InvalidTaskError(f"Task {task!r} needs a schedule.")
@@ -368,13 +373,17 @@ class Cronwell(ApschedulerCompat):
             if callable(func):
                 # registered before saving: saving checks that the function can be found
                 self.registry.register(task, func, ref)
-                replace_existing = replace_existing or self._renamed_from_main(task, func, ref)
-            self._warn_main_function(task, ref)
+                replace_existing = replace_existing or self._declarations.renamed_from_main(
+                    task, func, ref
+                )
+            self._declarations.warn_main_function(task, ref)
         elif shell is not None:
             action = ShellAction(command=shell)
         elif http is not None:
             action = HttpAction(url=http)
         data = {"id": task, "schedule": _as_schedule(schedule), "action": action, **fields}
+        if self._declarations.ran_and_removed(task, data["schedule"]):
+            return self.service.build(data)
         try:
             return self.service.save(data, replace_existing=replace_existing)
         except BaseException:
@@ -383,36 +392,6 @@ class Cronwell(ApschedulerCompat):
             else:
                 self.registry.unregister(task)
             raise
-
-    def _warn_main_function(self, task_id: str, ref: str) -> None:
-        """Say once per task, when it is declared, that a function of a script run as
-        ``python app.py`` (``__main__:func``) can be called by this process only: a
-        ``cronwell tasks run``, another instance or a worker cannot import it."""
-        if not is_main_reference(ref) or task_id in self._main_warned:
-            return
-        self._main_warned.add(task_id)
-        log.warning(
-            "task %r calls %s, a function of the script being run: no other process "
-            "(cronwell tasks run, a second instance) can import it. Run the script as a "
-            "module (python -m package.module) or move the function into a module.",
-            task_id,
-            ref,
-            extra={"action": "main_module_function", "task_id": task_id, "function": ref},
-        )
-
-    def _renamed_from_main(self, task_id: str, func: Callable[..., Any], ref: str) -> bool:
-        """True when ``func`` belongs to a program run as ``python -m package.module``
-        and the stored task calls it as ``__main__:func``, the name such functions had
-        before they were named by their module: re-declaring the task replaces it
-        instead of raising TaskExistsError."""
-        while isinstance(func, functools.partial):
-            func = func.func
-        if is_main_reference(ref) or getattr(func, "__module__", None) != "__main__":
-            return False
-        stored = self.service.find(task_id)
-        qualname = ref.partition(":")[2]
-        action = stored.action if stored is not None else None
-        return isinstance(action, PythonAction) and action.func == f"{MAIN_PREFIX}{qualname}"
 
     def add_tasks(self, tasks: Iterable[Task | dict[str, Any]]) -> int:
         """Store many new tasks in one transaction and return how many; all or none (an
