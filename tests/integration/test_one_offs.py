@@ -6,6 +6,7 @@ removal neither keeps the task nor runs the occurrence again."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -24,6 +25,14 @@ def job(label: str = "x") -> str:
     return label
 
 
+RELEASE = threading.Event()
+
+
+def held_job() -> str:
+    RELEASE.wait(10)
+    return "held"
+
+
 def failing_job() -> None:
     CALLS.append("fail")
     raise ValueError("boom")
@@ -32,6 +41,7 @@ def failing_job() -> None:
 @pytest.fixture(autouse=True)
 def _clear_calls() -> None:
     CALLS.clear()
+    RELEASE.clear()
 
 
 @pytest.fixture
@@ -128,6 +138,29 @@ def test_a_missed_one_off_is_removed_with_its_missed_row(cw: Cronwell) -> None:
         at,
     )
     assert CALLS == []
+
+
+def test_a_one_off_redefined_while_it_runs_is_left_alone(cw: Cronwell) -> None:
+    collected = RunCollector()
+    cw.on_run(collected)
+    cw.add_task("moved", schedule=once(_soon(cw), remove_after_run=True), func=held_job)
+    cw.start()
+    wait_until(lambda: cw.runs("moved", status=RunStatus.RUNNING), what="the run to start")
+    later = _soon(cw, 3600)
+    cw.add_task(
+        "moved",
+        schedule=once(later, remove_after_run=True),
+        func=held_job,
+        replace_existing=True,
+    )
+    RELEASE.set()
+    (run,) = collected.wait_for(1, "moved")
+    assert run.status is RunStatus.SUCCEEDED
+    # the listeners, the removal's among them, have been told once this later run is
+    cw.add_task("marker", schedule=once(_soon(cw, 0.1)), func=job)
+    collected.wait_for(1, "marker")
+    stored = cw.get_task("moved")
+    assert stored.schedule.at == later  # type: ignore[union-attr]
 
 
 def test_a_manual_run_does_not_remove_it(cw: Cronwell) -> None:

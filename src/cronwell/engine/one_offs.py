@@ -47,10 +47,14 @@ class OneOffRemover:
 
     # -- outcome listeners (the dispatcher's writer thread) ---------------------------------
 
+    # Both are called for every run this process records: the first test, on the
+    # schedule's type, is all that most runs cost.
+
     def on_outcome(self, outcome: RunOutcome) -> None:
         task = outcome.task
         if (
             task is not None
+            and type(task.schedule) is OnceSchedule
             and task.removes_after_run
             and task.settled_by(outcome.run, retrying=outcome.retrying)
         ):
@@ -61,7 +65,12 @@ class OneOffRemover:
         tasks, templates = grid.tasks, grid.templates
         for _, task_id, index in grid.rows:
             task = tasks.get(task_id)
-            if task is not None and task.removes_after_run and task.settled_by(templates[index]):
+            if (
+                task is not None
+                and type(task.schedule) is OnceSchedule
+                and task.removes_after_run
+                and task.settled_by(templates[index])
+            ):
                 self._remove(task, templates[index])
 
     # -- the engine's calls -------------------------------------------------------------------
@@ -72,7 +81,7 @@ class OneOffRemover:
         ids. One look-up per such one-off whose time has passed."""
         removed: set[str] = set()
         for task in tasks:
-            if not task.removes_after_run:
+            if type(task.schedule) is not OnceSchedule or not task.removes_after_run:
                 continue
             at = _at(task)
             if at > now:
