@@ -28,11 +28,18 @@ class InvalidCronExpressionError(InvalidInputError):
 class UnknownTimezoneError(InvalidInputError):
     """A time zone name is not in the IANA database; the message suggests close names."""
 
-    def __init__(self, name: str, suggestions: list[str]) -> None:
+    def __init__(self, name: str, suggestions: list[str], *, where: str | None = None) -> None:
         self.name = name
         self.suggestions = suggestions
+        self.where = where
         hint = f" Did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
-        super().__init__(f"Unknown time zone {name!r}.{hint}")
+        prefix = f"{where}: " if where else ""
+        super().__init__(f"{prefix}Unknown time zone {name!r}.{hint}")
+
+
+class UnnamedTimezoneError(InvalidInputError):
+    """A zone object without an IANA name (a fixed offset, a zone read from a file of its
+    own): the message says what to pass instead."""
 
 
 class InvalidScheduleError(InvalidInputError):

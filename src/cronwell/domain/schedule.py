@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from cronwell.domain.cron import CronExpression
 from cronwell.domain.durations import format_duration
 from cronwell.domain.jsonschema import kind_required
-from cronwell.domain.timezones import canonical_timezone, zone
+from cronwell.domain.timezones import zone, zone_key
 from cronwell.errors import InvalidScheduleError
 
 _MAX_INTERVAL = timedelta(days=36525)
@@ -99,12 +99,15 @@ class Schedule(BaseModel):
     def is_dst_shifted(self, fire_time: datetime, tz: tzinfo) -> bool:
         return False
 
-    def preview(self, n: int = 5, after: datetime | None = None, timezone: str = "UTC") -> Preview:
-        """The next ``n`` fire times after ``after`` (default now) in ``timezone``, with the
+    def preview(
+        self, n: int = 5, after: datetime | None = None, timezone: str | tzinfo = "UTC"
+    ) -> Preview:
+        """The next ``n`` fire times after ``after`` (default now) in ``timezone`` (a name
+        or a zone object, see :func:`~cronwell.domain.timezones.zone_key`), with the
         indexes of times that daylight saving time moved."""
         if n < 1:
             raise InvalidScheduleError(f"n must be at least 1, got {n}")
-        name = canonical_timezone(timezone)
+        name = zone_key(timezone)
         tz = zone(name)
         start = require_aware(after, "after") if after else datetime.now(UTC)
         times: list[datetime] = []
@@ -257,10 +260,17 @@ class IntervalSchedule(Schedule):
 
 
 class OnceSchedule(Schedule):
-    """A single instant."""
+    """A single instant. With ``remove_after_run`` the task is deleted once its occurrence
+    is settled (its run succeeded, or failed after its last retry, or the occurrence was
+    recorded missed, skipped, abandoned or interrupted); its run history stays."""
 
     kind: Literal["once"] = "once"
     at: datetime
+    remove_after_run: bool = Field(
+        False,
+        description="Delete the task once its occurrence is settled: run (after its last "
+        "retry) or recorded missed; its run history stays.",
+    )
 
     @field_validator("at")
     @classmethod
@@ -275,7 +285,8 @@ class OnceSchedule(Schedule):
             yield self.at
 
     def describe(self) -> str:
-        return f"Once, at {self.at.isoformat()}"
+        removed = ", then removed" if self.remove_after_run else ""
+        return f"Once, at {self.at.isoformat()}{removed}"
 
     def expression(self) -> str:
         return f"once at {self.at.isoformat()}"
@@ -307,9 +318,11 @@ def every(
     )
 
 
-def once(at: datetime) -> OnceSchedule:
-    """A single aware instant."""
-    return OnceSchedule(at=at)
+def once(at: datetime, *, remove_after_run: bool = False) -> OnceSchedule:
+    """A single aware instant. ``remove_after_run=True`` deletes the task once its
+    occurrence is settled (see :class:`OnceSchedule`), as APScheduler does with a date
+    job; its runs stay in the history."""
+    return OnceSchedule(at=at, remove_after_run=remove_after_run)
 
 
 def daily(at: str = "00:00") -> CronSchedule:

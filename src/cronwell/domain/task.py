@@ -24,8 +24,9 @@ from cronwell.domain.action import Action
 from cronwell.domain.alerts import AlertTarget
 from cronwell.domain.durations import parse_duration
 from cronwell.domain.policies import Catchup, Overlap
-from cronwell.domain.schedule import AnySchedule, Preview, require_aware
-from cronwell.domain.timezones import canonical_timezone, zone
+from cronwell.domain.run import Run
+from cronwell.domain.schedule import AnySchedule, OnceSchedule, Preview, require_aware
+from cronwell.domain.timezones import zone, zone_key
 from cronwell.domain.unvalidated import ReadOnlyList, assemble
 from cronwell.errors import InvalidTaskError
 
@@ -57,7 +58,11 @@ class Task(BaseModel):
     description: str = ""
     schedule: AnySchedule
     action: Action
-    timezone: str = Field("UTC", description="IANA zone the schedule is read in.")
+    timezone: str = Field(
+        "UTC",
+        description="IANA zone the schedule is read in. The library also takes a zone "
+        "object with an IANA name (ZoneInfo, pytz, dateutil) and stores its name.",
+    )
     enabled: bool = True
     tags: list[str] = Field(default_factory=list)
     start_date: datetime | None = None
@@ -127,10 +132,11 @@ class Task(BaseModel):
             )
         return value
 
-    @field_validator("timezone")
+    @field_validator("timezone", mode="before")
     @classmethod
-    def _zone(cls, value: str) -> str:
-        return canonical_timezone(value)
+    def _zone(cls, value: object) -> str:
+        """An IANA name, or a zone object that has one (``ZoneInfo``, pytz, dateutil)."""
+        return zone_key(value)
 
     @field_validator("start_date", "end_date")
     @classmethod
@@ -251,6 +257,24 @@ class Task(BaseModel):
     @property
     def tz(self) -> tzinfo:
         return zone(self.timezone)
+
+    @property
+    def removes_after_run(self) -> bool:
+        """A one-off to delete once its occurrence is settled."""
+        schedule = self.schedule
+        return type(schedule) is OnceSchedule and schedule.remove_after_run
+
+    def settled_by(self, run: Run, *, retrying: bool = False) -> bool:
+        """True when ``run`` (stored, with no retry to follow when not ``retrying``) ends
+        this one-off's occurrence: any final status of a row of that very instant. A
+        manual run (another instant) settles nothing."""
+        schedule = self.schedule
+        return (
+            type(schedule) is OnceSchedule
+            and not retrying
+            and run.status.is_terminal
+            and run.scheduled_for == schedule.at
+        )
 
     def definition(self) -> dict[str, Any]:
         """What the user defined: the stored JSON minus the state cronwell keeps."""

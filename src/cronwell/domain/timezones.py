@@ -1,12 +1,17 @@
-"""IANA time zones: lookup with suggestions, and the system's zone."""
+"""IANA time zones: lookup with suggestions, zone objects read back to their names, and
+the system's zone."""
 
 from __future__ import annotations
 
 import difflib
+from datetime import UTC, timedelta, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from cronwell.errors import UnknownTimezoneError
+from cronwell.errors import InvalidInputError, UnknownTimezoneError, UnnamedTimezoneError
+
+ZoneLike = str | tzinfo
+"""A zone as callers may give it: an IANA name, or a zone object (see :func:`zone_key`)."""
 
 
 @cache
@@ -28,6 +33,77 @@ def canonical_timezone(name: str) -> str:
     if found is not None:
         return found
     raise UnknownTimezoneError(name, suggest_timezones(name))
+
+
+def zone_key(value: object, *, where: str | None = None) -> str:
+    """The canonical IANA name of a zone given by name or as a zone object.
+
+    Accepted objects: ``zoneinfo.ZoneInfo`` (its ``key``), pytz zones (their ``zone``),
+    dateutil zones read from the zone database (``dateutil.tz.gettz("Asia/Jerusalem")``:
+    the name of the file they were read from), and UTC (``datetime.timezone.utc``,
+    ``dateutil.tz.UTC``). Tasks store the name, so a zone must have one: a fixed offset
+    or a zone read from a file of its own raises :class:`UnnamedTimezoneError`, whose
+    message says what to pass instead. An unknown name raises
+    :class:`UnknownTimezoneError` with the closest names. ``where`` (an argument or an
+    environment variable) starts the message when given.
+    """
+    if isinstance(value, str):
+        try:
+            return canonical_timezone(value)
+        except UnknownTimezoneError as exc:
+            if where is None:
+                raise
+            raise UnknownTimezoneError(exc.name, exc.suggestions, where=where) from None
+    prefix = f"{where}: " if where else ""
+    if not isinstance(value, tzinfo):
+        raise InvalidInputError(
+            f"{prefix}a time zone is an IANA name such as 'Europe/Paris' or a zone object "
+            f"such as ZoneInfo('Europe/Paris'), not {type(value).__name__} {value!r}."
+        )
+    name = _name_of(value)
+    if name is not None:
+        return zone_key(name, where=where)
+    offset = value.utcoffset(None)
+    instead = "an IANA name such as 'Europe/Paris' (or ZoneInfo('Europe/Paris'))"
+    if offset is not None:
+        hours = offset / timedelta(hours=1)
+        etc = (
+            f"; for this very offset, 'Etc/GMT{-int(hours):+d}' (these names invert the sign)"
+            if hours.is_integer() and -12 <= hours <= 14
+            else ""
+        )
+        raise UnnamedTimezoneError(
+            f"{prefix}The zone {value!r} is a fixed offset ({_offset_text(offset)}) with no "
+            f"IANA name, and a task keeps its zone by name; pass {instead}, which also "
+            f"follows daylight saving time{etc}."
+        )
+    raise UnnamedTimezoneError(
+        f"{prefix}The zone {value!r} has no IANA name, and a task keeps its zone by name; "
+        f"pass {instead}."
+    )
+
+
+def _name_of(value: tzinfo) -> str | None:
+    """The IANA name a zone object carries, if any."""
+    for attribute in ("key", "zone"):  # zoneinfo, pytz
+        name = getattr(value, attribute, None)
+        if isinstance(name, str) and name:
+            return name
+    filename = getattr(value, "_filename", None)  # dateutil's tzfile
+    if isinstance(filename, str) and filename:
+        name = filename.rpartition("zoneinfo/")[2]
+        return name if name.lower() in _zone_names() else None
+    if value.utcoffset(None) == timedelta(0) and (
+        value == UTC or type(value).__name__ == "tzutc"  # dateutil's UTC
+    ):
+        return "UTC"
+    return None
+
+
+def _offset_text(offset: timedelta) -> str:
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def suggest_timezones(name: str, limit: int = 3) -> list[str]:

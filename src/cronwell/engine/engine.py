@@ -39,6 +39,7 @@ from cronwell.domain.run import Run, RunReason, RunStatus
 from cronwell.domain.task import Task
 from cronwell.engine import entry
 from cronwell.engine.jobstore import HeapJobStore
+from cronwell.engine.one_offs import OneOffRemover
 from cronwell.engine.recovery import (
     HOSTNAME,
     catch_up,
@@ -131,6 +132,9 @@ class Engine:
         self._lease_deadline = 0.0
         self._lease_ttl = lease_ttl
         self._on_leadership = on_leadership
+        # one-offs removed after their run; its listeners are the caller's to register
+        # (after those that alert on the same outcomes), its sweep runs at each term
+        self.one_offs = OneOffRemover(store, clock, self.notify)
 
     @property
     def running(self) -> bool:
@@ -246,7 +250,8 @@ class Engine:
                 self._own_leftovers_checked = True
             abandoned += recover_dead_instances(self._store, self._instance_id, now, every_task)
             self._report_abandoned(abandoned, every_task)
-            tasks = [t for t in every_task.values() if t.enabled]
+            removed = self.one_offs.sweep(every_task.values(), now)
+            tasks = [t for t in every_task.values() if t.enabled and t.id not in removed]
             self._tasks = {}
             self._load_jobs(tasks, scheduler, now)
         asked = time.monotonic()
@@ -515,6 +520,7 @@ class Engine:
         runs of any that died (abandoned, retried if allowed)."""
         now = self._clock.now()
         self._store.heartbeat(self._instance_id, HOSTNAME, os.getpid(), now)
+        self.one_offs.retry()
         if not self.is_leader:
             return
         with self._lock:

@@ -35,7 +35,7 @@ from cronwell.domain.schedule import (
     cron,
 )
 from cronwell.domain.task import Task
-from cronwell.domain.timezones import canonical_timezone
+from cronwell.domain.timezones import zone_key
 from cronwell.errors import InvalidScheduleError
 from cronwell.runtime.functions import display_name, function_reference
 
@@ -126,7 +126,12 @@ class ApschedulerCompat:
         """APScheduler 3's ``add_job``. ``trigger`` is ``"cron"``, ``"interval"``,
         ``"date"``, an APScheduler trigger object, or a cronwell schedule. ``jobstore``,
         ``executor`` and ``coalesce`` are accepted and ignored (cronwell has one store, one
-        dispatcher, and records every occurrence)."""
+        dispatcher, and records every occurrence).
+
+        A ``"date"`` job (and one with no trigger, which runs now) is removed once its run
+        is over, as APScheduler removes it once it fired: a one-off with
+        ``remove_after_run=True``, whose run stays in the history. A cronwell ``once()``
+        schedule given as the trigger keeps its own setting."""
         del jobstore, executor, coalesce
         schedule, extra = self._schedule_for(trigger, trigger_args)
         fields: dict[str, Any] = dict(extra)
@@ -198,8 +203,10 @@ class ApschedulerCompat:
         kwargs: dict[str, Any] | None = None,
         send_alert: bool = False,
     ) -> Job:
-        """Run ``func`` once at ``run_date`` (naive means the scheduler's zone)."""
-        schedule = OnceSchedule(at=self._aware(run_date))
+        """Run ``func`` once at ``run_date`` (naive means the scheduler's zone); the task
+        is removed once that run is over (the run stays in the history), as the
+        APScheduler date job under the seed's wrapper was."""
+        schedule = OnceSchedule(at=self._aware(run_date), remove_after_run=True)
         return self._seed_job(func, schedule, job_id, args, kwargs, send_alert)
 
     def add_interval_job(
@@ -268,7 +275,7 @@ class ApschedulerCompat:
         """Honour ``add_job(next_run_time=...)``: the one-off's time, or the instant an
         interval counts from. A cron schedule cannot start off its own times."""
         if isinstance(schedule, OnceSchedule):
-            return OnceSchedule(at=when)
+            return schedule.model_copy(update={"at": when})
         if isinstance(schedule, IntervalSchedule):
             return schedule.model_copy(update={"anchor": when})
         raise InvalidScheduleError(
@@ -300,8 +307,8 @@ class ApschedulerCompat:
             raise InvalidScheduleError(f"Unsupported schedule {trigger!r}")
         if trigger is not None and not isinstance(trigger, str):
             trigger, args = _from_trigger_object(trigger)
-        zone_name = args.pop("timezone", None)
-        zone_name = canonical_timezone(str(zone_name)) if zone_name else self.timezone
+        given_zone = args.pop("timezone", None)  # a name or a zone object (pytz, ZoneInfo)
+        zone_name = zone_key(given_zone, where="timezone") if given_zone else self.timezone
         extra: dict[str, Any] = {"timezone": zone_name}
         for key in ("start_date", "end_date"):
             value = args.pop(key, None)
@@ -314,7 +321,8 @@ class ApschedulerCompat:
             run_date = args.pop("run_date", None)
             _no_leftovers(trigger or "date", args)
             at = self._aware(run_date, zone_name) if run_date is not None else self.service_now()
-            return OnceSchedule(at=at), extra
+            # APScheduler drops a date job once it has fired; the run stays in the history
+            return OnceSchedule(at=at, remove_after_run=True), extra
         if trigger == "interval":
             anchor = extra.pop("start_date", None)
             periods = {
@@ -337,8 +345,8 @@ def _from_trigger_object(trigger: Any) -> tuple[str, dict[str, Any]]:
     kind = type(trigger).__name__
     common: dict[str, Any] = {}
     zone = getattr(trigger, "timezone", None)
-    if zone is not None:
-        common["timezone"] = str(getattr(zone, "key", zone))
+    if zone is not None:  # read back to its name by _schedule_for
+        common["timezone"] = zone
     for key in ("start_date", "end_date", "jitter"):
         value = getattr(trigger, key, None)
         if value is not None:
@@ -460,8 +468,14 @@ def _default_id(
         func.rsplit(":", 1)[-1].rsplit(".", 1)[-1] if isinstance(func, str) else display_name(func)
     )
     ref = func if isinstance(func, str) else function_reference(func)
+    # without remove_after_run: date jobs stored before it existed keep their ids
     what = json.dumps(
-        [ref, schedule.model_dump(mode="json"), list(args or ()), kwargs or {}],
+        [
+            ref,
+            schedule.model_dump(mode="json", exclude={"remove_after_run"}),
+            list(args or ()),
+            kwargs or {},
+        ],
         sort_keys=True,
         default=repr,
     )

@@ -20,7 +20,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -34,7 +34,7 @@ from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.schedule import AnySchedule, IntervalSchedule, Preview, Schedule, cron, once
 from cronwell.domain.stats import TaskStats
 from cronwell.domain.task import Task
-from cronwell.domain.timezones import canonical_timezone, system_timezone
+from cronwell.domain.timezones import system_timezone, zone_key
 from cronwell.engine import Engine
 from cronwell.engine.recovery import HOSTNAME, mark_gone, mark_live
 from cronwell.errors import ConfigError, InvalidTaskError, SchedulerStateError
@@ -43,6 +43,7 @@ from cronwell.notify.delivery import DeliveryRecord, Notifier
 from cronwell.notify.message import TemplateSet
 from cronwell.runners import HttpRunner, PythonRunner, Runners, ShellRunner, resolve_function
 from cronwell.runtime.compat import ApschedulerCompat
+from cronwell.runtime.declaring import Declarations
 from cronwell.runtime.functions import display_name, function_reference
 from cronwell.runtime.maintenance import FUNCTION as MAINTENANCE_FUNCTION
 from cronwell.runtime.maintenance import maintenance_task, prune_history
@@ -62,13 +63,15 @@ class Cronwell(ApschedulerCompat):
 
     ``database_url`` defaults to ``CRONWELL_DATABASE_URL`` or ``sqlite:///cronwell.db``;
     ``timezone`` (the zone of tasks that name none) to ``CRONWELL_TIMEZONE`` or the system
-    zone. Nothing connects until the first operation that needs the database.
+    zone. A zone is an IANA name or a zone object that has one (``ZoneInfo``, pytz,
+    dateutil; see :func:`~cronwell.domain.timezones.zone_key`), here and wherever a task
+    takes a zone. Nothing connects until the first operation that needs the database.
     """
 
     def __init__(
         self,
         database_url: str | None = None,
-        timezone: str | None = None,
+        timezone: str | tzinfo | None = None,
         *,
         settings: Settings | None = None,
         clock: Clock | None = None,
@@ -76,6 +79,14 @@ class Cronwell(ApschedulerCompat):
         poll_interval: float | None = None,
         instance_id: str | None = None,
     ) -> None:
+        # a bad zone is named as the caller gave it: the argument, the settings object,
+        # or the environment variable
+        where = "CRONWELL_TIMEZONE"
+        if settings is not None:
+            where = "Settings.timezone"
+        elif timezone is not None:
+            where = "Cronwell(timezone=...)"
+            timezone = zone_key(timezone, where=where)
         self.settings = settings or load_settings(
             database_url=database_url,
             timezone=timezone,
@@ -90,7 +101,7 @@ class Cronwell(ApschedulerCompat):
                 "lapse between renewals."
             )
         zone_name = self.settings.timezone
-        self.timezone: str = canonical_timezone(zone_name) if zone_name else system_timezone()
+        self.timezone: str = zone_key(zone_name, where=where) if zone_name else system_timezone()
         self.clock: Clock = clock or SystemClock()
         self.registry = FunctionRegistry()
         self.store = Store(self.settings.database_url)
@@ -165,8 +176,12 @@ class Cronwell(ApschedulerCompat):
             alerts=lambda: (notifier.sent, notifier.failed),
         )
         self.dispatcher.add_outcome_listener(self.metrics.on_outcome, self.metrics.on_grid)
+        # last: a one-off is removed once the others have heard of its final run
+        one_offs = self.engine.one_offs
+        self.dispatcher.add_outcome_listener(one_offs.on_outcome, one_offs.on_grid)
         self._ready = False
         self._ready_lock = threading.Lock()
+        self._declarations = Declarations(lambda: self.service, self.clock)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -329,8 +344,19 @@ class Cronwell(ApschedulerCompat):
     ) -> Task:
         """Store a task and schedule it. Either a whole :class:`Task`, or an id with a
         ``schedule`` and exactly one of ``func`` (a callable or ``"pkg.mod:func"``),
-        ``shell`` (a command), ``http`` (a URL for a GET) or ``action``."""
+        ``shell`` (a command), ``http`` (a URL for a GET) or ``action``.
+
+        A callable is stored by its importable name. One of a script run as ``python
+        app.py`` is ``__main__:func``, which only this process can call: that logs a
+        warning (``action="main_module_function"``) once per task; run the script as a
+        module (``python -m package.module``) instead.
+
+        A one-off with ``remove_after_run`` that already ran and was removed, declared
+        again (as an application does at every start), is not stored again: the task
+        comes back as declared, unstored, and its run stays the only one."""
         if isinstance(task, Task):
+            if self._declarations.ran_and_removed(task.id, task.schedule):
+                return self.service.build(task)
             return self.service.save(task, replace_existing=replace_existing)
         if schedule is None:
             raise InvalidTaskError(f"Task {task!r} needs a schedule.")
@@ -347,11 +373,17 @@ class Cronwell(ApschedulerCompat):
             if callable(func):
                 # registered before saving: saving checks that the function can be found
                 self.registry.register(task, func, ref)
+                replace_existing = replace_existing or self._declarations.renamed_from_main(
+                    task, func, ref
+                )
+            self._declarations.warn_main_function(task, ref)
         elif shell is not None:
             action = ShellAction(command=shell)
         elif http is not None:
             action = HttpAction(url=http)
         data = {"id": task, "schedule": _as_schedule(schedule), "action": action, **fields}
+        if self._declarations.ran_and_removed(task, data["schedule"]):
+            return self.service.build(data)
         try:
             return self.service.save(data, replace_existing=replace_existing)
         except BaseException:
