@@ -12,4 +12,5 @@ def db_upgrade() -> None:
     """Apply database migrations (serve does this on start too)."""
     cw = open_cronwell()
     cw.store.upgrade()
-    console.print(f"database at {cw.store.sqlite_path or cw.store.display_url} is up to date")
+    where = cw.store.sqlite_path or cw.store.display_url
+    console.print(f"database at {where} is up to date", markup=False)

@@ -1,37 +1,43 @@
-"""Rendering for people (Rich tables) and scripts (``--json``)."""
+"""Rendering for people (Rich tables) and scripts (``--json``).
+
+Text that users wrote (ids, names, descriptions, commands, tags, errors, output) goes through
+:func:`rich.markup.escape` or is printed with ``markup=False``: ``[/etc]`` is a path, not a
+closing tag. cronwell's modules are imported where they are used, so that importing the CLI
+(as shell completion does) stays light.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
 
-from cronwell.domain.durations import format_duration
-from cronwell.domain.run import Run, RunStatus
-from cronwell.domain.stats import TaskStats
-from cronwell.domain.task import Task
-from cronwell.service.status import SchedulerStatus
-from cronwell.store import NotificationRecord
+if TYPE_CHECKING:
+    from cronwell.domain.run import Run
+    from cronwell.domain.stats import TaskStats
+    from cronwell.domain.task import Task
+    from cronwell.service.status import SchedulerStatus
+    from cronwell.store import NotificationRecord
 
 # soft_wrap: long lines (paths, URLs, error sentences) stay one line for grep and scripts
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
-STATUS_STYLE = {
-    RunStatus.SUCCEEDED: "green",
-    RunStatus.FAILED: "red",
-    RunStatus.TIMED_OUT: "red",
-    RunStatus.ABANDONED: "red",
-    RunStatus.MISSED: "yellow",
-    RunStatus.SKIPPED: "yellow",
-    RunStatus.INTERRUPTED: "yellow",
-    RunStatus.RUNNING: "cyan",
-    RunStatus.PENDING: "cyan",
+STATUS_STYLE = {  # by RunStatus value
+    "succeeded": "green",
+    "failed": "red",
+    "timed_out": "red",
+    "abandoned": "red",
+    "missed": "yellow",
+    "skipped": "yellow",
+    "interrupted": "yellow",
+    "running": "cyan",
+    "pending": "cyan",
 }
 
 
@@ -52,10 +58,10 @@ def task_table(tasks: list[Task], next_times: dict[str, datetime | None]) -> Tab
         table.add_column(column)
     for task in tasks:
         table.add_row(
-            task.id,
-            f"{task.schedule.expression()}\n[dim]{task.schedule.describe()}[/dim]",
-            task.action.summary(),
-            task.timezone,
+            escape(task.id),
+            f"{escape(task.schedule.expression())}\n[dim]{escape(task.schedule.describe())}[/dim]",
+            escape(task.action.summary()),
+            escape(task.timezone),
             "[green]enabled[/green]" if task.enabled else "[yellow]paused[/yellow]",
             when(next_times.get(task.id), task.tz),
         )
@@ -66,21 +72,26 @@ def run_table(runs: list[Run]) -> Table:
     table = Table(title=f"{len(runs)} run(s), newest first")
     for column in ("id", "task", "scheduled for (UTC)", "try", "status", "duration", "error"):
         table.add_column(column)
+    from cronwell.domain.durations import format_duration
+
     for run in runs:
-        style = STATUS_STYLE.get(run.status, "")
+        status = run.status.value
+        styled = f"[{STATUS_STYLE[status]}]{status}[/]" if status in STATUS_STYLE else status
         table.add_row(
             str(run.id),
-            run.task_id,
+            escape(run.task_id),
             when(run.scheduled_for),
             str(run.attempt),
-            f"[{style}]{run.status.value}[/{style}]" + (f" ({run.reason})" if run.reason else ""),
+            styled + (f" ({escape(str(run.reason))})" if run.reason else ""),
             format_duration(run.duration) if run.duration is not None else "-",
-            (run.error or "")[:80],
+            escape((run.error or "")[:80]),
         )
     return table
 
 
 def policy_line(task: Task) -> str:
+    from cronwell.domain.durations import format_duration
+
     parts = [f"overlap {task.overlap}", f"catch-up {task.catchup}"]
     if task.timeout:
         parts.append(f"timeout {format_duration(task.timeout)}")
@@ -117,8 +128,8 @@ def notification_table(records: list[NotificationRecord]) -> Table:
         table.add_row(
             str(record.id),
             when(record.created_at),
-            record.event,
-            record.task_id or "-",
+            escape(record.event),
+            escape(record.task_id or "-"),
             escape(record.target),
             f"[{style}]{record.status}[/{style}]",
             str(record.attempts),
@@ -140,6 +151,8 @@ def status_panel(status: SchedulerStatus) -> Group:
         scheduling = f"[green]scheduling:[/green] {escape(status.leader)}"
     else:
         scheduling = "[yellow]no instance is scheduling[/yellow]"
+    from cronwell.domain.durations import format_duration
+
     uptime = (
         f", up {format_duration(round(status.uptime_seconds))}"
         if status.uptime_seconds is not None

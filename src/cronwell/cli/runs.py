@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from cronwell.cli.app import JsonOpt, handles_errors, open_cronwell, runs_app
 from cronwell.cli.output import console, print_json, run_table, when
 from cronwell.domain.run import RunStatus
-from cronwell.errors import InvalidInputError
+from cronwell.errors import InvalidInputError, TaskNotFoundError
 
 
 @runs_app.command("list")
@@ -29,7 +30,11 @@ def runs_list(
             raise InvalidInputError(
                 f"Unknown status {status!r}; use one of {', '.join(s.value for s in RunStatus)}."
             ) from None
-    runs = open_cronwell().service.list_runs(task_id=task, status=wanted, limit=limit)
+    service = open_cronwell().service
+    runs = service.list_runs(task_id=task, status=wanted, limit=limit)
+    if task is not None and not runs and service.find(task) is None:
+        # the runs of a deleted task stay listed; a name nothing ever ran under is a typo
+        raise TaskNotFoundError(task)
     if as_json:
         print_json([r.model_dump(mode="json") for r in runs])
     else:
@@ -48,9 +53,10 @@ def runs_show(run_id: int, as_json: JsonOpt = False) -> None:
 
 
 def print_run(run: Any) -> None:
+    reason = f" ({escape(str(run.reason))})" if run.reason else ""
     console.print(
-        f"run {run.id} of [bold]{run.task_id}[/bold], attempt {run.attempt}: "
-        f"{run.status.value}" + (f" ({run.reason})" if run.reason else "")
+        f"run {run.id} of [bold]{escape(run.task_id)}[/bold], attempt {run.attempt}: "
+        f"{run.status.value}{reason}"
     )
     console.print(
         f"scheduled for {when(run.scheduled_for)}; started {when(run.started_at)}; "
@@ -61,11 +67,12 @@ def print_run(run: Any) -> None:
     if run.pgid is not None:
         console.print(f"process group {run.pgid} on {run.host or 'an unknown host'}", markup=False)
     if run.counters:
-        console.print("counters: " + ", ".join(f"{k}={v:g}" for k, v in run.counters.items()))
+        counters = ", ".join(f"{k}={v:g}" for k, v in run.counters.items())
+        console.print(f"counters: {counters}", markup=False)
     if run.return_value:
         console.print(f"returned {run.return_value}", markup=False)
     if run.error:
-        console.print(f"[red]error:[/red] {run.error}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(run.error)}", highlight=False)
     if run.output:
         console.rule("output")
         console.print(run.output, markup=False, highlight=False)

@@ -51,7 +51,9 @@ def serve(
     signal.signal(signal.SIGTERM, on_signal)
     cw.start()
     where = cw.store.sqlite_path or cw.store.display_url
-    console.print(f"cronwell is running: {len(cw.list_tasks())} task(s), history in {where}")
+    console.print(
+        f"cronwell is running: {len(cw.list_tasks())} task(s), history in {where}", markup=False
+    )
     if not cw.engine.is_leader:
         console.print(
             f"Another instance ({cw.engine.leader}) schedules on this database: this one "

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from cronwell.cli.app import JsonOpt, handles_errors, open_cronwell, parse_iso, tasks_app
 from cronwell.cli.errors import EXIT_RUN_FAILED
@@ -84,11 +85,12 @@ def tasks_show(
             }
         )
         return
-    console.print(f"[bold]{task.id}[/bold] — {task.name}")
+    console.print(f"[bold]{escape(task.id)}[/bold] — {escape(task.name)}")
     if task.description:
-        console.print(task.description)
+        console.print(task.description, markup=False)
     console.print(
-        f"schedule: {task.schedule.expression()} ({preview.description}), zone {task.timezone}"
+        f"schedule: {task.schedule.expression()} ({preview.description}), zone {task.timezone}",
+        markup=False,
     )
     console.print(f"action:   {task.action.summary()}", markup=False)
     if isinstance(task.action, HttpAction) and task.action.headers:
@@ -101,7 +103,7 @@ def tasks_show(
     console.print(f"policies: {policy_line(task)}", markup=False)
     console.print(f"stats:    {stats_line(stats)}", markup=False)
     if task.tags:
-        console.print(f"tags:     {', '.join(task.tags)}")
+        console.print(f"tags:     {', '.join(task.tags)}", markup=False)
     console.print("next:")
     for index, time in enumerate(preview.times):
         mark = "  (moved by DST)" if index in preview.dst_adjusted else ""
@@ -183,7 +185,7 @@ def tasks_add(
         for task in saved:
             nxt = task.next_fire_after(cw.clock.now())
             console.print(
-                f"added [bold]{task.id}[/bold]: {task.schedule.describe()} "
+                f"added [bold]{escape(task.id)}[/bold]: {escape(task.schedule.describe())} "
                 f"({task.timezone}); next run {when(nxt, task.tz)}"
             )
 
@@ -245,7 +247,7 @@ def _action_option(shell: str | None, python: str | None, http: str | None, meth
 def tasks_pause(task_id: str) -> None:
     """Stop firing a task until it is resumed."""
     open_cronwell().service.pause(task_id)
-    console.print(f"paused {task_id}")
+    console.print(f"paused {task_id}", markup=False)
 
 
 @tasks_app.command("resume")
@@ -261,7 +263,8 @@ def tasks_resume(
     cw = open_cronwell()
     task = cw.service.resume(task_id, catch_up=catch_up)
     console.print(
-        f"resumed {task_id}; next run {when(task.next_fire_after(cw.clock.now()), task.tz)}"
+        f"resumed {task_id}; next run {when(task.next_fire_after(cw.clock.now()), task.tz)}",
+        markup=False,
     )
 
 
@@ -270,7 +273,7 @@ def tasks_resume(
 def tasks_remove(task_id: str) -> None:
     """Delete a task (its run history stays)."""
     open_cronwell().service.delete(task_id)
-    console.print(f"removed {task_id}")
+    console.print(f"removed {task_id}", markup=False)
 
 
 @tasks_app.command("run")

@@ -1,0 +1,98 @@
+"""Operator-facing defects of the CLI (issue 19, section 5), driven as a user drives it: the
+real ``cronwell`` command in a subprocess against real SQLite files and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+MARKUP = "[/etc] [bold]x[/bold] [red]"
+
+
+def cronwell(
+    *args: str, db: str | None = None, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "COLUMNS": "200", "CRONWELL_TIMEZONE": "Europe/Paris"}
+    full_env.pop("CRONWELL_DATABASE_URL", None)
+    full_env.pop("CRONWELL_LOG_LEVEL", None)
+    if db:
+        full_env["CRONWELL_DATABASE_URL"] = db
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "cronwell", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=full_env,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def _ok(result: subprocess.CompletedProcess[str], code: int = 0) -> str:
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "MarkupError" not in result.stderr, result.stderr
+    return result.stdout
+
+
+# -- 1. text from users is shown as written, never read as Rich markup -------------------
+
+
+def test_markup_in_user_text_is_shown_literally(database_url: str, tmp_path: Path) -> None:
+    db = database_url
+    (tmp_path / "markmod.py").write_text(
+        f"def boom():\n    raise RuntimeError({'boom ' + MARKUP!r})\n", encoding="utf-8"
+    )
+    env = {"PYTHONPATH": str(tmp_path)}
+    command = f"echo 'out {MARKUP}'; exit 3"
+    _ok(
+        cronwell(
+            "tasks", "add", "marked", "--cron", "0 8 * * *", "--shell", command,
+            "--name", f"name {MARKUP}", "--description", f"about {MARKUP}",
+            "--tag", f"tag {MARKUP}", db=db,
+        )
+    )  # fmt: skip
+    _ok(cronwell("tasks", "add", "boom", "--cron", "0 8 * * *", "--python", "markmod:boom",
+                 db=db, env=env))  # fmt: skip
+
+    out = _ok(cronwell("tasks", "run", "marked", db=db), 1)
+    assert f"out {MARKUP}" in out
+    out = _ok(cronwell("tasks", "run", "boom", db=db, env=env), 1)
+    assert f"boom {MARKUP}" in out  # the error line and the traceback
+
+    listed = _ok(cronwell("tasks", "list", db=db))
+    assert f"echo 'out {MARKUP}'" in listed  # the command, as written
+
+    shown = _ok(cronwell("tasks", "show", "marked", db=db))
+    for text in (f"name {MARKUP}", f"about {MARKUP}", f"tag {MARKUP}", f"out {MARKUP}"):
+        assert text in shown, text
+    shown = _ok(cronwell("tasks", "show", "boom", db=db))
+    assert f"boom {MARKUP}" in shown  # the latest runs' errors
+
+    runs = _ok(cronwell("runs", "list", db=db))
+    assert f"boom {MARKUP}" in runs
+
+    run_id = str(
+        json.loads(_ok(cronwell("runs", "list", "--task", "boom", "--json", db=db)))[0]["id"]
+    )
+    one = _ok(cronwell("runs", "show", run_id, db=db))
+    assert f"RuntimeError: boom {MARKUP}" in one
+
+
+# -- 6. runs of a task that does not exist --------------------------------------------------
+
+
+def test_runs_of_an_unknown_task_exit_3(database_url: str) -> None:
+    db = database_url
+    _ok(cronwell("tasks", "add", "known", "--every", "1h", "--shell", "true", db=db))
+    result = cronwell("runs", "list", "--task", "nope", db=db)
+    assert result.returncode == 3, (result.stdout, result.stderr)
+    assert "nope" in result.stderr and "no task" in result.stderr.lower()
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    # a task that exists and has not run yet is an empty list, not an error
+    assert json.loads(_ok(cronwell("runs", "list", "--task", "known", "--json", db=db))) == []
