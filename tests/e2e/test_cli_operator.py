@@ -96,3 +96,11 @@ def test_runs_of_an_unknown_task_exit_3(database_url: str) -> None:
     assert "Traceback" not in result.stderr
     # a task that exists and has not run yet is an empty list, not an error
     assert json.loads(_ok(cronwell("runs", "list", "--task", "known", "--json", db=db))) == []
+
+
+# -- 7. ordinals in schedule descriptions ---------------------------------------------------
+
+
+def test_next_spells_ordinals() -> None:
+    out = _ok(cronwell("next", "*/21 * * * *", "--tz", "UTC", "-n", "1"))
+    assert "Every 21st minute" in out.splitlines()[0]
