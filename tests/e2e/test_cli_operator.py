@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from cronwell.version import __version__
 
 MARKUP = "[/etc] [bold]x[/bold] [red]"
 
@@ -104,3 +109,73 @@ def test_runs_of_an_unknown_task_exit_3(database_url: str) -> None:
 def test_next_spells_ordinals() -> None:
     out = _ok(cronwell("next", "*/21 * * * *", "--tz", "UTC", "-n", "1"))
     assert "Every 21st minute" in out.splitlines()[0]
+
+
+# -- 2. the log level of serve ------------------------------------------------------------
+
+
+def _serve_once(tmp_path: Path, *args: str, env: dict[str, str]) -> tuple[str, str]:
+    """Start ``serve --no-api``, wait until it is up, stop it with SIGTERM; its output."""
+    full_env = {**os.environ, "CRONWELL_TIMEZONE": "UTC", **env}
+    full_env["CRONWELL_DATABASE_URL"] = f"sqlite:///{tmp_path / 'serve.db'}"
+    if "CRONWELL_LOG_LEVEL" not in env:
+        full_env.pop("CRONWELL_LOG_LEVEL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cronwell", "serve", "--no-api", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:  # ends when the process does
+            lines.append(line)
+            if line.startswith("Press Ctrl+C"):
+                break
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    return "".join(lines) + out, err
+
+
+def test_serve_honours_cronwell_log_level(tmp_path: Path) -> None:
+    _, err = _serve_once(tmp_path, env={})
+    assert "action=engine_started" in err  # INFO by default
+    _, err = _serve_once(tmp_path, env={"CRONWELL_LOG_LEVEL": "WARNING"})
+    assert "action=engine_started" not in err
+    assert "action=engine_stopped" not in err
+    # the option wins over the variable
+    _, err = _serve_once(tmp_path, "--log-level", "info", env={"CRONWELL_LOG_LEVEL": "WARNING"})
+    assert "action=engine_started" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "source"),
+    [
+        (["--log-level", "bogus"], {}, "--log-level"),
+        ([], {"CRONWELL_LOG_LEVEL": "bogus"}, "CRONWELL_LOG_LEVEL"),
+    ],
+)
+def test_a_bad_log_level_is_one_sentence(
+    tmp_path: Path, args: list[str], env: dict[str, str], source: str
+) -> None:
+    result = cronwell("serve", "--no-api", *args, db=f"sqlite:///{tmp_path / 'x.db'}", env=env)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert source in result.stderr and "bogus" in result.stderr
+    assert all(level in result.stderr.lower() for level in ("debug", "warning", "critical"))
+    assert not (tmp_path / "x.db").exists()
+
+
+# -- 3. --version ---------------------------------------------------------------------------
+
+
+def test_version() -> None:
+    result = cronwell("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"cronwell {__version__}\n"

@@ -42,6 +42,14 @@ class _Options:
 options = _Options()
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from cronwell.version import __version__
+
+        print(f"cronwell {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     database_url: Annotated[
@@ -61,6 +69,15 @@ def _main(
             help="Default IANA zone for tasks that name none.",
         ),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_print_version,
+            help="Print cronwell's version and exit.",
+        ),
+    ] = False,
 ) -> None:
     options.database_url = database_url
     options.timezone = timezone

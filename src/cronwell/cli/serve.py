@@ -14,6 +14,7 @@ import typer
 from cronwell import log as cw_log
 from cronwell.api.server import ApiServer
 from cronwell.cli.app import app, handles_errors, open_cronwell, opened
+from cronwell.cli.choices import LogLevel
 from cronwell.cli.output import console, err_console
 from cronwell.errors import DatabaseUnavailableError
 from cronwell.gcpause import freeze_startup_heap
@@ -27,14 +28,23 @@ def serve(
         list[Path] | None,
         typer.Option("--tasks", "-t", help="TOML or JSON tasks file to load (repeatable)."),
     ] = None,
-    log_level: Annotated[str, typer.Option(help="Log level.")] = "INFO",
+    log_level: Annotated[
+        LogLevel | None,
+        typer.Option(
+            case_sensitive=False,
+            help="Log level (default: CRONWELL_LOG_LEVEL, else INFO).",
+        ),
+    ] = None,
     host: Annotated[str, typer.Option(help="Address of the HTTP API.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port of the HTTP API (0: any free one).")] = 8080,
     no_api: Annotated[bool, typer.Option("--no-api", help="Serve no HTTP API.")] = False,
 ) -> None:
     """Run the scheduler and its HTTP API until SIGINT or SIGTERM."""
-    cw_log.configure(log_level)
     cw = open_cronwell()
+    if log_level is not None:
+        cw_log.configure(log_level.value, "--log-level")
+    else:
+        cw_log.configure(cw.settings.log_level, "CRONWELL_LOG_LEVEL")
     api = None if no_api else ApiServer(cw, host, port)
     cw.store.check()
     cw.service  # noqa: B018 - opens the database and applies migrations
