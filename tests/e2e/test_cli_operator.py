@@ -179,3 +179,79 @@ def test_version() -> None:
     result = cronwell("--version")
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"cronwell {__version__}\n"
+
+
+# -- 5. failing and reading commands create no database --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["tasks", "list"],
+        ["tasks", "show", "nope"],
+        ["tasks", "pause", "nope"],
+        ["tasks", "run", "nope"],
+        ["runs", "list"],
+        ["runs", "list", "--task", "nope"],
+        ["runs", "show", "1"],
+        ["status"],
+        ["alerts", "list"],
+    ],
+)
+def test_reading_a_missing_sqlite_file_creates_nothing(tmp_path: Path, args: list[str]) -> None:
+    missing = tmp_path / "typo.db"
+    result = cronwell(*args, db=f"sqlite:///{missing}", cwd=tmp_path)
+    assert result.returncode == 3, (result.stdout, result.stderr)
+    assert f"No database at {missing}" in result.stderr
+    assert "cronwell db upgrade" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_folder_is_a_missing_database(tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such" / "folder" / "cronwell.db"
+    result = cronwell("tasks", "list", db=f"sqlite:///{missing}")
+    assert result.returncode == 3, result.stderr
+    assert f"No database at {missing}" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["--tz", "Europe/Pari", "--cron", "0 8 * * *", "--shell", "true"], 2),
+        (["--cron", "0 8 * *", "--shell", "true"], 2),
+        (["--every", "soon", "--shell", "true"], 2),
+        (["--cron", "0 8 * * *", "--python", "no_such_module_here:f"], 2),
+        (["--at", "2001-01-01T00:00:00+00:00", "--shell", "true"], 2),
+    ],
+)
+def test_a_refused_first_task_creates_no_database(
+    tmp_path: Path, args: list[str], code: int
+) -> None:
+    result = cronwell("tasks", "add", "first", *args, db=f"sqlite:///{tmp_path / 'new.db'}")
+    assert result.returncode == code, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+    # a valid one does create it
+    created = cronwell(
+        "tasks", "add", "first", "--every", "1h", "--shell", "true",
+        db=f"sqlite:///{tmp_path / 'new.db'}",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    assert (tmp_path / "new.db").exists()
+
+
+def test_reading_an_empty_postgresql_database_migrates_nothing(postgres_database: str) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    result = cronwell("tasks", "show", "nope", db=postgres_database)
+    assert result.returncode == 3, (result.stdout, result.stderr)
+    assert "No cronwell tables in" in result.stderr
+    libpq = make_url(postgres_database).set(drivername="postgresql")
+    with psycopg.connect(libpq.render_as_string(hide_password=False)) as conn:
+        tables = conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+        ).fetchone()
+    assert tables == (0,)

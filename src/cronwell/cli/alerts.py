@@ -21,7 +21,7 @@ def alerts_list(
     as_json: JsonOpt = False,
 ) -> None:
     """The notifications log, newest first (secrets in targets are hidden)."""
-    records = open_cronwell().notifications(
+    records = open_cronwell(existing=True).notifications(
         task_id=task, status="failed" if failed else None, limit=limit
     )
     if as_json:

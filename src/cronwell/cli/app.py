@@ -13,7 +13,7 @@ from rich.markup import escape
 from cronwell.cli.errors import EXIT_INTERRUPTED, exit_code
 from cronwell.cli.output import err_console
 from cronwell.domain.timezones import zone
-from cronwell.errors import CronwellError, InvalidInputError
+from cronwell.errors import CronwellError, InvalidInputError, NotFoundError
 from cronwell.runtime import Cronwell
 
 app = typer.Typer(
@@ -106,11 +106,34 @@ def handles_errors(command: C) -> C:
 opened: list[Cronwell] = []
 
 
-def open_cronwell(**kwargs: Any) -> Cronwell:
-    """A Cronwell for one command, closed when the command ends."""
+def open_cronwell(*, existing: bool = False, **kwargs: Any) -> Cronwell:
+    """A Cronwell for one command, closed when the command ends.
+
+    ``existing``: the command reads or changes what is stored, so a database without
+    cronwell's tables (a mistyped SQLite path above all) is a :class:`NotFoundError`, and
+    nothing is created or migrated. Commands that create (``tasks add``, ``serve``, ``db
+    upgrade``) leave it ``False``.
+    """
     cw = Cronwell(database_url=options.database_url, timezone=options.timezone, **kwargs)
     opened.append(cw)
+    if existing:
+        require_database(cw)
     return cw
+
+
+def require_database(cw: Cronwell) -> None:
+    """Raise :class:`NotFoundError` when ``cw``'s database holds no cronwell tables."""
+    if cw.store.read_only or cw.store.has_schema():
+        return  # a read-only file that needs migrating: the store says to make it writable
+    if cw.store.sqlite_path is not None:
+        raise NotFoundError(
+            f"No database at {cw.store.sqlite_path}; create it with `cronwell db upgrade` "
+            "or by adding a task."
+        )
+    raise NotFoundError(
+        f"No cronwell tables in {cw.store.display_url}; create them with `cronwell db "
+        "upgrade` or by adding a task."
+    )
 
 
 def parse_iso(text: str, what: str, zone_name: str | None = None) -> datetime:

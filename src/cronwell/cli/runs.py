@@ -30,7 +30,7 @@ def runs_list(
             raise InvalidInputError(
                 f"Unknown status {status!r}; use one of {', '.join(s.value for s in RunStatus)}."
             ) from None
-    service = open_cronwell().service
+    service = open_cronwell(existing=True).service
     runs = service.list_runs(task_id=task, status=wanted, limit=limit)
     if task is not None and not runs and service.find(task) is None:
         # the runs of a deleted task stay listed; a name nothing ever ran under is a typo
@@ -45,7 +45,7 @@ def runs_list(
 @handles_errors
 def runs_show(run_id: int, as_json: JsonOpt = False) -> None:
     """Show one run with its output and error."""
-    run = open_cronwell().service.get_run(run_id)
+    run = open_cronwell(existing=True).service.get_run(run_id)
     if as_json:
         print_json(run.model_dump(mode="json"))
     else:

@@ -34,7 +34,7 @@ def status(
     if url:
         report = fetch_status(url, token)
     else:
-        cw = open_cronwell()
+        cw = open_cronwell(existing=True)
         cw.store.upgrade()  # not cw.service: this process is no instance to list
         report = database_status(cw.store, cw.clock.now())
     if as_json:

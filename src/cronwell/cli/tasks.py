@@ -42,7 +42,7 @@ def tasks_list(
     """List tasks with their schedule in words and next run."""
     if state not in (None, "enabled", "paused"):
         raise InvalidInputError(f"--state must be 'enabled' or 'paused', not {state!r}.")
-    cw = open_cronwell()
+    cw = open_cronwell(existing=True)
     enabled = None if state is None else state == "enabled"
     tasks = cw.service.list_tasks(tag=tag, enabled=enabled)
     now = cw.clock.now()
@@ -70,7 +70,7 @@ def tasks_show(
     as_json: JsonOpt = False,
 ) -> None:
     """Show one task, its next fire times and its latest runs."""
-    cw = open_cronwell()
+    cw = open_cronwell(existing=True)
     task = cw.service.get(task_id)
     preview = task.preview(upcoming, cw.clock.now())
     runs = cw.service.list_runs(task_id=task_id, limit=10)
@@ -155,7 +155,7 @@ def tasks_add(
     if file is not None:
         if task_id is not None:
             raise InvalidInputError("Give a task id or --file, not both.")
-        saved = [cw.service.save(e, replace_existing=replace) for e in read_tasks_file(file)]
+        entries: list[Any] = read_tasks_file(file)
     else:
         if task_id is None:
             raise InvalidInputError("Give a task id (or --file).")
@@ -178,7 +178,12 @@ def tasks_add(
             data["name"] = name
         if tz:
             data["timezone"] = tz
-        saved = [cw.service.save(data, replace_existing=replace)]
+        entries = [data]
+    if not cw.store.has_schema():
+        # the first task creates the database: check them all before it exists
+        for entry in entries:
+            cw.check_task(entry)
+    saved = [cw.service.save(e, replace_existing=replace) for e in entries]
     if as_json:
         print_json([public_task(t) for t in saved])
     else:
@@ -246,7 +251,7 @@ def _action_option(shell: str | None, python: str | None, http: str | None, meth
 @handles_errors
 def tasks_pause(task_id: str) -> None:
     """Stop firing a task until it is resumed."""
-    open_cronwell().service.pause(task_id)
+    open_cronwell(existing=True).service.pause(task_id)
     console.print(f"paused {task_id}", markup=False)
 
 
@@ -260,7 +265,7 @@ def tasks_resume(
     ] = False,
 ) -> None:
     """Fire a paused task again, from now on (what fell while paused is recorded skipped)."""
-    cw = open_cronwell()
+    cw = open_cronwell(existing=True)
     task = cw.service.resume(task_id, catch_up=catch_up)
     console.print(
         f"resumed {task_id}; next run {when(task.next_fire_after(cw.clock.now()), task.tz)}",
@@ -272,7 +277,7 @@ def tasks_resume(
 @handles_errors
 def tasks_remove(task_id: str) -> None:
     """Delete a task (its run history stays)."""
-    open_cronwell().service.delete(task_id)
+    open_cronwell(existing=True).service.delete(task_id)
     console.print(f"removed {task_id}", markup=False)
 
 
@@ -286,7 +291,7 @@ def tasks_run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run a task now, here, and print the result (exit code 1 if it did not succeed)."""
-    cw = open_cronwell()
+    cw = open_cronwell(existing=True)
     run = cw.service.queue_run(task_id) if queue else cw.run_now(task_id)
     if as_json:
         print_json(run.model_dump(mode="json"))

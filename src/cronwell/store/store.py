@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
@@ -264,6 +265,17 @@ class Store(RunProcesses):
                 "to_revision": HEAD,
             },
         )
+
+    def has_schema(self) -> bool:
+        """True when the database holds cronwell's tables, at any revision. A missing
+        SQLite file is not created to find out: it has none."""
+        if self.sqlite_path is not None and not os.path.exists(self.sqlite_path):
+            return False
+        with self._connection() as conn:
+            try:
+                return bool(_current_revisions(conn))
+            except sa_exc.DBAPIError as exc:
+                raise database_error(self._url, exc) from None
 
     def is_current(self) -> bool:
         """True when every migration has been applied."""
