@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from cronwell.cli.app import JsonOpt, alerts_app, handles_errors, open_cronwell
+from cronwell.cli.completion import complete_task_id
 from cronwell.cli.errors import EXIT_RUN_FAILED
 from cronwell.cli.output import console, err_console, notification_table, print_json
 
@@ -15,7 +16,10 @@ from cronwell.cli.output import console, err_console, notification_table, print_
 @alerts_app.command("list")
 @handles_errors
 def alerts_list(
-    task: Annotated[str | None, typer.Option(help="Only alerts about this task.")] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(help="Only alerts about this task.", autocompletion=complete_task_id),
+    ] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Only failed deliveries.")] = False,
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 20,
     as_json: JsonOpt = False,

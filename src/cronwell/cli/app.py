@@ -1,20 +1,27 @@
-"""The Typer app, its command groups, global options and what every command shares."""
+"""The Typer app, its command groups, global options and what every command shares.
+
+The command modules import cronwell's heavier parts (the runtime, the store, FastAPI,
+httpx) inside the commands that use them: shell completion imports every command module
+on each Tab press and must answer at once.
+"""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
 
+from cronwell.cli.completion import complete_task_id
 from cronwell.cli.errors import EXIT_INTERRUPTED, exit_code
 from cronwell.cli.output import err_console
-from cronwell.domain.timezones import zone
 from cronwell.errors import CronwellError, InvalidInputError, NotFoundError
-from cronwell.runtime import Cronwell
+
+if TYPE_CHECKING:
+    from cronwell.runtime import Cronwell
 
 app = typer.Typer(
     help="cronwell: a job scheduler with crontab-correct schedules and run history.",
@@ -32,6 +39,7 @@ app.add_typer(alerts_app, name="alerts")
 
 C = TypeVar("C", bound=Callable[..., Any])
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+TaskIdArg = Annotated[str, typer.Argument(help="Task id.", autocompletion=complete_task_id)]
 
 
 class _Options:
@@ -114,6 +122,8 @@ def open_cronwell(*, existing: bool = False, **kwargs: Any) -> Cronwell:
     nothing is created or migrated. Commands that create (``tasks add``, ``serve``, ``db
     upgrade``) leave it ``False``.
     """
+    from cronwell.runtime import Cronwell
+
     cw = Cronwell(database_url=options.database_url, timezone=options.timezone, **kwargs)
     opened.append(cw)
     if existing:
@@ -138,6 +148,8 @@ def require_database(cw: Cronwell) -> None:
 
 def parse_iso(text: str, what: str, zone_name: str | None = None) -> datetime:
     """``text`` as an aware time; a naive one is read in ``zone_name`` when given."""
+    from cronwell.domain.timezones import zone
+
     try:
         value = datetime.fromisoformat(text)
     except ValueError:

@@ -8,28 +8,29 @@ import typer
 from rich.markup import escape
 
 from cronwell.cli.app import JsonOpt, handles_errors, open_cronwell, runs_app
+from cronwell.cli.choices import RunStatusChoice
+from cronwell.cli.completion import complete_task_id
 from cronwell.cli.output import console, print_json, run_table, when
-from cronwell.domain.run import RunStatus
-from cronwell.errors import InvalidInputError, TaskNotFoundError
+from cronwell.errors import TaskNotFoundError
 
 
 @runs_app.command("list")
 @handles_errors
 def runs_list(
-    task: Annotated[str | None, typer.Option(help="Only runs of this task.")] = None,
-    status: Annotated[str | None, typer.Option(help="Only runs with this status.")] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(help="Only runs of this task.", autocompletion=complete_task_id),
+    ] = None,
+    status: Annotated[
+        RunStatusChoice | None, typer.Option(help="Only runs with this status.")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 20,
     as_json: JsonOpt = False,
 ) -> None:
     """List runs, newest first."""
-    wanted = None
-    if status is not None:
-        try:
-            wanted = RunStatus(status)
-        except ValueError:
-            raise InvalidInputError(
-                f"Unknown status {status!r}; use one of {', '.join(s.value for s in RunStatus)}."
-            ) from None
+    from cronwell.domain.run import RunStatus
+
+    wanted = None if status is None else RunStatus(status.value)
     service = open_cronwell(existing=True).service
     runs = service.list_runs(task_id=task, status=wanted, limit=limit)
     if task is not None and not runs and service.find(task) is None:

@@ -8,11 +8,6 @@ import typer
 
 from cronwell.cli.app import JsonOpt, app, handles_errors, open_cronwell, options, parse_iso
 from cronwell.cli.output import console, print_json, status_panel
-from cronwell.cli.remote import fetch_status
-from cronwell.domain.schedule import cron
-from cronwell.domain.timezones import canonical_timezone, system_timezone
-from cronwell.service.status import database_status
-from cronwell.settings import load_settings
 
 
 @app.command("status")
@@ -32,8 +27,12 @@ def status(
 ) -> None:
     """Who schedules and since when, the instances, task counts and the next fires."""
     if url:
+        from cronwell.cli.remote import fetch_status  # httpx: only for --url
+
         report = fetch_status(url, token)
     else:
+        from cronwell.service.status import database_status
+
         cw = open_cronwell(existing=True)
         cw.store.upgrade()  # not cw.service: this process is no instance to list
         report = database_status(cw.store, cw.clock.now())
@@ -58,6 +57,10 @@ def next_times(
     as_json: JsonOpt = False,
 ) -> None:
     """Print a cron expression in words and its next fire times."""
+    from cronwell.domain.schedule import cron
+    from cronwell.domain.timezones import canonical_timezone, system_timezone
+    from cronwell.settings import load_settings
+
     zone_name = tz or options.timezone or load_settings().timezone or system_timezone()
     zone_name = canonical_timezone(zone_name)
     start = parse_iso(after, "--after", zone_name) if after else None

@@ -9,7 +9,15 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from cronwell.cli.app import JsonOpt, handles_errors, open_cronwell, parse_iso, tasks_app
+from cronwell.cli.app import (
+    JsonOpt,
+    TaskIdArg,
+    handles_errors,
+    open_cronwell,
+    parse_iso,
+    tasks_app,
+)
+from cronwell.cli.choices import CatchupChoice, OverlapChoice, TaskState
 from cronwell.cli.errors import EXIT_RUN_FAILED
 from cronwell.cli.output import (
     console,
@@ -21,29 +29,21 @@ from cronwell.cli.output import (
     when,
 )
 from cronwell.cli.runs import print_run
-from cronwell.domain.action import HttpAction, PythonAction, ShellAction
-from cronwell.domain.durations import parse_duration
-from cronwell.domain.masking import mask_headers
-from cronwell.domain.run import RunStatus
-from cronwell.domain.schedule import cron, daily, monthly, once, weekly
-from cronwell.domain.schedule import every as every_schedule
 from cronwell.errors import InvalidInputError
-from cronwell.notify.redact import public_task
-from cronwell.runtime import read_tasks_file
 
 
 @tasks_app.command("list")
 @handles_errors
 def tasks_list(
     tag: Annotated[str | None, typer.Option(help="Only tasks with this tag.")] = None,
-    state: Annotated[str | None, typer.Option(help="'enabled' or 'paused'.")] = None,
+    state: Annotated[TaskState | None, typer.Option(help="Only enabled or paused tasks.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List tasks with their schedule in words and next run."""
-    if state not in (None, "enabled", "paused"):
-        raise InvalidInputError(f"--state must be 'enabled' or 'paused', not {state!r}.")
+    from cronwell.notify.redact import public_task
+
     cw = open_cronwell(existing=True)
-    enabled = None if state is None else state == "enabled"
+    enabled = None if state is None else state is TaskState.ENABLED
     tasks = cw.service.list_tasks(tag=tag, enabled=enabled)
     now = cw.clock.now()
     next_times = {t.id: t.next_fire_after(now) if t.enabled else None for t in tasks}
@@ -65,11 +65,15 @@ def tasks_list(
 @tasks_app.command("show")
 @handles_errors
 def tasks_show(
-    task_id: str,
+    task_id: TaskIdArg,
     upcoming: Annotated[int, typer.Option("-n", help="Upcoming fire times to show.")] = 5,
     as_json: JsonOpt = False,
 ) -> None:
     """Show one task, its next fire times and its latest runs."""
+    from cronwell.domain.action import HttpAction
+    from cronwell.domain.masking import mask_headers
+    from cronwell.notify.redact import public_task
+
     cw = open_cronwell(existing=True)
     task = cw.service.get(task_id)
     preview = task.preview(upcoming, cw.clock.now())
@@ -138,8 +142,12 @@ def tasks_add(
     ] = None,
     retries: Annotated[int, typer.Option(min=0, help="Further attempts after a failure.")] = 0,
     retry_delay: Annotated[str, typer.Option(help="Backoff base: base * 2**(attempt-1).")] = "60s",
-    overlap: Annotated[str, typer.Option(help="allow, skip, queue_one or replace.")] = "skip",
-    catchup: Annotated[str, typer.Option(help="After downtime: none, latest or all.")] = "latest",
+    overlap: Annotated[
+        OverlapChoice, typer.Option(help="When a run is due while one is running.")
+    ] = OverlapChoice.SKIP,
+    catchup: Annotated[
+        CatchupChoice, typer.Option(help="What runs after downtime.")
+    ] = CatchupChoice.LATEST,
     max_failures: Annotated[
         int | None, typer.Option(help="Pause after this many failed occurrences in a row.")
     ] = None,
@@ -151,6 +159,9 @@ def tasks_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add a task (or every task of a file)."""
+    from cronwell.notify.redact import public_task
+    from cronwell.runtime import read_tasks_file
+
     cw = open_cronwell()
     if file is not None:
         if task_id is not None:
@@ -168,8 +179,8 @@ def tasks_add(
             "timeout": timeout,
             "retries": retries,
             "retry_delay": retry_delay,
-            "overlap": overlap,
-            "catchup": catchup,
+            "overlap": overlap.value,
+            "catchup": catchup.value,
             "max_consecutive_failures": max_failures,
         }
         if paused:  # only when asked: --replace keeps an existing task's pause otherwise
@@ -203,6 +214,10 @@ def _schedule_option(
     weekly_at: str | None,
     monthly_at: str | None,
 ) -> Any:
+    from cronwell.domain.durations import parse_duration
+    from cronwell.domain.schedule import cron, daily, monthly, once, weekly
+    from cronwell.domain.schedule import every as every_schedule
+
     given = {
         k: v
         for k, v in {
@@ -236,6 +251,8 @@ def _schedule_option(
 
 
 def _action_option(shell: str | None, python: str | None, http: str | None, method: str) -> Any:
+    from cronwell.domain.action import HttpAction, PythonAction, ShellAction
+
     given = [x for x in (shell, python, http) if x is not None]
     if len(given) != 1:
         raise InvalidInputError("Give exactly one action: --shell, --python or --http.")
@@ -249,7 +266,7 @@ def _action_option(shell: str | None, python: str | None, http: str | None, meth
 
 @tasks_app.command("pause")
 @handles_errors
-def tasks_pause(task_id: str) -> None:
+def tasks_pause(task_id: TaskIdArg) -> None:
     """Stop firing a task until it is resumed."""
     open_cronwell(existing=True).service.pause(task_id)
     console.print(f"paused {task_id}", markup=False)
@@ -258,7 +275,7 @@ def tasks_pause(task_id: str) -> None:
 @tasks_app.command("resume")
 @handles_errors
 def tasks_resume(
-    task_id: str,
+    task_id: TaskIdArg,
     catch_up: Annotated[
         bool,
         typer.Option("--catch-up", help="Run what fell while paused, per the task's catchup."),
@@ -275,7 +292,7 @@ def tasks_resume(
 
 @tasks_app.command("remove")
 @handles_errors
-def tasks_remove(task_id: str) -> None:
+def tasks_remove(task_id: TaskIdArg) -> None:
     """Delete a task (its run history stays)."""
     open_cronwell(existing=True).service.delete(task_id)
     console.print(f"removed {task_id}", markup=False)
@@ -284,13 +301,15 @@ def tasks_remove(task_id: str) -> None:
 @tasks_app.command("run")
 @handles_errors
 def tasks_run(
-    task_id: str,
+    task_id: TaskIdArg,
     queue: Annotated[
         bool, typer.Option("--queue", help="Hand the run to the running service instead.")
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a task now, here, and print the result (exit code 1 if it did not succeed)."""
+    from cronwell.domain.run import RunStatus
+
     cw = open_cronwell(existing=True)
     run = cw.service.queue_run(task_id) if queue else cw.run_now(task_id)
     if as_json:
