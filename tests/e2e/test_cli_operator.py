@@ -255,3 +255,52 @@ def test_reading_an_empty_postgresql_database_migrates_nothing(postgres_database
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
         ).fetchone()
     assert tables == (0,)
+
+
+# -- 8. a progress bar for db upgrade on a terminal -----------------------------------------
+
+
+def _on_a_terminal(*args: str, db: str) -> str:
+    """Run the CLI with a pseudo-terminal as its standard output; what it wrote there."""
+    import pty
+
+    env = {**os.environ, "COLUMNS": "120", "TERM": "xterm", "CRONWELL_DATABASE_URL": db}
+    env.pop("NO_COLOR", None)
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cronwell", *args],
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_db_upgrade_shows_a_progress_bar_on_a_terminal_only(database_url: str) -> None:
+    import re
+
+    shown = _on_a_terminal("db", "upgrade", db=database_url)
+    assert "migrating" in shown and "━" in shown
+    finished = re.findall(r"(\d+)/(\d+)", re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown))
+    assert finished and finished[-1][0] == finished[-1][1] != "0"  # all pending applied
+    assert "is up to date" in shown
+    # a current database: no bar
+    assert "migrating" not in _on_a_terminal("db", "upgrade", db=database_url)
+
+
+def test_db_upgrade_prints_plain_text_to_a_pipe(tmp_path: Path) -> None:
+    db = tmp_path / "piped.db"
+    out = _ok(cronwell("db", "upgrade", db=f"sqlite:///{db}"))
+    assert out == f"database at {db} is up to date\n"
