@@ -13,11 +13,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.markup import escape
 
 from cronwell.cli.completion import complete_task_id
 from cronwell.cli.errors import EXIT_INTERRUPTED, exit_code
-from cronwell.cli.output import err_console
+from cronwell.cli.output import err_console, escape
 from cronwell.errors import CronwellError, InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:

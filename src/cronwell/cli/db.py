@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cronwell.cli.app import db_app, handles_errors, open_cronwell
-from cronwell.cli.output import console
+from cronwell.cli.output import console, real_console
 
 
 @db_app.command("upgrade")
@@ -19,7 +19,7 @@ def db_upgrade() -> None:
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.description}"),  # the revision just applied
-            console=console,
+            console=real_console(console),
         ) as progress:
             bar = progress.add_task("", total=None)
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from cronwell.cli.app import JsonOpt, handles_errors, open_cronwell, runs_app
 from cronwell.cli.choices import RunStatusChoice
 from cronwell.cli.completion import complete_task_id
-from cronwell.cli.output import console, print_json, run_table, when
+from cronwell.cli.output import console, escape, print_json, run_table, when
 from cronwell.errors import TaskNotFoundError
 
 

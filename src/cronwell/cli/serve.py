@@ -11,7 +11,6 @@ from typing import Annotated
 
 import typer
 
-from cronwell import log as cw_log
 from cronwell.cli.app import app, handles_errors, open_cronwell, opened
 from cronwell.cli.choices import LogLevel
 from cronwell.cli.output import console, err_console
@@ -37,6 +36,7 @@ def serve(
     no_api: Annotated[bool, typer.Option("--no-api", help="Serve no HTTP API.")] = False,
 ) -> None:
     """Run the scheduler and its HTTP API until SIGINT or SIGTERM."""
+    from cronwell import log as cw_log
     from cronwell.api.server import ApiServer  # FastAPI and uvicorn: only serve needs them
     from cronwell.gcpause import freeze_startup_heap
     from cronwell.runtime import read_tasks_file

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from cronwell.cli.app import (
     JsonOpt,
@@ -21,6 +20,7 @@ from cronwell.cli.choices import CatchupChoice, OverlapChoice, TaskState
 from cronwell.cli.errors import EXIT_RUN_FAILED
 from cronwell.cli.output import (
     console,
+    escape,
     policy_line,
     print_json,
     run_table,
