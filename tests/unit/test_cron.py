@@ -211,3 +211,56 @@ def test_fixed_time_with_seconds_follows_the_fixed_time_dst_policy() -> None:
         "2025-10-26T02:30:15+02:00",
         "2025-10-27T02:30:15+01:00",
     ]
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [
+        (1, "1st"),
+        (2, "2nd"),
+        (3, "3rd"),
+        (4, "4th"),
+        (10, "10th"),
+        (11, "11th"),
+        (12, "12th"),
+        (13, "13th"),
+        (21, "21st"),
+        (22, "22nd"),
+        (23, "23rd"),
+        (24, "24th"),
+        (31, "31st"),
+        (101, "101st"),
+        (111, "111th"),
+        (112, "112th"),
+        (113, "113th"),
+        (121, "121st"),
+    ],
+)
+def test_ordinals(n: int, text: str) -> None:
+    from cronwell.domain.cron import ordinal
+
+    assert ordinal(n) == text
+
+
+@pytest.mark.parametrize(
+    ("expression", "words"),
+    [
+        ("*/21 * * * *", "Every 21st minute of every hour"),
+        ("*/22 * * * *", "Every 22nd minute of every hour"),
+        ("*/23 * * * *", "Every 23rd minute of every hour"),
+        ("*/31 * * * *", "Every 31st minute of every hour"),
+        ("*/11 * * * *", "Every 11th minute of every hour"),
+        ("*/12 * * * *", "Every 12th minute of every hour"),
+        ("*/13 * * * *", "Every 13th minute of every hour"),
+        ("0 */21 * * *", "At minute 0 past every 21st hour"),
+        ("0 0 21 * *", "At 00:00 on the 21st day of every month"),
+        ("0 0 22 * *", "At 00:00 on the 22nd day of every month"),
+        ("0 0 23 * *", "At 00:00 on the 23rd day of every month"),
+        ("0 0 31 * *", "At 00:00 on the 31st day of every month"),
+        ("0 0 1/11 * *", "At 00:00 on every 11th day of month"),
+        ("*/2 * * * *", "Every second minute of every hour"),
+        ("0 0 * * 1#2", "At 00:00 on the second Monday of the month"),
+    ],
+)
+def test_descriptions_spell_ordinals_right(expression: str, words: str) -> None:
+    assert CronExpression.parse(expression).describe() == words

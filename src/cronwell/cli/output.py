@@ -1,37 +1,82 @@
-"""Rendering for people (Rich tables) and scripts (``--json``)."""
+"""Rendering for people (Rich tables) and scripts (``--json``).
+
+Text that users wrote (ids, names, descriptions, commands, tags, errors, output) goes through
+:func:`rich.markup.escape` or is printed with ``markup=False``: ``[/etc]`` is a path, not a
+closing tag. cronwell's modules and Rich's are imported where they are used, and the two
+consoles are made on first use, so that importing the CLI (as shell completion does on
+every Tab press) stays light.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from rich.console import Console, Group
-from rich.markup import escape
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console, Group
+    from rich.table import Table
 
-from cronwell.domain.durations import format_duration
-from cronwell.domain.run import Run, RunStatus
-from cronwell.domain.stats import TaskStats
-from cronwell.domain.task import Task
-from cronwell.service.status import SchedulerStatus
-from cronwell.store import NotificationRecord
+    from cronwell.domain.run import Run
+    from cronwell.domain.stats import TaskStats
+    from cronwell.domain.task import Task
+    from cronwell.service.status import SchedulerStatus
+    from cronwell.store import NotificationRecord
+
+
+class _LazyConsole:
+    """A :class:`rich.console.Console` made when first used."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def real(self) -> Console:
+        """The console itself, for what needs more than attributes (``with``, Progress)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)
+
 
 # soft_wrap: long lines (paths, URLs, error sentences) stay one line for grep and scripts
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+console = cast("Console", _LazyConsole(soft_wrap=True))
+err_console = cast("Console", _LazyConsole(stderr=True, soft_wrap=True))
 
-STATUS_STYLE = {
-    RunStatus.SUCCEEDED: "green",
-    RunStatus.FAILED: "red",
-    RunStatus.TIMED_OUT: "red",
-    RunStatus.ABANDONED: "red",
-    RunStatus.MISSED: "yellow",
-    RunStatus.SKIPPED: "yellow",
-    RunStatus.INTERRUPTED: "yellow",
-    RunStatus.RUNNING: "cyan",
-    RunStatus.PENDING: "cyan",
+
+def real_console(lazy: Console) -> Console:
+    """The :class:`~rich.console.Console` behind :data:`console` or :data:`err_console`."""
+    return lazy.real() if isinstance(lazy, _LazyConsole) else lazy
+
+
+def escape(text: str) -> str:
+    """``text`` with Rich markup escaped (:func:`rich.markup.escape`), to print as written."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+def _table(title: str) -> Table:
+    from rich.table import Table
+
+    return Table(title=title)
+
+
+STATUS_STYLE = {  # by RunStatus value
+    "succeeded": "green",
+    "failed": "red",
+    "timed_out": "red",
+    "abandoned": "red",
+    "missed": "yellow",
+    "skipped": "yellow",
+    "interrupted": "yellow",
+    "running": "cyan",
+    "pending": "cyan",
 }
 
 
@@ -47,15 +92,15 @@ def when(value: datetime | None, zone: Any = None) -> str:
 
 
 def task_table(tasks: list[Task], next_times: dict[str, datetime | None]) -> Table:
-    table = Table(title=f"{len(tasks)} task(s)")
+    table = _table(f"{len(tasks)} task(s)")
     for column in ("id", "schedule", "action", "zone", "state", "next run"):
         table.add_column(column)
     for task in tasks:
         table.add_row(
-            task.id,
-            f"{task.schedule.expression()}\n[dim]{task.schedule.describe()}[/dim]",
-            task.action.summary(),
-            task.timezone,
+            escape(task.id),
+            f"{escape(task.schedule.expression())}\n[dim]{escape(task.schedule.describe())}[/dim]",
+            escape(task.action.summary()),
+            escape(task.timezone),
             "[green]enabled[/green]" if task.enabled else "[yellow]paused[/yellow]",
             when(next_times.get(task.id), task.tz),
         )
@@ -63,24 +108,29 @@ def task_table(tasks: list[Task], next_times: dict[str, datetime | None]) -> Tab
 
 
 def run_table(runs: list[Run]) -> Table:
-    table = Table(title=f"{len(runs)} run(s), newest first")
+    table = _table(f"{len(runs)} run(s), newest first")
     for column in ("id", "task", "scheduled for (UTC)", "try", "status", "duration", "error"):
         table.add_column(column)
+    from cronwell.domain.durations import format_duration
+
     for run in runs:
-        style = STATUS_STYLE.get(run.status, "")
+        status = run.status.value
+        styled = f"[{STATUS_STYLE[status]}]{status}[/]" if status in STATUS_STYLE else status
         table.add_row(
             str(run.id),
-            run.task_id,
+            escape(run.task_id),
             when(run.scheduled_for),
             str(run.attempt),
-            f"[{style}]{run.status.value}[/{style}]" + (f" ({run.reason})" if run.reason else ""),
+            styled + (f" ({escape(str(run.reason))})" if run.reason else ""),
             format_duration(run.duration) if run.duration is not None else "-",
-            (run.error or "")[:80],
+            escape((run.error or "")[:80]),
         )
     return table
 
 
 def policy_line(task: Task) -> str:
+    from cronwell.domain.durations import format_duration
+
     parts = [f"overlap {task.overlap}", f"catch-up {task.catchup}"]
     if task.timeout:
         parts.append(f"timeout {format_duration(task.timeout)}")
@@ -109,7 +159,7 @@ def stats_line(stats: TaskStats) -> str:
 
 
 def notification_table(records: list[NotificationRecord]) -> Table:
-    table = Table(title=f"alert deliveries: {len(records)}, newest first")
+    table = _table(f"alert deliveries: {len(records)}, newest first")
     for column in ("id", "when", "event", "task", "target", "status", "tries", "error"):
         table.add_column(column)
     for record in records:
@@ -117,8 +167,8 @@ def notification_table(records: list[NotificationRecord]) -> Table:
         table.add_row(
             str(record.id),
             when(record.created_at),
-            record.event,
-            record.task_id or "-",
+            escape(record.event),
+            escape(record.task_id or "-"),
             escape(record.target),
             f"[{style}]{record.status}[/{style}]",
             str(record.attempts),
@@ -129,6 +179,8 @@ def notification_table(records: list[NotificationRecord]) -> Table:
 
 def status_panel(status: SchedulerStatus) -> Group:
     """The scheduler's status for people: who schedules, the instances, the next fires."""
+    from rich.console import Group
+
     if status.source == "service":
         head = (
             f"instance [bold]{escape(status.instance_id or '-')}[/bold] is "
@@ -140,6 +192,8 @@ def status_panel(status: SchedulerStatus) -> Group:
         scheduling = f"[green]scheduling:[/green] {escape(status.leader)}"
     else:
         scheduling = "[yellow]no instance is scheduling[/yellow]"
+    from cronwell.domain.durations import format_duration
+
     uptime = (
         f", up {format_duration(round(status.uptime_seconds))}"
         if status.uptime_seconds is not None
@@ -152,7 +206,7 @@ def status_panel(status: SchedulerStatus) -> Group:
     ]
     parts: list[Any] = ["\n".join(lines)]
     if status.instances:
-        instances = Table(title="instances")
+        instances = _table("instances")
         for column in ("instance", "host", "pid", "started", "last seen"):
             instances.add_column(column)
         for item in status.instances:
@@ -166,7 +220,7 @@ def status_panel(status: SchedulerStatus) -> Group:
             )
         parts.append(instances)
     if status.next_fires:
-        fires = Table(title="next fires")
+        fires = _table("next fires")
         fires.add_column("task")
         fires.add_column("at")
         for fire in status.next_fires:

@@ -19,6 +19,7 @@ Semantics, stated once:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -255,7 +256,22 @@ def _describe(fields: str) -> str:
         text: str = _template_sim(fields).explain()
     except Exception:  # explain covers less than the parser; fall back to the text
         return fields
-    return text
+    # cronsim spells the ordinals from tenth on as "<n>th" ("21th", "22th", "23th")
+    return _NUMBERED_ORDINAL.sub(lambda m: ordinal(int(m.group(1))), text)
+
+
+_NUMBERED_ORDINAL = re.compile(r"\b(\d+)th\b")
+
+
+def ordinal(n: int) -> str:
+    """``n`` as an English ordinal in digits: 1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st,
+    22nd, 23rd, 111th, 121st."""
+    if n % 100 in (11, 12, 13):
+        return f"{n}th"
+    return f"{n}{_SUFFIXES.get(n % 10, 'th')}"
+
+
+_SUFFIXES = {1: "st", 2: "nd", 3: "rd"}
 
 
 @lru_cache(maxsize=8192)

@@ -501,6 +501,11 @@ class Cronwell(ApschedulerCompat):
                     )
                 self._ready = True
 
+    def check_task(self, data: Task | dict[str, Any]) -> Task:
+        """``data`` checked as adding it would check it, without opening the database (so
+        that a command refusing it creates no database)."""
+        return self._service.check(data)
+
     def notifications(
         self, *, task_id: str | None = None, status: str | None = None, limit: int = 50
     ) -> list[NotificationRecord]:

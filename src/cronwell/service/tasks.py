@@ -116,6 +116,14 @@ class TaskService:
         self._on_change()
         return stored
 
+    def check(self, data: Task | dict[str, Any]) -> Task:
+        """``data`` as :meth:`save` would store it new, checked as it checks it (definition,
+        zone, importable function, a one-off's time) without reading the database."""
+        task = self._complete(self.build(data), None)
+        self._validate_function(task)
+        _reject_past_one_off(task, self._clock.now())
+        return task
+
     def create_many(self, items: Iterable[Task | dict[str, Any]]) -> int:
         """Create many new tasks in one transaction (imports, generated fleets) and return
         how many: each is checked as :meth:`save` checks one, then all are stored or, when

@@ -2,20 +2,43 @@
 
 The only package that imports SQLAlchemy and Alembic (DESIGN, layers). Everything else
 uses :class:`Store`, which takes and returns domain objects.
+
+Names are imported on first use, so that :mod:`cronwell.store.peek` (shell completion)
+loads without SQLAlchemy.
 """
 
-from cronwell.store.database import display_url, normalize_url
-from cronwell.store.leases import LeaseState
-from cronwell.store.listen import ChangeListener
-from cronwell.store.processes import RunProcess
-from cronwell.store.records import (
-    InstanceRecord,
-    NewRun,
-    NotificationRecord,
-    RunGrid,
-    RunUpdate,
-)
-from cronwell.store.store import Store
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cronwell.store.database import display_url, normalize_url
+    from cronwell.store.leases import LeaseState
+    from cronwell.store.listen import ChangeListener
+    from cronwell.store.processes import RunProcess
+    from cronwell.store.records import (
+        InstanceRecord,
+        NewRun,
+        NotificationRecord,
+        RunGrid,
+        RunUpdate,
+    )
+    from cronwell.store.store import Store
+
+_EXPORTS = {
+    "ChangeListener": "cronwell.store.listen",
+    "InstanceRecord": "cronwell.store.records",
+    "LeaseState": "cronwell.store.leases",
+    "NewRun": "cronwell.store.records",
+    "NotificationRecord": "cronwell.store.records",
+    "RunGrid": "cronwell.store.records",
+    "RunProcess": "cronwell.store.processes",
+    "RunUpdate": "cronwell.store.records",
+    "Store": "cronwell.store.store",
+    "display_url": "cronwell.store.database",
+    "normalize_url": "cronwell.store.database",
+}
 
 __all__ = [
     "ChangeListener",
@@ -30,3 +53,12 @@ __all__ = [
     "display_url",
     "normalize_url",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cronwell.store' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

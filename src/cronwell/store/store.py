@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
@@ -112,6 +113,9 @@ _ID_CHUNK = 500  # ids per IN (...) list
 _Row = Any
 
 T = TypeVar("T")
+
+# on_step(done, total, revision) of Store.upgrade: migrations applied of those pending
+MigrationProgress = Callable[[int, int, str], None]
 
 _ACTIVE = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
 # Statuses of runs that ended (TaskStats.runs), and those of them that count as failures.
@@ -220,13 +224,14 @@ class Store(RunProcesses):
 
     # -- migrations --------------------------------------------------------------------------
 
-    def upgrade(self) -> None:
+    def upgrade(self, on_step: MigrationProgress | None = None) -> None:
         """Bring the tables to the latest migration; a no-op when they are current.
 
         Safe to call on every start, and from instances starting together: on PostgreSQL
         the migrations run in one transaction under an advisory lock, on SQLite under the
         write lock. A current database is only read, so reading commands work on a file
-        this process cannot write.
+        this process cannot write. ``on_step(done, total, revision)`` hears of the pending
+        migrations before the first one and after each (for a progress bar).
         """
         if self.is_current():
             return
@@ -248,7 +253,7 @@ class Store(RunProcesses):
                     current = _current_revisions(conn)
                     if current == {HEAD}:
                         return
-                    _migrate(conn)
+                    _migrate(conn, current, on_step)
             except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
                 raise database_error(self._url, exc) from None
             except sa_exc.DBAPIError as exc:
@@ -264,6 +269,17 @@ class Store(RunProcesses):
                 "to_revision": HEAD,
             },
         )
+
+    def has_schema(self) -> bool:
+        """True when the database holds cronwell's tables, at any revision. A missing
+        SQLite file is not created to find out: it has none."""
+        if self.sqlite_path is not None and not os.path.exists(self.sqlite_path):
+            return False
+        with self._connection() as conn:
+            try:
+                return bool(_current_revisions(conn))
+            except sa_exc.DBAPIError as exc:
+                raise database_error(self._url, exc) from None
 
     def is_current(self) -> bool:
         """True when every migration has been applied."""
@@ -1403,16 +1419,29 @@ def _current_revisions(conn: Connection) -> set[str]:
     return set(conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars())
 
 
-def _migrate(conn: Connection) -> None:
+def _migrate(conn: Connection, current: set[str], on_step: MigrationProgress | None = None) -> None:
     """Apply the pending migrations on ``conn``, inside its transaction (Alembic is
     imported here, when a database needs it, not by every process that opens one)."""
     from alembic import command
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
     config = Config()
     # Config values go through ConfigParser interpolation, where % is special.
     config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
     config.attributes["connection"] = conn
+    if on_step is not None:
+        scripts = ScriptDirectory.from_config(config)
+        total = len(list(scripts.iterate_revisions("heads", tuple(current) or "base")))
+        done = 0
+        on_step(0, total, "")
+
+        def applied(revision: str) -> None:
+            nonlocal done
+            done += 1
+            on_step(done, total, revision)
+
+        config.attributes["on_applied"] = applied
     command.upgrade(config, "head")
 
 

@@ -7,7 +7,11 @@ transaction, takes the migration lock and passes its connection in
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+from typing import Any
+
 from alembic import context
+from alembic.runtime.migration import MigrationContext, MigrationInfo
 from sqlalchemy.engine import Connection
 
 from cronwell.store.tables import VERSION_TABLE, metadata
@@ -28,9 +32,22 @@ def run_migrations() -> None:
         # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        on_version_apply=_report,
     )
     with context.begin_transaction():
         context.run_migrations()
+
+
+def _report(
+    ctx: MigrationContext,
+    step: MigrationInfo,
+    heads: Collection[Any],
+    run_args: Mapping[str, Any],
+) -> None:
+    """Tell the store's ``on_step`` (a progress bar) that a migration was applied."""
+    applied = context.config.attributes.get("on_applied")
+    if applied is not None:
+        applied(str(step.up_revision_id))
 
 
 run_migrations()
