@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from cronwell import log as cw_log
 from cronwell.api.server import ApiServer
+from cronwell.cli import declared
 from cronwell.cli.errors import EXIT_INTERRUPTED, EXIT_RUN_FAILED, exit_code
 from cronwell.cli.output import (
     console,
@@ -39,10 +40,16 @@ from cronwell.domain.run import RunStatus
 from cronwell.domain.schedule import cron, daily, monthly, once, weekly
 from cronwell.domain.schedule import every as every_schedule
 from cronwell.domain.timezones import canonical_timezone, system_timezone, zone
-from cronwell.errors import CronwellError, DatabaseUnavailableError, InvalidInputError
+from cronwell.errors import (
+    CronwellError,
+    DatabaseUnavailableError,
+    InvalidInputError,
+    TaskExistsError,
+)
 from cronwell.gcpause import freeze_startup_heap
 from cronwell.notify.redact import public_task
-from cronwell.runtime import Cronwell, read_tasks_file
+from cronwell.runtime import Cronwell
+from cronwell.service.declared import load_documents
 from cronwell.service.status import database_status
 from cronwell.settings import load_settings
 
@@ -147,9 +154,8 @@ def serve(
     api = None if no_api else ApiServer(cw, host, port)
     cw.store.check()
     cw.service  # noqa: B018 - opens the database and applies migrations
-    for path in tasks_files or []:
-        for entry in read_tasks_file(path):
-            cw.service.save(entry, replace_existing=True)
+    if tasks_files:  # all or nothing, each file's tasks labelled with its name
+        cw.service.apply(load_documents(tasks_files))
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -216,7 +222,7 @@ def tasks_list(
                 {
                     **public_task(t),
                     "next_run": _iso(next_times[t.id], t),
-                    "description": t.schedule.describe(),
+                    "schedule_description": t.schedule.describe(),
                 }
                 for t in tasks
             ]
@@ -262,6 +268,7 @@ def tasks_show(
     if task.paused_reason:
         state += f" ({task.paused_reason})"
     console.print(f"state:    {state}; version {task.version}", markup=False)
+    console.print(f"source:   {task.source}", markup=False)
     console.print(f"policies: {policy_line(task)}", markup=False)
     console.print(f"stats:    {stats_line(stats)}", markup=False)
     if task.tags:
@@ -317,7 +324,7 @@ def tasks_add(
     if file is not None:
         if task_id is not None:
             raise InvalidInputError("Give a task id or --file, not both.")
-        saved = [cw.service.save(e, replace_existing=replace) for e in read_tasks_file(file)]
+        saved = _add_file(cw, file, replace)
     else:
         if task_id is None:
             raise InvalidInputError("Give a task id (or --file).")
@@ -340,7 +347,7 @@ def tasks_add(
             data["name"] = name
         if tz:
             data["timezone"] = tz
-        saved = [cw.service.save(data, replace_existing=replace)]
+        saved = [cw.service.save(data, replace_existing=replace, source="cli")]
     if as_json:
         print_json([public_task(t) for t in saved])
     else:
@@ -350,6 +357,17 @@ def tasks_add(
                 f"added [bold]{task.id}[/bold]: {task.schedule.describe()} "
                 f"({task.timezone}); next run {when(nxt, task.tz)}"
             )
+
+
+def _add_file(cw: Cronwell, file: Path, replace: bool) -> list[Any]:
+    """The tasks of a document, stored all or none; a task that exists and differs is an
+    error without ``--replace``."""
+    definitions = load_documents([file])
+    plan = cw.service.plan(definitions)
+    if plan.update and not replace:
+        raise TaskExistsError(plan.update[0].id)
+    cw.service.apply(definitions)
+    return [cw.service.get(d.id) for d in definitions if d.id is not None]
 
 
 def _schedule_option(
@@ -657,6 +675,9 @@ def _int(text: str, what: str) -> int:
 def _iso(value: datetime | None, task: Any) -> str | None:
     """ISO 8601 in the task's own zone, as a person reading the schedule expects."""
     return value.astimezone(task.tz).isoformat() if value else None
+
+
+declared.register(app, handles_errors=handles_errors, cronwell=_cronwell, options=_options)
 
 
 def main() -> None:

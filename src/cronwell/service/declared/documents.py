@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from cronwell.errors import InvalidInputError
-from cronwell.service.declared.keys import check_entry, suggest
+from cronwell.service.declared.keys import SHORTHANDS, check_entry, suggest
 
 FORMATS = ("toml", "yaml", "json")
 _EXTENSIONS = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}
@@ -65,13 +65,22 @@ class Problem:
 
 class DocumentError(InvalidInputError):
     """A tasks document (or the definitions handed to a plan or an apply) has problems;
-    ``problems`` lists them all, and the message too, one per line. Nothing was stored."""
+    ``problems`` lists them all, and the message too, one per line, in the order of the
+    files and lines. Nothing was stored."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = list(problems)
+        self.problems = in_order(problems)
         count = len(self.problems)
         head = "1 problem" if count == 1 else f"{count} problems"
         super().__init__(f"{head}, nothing stored:\n" + "\n".join(map(str, self.problems)))
+
+
+def in_order(problems: Sequence[Problem]) -> list[Problem]:
+    """``problems`` by file (in the order they first appear) and line."""
+    files: dict[str | None, int] = {}
+    for problem in problems:
+        files.setdefault(problem.file, len(files))
+    return sorted(problems, key=lambda p: (files[p.file], p.line or 0))
 
 
 @dataclass(slots=True)
@@ -114,6 +123,13 @@ class _Entry:
     key_lines: dict[str, int]
 
 
+def source_of(path: str | Path) -> str:
+    """The source a document's tasks get by default: the file's name (``stdin`` for
+    ``-``)."""
+    name = str(path)
+    return STDIN_SOURCE if name == STDIN else Path(name).name
+
+
 def load_documents(
     paths: Sequence[str | Path], *, fmt: str | None = None, text: str | None = None
 ) -> list[Definition]:
@@ -142,7 +158,7 @@ def read_documents(
     for path in paths:
         name = str(path)
         shown = "<stdin>" if name == STDIN else name
-        source = STDIN_SOURCE if name == STDIN else Path(name).name
+        source = source_of(name)
         kind = fmt or _EXTENSIONS.get(Path(name).suffix.lower())
         if kind is None:
             problems.append(
@@ -181,6 +197,9 @@ def read_documents(
                 )
                 continue
             definition.data, key_problems = check_entry(entry.value)
+            for key in SHORTHANDS:  # problems of the schedule point at the shorthand
+                if key in definition.key_lines:
+                    definition.key_lines.setdefault("schedule", definition.key_lines[key])
             problems += [definition.problem(message, key) for key, message in key_problems]
             definitions.append(definition)
     return definitions, problems
