@@ -40,7 +40,7 @@ from cronwell.errors import InvalidInputError, TaskExistsError
 from cronwell.notify.redact import redacted_task
 from cronwell.runtime import Cronwell
 from cronwell.runtime.metrics import CONTENT_TYPE
-from cronwell.service.declared import DocumentError, definitions_from_data
+from cronwell.service.declared import definitions_from_data
 from cronwell.service.status import SchedulerStatus
 from cronwell.version import __version__
 
@@ -272,10 +272,10 @@ def create_app(cw: Cronwell) -> FastAPI:
 
     def declared(body: DeclaredTasks, *, apply: bool) -> PlanOut:
         definitions, problems = definitions_from_data(body.tasks)
-        if problems:
-            raise DocumentError(problems)
         run = cw.service.apply if apply else cw.service.plan
-        plan = run(definitions, source=body.source, prune=body.prune, authorize=True)
+        plan = run(
+            definitions, source=body.source, prune=body.prune, authorize=True, problems=problems
+        )
         return PlanOut(**plan.as_json())
 
     @app.post(f"{API}/plan", tags=["tasks as code"], responses=errors(403))

@@ -19,8 +19,6 @@ from cronwell.cli.output import console, err_console, print_json
 from cronwell.domain.task import Task
 from cronwell.domain.timezones import canonical_timezone, system_timezone
 from cronwell.service.declared import (
-    Definition,
-    DocumentError,
     Format,
     Plan,
     check_definitions,
@@ -103,9 +101,9 @@ def register(
         """Show what `apply` would change: + create, ~ update (field: old → new), - delete
         (with --prune), = unchanged, with the next fire times of new schedules. Writes
         nothing. Exit code 0 when there is no change, 10 when there are changes."""
-        definitions = _load(files, fmt)
+        definitions, problems = read_documents(files, fmt=_fmt(fmt))
         result = cronwell().service.plan(
-            definitions, source=source, prune=prune, scope=_scope(files, source)
+            definitions, source=source, prune=prune, scope=_scope(files, source), problems=problems
         )
         _show(result, as_json)
         if result.has_changes:
@@ -183,11 +181,13 @@ def _apply(
     yes: bool,
     as_json: bool,
 ) -> None:
-    definitions = _load(files, fmt)
+    definitions, problems = read_documents(files, fmt=_fmt(fmt))
     scope = _scope(files, source)
     service = cw.service
     if prune and not yes and sys.stdin.isatty():
-        planned: Plan = service.plan(definitions, source=source, prune=True, scope=scope)
+        planned: Plan = service.plan(
+            definitions, source=source, prune=True, scope=scope, problems=problems
+        )
         if planned.delete:
             _show(planned, as_json=False)
             if not typer.confirm(f"Delete {len(planned.delete)} task(s)?", default=False):
@@ -195,19 +195,17 @@ def _apply(
                 raise typer.Exit(EXIT_NOT_CONFIRMED)
     with _progress(len(definitions)) as progress:
         applied: Plan = service.apply(
-            definitions, source=source, prune=prune, scope=scope, progress=progress
+            definitions,
+            source=source,
+            prune=prune,
+            scope=scope,
+            progress=progress,
+            problems=problems,
         )
     if as_json:
         print_json(applied.as_json())
         return
     _show(applied, as_json=False, done=True)
-
-
-def _load(files: list[str], fmt: DocFormat | None) -> list[Definition]:
-    definitions, problems = read_documents(files, fmt=_fmt(fmt))
-    if problems:
-        raise DocumentError(problems)
-    return definitions
 
 
 def _scope(files: list[str], source: str | None) -> set[str]:

@@ -181,6 +181,7 @@ class TaskService:
         scope: Collection[str] | None = None,
         authorize: bool = False,
         progress: Callable[[int], None] | None = None,
+        problems: Sequence[Problem] = (),
     ) -> Plan:
         """What :meth:`apply` would change; writes nothing. Raises
         :class:`~cronwell.service.declared.DocumentError` with every problem.
@@ -188,16 +189,18 @@ class TaskService:
         Each task is labelled ``source``, or, when it is ``None``, the source of its
         document (the file's name). With ``prune``, the stored tasks of the ``scope``
         sources (default: ``source``, or the documents' sources) that are not declared are
-        deleted; cronwell's own tasks never are."""
-        built, problems = check_definitions(
+        deleted; cronwell's own tasks never are. ``problems`` found while reading the
+        definitions (:func:`~cronwell.service.declared.read_documents`) are reported with
+        the others."""
+        built, found = check_definitions(
             definitions,
             default_timezone=self._default_timezone,
             is_registered=self._is_registered,
             authorize=self.authorize if authorize else None,
             progress=progress,
         )
-        if problems:
-            raise DocumentError(problems)
+        if problems or found:
+            raise DocumentError([*problems, *found])
         if scope is None:
             scope = {source} if source else {d.source for d in definitions if d.source}
         for name in {source, *scope} - {None}:
@@ -227,6 +230,7 @@ class TaskService:
         scope: Collection[str] | None = None,
         authorize: bool = False,
         progress: Callable[[int], None] | None = None,
+        problems: Sequence[Problem] = (),
     ) -> Plan:
         """Make the database hold ``definitions`` (see :meth:`plan`) in one transaction,
         and return the plan applied: all of it or, when anything is invalid or changed
@@ -241,6 +245,7 @@ class TaskService:
             scope=scope,
             authorize=authorize,
             progress=progress,
+            problems=problems,
         )
         if plan.has_changes:
             with collection_paused():
