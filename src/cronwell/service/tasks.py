@@ -35,6 +35,7 @@ from cronwell.service.declared import (
     check_definitions,
     export_definition,
 )
+from cronwell.service.declared.dump import declared_form
 from cronwell.service.declared.plan import make_plan
 from cronwell.store import NewRun, Store
 
@@ -192,22 +193,31 @@ class TaskService:
         deleted; cronwell's own tasks never are. ``problems`` found while reading the
         definitions (:func:`~cronwell.service.declared.read_documents`) are reported with
         the others."""
+        if scope is None:
+            scope = {source} if source else {d.source for d in definitions if d.source}
+        for name in {source, *scope} - {None}:
+            _check_source(str(name), prune=prune)
+        stored = self._store.find_tasks(
+            [d.id for d in definitions if d.id is not None], sorted(scope) if prune else []
+        )
+        by_id = {task.id: task for task in stored}
+
+        def as_stored(definition: Definition, data: dict[str, Any]) -> Task | None:
+            # a definition exactly as stored (a re-applied file, an export) needs no
+            # second validation: most of a re-apply's cost, for an unchanged fleet
+            task = by_id.get(definition.id or "")
+            return task if task is not None and declared_form(task) == data else None
+
         built, found = check_definitions(
             definitions,
             default_timezone=self._default_timezone,
             is_registered=self._is_registered,
             authorize=self.authorize if authorize else None,
             progress=progress,
+            stored=as_stored,
         )
         if problems or found:
             raise DocumentError([*problems, *found])
-        if scope is None:
-            scope = {source} if source else {d.source for d in definitions if d.source}
-        for name in {source, *scope} - {None}:
-            _check_source(str(name), prune=prune)
-        stored = self._store.find_tasks(
-            [task.id for _definition, task in built], sorted(scope) if prune else []
-        )
         plan, problems = make_plan(
             built,
             stored,

@@ -37,13 +37,16 @@ def check_definitions(
     is_registered: Callable[[str], bool] = lambda _task_id: False,
     authorize: Callable[[Task], object] | None = None,
     progress: Callable[[int], None] | None = None,
+    stored: Callable[[Definition, dict[str, Any]], Task | None] | None = None,
 ) -> tuple[list[tuple[Definition, Task]], list[Problem]]:
     """The task each valid definition makes, and every problem of the others: duplicate
     ids (naming both places), invalid fields (one problem per field where the field can be
     told), a Python function that cannot be imported. ``authorize`` (the API's allow-list)
     is called on each task before its function is imported, and its
     :class:`~cronwell.errors.ForbiddenError` is raised at once. ``progress`` is called with
-    the number of definitions checked so far, now and then."""
+    the number of definitions checked so far, now and then. ``stored`` returns the stored
+    task a definition (its data with the default zone) is exactly the definition of, if
+    any: that task was validated when it was stored and is not validated again."""
     built: list[tuple[Definition, Task]] = []
     problems: list[Problem] = []
     first: dict[str, Definition] = {}
@@ -64,7 +67,10 @@ def check_definitions(
             first[task_id] = definition
         data = dict(definition.data)
         data.setdefault("timezone", default_timezone)
-        task, found = _build(definition, data)
+        task = stored(definition, data) if stored is not None else None
+        found: list[Problem] = []
+        if task is None:
+            task, found = _build(definition, data)
         if task is None:
             problems += found
             continue

@@ -75,6 +75,15 @@ def export_definition(task: Task) -> dict[str, Any]:
     return out
 
 
+def declared_form(task: Task) -> dict[str, Any]:
+    """:func:`export_definition` as a document's definition reads once its keys are checked
+    (the ``cron`` shorthand expanded): a definition equal to this is the stored task."""
+    form = export_definition(task)
+    if "cron" in form:
+        form["schedule"] = {"kind": "cron", "cron": form.pop("cron")}
+    return form
+
+
 def _model(model: BaseModel) -> dict[str, Any]:
     """A schedule or action without its defaults, ``kind`` first."""
     values = model.model_dump(mode="json", by_alias=True, exclude_defaults=True)

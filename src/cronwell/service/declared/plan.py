@@ -132,6 +132,9 @@ def make_plan(
         declared.add(task.id)
         existing = by_id.get(task.id)
         label = source or definition.source or DEFAULT_SOURCE
+        if task is existing and existing.source == label:  # exactly as stored
+            plan.unchanged += 1
+            continue
         if existing is not None and existing.source == SYSTEM_SOURCE:
             problems.append(
                 definition.problem(
