@@ -131,6 +131,7 @@ class DeclaredTasks(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,  # as the schema says: prune is a boolean, not 0 or "yes"
         json_schema_extra={
             "examples": [
                 {
