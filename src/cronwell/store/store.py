@@ -430,10 +430,8 @@ class Store(RunProcesses):
 
     def update_task(self, task: Task, now: datetime, expected_version: int | None = None) -> Task:
         """Replace the stored definition of ``task.id`` and return the task as stored
-        (version + 1, ``updated_at=now``, ``created_at`` kept). A change of only the
-        task's name, description or tags keeps ``updated_at``, where catch-up and the engine
-        start looking for occurrences (:meth:`Task.same_timing`). ``task.source``, when
-        set, becomes the stored source; ``None`` keeps the stored one.
+        (version + 1, ``updated_at=now``, ``created_at`` kept). ``task.source``, when set,
+        becomes the stored source; ``None`` keeps the stored one.
 
         The task's state (``paused_reason``, ``consecutive_failures``) is the stored one,
         whatever ``task`` holds; an update that enables a disabled task resumes it as
@@ -448,7 +446,14 @@ class Store(RunProcesses):
         now = utc(now, "now")
         with self._begin(write=True, lock_tasks=True) as conn:
             row = conn.execute(
-                _TASK_SELECT.add_columns(tasks.c.enabled).where(tasks.c.id == task.id)
+                select(
+                    tasks.c.version,
+                    tasks.c.created_at,
+                    tasks.c.enabled,
+                    tasks.c.paused_reason,
+                    tasks.c.consecutive_failures,
+                    tasks.c.source,
+                ).where(tasks.c.id == task.id)
             ).first()
             if row is None:
                 raise TaskNotFoundError(task.id)
@@ -457,14 +462,13 @@ class Store(RunProcesses):
                 raise StaleVersionError(task.id, stored_version, expected_version)
             version = stored_version + 1
             state = _state_after(row, enabled=task.enabled)
-            changed_at = _changed_at(task, row, now)
             source = task.source or row.source
             revision = _record_change(conn, task.id, now)
             conn.execute(
                 update(tasks)
                 .where(tasks.c.id == task.id)
                 .values(
-                    **_task_values(task, version=version, revision=revision, now=changed_at),
+                    **_task_values(task, version=version, revision=revision, now=now),
                     source=source,
                     **state,
                 )
@@ -473,7 +477,7 @@ class Store(RunProcesses):
             update={
                 "version": version,
                 "created_at": row.created_at,
-                "updated_at": changed_at,
+                "updated_at": now,
                 "source": source,
                 **state,
             }
@@ -1633,13 +1637,6 @@ def _update_params(
 def _source(task: Task) -> str:
     """The source to store for a new task: its own, or the library's default."""
     return task.source or DEFAULT_SOURCE
-
-
-def _changed_at(task: Task, row: _Row, now: datetime) -> datetime:
-    """The ``updated_at`` of an update of the task stored as ``row`` to ``task``: ``now``,
-    or the stored one when only descriptive fields change (:meth:`Task.same_timing`)."""
-    stored = Task.from_stored_json(row.definition)
-    return utc(row.updated_at, "updated_at") if task.same_timing(stored) else now
 
 
 def _task_values(task: Task, *, version: int, revision: int, now: datetime) -> dict[str, Any]:
