@@ -4,7 +4,7 @@ of ``make bench``. The figures are checked for completeness only, never for spee
 
 from __future__ import annotations
 
-from benchmarks import burst, catchup, propagation, steady
+from benchmarks import apply, burst, catchup, propagation, steady
 
 
 def test_the_burst_records_every_fire(database_url: str) -> None:
@@ -33,3 +33,10 @@ def test_the_propagation_scenario_times_every_edit(database_url: str) -> None:
     assert figures["by"] == (
         "LISTEN/NOTIFY" if "postgresql" in database_url else "polling every 1 s"
     )
+
+
+def test_the_apply_scenario_creates_changes_one_in_a_hundred_then_nothing(
+    database_url: str,
+) -> None:
+    figures = apply.cronwell(300, database_url)
+    assert (figures["created"], figures["updated"], figures["noop_unchanged"]) == (300, 3, 300)

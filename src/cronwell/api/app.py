@@ -19,8 +19,10 @@ from cronwell.api import errors as api_errors
 from cronwell.api.schemas import (
     TASK_EXAMPLE,
     BulkCreated,
+    DeclaredTasks,
     Health,
     IsoDateTime,
+    PlanOut,
     PreviewOut,
     Readiness,
     RunPage,
@@ -38,6 +40,7 @@ from cronwell.errors import InvalidInputError, TaskExistsError
 from cronwell.notify.redact import redacted_task
 from cronwell.runtime import Cronwell
 from cronwell.runtime.metrics import CONTENT_TYPE
+from cronwell.service.declared import definitions_from_data
 from cronwell.service.status import SchedulerStatus
 from cronwell.version import __version__
 
@@ -173,7 +176,7 @@ def create_app(cw: Cronwell) -> FastAPI:
         (``version``, ``created_at``...) are cronwell's and ignored here."""
         if cw.service.find(cw.service.authorize(task).id) is not None:
             raise TaskExistsError(task.id)  # POST creates; PUT replaces
-        return redacted_task(cw.service.save(task))
+        return redacted_task(cw.service.save(task, source="api"))
 
     @app.post(
         f"{API}/tasks/bulk",
@@ -185,7 +188,7 @@ def create_app(cw: Cronwell) -> FastAPI:
         """Create many tasks in one transaction: all of them, or none when one is invalid
         or its id is taken."""
         checked = [cw.service.authorize(t) for t in tasks]  # every one before any import
-        return BulkCreated(created=cw.service.create_many(checked))
+        return BulkCreated(created=cw.service.create_many(checked, source="api"))
 
     @app.put(f"{API}/tasks/{{task_id}}", tags=["tasks"], responses=errors(403, 404, 409))
     def update_task(
@@ -266,6 +269,30 @@ def create_app(cw: Cronwell) -> FastAPI:
     ) -> PreviewOut:
         """A crontab expression in words and its next fire times (no task needed)."""
         return PreviewOut.of(cron(expression).preview(n, after, canonical_timezone(timezone)))
+
+    def declared(body: DeclaredTasks, *, apply: bool) -> PlanOut:
+        definitions, problems = definitions_from_data(body.tasks)
+        run = cw.service.apply if apply else cw.service.plan
+        plan = run(
+            definitions, source=body.source, prune=body.prune, authorize=True, problems=problems
+        )
+        return PlanOut(**plan.as_json())
+
+    @app.post(f"{API}/plan", tags=["tasks as code"], responses=errors(403))
+    def plan(body: DeclaredTasks) -> PlanOut:
+        """What applying these declared tasks would change; writes nothing. Checked as
+        ``POST /apply`` checks them: the same answer, the same errors (422 listing every
+        problem, 403 for an action the API may not create)."""
+        return declared(body, apply=False)
+
+    @app.post(f"{API}/apply", tags=["tasks as code"], responses=errors(403, 409))
+    def apply(body: DeclaredTasks) -> PlanOut:
+        """Make the database hold these declared tasks, in one transaction: create,
+        update, and with ``prune`` delete the tasks of ``source`` not declared. All or
+        nothing; applying the same document again changes nothing. Each task's action
+        must be one the API may create (CRONWELL_ALLOW_SHELL, CRONWELL_API_FUNCTIONS),
+        or nothing is stored (403)."""
+        return declared(body, apply=True)
 
     @app.get(f"{API}/runs", tags=["runs"], responses=errors())
     def list_runs(

@@ -123,6 +123,53 @@ class BulkCreated(BaseModel):
     created: int = Field(description="How many tasks were stored (all of them, or none).")
 
 
+class DeclaredTasks(BaseModel):
+    """A tasks document for ``POST /plan`` and ``POST /apply``: the task definitions (as
+    in a tasks file, shorthands such as ``cron`` and ``every`` included), the ``source``
+    they are labelled with, and whether to ``prune`` the tasks of that source that are
+    not declared."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,  # as the schema says: prune is a boolean, not 0 or "yes"
+        json_schema_extra={
+            "examples": [
+                {
+                    "tasks": [
+                        {
+                            "id": "nightly-report",
+                            "cron": "0 2 * * *",
+                            "action": {"kind": "http", "url": "https://example.com/report"},
+                            "timezone": "Europe/Paris",
+                        }
+                    ],
+                    "source": "reports",
+                    "prune": True,
+                }
+            ]
+        },
+    )
+
+    tasks: list[dict[str, Any]] = Field(
+        description="Task definitions, as in a tasks document (see `cronwell schema`)."
+    )
+    source: str = Field(
+        "api", min_length=1, max_length=200, description="Label of the declared tasks."
+    )
+    prune: bool = Field(False, description="Delete the tasks of this source that are not declared.")
+
+
+class PlanOut(BaseModel):
+    """What an apply changes (or changed): tasks created (with their definition and next
+    fire times), updated (each changed field as ``[old, new]``, secrets masked), deleted,
+    and how many were already as declared."""
+
+    create: list[dict[str, Any]]
+    update: list[dict[str, Any]]
+    delete: list[dict[str, Any]]
+    unchanged: int
+
+
 class PreviewOut(BaseModel):
     """A schedule's next fire times in its zone; ``dst_adjusted`` lists the indexes of the
     times a DST change moved."""

@@ -6,10 +6,10 @@ registers its commands on it when imported, here.
 
 from __future__ import annotations
 
-from cronwell.cli import alerts, db, runs, serve, status, tasks
+from cronwell.cli import alerts, db, declared, runs, serve, status, tasks
 from cronwell.cli.app import app
 
-__all__ = ["alerts", "app", "db", "main", "runs", "serve", "status", "tasks"]
+__all__ = ["alerts", "app", "db", "declared", "main", "runs", "serve", "status", "tasks"]
 
 
 def main() -> None:

@@ -39,7 +39,7 @@ def serve(
     from cronwell import log as cw_log
     from cronwell.api.server import ApiServer  # FastAPI and uvicorn: only serve needs them
     from cronwell.gcpause import freeze_startup_heap
-    from cronwell.runtime import read_tasks_file
+    from cronwell.service.declared import load_documents
 
     cw = open_cronwell()
     if log_level is not None:
@@ -49,9 +49,8 @@ def serve(
     api = None if no_api else ApiServer(cw, host, port)
     cw.store.check()
     cw.service  # noqa: B018 - opens the database and applies migrations
-    for path in tasks_files or []:
-        for entry in read_tasks_file(path):
-            cw.service.save(entry, replace_existing=True)
+    if tasks_files:  # all or nothing, each file's tasks labelled with its name
+        cw.service.apply(load_documents(tasks_files))
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -31,6 +31,10 @@ from cronwell.cli.output import (
 from cronwell.cli.runs import print_run
 from cronwell.errors import InvalidInputError
 
+if TYPE_CHECKING:
+    from cronwell.domain.task import Task
+    from cronwell.runtime import Cronwell
+
 
 @tasks_app.command("list")
 @handles_errors
@@ -53,7 +57,7 @@ def tasks_list(
                 {
                     **public_task(t),
                     "next_run": _iso(next_times[t.id], t),
-                    "description": t.schedule.describe(),
+                    "schedule_description": t.schedule.describe(),
                 }
                 for t in tasks
             ]
@@ -104,6 +108,7 @@ def tasks_show(
     if task.paused_reason:
         state += f" ({task.paused_reason})"
     console.print(f"state:    {state}; version {task.version}", markup=False)
+    console.print(f"source:   {task.source}", markup=False)
     console.print(f"policies: {policy_line(task)}", markup=False)
     console.print(f"stats:    {stats_line(stats)}", markup=False)
     if task.tags:
@@ -160,13 +165,12 @@ def tasks_add(
 ) -> None:
     """Add a task (or every task of a file)."""
     from cronwell.notify.redact import public_task
-    from cronwell.runtime import read_tasks_file
 
     cw = open_cronwell()
     if file is not None:
         if task_id is not None:
             raise InvalidInputError("Give a task id or --file, not both.")
-        entries: list[Any] = read_tasks_file(file)
+        saved = _add_file(cw, file, replace)
     else:
         if task_id is None:
             raise InvalidInputError("Give a task id (or --file).")
@@ -189,12 +193,9 @@ def tasks_add(
             data["name"] = name
         if tz:
             data["timezone"] = tz
-        entries = [data]
-    if not cw.store.has_schema():
-        # the first task creates the database: check them all before it exists
-        for entry in entries:
-            cw.check_task(entry)
-    saved = [cw.service.save(e, replace_existing=replace) for e in entries]
+        if not cw.store.has_schema():
+            cw.check_task(data)  # the first task creates the database: check it before
+        saved = [cw.service.save(data, replace_existing=replace, source="cli")]
     if as_json:
         print_json([public_task(t) for t in saved])
     else:
@@ -204,6 +205,25 @@ def tasks_add(
                 f"added [bold]{escape(task.id)}[/bold]: {escape(task.schedule.describe())} "
                 f"({task.timezone}); next run {when(nxt, task.tz)}"
             )
+
+
+def _add_file(cw: Cronwell, file: Path, replace: bool) -> list[Task]:
+    """The tasks of a document, stored all or none and labelled with the file's name; a
+    task that exists and differs is an error without ``--replace``. Nothing is created
+    when the document is refused."""
+    from cronwell.errors import TaskExistsError
+    from cronwell.service.declared import DocumentError, load_documents
+
+    definitions = load_documents([file])
+    if not cw.store.has_schema():  # the file creates the database: check it before
+        problems = cw.check_definitions(definitions)
+        if problems:
+            raise DocumentError(problems)
+    plan = cw.service.plan(definitions)
+    if plan.update and not replace:
+        raise TaskExistsError(plan.update[0].id)
+    cw.service.apply(definitions)
+    return [cw.service.get(d.id) for d in definitions if d.id is not None]
 
 
 def _schedule_option(

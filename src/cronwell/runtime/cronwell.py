@@ -33,7 +33,7 @@ from cronwell.domain.durations import parse_duration
 from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.schedule import AnySchedule, IntervalSchedule, Preview, Schedule, cron, once
 from cronwell.domain.stats import TaskStats
-from cronwell.domain.task import Task
+from cronwell.domain.task import SYSTEM_SOURCE, Task
 from cronwell.domain.timezones import system_timezone, zone_key
 from cronwell.engine import Engine
 from cronwell.engine.recovery import HOSTNAME, mark_gone, mark_live
@@ -50,6 +50,7 @@ from cronwell.runtime.maintenance import maintenance_task, prune_history
 from cronwell.runtime.metrics import Metrics
 from cronwell.service import TaskService
 from cronwell.service.allowlist import ActionPolicy
+from cronwell.service.declared import Definition, Plan, Problem
 from cronwell.service.status import SchedulerStatus, scheduler_status
 from cronwell.settings import Settings, load_settings
 from cronwell.store import NotificationRecord, Store
@@ -506,6 +507,18 @@ class Cronwell(ApschedulerCompat):
         that a command refusing it creates no database)."""
         return self._service.check(data)
 
+    def check_definitions(self, definitions: Sequence[Definition]) -> list[Problem]:
+        """Every problem of a tasks document, found without opening the database."""
+        return self._service.validate(definitions)
+
+    def plan(self, definitions: Sequence[Definition], **options: Any) -> Plan:
+        """What applying ``definitions`` would change (:meth:`TaskService.plan`). A
+        database that does not exist yet is neither created nor migrated: everything
+        declared is then to be created."""
+        if self.store.has_schema():
+            return self.service.plan(definitions, **options)
+        return self._service.plan(definitions, empty=True, **options)
+
     def notifications(
         self, *, task_id: str | None = None, status: str | None = None, limit: int = 50
     ) -> list[NotificationRecord]:
@@ -548,7 +561,7 @@ class Cronwell(ApschedulerCompat):
         self.registry.register(
             task.id, functools.partial(prune_history, store=self.store), MAINTENANCE_FUNCTION
         )
-        self._service.save(task, replace_existing=True)
+        self._service.save(task, replace_existing=True, source=SYSTEM_SOURCE)
 
     def _resolve(self, task_id: str, ref: str) -> Callable[..., Any]:
         return self.registry.get(task_id) or resolve_function(ref)
