@@ -4,9 +4,11 @@ statistics. Every behaviour is checked as run rows with a status and a reason.""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from tests.support.waiting import RunCollector, wait_until
@@ -233,6 +235,54 @@ def test_downtime_records_missed_occurrences_and_runs_the_latest(cw: Cronwell) -
     assert len(missed) in (8, 9)  # occurrences 1..9 (or 10) minutes after the anchor, less one
     assert all(r.reason == "scheduler_down" for r in missed)
     assert caught_up.scheduled_for > max(r.scheduled_for for r in missed)
+
+
+def do_nothing() -> None:
+    pass
+
+
+def test_a_catch_up_that_reads_history_after_the_first_new_fire_still_covers_the_gap(
+    cw: Cronwell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The catch-up runs on its own thread beside the scheduler, which fires at once what
+    falls due after the engine started. When the first of those fires is recorded before
+    the catch-up reads where the task's history stops (a loaded machine, a leader taking
+    its lease back after a database outage), every occurrence of the gap still gets its
+    row: occurrences after the engine started are the scheduler's, and its rows do not
+    tell the catch-up where the gap ends."""
+    anchor = (datetime.now(UTC) - timedelta(seconds=5)).replace(microsecond=0)
+    interval = timedelta(seconds=0.25)
+    cw.add_task(
+        "frequent",
+        schedule=every(seconds=0.25, anchor=anchor),
+        func=do_nothing,
+        catchup="none",
+    )
+    _seed_history(cw, "frequent", anchor)
+    cw.store.update_task(cw.get_task("frequent"), anchor)  # as if unchanged since then
+    fired = RunCollector()
+    cw.on_run(fired)
+    real = cw.store.last_occurrences
+    seen: list[dict[str, datetime]] = []
+
+    def after_the_first_fire(*args: Any, **kwargs: Any) -> dict[str, datetime]:
+        # the order a loaded machine gave: the scheduler's first fire is recorded first
+        fired.wait_for(1, "frequent", predicate=lambda r: r.reason == "schedule")
+        seen.append(real(*args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(cw.store, "last_occurrences", after_the_first_fire)
+    cw.start()
+    wait_until(lambda: seen, what="the catch-up's look at the history")
+    cw.shutdown()  # after the catch-up has recorded what it found
+    times = sorted(r.scheduled_for for r in cw.runs("frequent", limit=500))
+    assert times[0] == anchor
+    assert len(times) >= 5 / 0.25
+    missing = [b for a, b in itertools.pairwise(times) if b - a != interval]
+    assert not missing  # every occurrence between the anchor and the first fire has its row
+    missed = [r for r in cw.runs("frequent", limit=500) if r.status is RunStatus.MISSED]
+    assert len(missed) >= 5 / 0.25 - 2
+    assert {r.reason for r in missed} == {"scheduler_down"}
 
 
 def test_a_fleet_after_one_outage_gets_each_task_its_own_rows(cw: Cronwell) -> None:

@@ -1197,6 +1197,12 @@ def test_last_occurrences(store: Store) -> None:
     assert all(value.tzinfo is UTC for value in latest.values())
     assert store.last_occurrences(["a", "c"]) == {"a": NOW + hour}
     assert store.last_occurrences([]) == {}
+    # up to an instant (a catch-up's start): a later row does not hide the ones before it
+    assert store.last_occurrences(["a", "b"], until=NOW + hour / 2) == {
+        "a": NOW + hour / 2,
+        "b": NOW - 24 * hour,
+    }
+    assert store.last_occurrences(until=NOW - hour) == {"b": NOW - 24 * hour}
     many = [f"x{i}" for i in range(1200)] + ["b"]  # more than one IN (...) list
     assert store.last_occurrences(many) == {"b": NOW - 24 * hour}
 

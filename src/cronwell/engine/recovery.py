@@ -275,14 +275,17 @@ def catch_up(
     stop: threading.Event | None = None,
     outages: Sequence[Span] = (),
 ) -> int:
-    """Record what each task missed since its last recorded occurrence (or its last
-    change: a resume, a new definition) and run what its ``catchup`` policy says. Returns
+    """Record what each task missed up to ``now`` since its last recorded occurrence (or
+    its last change: a resume, a new definition) and run what its ``catchup`` policy says.
+    Occurrences after ``now`` are the scheduler's, which fires beside the catch-up: the
+    rows of its first fires, recorded before the history is read here, do not count as
+    where the gap ends (that would leave the gap without rows). Returns
     the number of missed occurrences found. Once ``stop`` is set, it hands nothing more to
     the dispatcher: the next start finds what is not recorded and catches it up.
     ``outages`` are the spans in which this process found the database unreachable: what
     fell due inside them is recorded ``missed``/``database_unavailable``."""
     tasks = list(tasks)
-    last = store.last_occurrences([t.id for t in tasks])
+    last = store.last_occurrences([t.id for t in tasks], until=now)
     found = 0
     # Tasks that share a schedule, a policy and an outage (a fleet of identical tasks) have
     # the same occurrences, plan and rows but for the task id: the calendar is walked and

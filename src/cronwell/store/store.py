@@ -1169,17 +1169,21 @@ class Store(RunProcesses):
             ).all()
         return [_run_from_row(row) for row in rows]
 
-    def last_occurrences(self, task_ids: Sequence[str] | None = None) -> dict[str, datetime]:
+    def last_occurrences(
+        self, task_ids: Sequence[str] | None = None, *, until: datetime | None = None
+    ) -> dict[str, datetime]:
         """For each task with runs, its latest ``scheduled_for`` among its runs (any status,
-        any attempt, manual runs left out): where a restarted scheduler picks up.
-        ``task_ids`` limits the answer to those tasks; ``None`` covers every task,
-        including deleted ones with history."""
+        any attempt, manual runs left out), at or before ``until`` when given: where a
+        restarted scheduler picks up. ``task_ids`` limits the answer to those tasks;
+        ``None`` covers every task, including deleted ones with history."""
         query = (
             select(runs.c.task_id, func.max(runs.c.scheduled_for).label("latest"))
             # a manual run's time is "now", not an occurrence: it must not hide an outage
             .where(or_(runs.c.reason.is_(None), runs.c.reason != "manual"))
             .group_by(runs.c.task_id)
         )
+        if until is not None:
+            query = query.where(runs.c.scheduled_for <= utc(until, "until"))
         with self._begin() as conn:
             if task_ids is None:
                 rows = conn.execute(query).all()
