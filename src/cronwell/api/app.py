@@ -173,7 +173,7 @@ def create_app(cw: Cronwell) -> FastAPI:
         (``version``, ``created_at``...) are cronwell's and ignored here."""
         if cw.service.find(cw.service.authorize(task).id) is not None:
             raise TaskExistsError(task.id)  # POST creates; PUT replaces
-        return redacted_task(cw.service.save(task))
+        return redacted_task(cw.service.save(task, source="api"))
 
     @app.post(
         f"{API}/tasks/bulk",
@@ -185,7 +185,7 @@ def create_app(cw: Cronwell) -> FastAPI:
         """Create many tasks in one transaction: all of them, or none when one is invalid
         or its id is taken."""
         checked = [cw.service.authorize(t) for t in tasks]  # every one before any import
-        return BulkCreated(created=cw.service.create_many(checked))
+        return BulkCreated(created=cw.service.create_many(checked, source="api"))
 
     @app.put(f"{API}/tasks/{{task_id}}", tags=["tasks"], responses=errors(403, 404, 409))
     def update_task(

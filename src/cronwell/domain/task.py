@@ -30,8 +30,18 @@ from cronwell.domain.unvalidated import ReadOnlyList, assemble
 from cronwell.errors import InvalidTaskError
 
 STATE_FIELDS = frozenset(
-    {"version", "created_at", "updated_at", "paused_reason", "consecutive_failures"}
+    {"version", "created_at", "updated_at", "paused_reason", "consecutive_failures", "source"}
 )
+# Fields that say what a task is for, not when or how it runs: a change of only these keeps
+# the task's catch-up anchor (``updated_at``) and its place in the running engine.
+DESCRIPTIVE_FIELDS = frozenset({"name", "description", "tags"})
+#: The source of cronwell's own tasks (the maintenance task): never pruned, never adopted.
+SYSTEM_SOURCE = "cronwell"
+#: The source of tasks the library stores when it is given none.
+DEFAULT_SOURCE = "app"
+#: The source of tasks stored before sources were recorded.
+UNKNOWN_SOURCE = "unknown"
+SOURCE_MAX = 200  # length of cronwell_tasks.source
 _STATE_SET = set(STATE_FIELDS)  # pydantic's ``exclude`` takes a set
 # matched whole (fullmatch): a "$" would let "trail\n" through
 TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}")
@@ -116,6 +126,11 @@ class Task(BaseModel):
     version: int = 0
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    source: str | None = Field(
+        None,
+        description="Who declared the task: a tasks file's name, 'api', 'cli', 'app' (the "
+        "library) or the source given to apply; kept by cronwell.",
+    )
 
     @field_validator("id")
     @classmethod
@@ -238,7 +253,7 @@ class Task(BaseModel):
     @classmethod
     def _assemble(cls, data: dict[str, Any]) -> Task:
         """The task of ``data`` (every field, values already of their types), unvalidated."""
-        for name in ("created_at", "updated_at"):  # a fleet stored at once shares them
+        for name in ("created_at", "updated_at", "source"):  # a fleet shares them
             if name in data:
                 data[name] = _share(name, data[name])
         if data.keys() != _FIELD_NAMES:  # stored by an older version: fill in the defaults
@@ -263,6 +278,15 @@ class Task(BaseModel):
 
     def same_definition(self, other: Task) -> bool:
         return self.definition() == other.definition()
+
+    def same_timing(self, other: Task) -> bool:
+        """Whether the two definitions differ at most in :data:`DESCRIPTIVE_FIELDS`: the
+        task then fires, runs and catches up exactly as before."""
+        mine, theirs = self.definition(), other.definition()
+        for name in DESCRIPTIVE_FIELDS:
+            mine.pop(name, None)
+            theirs.pop(name, None)
+        return mine == theirs
 
     def next_fire_after(self, after: datetime) -> datetime | None:
         """The next occurrence strictly after ``after`` within start/end dates, in UTC."""

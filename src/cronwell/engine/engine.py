@@ -553,6 +553,9 @@ class Engine:
         current = self._tasks.get(task_id)
         if task is None or not task.enabled:
             self._unschedule(task_id)
+        elif current is not None and current.version != task.version and task.same_timing(current):
+            # a new name, description or tags: the job and its next fire time stay
+            self._tasks[task_id] = task
         elif current is None or current.version != task.version:
             self._schedule(task)
 

@@ -33,7 +33,7 @@ from cronwell.domain.durations import parse_duration
 from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.schedule import AnySchedule, IntervalSchedule, Preview, Schedule, cron, once
 from cronwell.domain.stats import TaskStats
-from cronwell.domain.task import Task
+from cronwell.domain.task import SYSTEM_SOURCE, Task
 from cronwell.domain.timezones import canonical_timezone, system_timezone
 from cronwell.engine import Engine
 from cronwell.engine.recovery import HOSTNAME, mark_gone, mark_live
@@ -511,7 +511,7 @@ class Cronwell(ApschedulerCompat):
         self.registry.register(
             task.id, functools.partial(prune_history, store=self.store), MAINTENANCE_FUNCTION
         )
-        self._service.save(task, replace_existing=True)
+        self._service.save(task, replace_existing=True, source=SYSTEM_SOURCE)
 
     def _resolve(self, task_id: str, ref: str) -> Callable[..., Any]:
         return self.registry.get(task_id) or resolve_function(ref)

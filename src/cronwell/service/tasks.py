@@ -7,7 +7,7 @@ created, not when it first fires.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,11 +22,20 @@ from cronwell.domain.schedule import IntervalSchedule, OnceSchedule, Preview
 from cronwell.domain.secrets import restore_secrets
 from cronwell.domain.stats import TaskStats
 from cronwell.domain.summary import summarize
-from cronwell.domain.task import Task
-from cronwell.errors import InvalidScheduleError, TaskExistsError
+from cronwell.domain.task import DEFAULT_SOURCE, SOURCE_MAX, SYSTEM_SOURCE, Task
+from cronwell.errors import InvalidInputError, InvalidScheduleError, TaskExistsError
 from cronwell.gcpause import collection_paused
 from cronwell.runners import resolve_function
 from cronwell.service.allowlist import ActionPolicy
+from cronwell.service.declared import (
+    Definition,
+    DocumentError,
+    Plan,
+    Problem,
+    check_definitions,
+    export_definition,
+)
+from cronwell.service.declared.plan import make_plan
 from cronwell.store import NewRun, Store
 
 # a one-off "for now" computed a moment before saving is not in the past
@@ -91,13 +100,18 @@ class TaskService:
         *,
         replace_existing: bool = False,
         expected_version: int | None = None,
+        source: str | None = None,
     ) -> Task:
         """Create a task, or replace it when ``replace_existing``. Saving a definition equal
         to the stored one changes nothing (so an application may declare its tasks on every
         start); a different one with the same id raises :class:`TaskExistsError` unless
-        ``replace_existing``."""
+        ``replace_existing``. A new task is labelled ``source`` (default ``app``, the
+        library); a replaced one keeps the source it has."""
         task = self.build(data)
         existing = self._store.find_task(task.id)
+        task = task.model_copy(
+            update={"source": (source or DEFAULT_SOURCE) if existing is None else None}
+        )
         if existing is not None and "enabled" not in task.model_fields_set:
             # re-declaring a task in code does not resume one an operator paused
             task = task.model_copy(update={"enabled": existing.enabled})
@@ -116,16 +130,21 @@ class TaskService:
         self._on_change()
         return stored
 
-    def create_many(self, items: Iterable[Task | dict[str, Any]]) -> int:
+    def create_many(
+        self, items: Iterable[Task | dict[str, Any]], *, source: str | None = None
+    ) -> int:
         """Create many new tasks in one transaction (imports, generated fleets) and return
         how many: each is checked as :meth:`save` checks one, then all are stored or, when
-        one is invalid or its id is taken, none is."""
+        one is invalid or its id is taken, none is. They are labelled ``source`` (default
+        ``app``)."""
+        label = source or DEFAULT_SOURCE
         now = self._clock.now()
         resolved: set[str] = set()
         batch: list[Task] = []
         with collection_paused():  # tens of thousands of new objects
             for item in items:
                 task = self._complete(restore_secrets(self.build(item), None), None)
+                task = task.model_copy(update={"source": label})
                 action = task.action
                 if isinstance(action, PythonAction) and action.func not in resolved:
                     self._validate_function(task)
@@ -137,6 +156,112 @@ class TaskService:
         if count:
             self._on_change()
         return count
+
+    # -- declared tasks (tasks as code) ----------------------------------------------------
+
+    def validate(
+        self, definitions: Sequence[Definition], *, authorize: bool = False
+    ) -> list[Problem]:
+        """Every problem of ``definitions`` a creation would find (fields, cron, zone,
+        function importable, duplicate ids); no database access at all. ``authorize``:
+        check each task with :meth:`authorize` first (a remote caller)."""
+        return check_definitions(
+            definitions,
+            default_timezone=self._default_timezone,
+            is_registered=self._is_registered,
+            authorize=self.authorize if authorize else None,
+        )[1]
+
+    def plan(
+        self,
+        definitions: Sequence[Definition],
+        *,
+        source: str | None = None,
+        prune: bool = False,
+        scope: Collection[str] | None = None,
+        authorize: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> Plan:
+        """What :meth:`apply` would change; writes nothing. Raises
+        :class:`~cronwell.service.declared.DocumentError` with every problem.
+
+        Each task is labelled ``source``, or, when it is ``None``, the source of its
+        document (the file's name). With ``prune``, the stored tasks of the ``scope``
+        sources (default: ``source``, or the documents' sources) that are not declared are
+        deleted; cronwell's own tasks never are."""
+        built, problems = check_definitions(
+            definitions,
+            default_timezone=self._default_timezone,
+            is_registered=self._is_registered,
+            authorize=self.authorize if authorize else None,
+            progress=progress,
+        )
+        if problems:
+            raise DocumentError(problems)
+        if scope is None:
+            scope = {source} if source else {d.source for d in definitions if d.source}
+        for name in {source, *scope} - {None}:
+            _check_source(str(name), prune=prune)
+        stored = self._store.find_tasks(
+            [task.id for _definition, task in built], sorted(scope) if prune else []
+        )
+        plan, problems = make_plan(
+            built,
+            stored,
+            source=source,
+            scope=scope,
+            prune=prune,
+            complete=self._complete,
+            now=self._clock.now(),
+        )
+        if problems:
+            raise DocumentError(problems)
+        return plan
+
+    def apply(
+        self,
+        definitions: Sequence[Definition],
+        *,
+        source: str | None = None,
+        prune: bool = False,
+        scope: Collection[str] | None = None,
+        authorize: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> Plan:
+        """Make the database hold ``definitions`` (see :meth:`plan`) in one transaction,
+        and return the plan applied: all of it or, when anything is invalid or changed
+        meanwhile, nothing. Applying it again changes nothing. Updated tasks keep their
+        run history and failure state; one whose name, description, tags or source alone
+        change keeps its catch-up anchor. Past one-off times are accepted: such a task is
+        stored as a one-off that has fired and will not fire again."""
+        plan = self.plan(
+            definitions,
+            source=source,
+            prune=prune,
+            scope=scope,
+            authorize=authorize,
+            progress=progress,
+        )
+        if plan.has_changes:
+            with collection_paused():
+                self._store.apply_tasks(
+                    plan.create,
+                    [(c.task, c.timing) for c in plan.update if c.task is not None],
+                    plan.delete,
+                    self._clock.now(),
+                )
+            self._on_change()
+        return plan
+
+    def export(self, *, tag: str | None = None, source: str | None = None) -> list[dict[str, Any]]:
+        """The definitions of the stored tasks (with ``tag``, of ``source``), by id, as
+        :func:`~cronwell.service.declared.dump_document` writes them; cronwell's own
+        tasks are left out. Secrets are written as stored: an export is a backup."""
+        return [
+            export_definition(task)
+            for task in self._store.list_tasks(tag=tag)
+            if task.source != SYSTEM_SOURCE and (source is None or task.source == source)
+        ]
 
     def get(self, task_id: str) -> Task:
         return self._store.get_task(task_id)
@@ -301,6 +426,18 @@ class TaskService:
         """A Python action's function must be found now, not at 3 a.m. (rule 11)."""
         if isinstance(task.action, PythonAction) and not self._is_registered(task.id):
             resolve_function(task.action.func)
+
+
+def _check_source(name: str, *, prune: bool) -> None:
+    if not name.strip() or len(name) > SOURCE_MAX:
+        raise InvalidInputError(
+            f"A source is a label of 1 to {SOURCE_MAX} characters, not {name!r}."
+        )
+    if prune and name == SYSTEM_SOURCE:
+        raise InvalidInputError(
+            f"The source {SYSTEM_SOURCE!r} is cronwell's own (the maintenance task); "
+            "choose another source."
+        )
 
 
 def _reject_past_one_off(task: Task, now: datetime) -> None:

@@ -46,7 +46,7 @@ from sqlalchemy.engine import Connection
 
 from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.stats import TaskStats
-from cronwell.domain.task import Task
+from cronwell.domain.task import DEFAULT_SOURCE, Task
 from cronwell.errors import (
     DatabaseUnavailableError,
     InvalidInputError,
@@ -287,12 +287,19 @@ class Store(RunProcesses):
                 insert(tasks).values(
                     id=task.id,
                     created_at=now,
+                    source=_source(task),
                     **_task_values(task, version=1, revision=revision, now=now),
                     **_NEW_TASK_STATE,
                 )
             )
         return task.model_copy(
-            update={"version": 1, "created_at": now, "updated_at": now, **_NEW_TASK_STATE}
+            update={
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+                "source": _source(task),
+                **_NEW_TASK_STATE,
+            }
         )
 
     def bulk_insert_tasks(self, new_tasks: Sequence[Task], now: datetime) -> int:
@@ -302,48 +309,131 @@ class Store(RunProcesses):
         now = utc(now, "now")
         if not new_tasks:
             return 0
+        with self._begin(write=True, lock_tasks=True) as conn:
+            self._insert_new_tasks(conn, new_tasks, now)
+        return len(new_tasks)
+
+    def _insert_new_tasks(self, conn: Connection, new_tasks: Sequence[Task], now: datetime) -> None:
         ids: set[str] = set()
         for task in new_tasks:
             if task.id in ids:
                 raise TaskExistsError(task.id)
             ids.add(task.id)
         ordered = [task.id for task in new_tasks]
+        taken = conn.execute(
+            select(tasks.c.id)
+            .where(self._is_one_of(tasks.c.id, ordered))
+            .order_by(tasks.c.id)
+            .limit(1)
+        ).first()
+        if taken is not None:
+            raise TaskExistsError(str(taken.id))
+        revisions = self._record_changes(conn, ordered, now)
+        # straight to the driver: SQLAlchemy's per-row parameter handling was half the
+        # time of storing 100,000 tasks on SQLite; PostgreSQL takes one array per column
+        stamped = self._stamp(now)
+        rows = [_new_task_row(task, revisions[task.id], stamped) for task in new_tasks]
+        if self.is_sqlite:
+            conn.exec_driver_sql(_INSERT_TASKS_SQLITE, rows)
+        else:
+            conn.exec_driver_sql(_INSERT_TASKS_UNNEST, tuple(map(list, zip(*rows, strict=True))))
+
+    def _record_changes(
+        self, conn: Connection, ids: Sequence[str], now: datetime
+    ) -> dict[str, int]:
+        """:func:`_record_change` for many tasks at once: the revision of each."""
+        if self.is_sqlite:
+            result = conn.execute(
+                insert(task_changes).returning(task_changes.c.task_id, task_changes.c.revision),
+                [{"task_id": task_id, "changed_at": now} for task_id in ids],
+            )
+            return {row.task_id: row.revision for row in result}
+        changes = conn.exec_driver_sql(_INSERT_CHANGES_UNNEST, (list(ids), [now] * len(ids)))
+        revisions: dict[str, int] = dict(changes.all())
+        conn.execute(select(notify_change(max(revisions.values()))))
+        return revisions
+
+    def find_tasks(self, ids: Sequence[str], sources: Sequence[str] = ()) -> list[Task]:
+        """The stored tasks whose id is one of ``ids`` or whose source is one of
+        ``sources``, by id: what a plan compares its declared tasks with."""
+        clauses = []
+        if ids:
+            clauses.append(self._is_one_of(tasks.c.id, sorted(set(ids)), "ids"))
+        if sources:
+            clauses.append(self._is_one_of(tasks.c.source, sorted(set(sources)), "sources"))
+        if not clauses:
+            return []
+        query = _TASK_SELECT.where(or_(*clauses)).order_by(tasks.c.id)
+        with self._begin() as conn:
+            result = conn.execution_options(yield_per=_TASK_BATCH).execute(query)
+            return [_task_from_row(row) for row in result]
+
+    def apply_tasks(
+        self,
+        create: Sequence[Task],
+        update: Sequence[tuple[Task, bool]],
+        delete: Sequence[Task],
+        now: datetime,
+    ) -> None:
+        """Store a plan in one transaction: insert the ``create`` tasks (as
+        :meth:`bulk_insert_tasks`, with their sources), replace the definitions and
+        sources of the ``update`` tasks, each ``(task, timing)``, and delete the
+        ``delete`` tasks. Every task to change or delete holds the version it was read
+        at; when one changed since (or is gone), or an id to create is taken, nothing is
+        stored (:class:`~cronwell.errors.StaleVersionError`,
+        :class:`~cronwell.errors.TaskNotFoundError`, :class:`~cronwell.errors.TaskExistsError`).
+        An update keeps the task's state as :meth:`update_task` does, and keeps its
+        ``updated_at`` (its catch-up anchor) unless ``timing``."""
+        now = utc(now, "now")
         with self._begin(write=True, lock_tasks=True) as conn:
-            taken = conn.execute(
-                select(tasks.c.id)
-                .where(self._is_one_of(tasks.c.id, ordered))
-                .order_by(tasks.c.id)
-                .limit(1)
-            ).first()
-            if taken is not None:
-                raise TaskExistsError(str(taken.id))
-            if self.is_sqlite:
-                result = conn.execute(
-                    insert(task_changes).returning(task_changes.c.task_id, task_changes.c.revision),
-                    [{"task_id": task_id, "changed_at": now} for task_id in ordered],
+            if create:
+                self._insert_new_tasks(conn, create, now)
+            if not update and not delete:
+                return
+            expected = {task.id: task.version for task, _timing in update}
+            expected.update((task.id, task.version) for task in delete)
+            ids = sorted(expected)
+            rows = {
+                row.id: row
+                for row in conn.execute(
+                    select(
+                        tasks.c.id,
+                        tasks.c.version,
+                        tasks.c.enabled,
+                        tasks.c.paused_reason,
+                        tasks.c.consecutive_failures,
+                        tasks.c.updated_at,
+                    ).where(self._is_one_of(tasks.c.id, ids))
                 )
-                revisions: dict[str, int] = {row.task_id: row.revision for row in result}
-            else:
-                changes = conn.exec_driver_sql(
-                    _INSERT_CHANGES_UNNEST, (ordered, [now] * len(ordered))
+            }
+            for task_id in ids:
+                row = rows.get(task_id)
+                if row is None:
+                    raise TaskNotFoundError(task_id)
+                if row.version != expected[task_id]:
+                    raise StaleVersionError(task_id, row.version, expected[task_id])
+            revisions = self._record_changes(conn, ids, now)
+            if update:
+                conn.execute(
+                    _APPLY_UPDATE,
+                    [
+                        _update_params(task, rows[task.id], revisions[task.id], now, timing)
+                        for task, timing in update
+                    ],
                 )
-                revisions = dict(changes.all())
-                conn.execute(select(notify_change(max(revisions.values()))))
-            # straight to the driver: SQLAlchemy's per-row parameter handling was half the
-            # time of storing 100,000 tasks on SQLite; PostgreSQL takes one array per column
-            stamped = self._stamp(now)
-            rows = [_new_task_row(task, revisions[task.id], stamped) for task in new_tasks]
-            if self.is_sqlite:
-                conn.exec_driver_sql(_INSERT_TASKS_SQLITE, rows)
-            else:
-                conn.exec_driver_sql(
-                    _INSERT_TASKS_UNNEST, tuple(map(list, zip(*rows, strict=True)))
+            if delete:
+                conn.execute(
+                    tasks.delete().where(
+                        self._is_one_of(tasks.c.id, sorted(task.id for task in delete))
+                    )
                 )
-        return len(new_tasks)
 
     def update_task(self, task: Task, now: datetime, expected_version: int | None = None) -> Task:
         """Replace the stored definition of ``task.id`` and return the task as stored
-        (version + 1, ``updated_at=now``, ``created_at`` kept).
+        (version + 1, ``updated_at=now``, ``created_at`` kept). A change of only the
+        task's name, description or tags keeps ``updated_at``, where catch-up and the engine
+        start looking for occurrences (:meth:`Task.same_timing`). ``task.source``, when
+        set, becomes the stored source; ``None`` keeps the stored one.
 
         The task's state (``paused_reason``, ``consecutive_failures``) is the stored one,
         whatever ``task`` holds; an update that enables a disabled task resumes it as
@@ -358,13 +448,7 @@ class Store(RunProcesses):
         now = utc(now, "now")
         with self._begin(write=True, lock_tasks=True) as conn:
             row = conn.execute(
-                select(
-                    tasks.c.version,
-                    tasks.c.created_at,
-                    tasks.c.enabled,
-                    tasks.c.paused_reason,
-                    tasks.c.consecutive_failures,
-                ).where(tasks.c.id == task.id)
+                _TASK_SELECT.add_columns(tasks.c.enabled).where(tasks.c.id == task.id)
             ).first()
             if row is None:
                 raise TaskNotFoundError(task.id)
@@ -373,17 +457,24 @@ class Store(RunProcesses):
                 raise StaleVersionError(task.id, stored_version, expected_version)
             version = stored_version + 1
             state = _state_after(row, enabled=task.enabled)
+            changed_at = _changed_at(task, row, now)
+            source = task.source or row.source
             revision = _record_change(conn, task.id, now)
             conn.execute(
                 update(tasks)
                 .where(tasks.c.id == task.id)
-                .values(**_task_values(task, version=version, revision=revision, now=now), **state)
+                .values(
+                    **_task_values(task, version=version, revision=revision, now=changed_at),
+                    source=source,
+                    **state,
+                )
             )
         return task.model_copy(
             update={
                 "version": version,
                 "created_at": row.created_at,
-                "updated_at": now,
+                "updated_at": changed_at,
+                "source": source,
                 **state,
             }
         )
@@ -429,6 +520,7 @@ class Store(RunProcesses):
                     tasks.c.enabled,
                     tasks.c.paused_reason,
                     tasks.c.consecutive_failures,
+                    tasks.c.source,
                 ).where(tasks.c.id == task_id)
             ).first()
             if row is None:
@@ -456,7 +548,12 @@ class Store(RunProcesses):
             if runs:
                 self._insert_runs(conn, runs)
         return _task(
-            definition, version=version, created_at=row.created_at, updated_at=now, **state
+            definition,
+            version=version,
+            created_at=row.created_at,
+            updated_at=now,
+            source=row.source,
+            **state,
         )
 
     def record_occurrence_result(self, task_id: str, failed: bool) -> int:
@@ -590,15 +687,17 @@ class Store(RunProcesses):
             )
         return clauses
 
-    def _is_one_of(self, column: ColumnElement[str], values: list[str]) -> ColumnElement[bool]:
+    def _is_one_of(
+        self, column: ColumnElement[str], values: list[str], name: str = "values"
+    ) -> ColumnElement[bool]:
         """``column IN values`` as a statement whose text does not depend on how many
         values there are: one array on PostgreSQL, one JSON text on SQLite. An ``IN``
         list is rendered again for every call and, on PostgreSQL, parsed again by psycopg;
         for the results of a burst that was a fifth of the writer thread's time."""
         if self.is_sqlite:
-            listed = func.json_each(bindparam("values", json.dumps(values))).table_valued("value")
+            listed = func.json_each(bindparam(name, json.dumps(values))).table_valued("value")
             return column.in_(select(listed.c.value))
-        return column == any_(bindparam("values", values, type_=postgresql.ARRAY(String)))
+        return column == any_(bindparam(name, values, type_=postgresql.ARRAY(String)))
 
     def _has_tag(self, tag: str) -> ColumnElement[bool]:
         # An exact element match in the JSON list, with each backend's JSON functions.
@@ -1356,6 +1455,7 @@ _TASK_SELECT = select(
     tasks.c.updated_at,
     tasks.c.paused_reason,
     tasks.c.consecutive_failures,
+    tasks.c.source,
 )
 
 # The state of a task that was just created.
@@ -1460,6 +1560,7 @@ _NEW_TASK_COLUMNS = (
     "updated_at",
     "paused_reason",
     "consecutive_failures",
+    "source",
 )
 _INSERT_TASKS_SQLITE = (
     f"INSERT INTO {tasks.name} ({', '.join(_NEW_TASK_COLUMNS)})"
@@ -1469,7 +1570,8 @@ _INSERT_TASKS_SQLITE = (
 _INSERT_TASKS_UNNEST = (
     f"INSERT INTO {tasks.name} ({', '.join(_NEW_TASK_COLUMNS)})"
     " SELECT * FROM unnest(%b::varchar[], %b::text[], %b::boolean[], %b::text[], %b::text[],"
-    " %b::int[], %b::bigint[], %b::timestamptz[], %b::timestamptz[], %b::text[], %b::int[])"
+    " %b::int[], %b::bigint[], %b::timestamptz[], %b::timestamptz[], %b::text[], %b::int[],"
+    " %b::varchar[])"
 )
 _INSERT_CHANGES_UNNEST = (
     f"INSERT INTO {task_changes.name} (task_id, changed_at)"
@@ -1492,7 +1594,52 @@ def _new_task_row(task: Task, revision: int, now: Any) -> tuple[Any, ...]:
         now,
         _NEW_TASK_STATE["paused_reason"],
         _NEW_TASK_STATE["consecutive_failures"],
+        _source(task),
     )
+
+
+_APPLY_UPDATE = (
+    update(tasks)
+    .where(tasks.c.id == bindparam("b_id"))
+    .values(
+        name=bindparam("b_name"),
+        enabled=bindparam("b_enabled"),
+        definition=bindparam("b_definition"),
+        tags=bindparam("b_tags"),
+        version=bindparam("b_version"),
+        revision=bindparam("b_revision"),
+        updated_at=bindparam("b_updated_at", type_=UTCDateTime()),
+        paused_reason=bindparam("b_paused_reason", type_=Text()),
+        consecutive_failures=bindparam("b_consecutive_failures"),
+        source=bindparam("b_source"),
+    )
+)
+
+
+def _update_params(
+    task: Task, row: _Row, revision: int, now: datetime, timing: bool
+) -> dict[str, Any]:
+    """The parameters of :data:`_APPLY_UPDATE` for ``task``, stored as ``row``."""
+    values = _task_values(
+        task, version=row.version + 1, revision=revision, now=now if timing else row.updated_at
+    )
+    state = _state_after(row, enabled=task.enabled)
+    params = {f"b_{name}": value for name, value in {**values, **state}.items()}
+    params["b_id"] = task.id
+    params["b_source"] = _source(task)
+    return params
+
+
+def _source(task: Task) -> str:
+    """The source to store for a new task: its own, or the library's default."""
+    return task.source or DEFAULT_SOURCE
+
+
+def _changed_at(task: Task, row: _Row, now: datetime) -> datetime:
+    """The ``updated_at`` of an update of the task stored as ``row`` to ``task``: ``now``,
+    or the stored one when only descriptive fields change (:meth:`Task.same_timing`)."""
+    stored = Task.from_stored_json(row.definition)
+    return utc(row.updated_at, "updated_at") if task.same_timing(stored) else now
 
 
 def _task_values(task: Task, *, version: int, revision: int, now: datetime) -> dict[str, Any]:
@@ -1527,6 +1674,7 @@ def _task(
     updated_at: datetime,
     paused_reason: str | None,
     consecutive_failures: int,
+    source: str,
 ) -> Task:
     return Task.from_stored(
         definition,
@@ -1535,6 +1683,7 @@ def _task(
         version=version,
         created_at=created_at,
         updated_at=updated_at,
+        source=source,
     )
 
 
@@ -1548,6 +1697,7 @@ def _task_from_row(row: _Row, shared_lists: bool = False) -> Task:
         version=row.version,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        source=row.source,
     )
 
 

@@ -51,6 +51,11 @@ tasks = Table(
     Column("paused_reason", Text, nullable=True),
     # Occurrences in a row whose last attempt failed; 0 after a success.
     Column("consecutive_failures", Integer, nullable=False, server_default=text("0")),
+    # Who declared the task (Task.source): a tasks file's name, "api", "cli", "app", the
+    # library's source=, "cronwell" for the maintenance task. Prune deletes only the tasks
+    # of the source it applies.
+    Column("source", String(200), nullable=False, server_default=text("'unknown'")),
+    Index("ix_cronwell_tasks_source", "source"),
 )
 
 task_changes = Table(
