@@ -25,7 +25,7 @@ from cronwell.service.declared import (
     DocumentError,
     Plan,
     check_definitions,
-    load_documents,
+    read_documents,
 )
 
 log = logging.getLogger(__name__)
@@ -59,12 +59,19 @@ class TasksFiles:
         """The files' definitions, checked as an apply checks them (fields, cron, zones,
         functions importable, duplicate ids) without opening the database;
         :class:`DocumentError` listing every problem."""
-        definitions = load_documents(self.paths)
-        _built, problems = check_definitions(
-            definitions,
-            default_timezone=self._cw.timezone,
-            is_registered=self._cw.registry.__contains__,
-        )
+        return self._read(check=True)
+
+    def _read(self, *, check: bool) -> list[Definition]:
+        """The files' definitions; :class:`DocumentError` with every problem of the files
+        (with ``check``, or when the files have problems of shape or keys, the problems of
+        each definition too: all of them are reported at once)."""
+        definitions, problems = read_documents(self.paths)
+        if check or problems:
+            problems += check_definitions(
+                definitions,
+                default_timezone=self._cw.timezone,
+                is_registered=self._cw.registry.__contains__,
+            )[1]
         if problems:
             raise DocumentError(problems)
         return definitions
@@ -78,7 +85,7 @@ class TasksFiles:
             self.seen = signatures(self.paths)
             try:
                 plan = self._cw.service.apply(
-                    load_documents(self.paths), source=self.source, prune=True, scope=self.scope
+                    self._read(check=False), source=self.source, prune=True, scope=self.scope
                 )
             except DocumentError as exc:
                 self._rejected(exc, reason, alert=alert)
