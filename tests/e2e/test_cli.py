@@ -277,7 +277,7 @@ def test_serve_rejects_a_malformed_tasks_file(tmp_path: Path) -> None:
     broken = tmp_path / "broken.toml"
     broken.write_text("[[tasks]\n")
     result = cronwell("serve", "--tasks", str(broken), db=f"sqlite:///{tmp_path / 'x.db'}")
-    assert result.returncode == 6 and "invalid TOML" in result.stderr
+    assert result.returncode == 2 and "invalid TOML" in result.stderr
 
 
 def test_alerts_test_and_list(database_url: str, receiver: Receiver) -> None:
