@@ -457,3 +457,16 @@ def test_source_labels_the_files_tasks_and_scopes_the_prune(
         assert service.stop() == 0
     finally:
         store.close()
+
+
+def test_the_demo_tasks_file_is_applied(
+    make_service: Callable[..., Service], tmp_path: Path
+) -> None:
+    """``make demo`` serves examples/tasks.toml: it must stay a valid tasks file."""
+    examples = Path(__file__).parents[2] / "examples"
+    service = make_service(f"sqlite:///{tmp_path / 'demo.db'}", PYTHONPATH=str(examples))
+    service.write((examples / "tasks.toml").read_text())
+    service.start()
+    record = service.wait_record("config_applied", reason="start")
+    assert int(record["tasks_created"]) == (examples / "tasks.toml").read_text().count("[[tasks]]")
+    assert service.stop() == 0
