@@ -53,11 +53,22 @@ def serve(
 ) -> None:
     """Run the scheduler and its HTTP API until SIGINT or SIGTERM; SIGHUP applies the tasks
     files again."""
+    stop = threading.Event()
+    wake = threading.Event()
+    hangups: list[int] = []
+
+    def on_hangup(signum: int, _frame: object) -> None:
+        hangups.append(signum)  # applied by the main loop, not inside the handler
+        wake.set()
+
+    signal.signal(signal.SIGHUP, on_hangup)  # from the start: a reload is never fatal
     cw_log.configure(log_level)
     cw = open_cronwell()
     files = TasksFiles(cw, tasks_files, source=source) if tasks_files else None
-    if watch and files is None:
-        raise InvalidInputError("--watch needs a tasks file (--tasks FILE).")
+    if files is None and (watch or source is not None):
+        raise InvalidInputError(
+            f"{'--watch' if watch else '--source'} needs a tasks file (--tasks FILE)."
+        )
     if files is not None:
         files.check()  # a file with problems stops the start before the database is opened
     api = None if no_api else ApiServer(cw, host, port, reload=files)
@@ -65,22 +76,14 @@ def serve(
     cw.service  # noqa: B018 - opens the database and applies migrations
     if files is not None:
         files.apply(reason="start", alert=False)
-    stop = threading.Event()
-    wake = threading.Event()
-    hangups: list[int] = []
 
     def on_signal(signum: int, _frame: object) -> None:
         err_console.print(f"received {signal.Signals(signum).name}; stopping…")
         stop.set()
         wake.set()
 
-    def on_hangup(signum: int, _frame: object) -> None:
-        hangups.append(signum)  # applied by the main loop, not inside the handler
-        wake.set()
-
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_hangup)
     cw.start()
     where = cw.store.sqlite_path or cw.store.display_url
     console.print(f"cronwell is running: {len(cw.list_tasks())} task(s), history in {where}")
