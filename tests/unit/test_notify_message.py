@@ -82,6 +82,11 @@ def alert(**kwargs: Any) -> Alert:
             "info",
         ),
         (
+            {"event": AlertEvent.CONFIG_REJECTED, "task_id": None, "title": "rejected (2)"},
+            "⚠️ Tasks file rejected, nothing changed",
+            "warning",
+        ),
+        (
             {"task_name": "Nightly backup"},
             "❌ Nightly backup failed",
             "failure",
@@ -105,6 +110,20 @@ def test_default_body_lists_the_facts() -> None:
     assert "- **Error:** RuntimeError: disk full" in body
     assert "```\ncopying\ndone\n```" in body
     assert body.endswith("[Open the run](https://cronwell.example/runs/42)")
+
+
+def test_a_rejected_tasks_file_lists_its_problems_in_the_body() -> None:
+    problems = "tasks.toml:3: task a: cron: bad\ntasks.toml:9: task b: unknown key 'evry'"
+    rendered = render(
+        Alert(
+            event=AlertEvent.CONFIG_REJECTED,
+            title="cronwell web-1 rejected its tasks files (2 problems); nothing changed",
+            details={"reason": "SIGHUP", "files": "tasks.toml", "problems": problems},
+        )
+    )
+    assert "- **files:** tasks.toml" in rendered.body
+    assert "- **reason:** SIGHUP" in rendered.body
+    assert f"**Problems:**\n{problems}" in rendered.body
 
 
 def test_body_leaves_out_what_is_unknown() -> None:

@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
 from cronwell.api import errors as api_errors
+from cronwell.api import reload as api_reload
 from cronwell.api.schemas import (
     TASK_EXAMPLE,
     BulkCreated,
@@ -40,6 +41,7 @@ from cronwell.errors import InvalidInputError, TaskExistsError
 from cronwell.notify.redact import redacted_task
 from cronwell.runtime import Cronwell
 from cronwell.runtime.metrics import CONTENT_TYPE
+from cronwell.runtime.reload import TasksFiles
 from cronwell.service.declared import definitions_from_data
 from cronwell.service.status import SchedulerStatus
 from cronwell.version import __version__
@@ -49,8 +51,9 @@ MAX_INT = 2**63 - 1  # the databases' integers
 log = logging.getLogger(__name__)
 
 
-def create_app(cw: Cronwell) -> FastAPI:
-    """An app serving ``cw``'s tasks and runs."""
+def create_app(cw: Cronwell, *, reload: TasksFiles | None = None) -> FastAPI:
+    """An app serving ``cw``'s tasks and runs; ``reload``: the tasks files that
+    ``POST /api/v1/reload`` applies again."""
     app = FastAPI(
         title="cronwell",
         version=__version__,
@@ -318,6 +321,7 @@ def create_app(cw: Cronwell) -> FastAPI:
         """One run with its error, traceback and the tail of its output."""
         return cw.service.get_run(run_id)
 
+    api_reload.install(app, reload)
     return app
 
 

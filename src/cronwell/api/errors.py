@@ -1,7 +1,10 @@
 """HTTP status codes for cronwell's errors, in one place (DESIGN rule 11), and the one JSON
-shape every error answer has: ``{"error": {"type": ..., "message": ...}}``."""
+shape every error answer has: ``{"error": {"type": ..., "message": ...}}``; an invalid tasks
+document adds ``problems``, each ``{"file", "line", "task", "message"}``."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +23,7 @@ from cronwell.errors import (
     ServiceUnavailableError,
     UnauthorizedError,
 )
+from cronwell.service.declared import DocumentError
 
 _STATUS: tuple[tuple[type[CronwellError], int], ...] = (
     (InvalidInputError, 422),
@@ -41,7 +45,7 @@ def status_code(error: CronwellError) -> int:
     return 500
 
 
-def error_body(kind: str, message: str) -> dict[str, dict[str, str]]:
+def error_body(kind: str, message: str) -> dict[str, dict[str, Any]]:
     return {"error": {"type": kind, "message": message}}
 
 
@@ -50,7 +54,10 @@ def install(app: FastAPI) -> None:
 
     async def cronwell_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, CronwellError)
-        return JSONResponse(error_body(type(exc).__name__, str(exc)), status_code(exc))
+        body = error_body(type(exc).__name__, str(exc))
+        if isinstance(exc, DocumentError):
+            body["error"]["problems"] = [problem.as_json() for problem in exc.problems]
+        return JSONResponse(body, status_code(exc))
 
     async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

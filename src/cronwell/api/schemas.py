@@ -56,9 +56,21 @@ class TaskUpdate(Task):
         return Task.model_construct(_fields_set=set(self.model_fields_set), **dict(self))
 
 
+class Problem(BaseModel):
+    """One problem of a tasks document."""
+
+    file: str | None = Field(description="The file, when the document is one.")
+    line: int | None = Field(description="The line in the file, when the parser tells it.")
+    task: str | None = Field(description="The task's id, or #N for the N-th task.")
+    message: str
+
+
 class ErrorDetail(BaseModel):
     type: str = Field(description="The error's class, e.g. TaskNotFoundError.")
     message: str = Field(description="A sentence saying what is wrong and how to fix it.")
+    problems: list[Problem] | None = Field(
+        None, description="For a tasks document with problems (DocumentError): every one."
+    )
 
 
 class ErrorBody(BaseModel):

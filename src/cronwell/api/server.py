@@ -11,6 +11,7 @@ import uvicorn
 from cronwell.api.app import create_app
 from cronwell.errors import ConfigError
 from cronwell.runtime import Cronwell
+from cronwell.runtime.reload import TasksFiles
 
 
 def is_loopback(host: str) -> bool:
@@ -23,9 +24,12 @@ def is_loopback(host: str) -> bool:
 
 
 class ApiServer:
-    """The API of one Cronwell on ``host:port`` (port 0: any free port)."""
+    """The API of one Cronwell on ``host:port`` (port 0: any free port); ``reload``: the
+    tasks files ``POST /api/v1/reload`` applies again."""
 
-    def __init__(self, cw: Cronwell, host: str, port: int) -> None:
+    def __init__(
+        self, cw: Cronwell, host: str, port: int, *, reload: TasksFiles | None = None
+    ) -> None:
         if not is_loopback(host) and not cw.settings.api_token:
             raise ConfigError(
                 f"Refusing to serve the API on {host} without a token: anyone who reaches "
@@ -34,7 +38,7 @@ class ApiServer:
                 "127.0.0.1."
             )
         config = uvicorn.Config(
-            create_app(cw), host=host, port=port, log_level="warning", lifespan="off"
+            create_app(cw, reload=reload), host=host, port=port, log_level="warning", lifespan="off"
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="cronwell-api", daemon=True)

@@ -27,6 +27,7 @@ class AlertEvent(StrEnum):
     STARTED = "started"  # scheduler events
     STOPPED = "stopped"
     LEADER_CHANGED = "leader_changed"
+    CONFIG_REJECTED = "config_rejected"  # a reload of `serve --tasks` files was refused
     SUMMARY = "summary"  # the schedule summary posted at start
     TEST = "test"  # `cronwell alerts test`
 
@@ -55,6 +56,7 @@ SEVERITY: dict[AlertEvent, Severity] = {
     AlertEvent.STARTED: "info",
     AlertEvent.STOPPED: "warning",
     AlertEvent.LEADER_CHANGED: "info",
+    AlertEvent.CONFIG_REJECTED: "warning",
     AlertEvent.SUMMARY: "info",
     AlertEvent.TEST: "info",
 }

@@ -299,7 +299,8 @@ class Alerting:
     # -- scheduler events -------------------------------------------------------------------
 
     def scheduler_event(self, event: AlertEvent, text: str, **details: Any) -> None:
-        """``started``, ``stopped``, ``leader_changed`` to the scheduler channels."""
+        """``started``, ``stopped``, ``leader_changed``, ``config_rejected`` to the
+        scheduler channels."""
         targets = self._settings.scheduler_channels
         if targets:
             self.notifier.send(Alert(event=event, title=text, details=details), targets)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 TITLE = """\
 {% set n = alert.failures %}
-{{ emoji }} {% if not task %}{{ alert.title }}
+{{ emoji }} {% if event == "config_rejected" %}Tasks file rejected, nothing changed
+{% elif not task %}{{ alert.title }}
 {% elif event == "failed" %}{{ task }} failed
 {% elif event == "recovered" %}{{ task }} recovered
 {% if n %} after {{ n }} failure{{ "s" if n != 1 }}{% endif %}
