@@ -9,8 +9,10 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.support.waiting import RunCollector, wait_until
@@ -413,3 +415,96 @@ def test_declaring_before_start_touches_no_database() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "gathered"
+
+
+def test_instances_starting_together_each_sync_the_same_tasks(
+    database_url: str, opened: Callable[..., Cronwell]
+) -> None:
+    """Replicas of one application start at once: the apply of the one that planned
+    first commits between the other's plan and apply; the other plans again."""
+
+    def replica(name: str) -> Cronwell:
+        app = opened(database_url, declared=True, instance_id=name)
+        app.task(cron="0 8 * * *", id="report")(report)
+        app.task(cron="0 9 * * *", id="cleanup")(cleanup)
+        return app
+
+    first, second = replica("first"), replica("second")
+    first.start()
+    first.close()  # both tasks stored; now the replicas of a new release, with one changed
+    first, second = replica("first"), replica("second")
+    second.task(cron="0 10 * * *", id="cleanup", replace_existing=True)(cleanup)
+    first.task(cron="0 10 * * *", id="cleanup", replace_existing=True)(cleanup)
+    first.add_task("new", schedule="0 11 * * *", func=report)
+    second.add_task("new", schedule="0 11 * * *", func=report)
+    plans = 0
+    plan = second.service.plan
+
+    def plan_then_let_the_other_start(*args: Any, **kwargs: Any) -> Any:
+        nonlocal plans
+        plans += 1
+        made = plan(*args, **kwargs)
+        if plans == 1:
+            first.start()  # commits the same changes before this plan is applied
+        return made
+
+    second.service.plan = plan_then_let_the_other_start  # type: ignore[method-assign]
+    second.start()
+    assert plans == 2
+    assert ids_of(second, "app") == {"report", "cleanup", "new"}
+    assert second.get_task("cleanup").schedule.expression() == "0 10 * * *"
+
+
+def test_instances_starting_together_on_a_new_database_both_start(
+    database_url: str, opened: Callable[..., Cronwell]
+) -> None:
+    """The maintenance task is stored by the first: the second, which looked a moment
+    before, finds it on a second look instead of failing its start."""
+    first, second = opened(database_url, instance_id="first"), opened(database_url)
+    second.service  # noqa: B018 - migrated before the hook
+    find = second.store.find_task
+
+    def find_then_let_the_other_start(task_id: str) -> Task | None:
+        found = find(task_id)
+        if task_id == MAINTENANCE_TASK_ID and not first.running:
+            first.start()  # stores the maintenance task after this look found none
+        return found
+
+    second.store.find_task = find_then_let_the_other_start  # type: ignore[method-assign]
+    second.start()
+    assert first.running and second.running
+    assert second.get_task(MAINTENANCE_TASK_ID).version == 1
+
+
+def test_replicas_of_a_declared_app_started_at_once_all_start(
+    database_url: str, opened: Callable[..., Cronwell]
+) -> None:
+    for release in range(2):
+        replicas = []
+        for index in range(4):
+            app = opened(database_url, declared=True, instance_id=f"replica-{index}")
+            for number in range(10):
+                app.add_task(f"task-{number}", schedule=f"{number + release} 3 * * *", func=report)
+            app.add_task(f"release-{release}", schedule="0 4 * * *", func=cleanup)
+            replicas.append(app)
+        together = threading.Barrier(len(replicas))
+        failed: list[BaseException] = []
+
+        def start(app: Cronwell, together: threading.Barrier, failed: list[BaseException]) -> None:
+            together.wait()
+            try:
+                app.start()
+            except BaseException as exc:
+                failed.append(exc)
+
+        threads = [threading.Thread(target=start, args=(app, together, failed)) for app in replicas]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert failed == []
+        stored = {t.id: t for t in replicas[0].list_tasks() if t.source == "app"}
+        assert set(stored) == {f"task-{n}" for n in range(10)} | {f"release-{release}"}
+        assert stored["task-1"].schedule.expression() == f"{1 + release} 3 * * *"
+        for app in replicas:
+            app.close()

@@ -37,7 +37,7 @@ from cronwell.domain.task import DEFAULT_SOURCE, SYSTEM_SOURCE, Task
 from cronwell.domain.timezones import canonical_timezone, system_timezone
 from cronwell.engine import Engine
 from cronwell.engine.recovery import HOSTNAME, mark_gone, mark_live
-from cronwell.errors import ConfigError, InvalidTaskError, SchedulerStateError
+from cronwell.errors import ConfigError, ConflictError, InvalidTaskError, SchedulerStateError
 from cronwell.notify.alerting import Alerting
 from cronwell.notify.delivery import DeliveryRecord, Notifier
 from cronwell.notify.message import TemplateSet
@@ -561,7 +561,10 @@ class Cronwell(ApschedulerCompat):
         self.registry.register(
             task.id, functools.partial(prune_history, store=self.store), MAINTENANCE_FUNCTION
         )
-        self._service.save(task, replace_existing=True, source=SYSTEM_SOURCE)
+        try:
+            self._service.save(task, replace_existing=True, source=SYSTEM_SOURCE)
+        except ConflictError:  # another instance starting at this moment stored it first
+            self._service.save(task, replace_existing=True, source=SYSTEM_SOURCE)
 
     def _resolve(self, task_id: str, ref: str) -> Callable[..., Any]:
         return self.registry.get(task_id) or resolve_function(ref)

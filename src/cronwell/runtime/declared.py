@@ -31,7 +31,14 @@ from typing import Any
 
 from cronwell.dispatch import FunctionRegistry
 from cronwell.domain.task import STATE_FIELDS, SYSTEM_SOURCE, Task
-from cronwell.errors import ConfigError, InvalidInputError, SchedulerStateError, TaskExistsError
+from cronwell.errors import (
+    ConfigError,
+    ConflictError,
+    InvalidInputError,
+    SchedulerStateError,
+    TaskExistsError,
+    TaskNotFoundError,
+)
 from cronwell.runtime.functions import function_reference
 from cronwell.service import TaskService
 from cronwell.service.declared import Definition, DocumentError, Plan, Problem
@@ -40,6 +47,7 @@ from cronwell.service.declared.keys import check_entry
 log = logging.getLogger(__name__)
 _ACTION_KEYS = ("func", "shell", "http")
 _MISSING: Any = object()
+_ATTEMPTS = 5  # plans made against a database others change at the same moment
 
 
 def check_app_source(source: str) -> str:
@@ -152,7 +160,7 @@ def sync_tasks(
     try:
         if problems:  # with every problem of the definitions that could be read
             raise DocumentError(problems + service.validate(definitions))
-        plan = service.apply(definitions, source=source, prune=prune)
+        plan = _apply(service, definitions, source=source, prune=prune)
     except BaseException:
         for task_id, (previous, previous_reference) in before.items():
             if previous is None:
@@ -176,6 +184,27 @@ def sync_tasks(
         },
     )
     return plan
+
+
+def _apply(
+    service: TaskService, definitions: list[Definition], *, source: str, prune: bool
+) -> Plan:
+    """Apply, planning again when the tasks changed between the plan and its apply (the
+    replicas of one application starting at once, each syncing the same tasks): the
+    declared tasks are the truth, so the fresh plan is as right as the first."""
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            return service.apply(definitions, source=source, prune=prune)
+        except (ConflictError, TaskNotFoundError) as exc:
+            if attempt == _ATTEMPTS:
+                raise
+            log.info(
+                "tasks of source %s changed while syncing (%s); planning again",
+                source,
+                exc,
+                extra={"action": "sync_replanned", "source": source, "attempt": attempt},
+            )
+    raise AssertionError("unreachable")
 
 
 def _definitions(
