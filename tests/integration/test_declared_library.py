@@ -11,13 +11,14 @@ import sys
 import textwrap
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.support.waiting import RunCollector, wait_until
 
-from cronwell import Cronwell, RunStatus, Task, cron, every
+from cronwell import Cronwell, RunStatus, Task, cron, every, once
 from cronwell.errors import (
     ConfigError,
     SchedulerStateError,
@@ -508,3 +509,23 @@ def test_replicas_of_a_declared_app_started_at_once_all_start(
         assert stored["task-1"].schedule.expression() == f"{1 + release} 3 * * *"
         for app in replicas:
             app.close()
+
+
+def test_a_one_off_for_now_declared_before_a_late_start_runs_at_start(
+    database_url: str, opened: Callable[..., Cronwell]
+) -> None:
+    app = opened(database_url, declared=True)
+    declared_at = datetime.now(UTC)
+    app.add_job(report, "date", id="run-now")  # APScheduler: run as soon as started
+    long_ago = declared_at - timedelta(hours=1)
+    app.add_job(cleanup, "date", run_date=long_ago, id="long-ago")
+    # an application that takes a while between declaring and starting
+    wait_until(lambda: datetime.now(UTC) > declared_at + timedelta(seconds=1.5))
+    collected = RunCollector()
+    app.on_run(collected)
+    app.start()
+    (run,) = collected.wait_for(1, "run-now")
+    assert run.status is RunStatus.SUCCEEDED
+    stored = app.get_task("long-ago")  # stored as a one-off that has fired
+    assert stored.schedule.expression() == once(long_ago).expression()
+    assert app.runs("long-ago") == []

@@ -88,8 +88,6 @@ class Cronwell(ApschedulerCompat):
         source: str = DEFAULT_SOURCE,
     ) -> None:
         self.source = check_app_source(source)
-        # the tasks declared before start() when declared=True; None once synced
-        self._declarations = Declarations() if declared else None
         self.settings = settings or load_settings(
             database_url=database_url,
             timezone=timezone,
@@ -106,6 +104,8 @@ class Cronwell(ApschedulerCompat):
         zone_name = self.settings.timezone
         self.timezone: str = canonical_timezone(zone_name) if zone_name else system_timezone()
         self.clock: Clock = clock or SystemClock()
+        # the tasks declared before start() when declared=True; None once synced
+        self._declarations = Declarations(self.clock) if declared else None
         self.registry = FunctionRegistry()
         self.store = Store(self.settings.database_url)
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -27,9 +27,12 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from cronwell.clock import Clock
 from cronwell.dispatch import FunctionRegistry
+from cronwell.domain.schedule import OnceSchedule
 from cronwell.domain.task import STATE_FIELDS, SYSTEM_SOURCE, Task
 from cronwell.errors import (
     ConfigError,
@@ -47,6 +50,8 @@ from cronwell.service.declared.keys import check_entry
 log = logging.getLogger(__name__)
 _ACTION_KEYS = ("func", "shell", "http")
 _MISSING: Any = object()
+# a one-off declared "for now" is not in the past (as TaskService.save reads it)
+_PAST_TOLERANCE = timedelta(seconds=1)
 _ATTEMPTS = 5  # plans made against a database others change at the same moment
 
 
@@ -82,6 +87,7 @@ class _Declared:
     task: Task
     file: str | None
     line: int | None
+    at: datetime  # when it was declared
 
 
 class Declarations:
@@ -89,7 +95,8 @@ class Declarations:
     the order first declared, each with the file and line of its declaration (so a problem
     found when they are synced points at the code). Safe across threads."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
         self._tasks: dict[str, _Declared] = {}
         self._lock = threading.Lock()
 
@@ -102,7 +109,7 @@ class Declarations:
             known = self._tasks.get(task.id)
             if known is not None and not replace_existing and not known.task.same_definition(task):
                 raise TaskExistsError(task.id)
-            self._tasks[task.id] = _Declared(task, file, line)
+            self._tasks[task.id] = _Declared(task, file, line, self._clock.now())
         return task
 
     def add_all(self, tasks: list[Task]) -> int:
@@ -123,14 +130,27 @@ class Declarations:
     def __len__(self) -> int:
         return len(self._tasks)
 
-    def definitions(self) -> list[Definition]:
-        """The gathered tasks as definitions, as :meth:`TaskService.apply` takes them."""
+    def definitions(self, find: Callable[[str], Task | None]) -> list[Definition]:
+        """The gathered tasks as definitions, as :meth:`TaskService.apply` takes them.
+
+        A new one-off whose time came between its declaration and now (``add_job(f,
+        "date")``, "run now", declared at import and started later) runs now: stored
+        with its time in the past, it would count as one that has fired. ``find`` looks
+        a task up in the database."""
+        now = self._clock.now()
         with self._lock:
             declared = list(self._tasks.values())
-        return [
-            Definition(_task_data(d.task), d.file, d.line, index)
-            for index, d in enumerate(declared, 1)
-        ]
+        definitions = []
+        for index, item in enumerate(declared, 1):
+            task, schedule = item.task, item.task.schedule
+            if (
+                isinstance(schedule, OnceSchedule)
+                and item.at - _PAST_TOLERANCE <= schedule.at < now
+                and find(task.id) is None
+            ):
+                task = task.model_copy(update={"schedule": schedule.model_copy(update={"at": now})})
+            definitions.append(Definition(_task_data(task), item.file, item.line, index))
+        return definitions
 
 
 def sync_tasks(
@@ -149,7 +169,7 @@ def sync_tasks(
     functions: dict[str, tuple[Callable[..., Any], str]] = {}
     problems: list[Problem] = []
     if isinstance(items, Declarations):  # their functions are registered already
-        definitions = items.definitions()
+        definitions = items.definitions(service.find)
     else:
         definitions, problems, functions = _definitions(items)
     before = {
