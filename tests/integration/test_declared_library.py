@@ -131,6 +131,7 @@ def test_a_declared_app_holds_exactly_its_tasks_and_a_restart_prunes_what_is_gon
     assert first.run_now("cleanup").status is RunStatus.SUCCEEDED
     export_before = first.get_task("export")
     assert export_before.consecutive_failures == 1
+    first.pause("fetch")  # an operator's pause
     first.close()
 
     # -- the second process: cleanup's decorator is gone, export's schedule changed --
@@ -156,6 +157,7 @@ def test_a_declared_app_holds_exactly_its_tasks_and_a_restart_prunes_what_is_gon
     assert export.version == export_before.version + 1
     assert export.consecutive_failures == 1  # failure state kept
     assert [r.status for r in second.runs("export")] == [RunStatus.FAILED]
+    assert second.get_task("fetch").enabled is False  # a declaration resumes no pause
     assert ids_of(second, "cli") == {"from-cli"}
     assert ids_of(second, "api") == {"from-api"}
     assert ids_of(second, "ops.toml") == {"from-file"}
@@ -210,6 +212,10 @@ def test_sync_returns_the_plan_and_is_idempotent(
 
     kept = app.sync([tasks[0]], source="jobs", prune=False)
     assert not kept.has_changes and ids_of(app, "jobs") == {"nightly", "ping"}
+
+    taken = app.sync([{"id": "from-cli", "cron": "0 1 * * *", "shell": "true"}], source="jobs")
+    assert taken.as_json()["update"] == [{"id": "from-cli", "changes": {"source": ["cli", "jobs"]}}]
+    assert sorted(t.id for t in taken.delete) == ["nightly", "ping"]
 
 
 def test_sync_of_bad_tasks_stores_nothing_and_names_every_problem(
@@ -408,6 +414,7 @@ def test_declaring_before_start_touches_no_database() -> None:
         from cronwell import Cronwell
         cw = Cronwell("sqlite:////nonexistent/dir/x.db", "UTC", declared=True)
         cw.task(cron="0 8 * * *", id="t")(print)
+        cw.add_job(print, "interval", minutes=5, id="j")
         print("gathered")
         """
     )
