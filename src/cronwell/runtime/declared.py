@@ -104,20 +104,27 @@ class Declarations:
         """Gather ``task``. Declaring an id again with the same definition changes nothing;
         with another one it needs ``replace_existing`` (:class:`TaskExistsError`), as
         :meth:`~cronwell.service.TaskService.save` does."""
-        file, line = caller_location()
-        with self._lock:
-            known = self._tasks.get(task.id)
-            if known is not None and not replace_existing and not known.task.same_definition(task):
-                raise TaskExistsError(task.id)
-            self._tasks[task.id] = _Declared(task, file, line, self._clock.now())
+        self._gather([task], replace_existing=replace_existing)
         return task
 
     def add_all(self, tasks: list[Task]) -> int:
         """Gather new ``tasks`` (as :meth:`Cronwell.add_tasks`: an id declared already with
-        another definition is :class:`TaskExistsError`); how many."""
-        for task in tasks:
-            self.add(task, replace_existing=False)
+        another definition is :class:`TaskExistsError`, and then none is kept); how many."""
+        self._gather(tasks, replace_existing=False)
         return len(tasks)
+
+    def _gather(self, tasks: list[Task], *, replace_existing: bool) -> None:
+        file, line = caller_location()
+        now = self._clock.now()
+        with self._lock:
+            batch: dict[str, _Declared] = {}
+            for task in tasks:
+                known = batch.get(task.id) or self._tasks.get(task.id)
+                conflict = known is not None and not known.task.same_definition(task)
+                if conflict and not replace_existing:
+                    raise TaskExistsError(task.id)
+                batch[task.id] = _Declared(task, file, line, now)
+            self._tasks.update(batch)
 
     def discard(self, task_id: str) -> bool:
         """Forget ``task_id``; whether it was declared."""
