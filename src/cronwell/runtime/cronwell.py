@@ -19,7 +19,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
 from types import TracebackType
 from typing import Any, TypeVar
@@ -33,17 +33,18 @@ from cronwell.domain.durations import parse_duration
 from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.schedule import AnySchedule, IntervalSchedule, Preview, Schedule, cron, once
 from cronwell.domain.stats import TaskStats
-from cronwell.domain.task import SYSTEM_SOURCE, Task
+from cronwell.domain.task import DEFAULT_SOURCE, SYSTEM_SOURCE, Task
 from cronwell.domain.timezones import system_timezone, zone_key
 from cronwell.engine import Engine
 from cronwell.engine.recovery import HOSTNAME, mark_gone, mark_live
-from cronwell.errors import ConfigError, InvalidTaskError, SchedulerStateError
+from cronwell.errors import ConfigError, ConflictError, InvalidTaskError, SchedulerStateError
 from cronwell.notify.alerting import Alerting
 from cronwell.notify.delivery import DeliveryRecord, Notifier
 from cronwell.notify.message import TemplateSet
 from cronwell.runners import HttpRunner, PythonRunner, Runners, ShellRunner, resolve_function
 from cronwell.runtime.compat import ApschedulerCompat
-from cronwell.runtime.declaring import Declarations
+from cronwell.runtime.declared import Declarations, check_app_source, sync_source, sync_tasks
+from cronwell.runtime.declaring import DeclarationChecks
 from cronwell.runtime.functions import display_name, function_reference
 from cronwell.runtime.maintenance import FUNCTION as MAINTENANCE_FUNCTION
 from cronwell.runtime.maintenance import maintenance_task, prune_history
@@ -67,6 +68,13 @@ class Cronwell(ApschedulerCompat):
     zone. A zone is an IANA name or a zone object that has one (``ZoneInfo``, pytz,
     dateutil; see :func:`~cronwell.domain.timezones.zone_key`), here and wherever a task
     takes a zone. Nothing connects until the first operation that needs the database.
+
+    The tasks the application stores are labelled ``source`` (default ``app``; give each
+    application sharing a database its own). With ``declared=True`` the tasks declared
+    before :meth:`start` (``@cw.task``, ``add_task``, ``add_tasks``, ``add_job`` and the
+    other APScheduler-style calls) are gathered, not stored, and :meth:`start` makes the
+    database hold exactly them for ``source``: a task no longer declared is deleted (its
+    run history stays). See :mod:`cronwell.runtime.declared`.
     """
 
     def __init__(
@@ -79,7 +87,10 @@ class Cronwell(ApschedulerCompat):
         max_workers: int | None = None,
         poll_interval: float | None = None,
         instance_id: str | None = None,
+        declared: bool = False,
+        source: str = DEFAULT_SOURCE,
     ) -> None:
+        self.source = check_app_source(source)
         # a bad zone is named as the caller gave it: the argument, the settings object,
         # or the environment variable
         where = "CRONWELL_TIMEZONE"
@@ -104,6 +115,8 @@ class Cronwell(ApschedulerCompat):
         zone_name = self.settings.timezone
         self.timezone: str = zone_key(zone_name, where=where) if zone_name else system_timezone()
         self.clock: Clock = clock or SystemClock()
+        # the tasks declared before start() when declared=True; None once synced
+        self._declarations = Declarations(self.clock) if declared else None
         self.registry = FunctionRegistry()
         self.store = Store(self.settings.database_url)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -182,7 +195,7 @@ class Cronwell(ApschedulerCompat):
         self.dispatcher.add_outcome_listener(one_offs.on_outcome, one_offs.on_grid)
         self._ready = False
         self._ready_lock = threading.Lock()
-        self._declarations = Declarations(lambda: self.service, self.clock)
+        self._checks = DeclarationChecks(lambda: self.service, self.clock)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -203,6 +216,9 @@ class Cronwell(ApschedulerCompat):
             raise SchedulerStateError("This Cronwell instance is already running.")
         self._ensure_ready()
         self._declare_maintenance()
+        if self._declarations is not None:
+            sync_tasks(self._service, self.registry, self._declarations, source=self.source)
+            self._declarations = None  # from now on, add_task stores at once
         self.alerting.start()
         self.dispatcher.start()
         try:
@@ -345,7 +361,9 @@ class Cronwell(ApschedulerCompat):
     ) -> Task:
         """Store a task and schedule it. Either a whole :class:`Task`, or an id with a
         ``schedule`` and exactly one of ``func`` (a callable or ``"pkg.mod:func"``),
-        ``shell`` (a command), ``http`` (a URL for a GET) or ``action``.
+        ``shell`` (a command), ``http`` (a URL for a GET) or ``action``. With
+        ``declared=True`` and before :meth:`start`, the task is gathered and returned
+        unstored (see the class).
 
         A callable is stored by its importable name. One of a script run as ``python
         app.py`` is ``__main__:func``, which only this process can call: that logs a
@@ -356,9 +374,9 @@ class Cronwell(ApschedulerCompat):
         again (as an application does at every start), is not stored again: the task
         comes back as declared, unstored, and its run stays the only one."""
         if isinstance(task, Task):
-            if self._declarations.ran_and_removed(task.id, task.schedule):
+            if self._ran_and_removed(task.id, task.schedule):
                 return self.service.build(task)
-            return self.service.save(task, replace_existing=replace_existing)
+            return self._store_task(task, replace_existing)
         if schedule is None:
             raise InvalidTaskError(f"Task {task!r} needs a schedule.")
         given = [x for x in (func, shell, http, action) if x is not None]
@@ -374,19 +392,19 @@ class Cronwell(ApschedulerCompat):
             if callable(func):
                 # registered before saving: saving checks that the function can be found
                 self.registry.register(task, func, ref)
-                replace_existing = replace_existing or self._declarations.renamed_from_main(
-                    task, func, ref
+                replace_existing = replace_existing or (
+                    self._declarations is None and self._checks.renamed_from_main(task, func, ref)
                 )
-            self._declarations.warn_main_function(task, ref)
+            self._checks.warn_main_function(task, ref)
         elif shell is not None:
             action = ShellAction(command=shell)
         elif http is not None:
             action = HttpAction(url=http)
         data = {"id": task, "schedule": _as_schedule(schedule), "action": action, **fields}
-        if self._declarations.ran_and_removed(task, data["schedule"]):
+        if self._ran_and_removed(task, data["schedule"]):
             return self.service.build(data)
         try:
-            return self.service.save(data, replace_existing=replace_existing)
+            return self._store_task(data, replace_existing)
         except BaseException:
             if previous is not None:  # the stored task keeps the function it had
                 self.registry.register(task, previous, previous_reference)
@@ -397,8 +415,27 @@ class Cronwell(ApschedulerCompat):
     def add_tasks(self, tasks: Iterable[Task | dict[str, Any]]) -> int:
         """Store many new tasks in one transaction and return how many; all or none (an
         invalid task or a taken id stores nothing). For fleets of generated tasks, where
-        :meth:`add_task` per task would cost one transaction each."""
-        return self.service.create_many(tasks)
+        :meth:`add_task` per task would cost one transaction each. With ``declared=True``
+        and before :meth:`start`, they are gathered as :meth:`add_task` gathers one."""
+        if self._declarations is not None:
+            return self._declarations.add_all([self._service.build(task) for task in tasks])
+        return self.service.create_many(tasks, source=self.source)
+
+    def sync(
+        self,
+        tasks: Iterable[Task | Mapping[str, Any]],
+        *,
+        source: str | None = None,
+        prune: bool = True,
+    ) -> Plan:
+        """Make the database hold exactly ``tasks`` (:class:`Task` objects or dicts, see
+        :mod:`cronwell.runtime.declared`) for ``source`` (default: this application's) in
+        one transaction, and return the plan applied. With ``prune``, the stored tasks of
+        ``source`` not among them are deleted (their run history stays); other sources'
+        tasks never are. Updated tasks keep their history and failure state; a second call
+        with the same tasks changes nothing; an invalid one stores nothing."""
+        name = sync_source(source, self.source, gathering=self._declarations is not None)
+        return sync_tasks(self.service, self.registry, tasks, source=name, prune=prune)
 
     # -- operating on tasks ---------------------------------------------------------------
 
@@ -422,6 +459,10 @@ class Cronwell(ApschedulerCompat):
         return self.service.stats(task_id)
 
     def remove(self, task_id: str) -> None:
+        declarations = self._declarations
+        if declarations is not None and declarations.discard(task_id):  # not stored yet
+            self.registry.unregister(task_id)
+            return
         self.service.delete(task_id)
         self.registry.unregister(task_id)
 
@@ -554,6 +595,19 @@ class Cronwell(ApschedulerCompat):
         except Exception:  # the log must never break delivery
             log.exception("cannot record a delivery", extra={"action": "notification_log_failed"})
 
+    def _ran_and_removed(self, task_id: str, schedule: Schedule) -> bool:
+        """A one-off stored at once that already ran and was removed, declared again; the
+        sync at start settles gathered ones (``declared=True``) without asking."""
+        return self._declarations is None and self._checks.ran_and_removed(task_id, schedule)
+
+    def _store_task(self, data: Task | dict[str, Any], replace_existing: bool) -> Task:
+        """Save ``data`` as this application's, or gather it (``declared=True``, before
+        :meth:`start`): built and checked now, stored by the sync at start."""
+        declarations = self._declarations
+        if declarations is not None:
+            return declarations.add(self._service.build(data), replace_existing=replace_existing)
+        return self.service.save(data, replace_existing=replace_existing, source=self.source)
+
     def _declare_maintenance(self) -> None:
         task = maintenance_task(self.settings, self.timezone)
         if task is None:
@@ -561,7 +615,10 @@ class Cronwell(ApschedulerCompat):
         self.registry.register(
             task.id, functools.partial(prune_history, store=self.store), MAINTENANCE_FUNCTION
         )
-        self._service.save(task, replace_existing=True, source=SYSTEM_SOURCE)
+        try:
+            self._service.save(task, replace_existing=True, source=SYSTEM_SOURCE)
+        except ConflictError:  # another instance starting at this moment stored it first
+            self._service.save(task, replace_existing=True, source=SYSTEM_SOURCE)
 
     def _resolve(self, task_id: str, ref: str) -> Callable[..., Any]:
         return self.registry.get(task_id) or resolve_function(ref)

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 _INSTANT = timedelta(microseconds=1)  # the rows of one occurrence: [at, at + 1 µs)
 
 
-class Declarations:
+class DeclarationChecks:
     """Per-:class:`~cronwell.Cronwell` memory of what its declarations were told."""
 
     def __init__(self, service: Callable[[], TaskService], clock: Clock) -> None:
