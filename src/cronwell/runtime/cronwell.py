@@ -28,7 +28,7 @@ from cronwell.clock import Clock, SystemClock
 from cronwell.dispatch import FunctionRegistry, LocalDispatcher, RunListener
 from cronwell.dispatch.processes import ProcessRecorder
 from cronwell.domain.action import Action, HttpAction, PythonAction, ShellAction
-from cronwell.domain.alerts import Alert, AlertEvent
+from cronwell.domain.alerts import AlertEvent
 from cronwell.domain.durations import parse_duration
 from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.schedule import AnySchedule, IntervalSchedule, Preview, Schedule, cron, once
@@ -39,9 +39,10 @@ from cronwell.engine import Engine
 from cronwell.engine.recovery import HOSTNAME, mark_gone, mark_live
 from cronwell.errors import ConfigError, ConflictError, InvalidTaskError, SchedulerStateError
 from cronwell.notify.alerting import Alerting
-from cronwell.notify.delivery import DeliveryRecord, Notifier
+from cronwell.notify.delivery import Notifier
 from cronwell.notify.message import TemplateSet
 from cronwell.runners import HttpRunner, PythonRunner, Runners, ShellRunner, resolve_function
+from cronwell.runtime.alerts import AlertsMixin
 from cronwell.runtime.compat import ApschedulerCompat
 from cronwell.runtime.declared import Declarations, check_app_source, sync_source, sync_tasks
 from cronwell.runtime.declaring import DeclarationChecks
@@ -54,13 +55,13 @@ from cronwell.service.allowlist import ActionPolicy
 from cronwell.service.declared import Definition, Plan, Problem
 from cronwell.service.status import SchedulerStatus, scheduler_status
 from cronwell.settings import Settings, load_settings
-from cronwell.store import NotificationRecord, Store
+from cronwell.store import Store
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Cronwell(ApschedulerCompat):
+class Cronwell(AlertsMixin, ApschedulerCompat):
     """A scheduler with durable tasks and run history.
 
     ``database_url`` defaults to ``CRONWELL_DATABASE_URL`` or ``sqlite:///cronwell.db``;
@@ -499,33 +500,6 @@ class Cronwell(ApschedulerCompat):
 
     # -- internals ------------------------------------------------------------------------
 
-    def _leadership_changed(self, leading: bool) -> None:
-        verb = "now schedules" if leading else "lost the scheduler lease and stands by"
-        self.alerting.scheduler_event(
-            AlertEvent.LEADER_CHANGED, f"cronwell {self.settings.instance_id} {verb}"
-        )
-
-    def _warn_unknown_channels(self) -> None:
-        """Say once at start which channels are named but not configured, instead of a
-        failed delivery per alert later."""
-        named = set(self.settings.alert_channels) | set(self.settings.scheduler_channels)
-        if self.settings.summary_channel:
-            named.add(self.settings.summary_channel)
-        # the leader has every task in memory already; a standby reads them
-        tasks = (
-            self.engine.scheduled_tasks() if self.engine.is_leader else self._service.list_tasks()
-        )
-        for task in tasks:
-            if task.alerts:  # most have none: 100,000 empty generators cost half a second
-                named.update(t.to for t in task.alerts)
-        missing = sorted(n for n in named if "://" not in n and n not in self.settings.channels)
-        if missing:
-            log.warning(
-                "alert channels named but not configured (set CRONWELL_CHANNELS): %s",
-                ", ".join(missing),
-                extra={"action": "unknown_channels", "channels": ",".join(missing)},
-            )
-
     def _ensure_ready(self) -> None:
         with self._ready_lock:
             if not self._ready:
@@ -559,41 +533,6 @@ class Cronwell(ApschedulerCompat):
         if self.store.has_schema():
             return self.service.plan(definitions, **options)
         return self._service.plan(definitions, empty=True, **options)
-
-    def notifications(
-        self, *, task_id: str | None = None, status: str | None = None, limit: int = 50
-    ) -> list[NotificationRecord]:
-        """The notifications log, newest first (targets and errors redacted)."""
-        self._ensure_ready()
-        return self.store.list_notifications(task_id=task_id, status=status, limit=limit)
-
-    def test_alert(self, target: str) -> DeliveryRecord:
-        """Send a test message to ``target`` (a channel name or an Apprise URL) now."""
-        alert = Alert(
-            event=AlertEvent.TEST,
-            title="cronwell test alert",
-            details={"instance": self.settings.instance_id},
-        )
-        return self.alerting.notifier.deliver_now(alert, target)
-
-    def _log_delivery(self, record: DeliveryRecord) -> None:
-        try:
-            self._ensure_ready()
-            self.store.record_notification(
-                NotificationRecord(
-                    created_at=record.created_at,
-                    event=record.event,
-                    target=record.target,
-                    status=record.status,
-                    attempts=record.attempts,
-                    title=record.title,
-                    task_id=record.task_id,
-                    run_id=record.run_id,
-                    error=record.error,
-                )
-            )
-        except Exception:  # the log must never break delivery
-            log.exception("cannot record a delivery", extra={"action": "notification_log_failed"})
 
     def _ran_and_removed(self, task_id: str, schedule: Schedule) -> bool:
         """A one-off stored at once that already ran and was removed, declared again; the
