@@ -45,7 +45,8 @@ def main(args: list[str]) -> int:
     # SIGTERM is blocked across the fork, so that a stop that comes before the command is
     # executed is neither ignored with the reaper's disposition nor lost at the exec: the
     # child restores the default and unblocks it (a pending SIGTERM then ends the child
-    # as it would have ended the command), the reaper ignores it and unblocks it.
+    # as it would have ended the command), the reaper forwards one that reached it before
+    # the fork, then ignores SIGTERM and unblocks it.
     _signal.pthread_sigmask(_signal.SIG_BLOCK, {_signal.SIGTERM})
     lifeline, errors = int(args[0]), int(args[1])
     argv = args[2:]
@@ -54,8 +55,13 @@ def main(args: list[str]) -> int:
     pid = os.fork()
     if pid == 0:
         _exec(argv, errors)
+    # a SIGTERM that came before the fork is pending here only (a forked child starts
+    # with no pending signals): pass it on, or the command would run until the SIGKILL
+    stopped = _signal.SIGTERM in _signal.sigpending()
     _signal.signal(_signal.SIGTERM, _signal.SIG_IGN)
     _signal.pthread_sigmask(_signal.SIG_UNBLOCK, {_signal.SIGTERM})
+    if stopped:
+        os.kill(pid, _signal.SIGTERM)
     os.close(errors)
     _thread.start_new_thread(_watch, (lifeline,))
     while True:
