@@ -125,3 +125,8 @@ class ServiceUnavailableError(CronwellError):
 
 class SchedulerStateError(CronwellError):
     """The scheduler was asked to do something its state does not allow (start twice…)."""
+
+
+class MissingExtraError(CronwellError, ImportError):
+    """An optional integration was used without the package it needs; the message names the
+    extra to install (``pip install 'cronwell[django]'``)."""
