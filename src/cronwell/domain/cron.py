@@ -26,8 +26,8 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from functools import cached_property, lru_cache
 
 from cronsim import CronSim, CronSimError
-from cronsim.cronsim import Field as _CronField
 
+from cronwell.domain.cronsim_start import sim_at
 from cronwell.errors import InvalidCronExpressionError
 
 MACROS = {
@@ -94,26 +94,25 @@ class CronExpression:
                 f"Cron expression {text!r} has {len(parts)} fields; expected 5 "
                 "(minute hour day-of-month month day-of-week) or 6 with a leading second field.",
             )
-        names = _FIELD_NAMES if len(parts) == 6 else _FIELD_NAMES[1:]
-        for name, part in zip(names, parts, strict=True):
-            try:
-                _CronField(_FIELD_NAMES.index(name)).parse(part.upper())
-            except (CronSimError, ValueError, IndexError):
-                raise InvalidCronExpressionError(
-                    text,
-                    f"Invalid {name} field {part!r} in cron expression {text!r}; "
-                    f"allowed: {_ALLOWED[name]}, with ranges (a-b), lists (a,b) and steps (*/n).",
-                    field=name,
-                ) from None
-        try:
-            CronSim(stripped, datetime(2000, 1, 1, tzinfo=UTC))
-        except CronSimError:
+        if not _parses(stripped):
+            names = _FIELD_NAMES if len(parts) == 6 else _FIELD_NAMES[1:]
+            for index, (name, part) in enumerate(zip(names, parts, strict=True)):
+                # the field alone, every other field "*": does cronsim accept it?
+                alone = " ".join(part if i == index else "*" for i in range(len(parts)))
+                if not _parses(alone):
+                    raise InvalidCronExpressionError(
+                        text,
+                        f"Invalid {name} field {part!r} in cron expression {text!r}; "
+                        f"allowed: {_ALLOWED[name]}, with ranges (a-b), lists (a,b) and "
+                        "steps (*/n).",
+                        field=name,
+                    )
             raise InvalidCronExpressionError(
                 text,
                 f"Cron expression {text!r} can never fire: its day-of-month does not occur "
                 "in the months it names.",
                 field="day-of-month",
-            ) from None
+            )
         return cls(text=text, fields=stripped)
 
     @property
@@ -221,33 +220,23 @@ def _parse(text: str) -> CronExpression:
     return CronExpression._parse_uncached(text)
 
 
+def _parses(fields: str) -> bool:
+    """Whether cronsim accepts ``fields`` (and finds a day on which they can fire)."""
+    try:
+        _template_sim(fields)
+    except (CronSimError, ValueError, IndexError):
+        return False
+    return True
+
+
 @lru_cache(maxsize=4096)
 def _template_sim(fields: str) -> CronSim:
     return CronSim(fields, datetime(2000, 1, 1, tzinfo=UTC))
 
 
 def _sim_from(fields: str, start: datetime) -> CronSim:
-    """``CronSim(fields, start)`` without parsing ``fields`` again: a copy of a parsed
-    template with the start state ``CronSim.__init__`` would set (forward iteration; the
-    Debian fixed-time DST handling for five-field expressions with a fixed minute and hour
-    in a zone other than UTC). Parsing was half the cost of every next-fire computation."""
-    template = _template_sim(fields)
-    sim = object.__new__(CronSim)
-    sim.__dict__.update(template.__dict__)
-    sim.skip_initial_tick = False
-    sim.tick_direction = 1
-    sim.dt = start.replace(microsecond=0)
-    sim.fixup_tz = None
-    parts = template.parts
-    if (
-        sim.dt.tzinfo not in (None, UTC)
-        and not parts[1].startswith("*")
-        and not parts[2].startswith("*")
-        and len(fields.split()) == 5
-    ):
-        sim.fixup_tz = sim.dt.tzinfo
-        sim.dt = sim.dt.replace(tzinfo=None)
-    return sim
+    """``CronSim(fields, start)`` without parsing ``fields`` again."""
+    return sim_at(_template_sim(fields), fields, start)
 
 
 @lru_cache(maxsize=4096)
