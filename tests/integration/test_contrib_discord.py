@@ -198,6 +198,35 @@ def test_alerts_and_posts_reach_channels_through_the_bot(
     assert any("403" in (n.error or "") for n in logged)
 
 
+class PlainClient(discord.Client):
+    """A bot without the commands extension: start and stop called by hand."""
+
+    def __init__(self, cw: Cronwell) -> None:
+        super().__init__(intents=discord.Intents.none(), guild_ready_timeout=0.1)
+        self.cw = cw
+
+    async def setup_hook(self) -> None:
+        await cronwell_discord.start(self.cw, self)
+
+    async def close(self) -> None:
+        await cronwell_discord.stop(self.cw, self)
+        await super().close()
+
+
+def test_a_plain_client_starts_and_stops_it_by_hand(
+    discord_at_fake: FakeDiscord, bot_cw: Cronwell
+) -> None:
+    thread = BotThread(PlainClient(bot_cw)).start()
+    try:
+        discord_at_fake.wait_for_posts(1, DEV, title="cronwell started")
+        assert bot_cw.running
+        assert thread.call(cronwell_discord.start(bot_cw, thread.client)) is False
+    finally:
+        thread.close()
+    assert not bot_cw.running
+    assert "cronwell stopped" in discord_at_fake.posts_to(DEV)[-1].title
+
+
 def test_without_a_bot_a_delivery_fails_with_a_sentence(tmp_path: Any) -> None:
     cw = make_cw(f"sqlite:///{tmp_path / 'cw.db'}")
     try:
