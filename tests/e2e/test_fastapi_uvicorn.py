@@ -126,7 +126,9 @@ def test_two_uvicorn_workers_fire_each_occurrence_once_and_stop_cleanly(
     rows = store.list_runs(task_id="tick", limit=1000)
     assert Counter(r.scheduled_for for r in rows).most_common(1)[0][1] == 1
     assert store.count_runs(status=RunStatus.RUNNING) == 0
-    slow_runs = store.list_runs(task_id="slow", status=RunStatus.INTERRUPTED)
-    assert len(slow_runs) == 1, store.list_runs(task_id="slow", limit=20)
-    assert len(ledger_lines(ledger, "slow")) == 1
+    # the slow run (and one the standby may have started while both stopped) was cut
+    # short at the shutdown grace and recorded so
+    started = {key for _, key, _, _ in ledger_lines(ledger, "slow")}
+    interrupted = store.list_runs(task_id="slow", status=RunStatus.INTERRUPTED)
+    assert started and {r.occurrence_key for r in interrupted} == started
     store.close()
