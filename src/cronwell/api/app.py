@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, Path, Query, Request, Response
+from fastapi.params import Depends
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
@@ -51,13 +53,20 @@ MAX_INT = 2**63 - 1  # the databases' integers
 log = logging.getLogger(__name__)
 
 
-def create_app(cw: Cronwell, *, reload: TasksFiles | None = None) -> FastAPI:
+def create_app(
+    cw: Cronwell,
+    *,
+    reload: TasksFiles | None = None,
+    dependencies: Sequence[Depends] | None = None,
+) -> FastAPI:
     """An app serving ``cw``'s tasks and runs; ``reload``: the tasks files that
-    ``POST /api/v1/reload`` applies again."""
+    ``POST /api/v1/reload`` applies again; ``dependencies``: FastAPI dependencies every
+    route runs first (a host application's own authentication, when mounted in it)."""
     app = FastAPI(
         title="cronwell",
         version=__version__,
         description="Tasks, runs and the scheduler's state.",
+        dependencies=dependencies,
     )
     api_errors.install(app)
     token = cw.settings.api_token
@@ -65,8 +74,9 @@ def create_app(cw: Cronwell, *, reload: TasksFiles | None = None) -> FastAPI:
     @app.middleware("http")
     async def require_token(request: Request, call_next: Any) -> Any:
         """Every endpoint under /api needs ``Authorization: Bearer <CRONWELL_API_TOKEN>``
-        when a token is set; compared in constant time, never logged."""
-        if token and request.url.path.startswith("/api/"):
+        when a token is set; compared in constant time, never logged. The path is read
+        below the mount point, so the check holds where a host application mounts the app."""
+        if token and _route_path(request.scope).startswith("/api/"):
             given = request.headers.get("authorization", "")
             scheme, _, value = given.partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(
@@ -323,6 +333,13 @@ def create_app(cw: Cronwell, *, reload: TasksFiles | None = None) -> FastAPI:
 
     api_reload.install(app, reload)
     return app
+
+
+def _route_path(scope: Scope) -> str:
+    """The request's path below the app's mount point (``root_path``), as routes see it."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def _methods_of(app: FastAPI, scope: Scope) -> set[str]:

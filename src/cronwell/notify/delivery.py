@@ -207,6 +207,7 @@ class Notifier:
         self._closing = False
         self._drained = False  # close() has recorded what was left; nothing more is queued
         self._deadline: float | None = None
+        self._busy = False  # the delivery thread is handling a job taken off the heap
         self._sent = 0
         self._failed = 0
         self._counts = threading.Lock()
@@ -284,6 +285,16 @@ class Notifier:
             channel=target,
         )
 
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every alert queued so far is delivered or given up (retries
+        included), for up to ``timeout`` seconds; True when nothing is left. For an
+        application about to close what its alerts go through (a bot's connection) while
+        cronwell itself may start again."""
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive():
+                return not self._heap
+            return self._cond.wait_for(lambda: not self._heap and not self._busy, timeout)
+
     def close(self, timeout: float = 5.0) -> None:
         """Deliver what is queued (retries included) for up to ``timeout`` seconds, then
         stop; what is still queued is recorded failed. An attempt in flight at the deadline
@@ -318,6 +329,7 @@ class Notifier:
                 if self._heap:
                     head = self._heap[0]
                     if head.due <= now:
+                        self._busy = True
                         return heapq.heappop(self._heap).job
                     wake = head.due
                 elif self._closing:
@@ -342,6 +354,10 @@ class Notifier:
                 logger.exception(
                     "Alert delivery failed unexpectedly", extra={"action": "alert_error"}
                 )
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
 
     def _expand(self, job: _Send) -> None:
         try:

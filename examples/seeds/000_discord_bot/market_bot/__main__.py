@@ -1,0 +1,3 @@
+from market_bot.bot import main
+
+main()
