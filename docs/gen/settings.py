@@ -11,9 +11,10 @@ import typing
 from typing import Any
 
 import annotated_types
-from docs.gen import generated_note
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
+
+from docs.gen import generated_note
 
 INTRO = """\
 # Settings reference
