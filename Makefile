@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check lint format typecheck layers bench chaos clean
+.PHONY: demo test check lint format typecheck layers docs docs-references bench chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,22 +22,33 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest
 
-## check: lint, format, strict typing and the layer contracts
-check: lint typecheck layers
+## check: lint, format, strict typing, the layer contracts and the strict docs build
+check: lint typecheck layers docs
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples docs/gen
+	$(BIN)/ruff format --check src tests benchmarks examples docs/gen
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests benchmarks examples
-	$(BIN)/ruff check --fix src tests benchmarks examples
+	$(BIN)/ruff format src tests benchmarks examples docs/gen
+	$(BIN)/ruff check --fix src tests benchmarks examples docs/gen
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy --explicit-package-bases -p docs.gen
 
 layers: $(STAMP)
 	$(BIN)/lint-imports
+
+## docs: build the documentation site into site/, strictly: a broken link or anchor, or a
+## page missing from the nav, fails it (offline: no web fonts, nothing downloaded)
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+## docs-references: write the generated reference pages again (CLI, settings, HTTP API,
+## tasks documents) after a command, a setting or an endpoint changed
+docs-references: $(STAMP)
+	$(BIN)/python -m docs.gen
 
 ## bench: benchmarks against raw APScheduler (prints figures; asserts nothing)
 bench: $(STAMP)
@@ -49,4 +60,4 @@ chaos: $(STAMP)
 	$(BIN)/python -m benchmarks.chaos $(CHAOS_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site
