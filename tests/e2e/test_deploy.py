@@ -131,9 +131,7 @@ def _container_engine() -> str:
     docker = shutil.which("docker")
     if docker is None:
         pytest.skip("no container runtime: the docker command is not installed")
-    info = subprocess.run(
-        [docker, "info"], capture_output=True, text=True, timeout=60, check=False
-    )
+    info = subprocess.run([docker, "info"], capture_output=True, text=True, timeout=60, check=False)
     if info.returncode != 0:
         reason = (info.stderr.strip().splitlines() or ["docker info failed"])[-1]
         pytest.skip(f"no container engine answers docker info: {reason}")
