@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cronwell.cli import sdnotify
 from cronwell.cli.app import JsonOpt, app, handles_errors, open_cronwell, opened
 from cronwell.cli.choices import LogLevel
 from cronwell.cli.output import console, err_console, print_json
@@ -117,12 +118,15 @@ def serve(
         watcher.start()
     console.print("Press Ctrl+C to stop.")
     sys.stdout.flush()
+    role = "leader" if cw.engine.is_leader else "standby"
+    sdnotify.notify(f"READY=1\nSTATUS={len(cw.list_tasks())} task(s), {role}")
     while not stop.is_set():
         wake.wait()
         wake.clear()
         if hangups and not stop.is_set():
             hangups.clear()
             _reload_on_hangup(files)
+    sdnotify.notify("STOPPING=1")
     if watcher is not None:
         watcher.stop()
     if api is not None:
