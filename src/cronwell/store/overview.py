@@ -4,13 +4,15 @@ counted by hour and status."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy import Integer, case, func, literal_column, select
+from sqlalchemy import Integer, String, bindparam, case, func, literal_column, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -114,21 +116,30 @@ class OverviewReads:
 
     def latest_runs(self, task_ids: Sequence[str]) -> dict[str, Run]:
         """Each of ``task_ids``'s newest run (by scheduled time, then attempt), for the
-        tasks that have one: one index look-up per task, for a page of tasks."""
+        tasks that have one, in one statement: an index look-up per task, for a page of
+        tasks."""
         from cronwell.store.store import _run_from_row  # the module that builds on this one
 
-        found: dict[str, Run] = {}
+        wanted = sorted(set(task_ids))
+        if not wanted:
+            return {}
+        if self.is_sqlite:
+            ids = func.json_each(bindparam("ids", json.dumps(wanted))).table_valued("value")
+        else:
+            array = bindparam("ids", wanted, type_=postgresql.ARRAY(String))
+            ids = func.unnest(array).table_valued("value")
+        newest = runs.alias("newest")
+        latest = (
+            select(newest.c.id)
+            .where(newest.c.task_id == ids.c.value)
+            .order_by(newest.c.scheduled_for.desc(), newest.c.attempt.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        query = select(runs).where(runs.c.id.in_(select(latest).select_from(ids)))
         with self._begin() as conn:
-            for task_id in dict.fromkeys(task_ids):
-                row = conn.execute(
-                    select(runs)
-                    .where(runs.c.task_id == task_id)
-                    .order_by(runs.c.scheduled_for.desc(), runs.c.attempt.desc())
-                    .limit(1)
-                ).first()
-                if row is not None:
-                    found[task_id] = _run_from_row(row)
-        return found
+            rows = conn.execute(query).all()
+        return {str(row.task_id): _run_from_row(row) for row in rows}
 
     def runs_by_hour(self, since: datetime, until: datetime) -> dict[tuple[datetime, str], int]:
         """Runs scheduled in ``[since, until)`` counted by UTC hour and status:

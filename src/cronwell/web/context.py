@@ -14,6 +14,7 @@ from cronwell.api.errors import status_code
 from cronwell.errors import CronwellError
 from cronwell.runtime import Cronwell
 from cronwell.service.dashboard import DashboardService
+from cronwell.service.status import SchedulerStatus, scheduler_status
 from cronwell.version import __version__
 from cronwell.web.render import render
 from cronwell.web.security import COOKIE, SESSION_AGE, Session, Sessions
@@ -35,8 +36,24 @@ class Dashboard:
     def service(self) -> DashboardService:
         if self._service is None:
             cw = self.cw
-            self._service = DashboardService(cw.store, cw.clock, cw.engine, cw.service, cw.status)
+            self._service = DashboardService(
+                cw.store, cw.clock, cw.engine, cw.service, self._status
+            )
         return self._service
+
+    def _status(self) -> SchedulerStatus:
+        """Who schedules, as ``cw.status()`` says it but without each task's next fire
+        (the overview lists the soonest ones from the engine's heap)."""
+        cw, engine = self.cw, self.cw.engine
+        return scheduler_status(
+            cw.store,
+            cw.clock.now(),
+            {},
+            instance_id=cw.settings.instance_id,
+            running=cw.running,
+            is_leader=engine.is_leader,
+            started_at=engine.started_at,
+        )
 
     def session(self, request: Request) -> Session:
         session: Session = request.state.session
