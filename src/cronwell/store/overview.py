@@ -127,7 +127,7 @@ class OverviewReads:
             ids = func.json_each(bindparam("ids", json.dumps(wanted))).table_valued("value")
         else:
             array = bindparam("ids", wanted, type_=postgresql.ARRAY(String))
-            ids = func.unnest(array).table_valued("value")
+            ids = func.unnest(array).table_valued("value").render_derived()
         newest = runs.alias("newest")
         latest = (
             select(newest.c.id)
