@@ -134,9 +134,7 @@ def test_a_failing_task_on_the_overview_and_its_traceback_in_two_clicks(
     assert "Traceback (most recent call last)" in traceback and "KeyError" in traceback
 
 
-def test_run_now_shows_the_new_run_without_reloading_then_pause(
-    served: Served, page: Any
-) -> None:
+def test_run_now_shows_the_new_run_without_reloading_then_pause(served: Served, page: Any) -> None:
     page.goto(served.base + "/tasks/quick")
     page.evaluate("window.notReloaded = true")
     rows = page.locator("#runs tr.run-row")

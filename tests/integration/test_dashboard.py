@@ -31,7 +31,7 @@ def make(database_url: str, clock: FrozenClock | None = None, **settings: object
             instance_id="dash-a",
             maintenance_cron="",
             **settings,  # type: ignore[arg-type]
-        )
+        ),
     )
 
 
@@ -95,9 +95,7 @@ def test_pages_show_failures_and_escape_user_text(cw: Cronwell, client: TestClie
     assert "&lt;script&gt;" in pages["/tasks/xss-task"].text
 
 
-def test_actions_need_the_csrf_token_and_change_the_task(
-    cw: Cronwell, client: TestClient
-) -> None:
+def test_actions_need_the_csrf_token_and_change_the_task(cw: Cronwell, client: TestClient) -> None:
     cw.add_task("job", schedule=every(hours=1), func=lambda: print("ran from the dashboard"))
     page = client.get("/tasks/job")
     token = csrf_of(page.text)
