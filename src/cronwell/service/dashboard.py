@@ -194,10 +194,11 @@ class DashboardService:
             )
             return _by_next_fire(every, now)[offset:end]
         timed: list[tuple[datetime | None, Task]] = list(fires[offset:end])
-        if len(fires) == end:
+        if len(fires) == end or len(fires) >= total:
             return timed
-        # past the tasks that will fire: the others (paused, done) by id
-        firing = {t.id for _, t in self._engine.soonest_fires(total + 1, accept) or ()}
+        # past the tasks that will fire (fewer than asked for: all of them are in fires),
+        # the others (paused, done) by id
+        firing = {t.id for _, t in fires}
         rest = [
             task_id
             for task_id in self._store.task_ids(tag=query.tag, text=query.text, state=query.state)
