@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check lint format typecheck layers docs docs-references bench chaos clean
+.PHONY: demo test check lint format typecheck layers docs docs-references bench chaos screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## demo: start `cronwell serve` with the example tasks on ./cronwell.db (SQLite)
+## demo: start `cronwell serve` with the example tasks on ./cronwell.db (SQLite); it prints
+## the dashboard's address (http://127.0.0.1:8080/)
 demo: $(STAMP)
 	PYTHONPATH=examples $(BIN)/cronwell serve --tasks examples/tasks.toml
 
@@ -58,6 +59,11 @@ bench: $(STAMP)
 ## ledger (about 5 minutes; `make chaos CHAOS_ARGS=--quick` for about a minute; exits 1 on a missed target)
 chaos: $(STAMP)
 	$(BIN)/python -m benchmarks.chaos $(CHAOS_ARGS)
+
+## screenshots: regenerate docs/images/{overview,task,run}.png from the demo, in Debian's
+## Chromium (apt-get install -y chromium)
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.support.screenshots docs/images
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site

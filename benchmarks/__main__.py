@@ -2,10 +2,11 @@
 SQLite and PostgreSQL. Prints a table (scenario, backend, system, figures, ratio) and, last,
 one JSON line with every figure and ratio. Progress goes to stderr.
 
-Scenarios (see each module): preview, burst, steady, scale, catchup, propagation, apply. Every
-measurement runs in a fresh child process, one after the other; each PostgreSQL measurement
-gets a database of its own (``cronwell_bench_<random>``, dropped afterwards) on the server of
-``--postgres-url``; each SQLite one a file in a new temporary folder.
+Scenarios (see each module): preview, burst, steady, scale, catchup, propagation, apply,
+dashboard. Every measurement runs in a fresh child process, one after the other; each
+PostgreSQL measurement gets a database of its own (``cronwell_bench_<random>``, dropped
+afterwards) on the server of ``--postgres-url``; each SQLite one a file in a new temporary
+folder.
 """
 
 from __future__ import annotations
@@ -19,11 +20,20 @@ import time
 from importlib.metadata import version
 from typing import Any
 
-from benchmarks import apply, burst, catchup, preview, propagation, scale, steady
+from benchmarks import apply, burst, catchup, dashboard, preview, propagation, scale, steady
 from benchmarks.common import BACKENDS, POSTGRES_ADMIN_ENV, postgres_admin_url, postgres_available
 from benchmarks.results import Result, compute_ratios, json_line, markdown_table, text_table
 
-SCENARIOS = ("preview", "burst", "steady", "scale", "catchup", "propagation", "apply")
+SCENARIOS = (
+    "preview",
+    "burst",
+    "steady",
+    "scale",
+    "catchup",
+    "propagation",
+    "apply",
+    "dashboard",
+)
 DEFAULTS: dict[str, Any] = {
     "preview": 2000,
     "burst": [1000, 10_000],
@@ -35,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "catchup_downtime": 10,
     "propagation": 200,
     "apply": 100_000,
+    "dashboard": 100_000,
 }
 QUICK: dict[str, Any] = {
     "preview": 200,
@@ -47,6 +58,7 @@ QUICK: dict[str, Any] = {
     "catchup_downtime": 5,
     "propagation": 50,
     "apply": 1000,
+    "dashboard": 1000,
 }
 
 
@@ -76,6 +88,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--propagation", type=int, help="propagation: edits made by another process (200)")
     add("--preview", type=int, help="preview: fire times per expression (default 2000)")
     add("--apply", type=int, help="apply: tasks in the applied document (default 100000)")
+    add("--dashboard", type=int, help="dashboard: stored tasks (default 100000)")
     add("--markdown", action="store_true", help="also print the table for benchmarks/README.md")
     options = parser.parse_args(argv)
     sizes = QUICK if options.quick else DEFAULTS
@@ -116,6 +129,8 @@ def run(options: argparse.Namespace, chosen: list[str]) -> list[Result]:
         results += propagation.run(options.propagation, chosen)
     if "apply" in options.only:
         results += apply.run(options.apply, chosen)
+    if "dashboard" in options.only:
+        results += dashboard.run(options.dashboard, chosen)
     return results
 
 

@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     dashboard_url: str | None = Field(
         None, description="Base URL of the dashboard, for links to runs in alerts."
     )
+    dashboard_readonly: bool = Field(
+        False,
+        description="The dashboard shows everything and changes nothing: it hides its "
+        "actions (pause, resume, run now, delete, test alert) and refuses them.",
+    )
     heartbeat_url: str | None = Field(
         None,
         description="URL pinged (GET) every heartbeat_interval while the scheduler runs: a "

@@ -10,6 +10,7 @@ import hmac
 import logging
 from collections.abc import Sequence
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import Body, FastAPI, Path, Query, Request, Response
 from fastapi.params import Depends
@@ -18,6 +19,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
 from cronwell.api import errors as api_errors
+from cronwell.api import openapi
 from cronwell.api import reload as api_reload
 from cronwell.api.schemas import (
     TASK_EXAMPLE,
@@ -47,6 +49,7 @@ from cronwell.runtime.reload import TasksFiles
 from cronwell.service.declared import definitions_from_data
 from cronwell.service.status import SchedulerStatus
 from cronwell.version import __version__
+from cronwell.web import install as install_web
 
 API = "/api/v1"
 MAX_INT = 2**63 - 1  # the databases' integers
@@ -67,9 +70,13 @@ def create_app(
         version=__version__,
         description="Tasks, runs and the scheduler's state.",
         dependencies=dependencies,
+        docs_url=None,  # the dashboard serves /docs from local files
+        redoc_url=None,
+        generate_unique_id_function=openapi.operation_id,
     )
     api_errors.install(app)
     token = cw.settings.api_token
+    app.openapi = lambda: openapi.document(app, secured=bool(token))  # type: ignore[method-assign]
 
     @app.middleware("http")
     async def require_token(request: Request, call_next: Any) -> Any:
@@ -182,26 +189,33 @@ def create_app(
         f"{API}/tasks",
         tags=["tasks"],
         status_code=201,
-        responses=errors(403, 409),
+        responses={**errors(403, 409), 201: _LOCATION},
     )
-    def create_task(task: Annotated[Task, Body(openapi_examples=_TASK_EXAMPLES)]) -> Task:
+    def create_task(
+        task: Annotated[Task, Body(openapi_examples=_TASK_EXAMPLES)], response: Response
+    ) -> Task:
         """Create a task from its definition; 409 if the id exists. State fields
-        (``version``, ``created_at``...) are cronwell's and ignored here."""
+        (``version``, ``created_at``...) are cronwell's and ignored here. ``Location``
+        gives the new task's URL."""
         if cw.service.find(cw.service.authorize(task).id) is not None:
             raise TaskExistsError(task.id)  # POST creates; PUT replaces
-        return redacted_task(cw.service.save(task, source="api"))
+        saved = redacted_task(cw.service.save(task, source="api"))
+        response.headers["Location"] = f"{API}/tasks/{quote(saved.id)}"
+        return saved
 
     @app.post(
         f"{API}/tasks/bulk",
         tags=["tasks"],
         status_code=201,
-        responses=errors(403, 409),
+        responses={**errors(403, 409), 201: _LOCATION},
     )
-    def create_tasks(tasks: list[Task]) -> BulkCreated:
+    def create_tasks(tasks: list[Task], response: Response) -> BulkCreated:
         """Create many tasks in one transaction: all of them, or none when one is invalid
-        or its id is taken."""
+        or its id is taken. ``Location`` is the tasks listing."""
         checked = [cw.service.authorize(t) for t in tasks]  # every one before any import
-        return BulkCreated(created=cw.service.create_many(checked, source="api"))
+        created = BulkCreated(created=cw.service.create_many(checked, source="api"))
+        response.headers["Location"] = f"{API}/tasks"
+        return created
 
     @app.put(f"{API}/tasks/{{task_id}}", tags=["tasks"], responses=errors(403, 404, 409))
     def update_task(
@@ -258,15 +272,16 @@ def create_app(
         f"{API}/tasks/{{task_id}}/run",
         tags=["tasks"],
         status_code=202,
-        responses=errors(403, 404),
+        responses={**errors(403, 404), 202: _LOCATION},
     )
-    def run_task(task_id: str) -> RunQueued:
+    def run_task(task_id: str, response: Response) -> RunQueued:
         """Queue a run for the scheduling instance; returns its id. A task whose action the
         API could not create (a shell command without CRONWELL_ALLOW_SHELL, a function
         outside the registered ones and CRONWELL_API_FUNCTIONS) answers 403: it keeps
         running on its schedule, but the API does not start it."""
         cw.service.authorize(cw.service.get(task_id), doing="run")
         run = cw.service.queue_run(task_id)
+        response.headers["Location"] = f"{API}/runs/{run.id}"
         return RunQueued(run_id=run.id, status=run.status)
 
     @app.get(f"{API}/preview", tags=["schedules"], responses=errors())
@@ -324,7 +339,8 @@ def create_app(
         runs = cw.service.list_runs(
             task_id=task_id, status=status, since=since, until=until, limit=limit, offset=offset
         )
-        return RunPage(items=runs, limit=limit, offset=offset)
+        total = cw.store.count_runs(task_id=task_id, status=status, since=since, until=until)
+        return RunPage(items=runs, total=total, limit=limit, offset=offset)
 
     @app.get(f"{API}/runs/{{run_id}}", tags=["runs"], responses=errors(404))
     def get_run(run_id: Annotated[int, Path(ge=1, le=MAX_INT)]) -> Run:
@@ -332,6 +348,7 @@ def create_app(
         return cw.service.get_run(run_id)
 
     api_reload.install(app, reload)
+    install_web(app, cw)  # the dashboard at /, its static files and /docs
     return app
 
 
@@ -358,6 +375,11 @@ def _methods_of(app: FastAPI, scope: Scope) -> set[str]:
     return static or templated
 
 
+_LOCATION = {
+    "headers": {
+        "Location": {"description": "The URL of what was made.", "schema": {"type": "string"}}
+    }
+}
 _TASK_EXAMPLES = {"nightly": {"summary": "A nightly Python job", "value": TASK_EXAMPLE}}
 _UPDATE_EXAMPLES = {
     "nightly": {

@@ -66,17 +66,26 @@ def install(app: FastAPI) -> None:
         )
         return JSONResponse(error_body("InvalidRequest", problems), 422)
 
-    async def http_error(_request: Request, exc: Exception) -> JSONResponse:
-        """Starlette's own answers (an unknown path, a body that cannot be read) in the one
-        shape; a body that cannot be parsed is a 422, like any other invalid request."""
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        """Starlette's own answers (an unknown path, a method a file does not serve, a body
+        that cannot be read) in the one shape; a body that cannot be parsed is a 422, like
+        any other invalid request."""
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 400:
             return JSONResponse(
                 error_body("InvalidRequest", f"body: {exc.detail}; send a JSON document."), 422
             )
-        return JSONResponse(
-            error_body("HTTPError", str(exc.detail)), exc.status_code, headers=exc.headers
-        )
+        kind, message = "HTTPError", str(exc.detail)
+        if exc.status_code == 404:
+            kind = "NotFound"
+            message = (
+                f"Nothing at {request.url.path}: the API is under /api/v1 (see /docs), "
+                "the dashboard at /."
+            )
+        elif exc.status_code == 405:
+            kind = "MethodNotAllowed"
+            message = f"{request.url.path} does not answer {request.method}."
+        return JSONResponse(error_body(kind, message), exc.status_code, headers=exc.headers)
 
     app.add_exception_handler(CronwellError, cronwell_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -115,9 +115,10 @@ class TaskPage(BaseModel):
 
 
 class RunPage(BaseModel):
-    """A page of runs, newest first."""
+    """A page of runs, newest first; ``total``: the runs that match, on every page."""
 
     items: list[Run]
+    total: int
     limit: int
     offset: int
 

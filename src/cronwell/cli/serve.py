@@ -111,7 +111,9 @@ def serve(
         )
     console.print(cw.summary(), highlight=False, markup=False)
     if api is not None:
-        console.print(f"API on {api.start()}/api/v1 (health: /healthz)", markup=False)
+        base = api.start()
+        console.print(f"API on {base}/api/v1 (health: /healthz)", markup=False)
+        console.print(f"Dashboard on {base}/", markup=False)
     freeze_startup_heap()  # all that is up now lives as long as this process
     watcher = FileWatcher(files) if watch and files is not None else None
     if watcher is not None:

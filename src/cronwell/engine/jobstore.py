@@ -12,6 +12,7 @@ stale entries are dropped when they reach the top. The interface, and the order 
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -74,6 +75,26 @@ class HeapJobStore(BaseJobStore):  # type: ignore[misc]
 
     def __len__(self) -> int:
         return len(self._jobs)
+
+    def soonest(self, count: int, accept: Callable[[str], bool] | None = None) -> list[_Entry]:
+        """Up to ``count`` ``(timestamp, job id)`` of the jobs that have a next run time,
+        earliest first (ties by id), only those ``accept`` takes when it is given. Without
+        ``accept``, a best-first walk down the heap reads about ``count`` entries (and the
+        stale ones met on the way), not the whole heap; with it, every job is looked at."""
+        if accept is not None:
+            current = (e for _, e in self._jobs.values() if e is not None and accept(e[1]))
+            return heapq.nsmallest(count, current)
+        heap = self._heap
+        found: list[_Entry] = []
+        frontier: list[tuple[_Entry, int]] = [(heap[0], 0)] if heap else []
+        while frontier and len(found) < count:
+            entry, index = heapq.heappop(frontier)
+            if self._is_current(entry):
+                found.append(entry)
+            for child in (2 * index + 1, 2 * index + 2):
+                if child < len(heap):
+                    heapq.heappush(frontier, (heap[child], child))
+        return found
 
     # -- writes ---------------------------------------------------------------------------
 

@@ -69,6 +69,7 @@ from cronwell.store.database import (
 from cronwell.store.leases import LeaseState, database_now, read_lease
 from cronwell.store.listen import ChangeListener, notify_change
 from cronwell.store.migrations import HEAD
+from cronwell.store.overview import OverviewReads
 from cronwell.store.processes import RunProcesses
 from cronwell.store.records import (
     InstanceRecord,
@@ -133,7 +134,7 @@ _RUN_KEY = (runs.c.task_id, runs.c.scheduled_for, runs.c.attempt)
 _TASK_BATCH = 2000  # rows fetched at a time when listing tasks
 
 
-class Store(RunProcesses):
+class Store(RunProcesses, OverviewReads):
     """cronwell's tables in one database, behind methods that speak domain objects.
 
     ``url`` is an SQLAlchemy-style URL: ``sqlite:///cronwell.db`` (relative to the current
