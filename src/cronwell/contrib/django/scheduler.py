@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import multiprocessing.util
 import os
 import threading
 from collections.abc import Callable
@@ -177,6 +176,3 @@ def _forget_in_child() -> None:
 
 os.register_at_fork(after_in_child=_forget_in_child)
 atexit.register(close)
-# A multiprocessing child (uvicorn --workers) leaves through os._exit, past atexit; it runs
-# multiprocessing's own exit finalizers instead.
-multiprocessing.util.Finalize(None, close, exitpriority=10)
