@@ -168,7 +168,12 @@ def database_url(databases: Mapping[str, Any], alias: str) -> str:
 
 def _sqlite_url(db: Mapping[str, Any], where: str) -> str:
     name = os.fspath(db.get("NAME") or "")
-    if not name or name == ":memory:" or "mode=memory" in name:
+    if not name:
+        raise ConfigError(
+            f"settings.{where} has no NAME: give it the path of its SQLite file, or set "
+            "settings.CRONWELL['database_url']."
+        )
+    if name == ":memory:" or "mode=memory" in name:
         raise ConfigError(
             f"settings.{where} is an in-memory SQLite database, which cronwell cannot share "
             "(each connection to it is another database). Give it a file NAME (and a file "
