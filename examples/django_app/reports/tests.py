@@ -7,11 +7,14 @@ admin's actions operate tasks, and actions run with Django's connection hygiene.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from django.contrib.auth.models import Permission, User
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import TransactionTestCase
 
@@ -121,6 +124,15 @@ class CronwellInTests(TransactionTestCase):
         self.assertEqual(run.status, RunStatus.SUCCEEDED, run.error)
         self.assertIn("'connection_open_at_start': False", run.return_value or "")
         self.assertIsNone(connection.connection)  # and closed after the run
+
+    def test_call_command_runs_cronwells_command_line(self) -> None:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            call_command("cronwell", "db", "upgrade")
+        self.assertIn("is up to date", out.getvalue())
+        with self.assertRaises(CommandError) as raised:
+            call_command("cronwell", "tasks", "show", "no-such-task")
+        self.assertEqual(raised.exception.returncode, 3)  # cronwell's "not found"
 
     def test_placeholder_models_match_cronwell_tables(self) -> None:
         for model in (Task, Run):
