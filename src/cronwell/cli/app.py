@@ -44,6 +44,10 @@ TaskIdArg = Annotated[str, typer.Argument(help="Task id.", autocompletion=comple
 class _Options:
     database_url: str | None = None
     timezone: str | None = None
+    # Builds the Cronwell of every command in place of one made from the options above:
+    # an integration (``manage.py cronwell``) hands over its application's own, with its
+    # declared tasks and the framework's settings.
+    factory: Callable[[], Cronwell] | None = None
 
 
 options = _Options()
@@ -123,8 +127,12 @@ def open_cronwell(*, existing: bool = False, **kwargs: Any) -> Cronwell:
     """
     from cronwell.runtime import Cronwell
 
-    cw = Cronwell(database_url=options.database_url, timezone=options.timezone, **kwargs)
-    opened.append(cw)
+    if options.factory is not None:
+        cw = options.factory()
+    else:
+        cw = Cronwell(database_url=options.database_url, timezone=options.timezone, **kwargs)
+    if cw not in opened:  # a factory may hand the same instance to two calls
+        opened.append(cw)
     if existing:
         require_database(cw)
     return cw

@@ -10,6 +10,7 @@ Shell commands and child processes can be cancelled (:meth:`Runners.cancel`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from cronwell.domain.action import HttpAction, PythonAction, ShellAction
@@ -46,6 +47,12 @@ class Runners:
             return runners[kind]
         except KeyError:
             raise ValueError(f"No runner for actions of kind {kind!r}.") from None
+
+    def wrap(self, kind: str, wrap: Callable[[Runner], Runner]) -> None:
+        """Put ``wrap(runner)`` in place of the runner of ``kind``: a runner that calls the
+        current one inside what a host framework needs around each action. The wrapper is
+        asked for ``cancel`` and ``close`` as the runner it replaces would be."""
+        setattr(self, kind, wrap(self.for_kind(kind)))
 
     def run(
         self,

@@ -42,6 +42,7 @@ from cronwell.notify.alerting import Alerting
 from cronwell.notify.delivery import Notifier
 from cronwell.notify.message import TemplateSet
 from cronwell.runners import HttpRunner, PythonRunner, Runners, ShellRunner, resolve_function
+from cronwell.runners.base import Runner
 from cronwell.runtime.alerts import AlertsMixin
 from cronwell.runtime.compat import ApschedulerCompat
 from cronwell.runtime.declared import Declarations, check_app_source, sync_source, sync_tasks
@@ -315,6 +316,14 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
         (90,000 rows for 10,000 tasks down ten minutes); a listener that leaves out
         ``missed`` spares a run object per row."""
         self.dispatcher.add_listener(listener, statuses)
+
+    def wrap_runner(self, kind: str, wrap: Callable[[Runner], Runner]) -> None:
+        """Run every action of ``kind`` (``"python"``, ``"shell"``, ``"http"``) through
+        ``wrap(runner)``, a runner that calls the current one, in the thread that runs the
+        action: how an integration puts its framework's hygiene around actions
+        (:mod:`cronwell.contrib.django` closes stale database connections around Python
+        actions). Call it before :meth:`start`."""
+        self._runners.wrap(kind, wrap)
 
     # -- defining tasks -------------------------------------------------------------------
 
