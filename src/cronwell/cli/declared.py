@@ -219,25 +219,32 @@ def _by_extension(path: Path | None) -> str | None:
 
 
 @contextmanager
-def _progress(total: int) -> Iterator[Callable[[int], None] | None]:
-    """A progress bar on a terminal for more than :data:`PROGRESS_ABOVE` tasks."""
+def _progress(total: int) -> Iterator[Callable[[str, int, int], None] | None]:
+    """A progress bar on a terminal for more than :data:`PROGRESS_ABOVE` tasks: the
+    definitions checked, then the changes being stored (one transaction, so a pulsing bar
+    until it commits)."""
     if total <= PROGRESS_ABOVE or not err_console.is_terminal:
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
         "{task.description}",
         BarColumn(),
-        MofNCompleteColumn(),
+        TextColumn("{task.fields[counted]}"),
         TimeElapsedColumn(),
         console=err_console,
         transient=True,
     ) as bar:
-        step = bar.add_task("checking", total=total)
+        step = bar.add_task("checking", total=total, counted="")
 
-        def advance(done: int) -> None:
-            bar.update(step, completed=done, description="checking" if done < total else "storing")
+        def advance(phase: str, done: int, of: int) -> None:
+            if phase == "storing" and done < of:
+                counted = f"{of:,} change(s)"
+                bar.update(step, description=phase, total=None, counted=counted)
+            else:
+                counted = f"{done:,}/{of:,}"
+                bar.update(step, description=phase, completed=done, total=of, counted=counted)
 
         yield advance
 

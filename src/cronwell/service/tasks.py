@@ -7,14 +7,16 @@ created, not when it first fires.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cronwell.clock import Clock
 from cronwell.dispatch import LocalDispatcher
 from cronwell.dispatch.history import unrun_rows
 from cronwell.domain.action import PythonAction
+from cronwell.domain.declared import declared_digest, entry_text, is_plain
 from cronwell.domain.occurrences import occurrences_between
 from cronwell.domain.policies import plan_catchup
 from cronwell.domain.run import Run, RunReason, RunStatus
@@ -39,10 +41,17 @@ from cronwell.service.declared.dump import declared_form
 from cronwell.service.declared.plan import make_plan
 from cronwell.store import NewRun, Store
 
+if TYPE_CHECKING:
+    from cronwell.store.records import StoredDefinition
+
 # a one-off "for now" computed a moment before saving is not in the past
 _PAST_TOLERANCE = timedelta(seconds=1)
 # skipped occurrences of a paused span recorded one by one; older ones are summed up
 _MAX_SKIPPED_ROWS = 100
+
+# progress(phase, done, total) of plan and apply: "checking" counts definitions,
+# "storing" the changes written (0 of N before the one transaction, N of N after it)
+Progress = Callable[[str, int, int], None]
 
 
 class TaskService:
@@ -189,7 +198,7 @@ class TaskService:
         prune: bool = False,
         scope: Collection[str] | None = None,
         authorize: bool = False,
-        progress: Callable[[int], None] | None = None,
+        progress: Progress | None = None,
         problems: Sequence[Problem] = (),
         empty: bool = False,
     ) -> Plan:
@@ -202,47 +211,77 @@ class TaskService:
         sources (default: ``source``, or the documents' sources) that are not declared are
         deleted; cronwell's own tasks never are. ``problems`` found while reading the
         definitions (:func:`~cronwell.service.declared.read_documents`) are reported with
-        the others."""
+        the others. ``progress`` is told how many definitions are checked, now and then."""
+        with collection_paused():  # as many tasks read, built and compared
+            return self._plan(
+                definitions,
+                source=source,
+                prune=prune,
+                scope=scope,
+                authorize=authorize,
+                progress=progress,
+                problems=problems,
+                empty=empty,
+            )
+
+    def _plan(
+        self,
+        definitions: Sequence[Definition],
+        *,
+        source: str | None,
+        prune: bool,
+        scope: Collection[str] | None,
+        authorize: bool,
+        progress: Progress | None,
+        problems: Sequence[Problem],
+        empty: bool,
+    ) -> Plan:
+        """:meth:`plan`, with :attr:`Plan.declared`: the entries of the tasks it creates,
+        updates, or finds as declared by comparing them in full."""
         if scope is None:
             scope = {source} if source else {d.source for d in definitions if d.source}
         for name in {source, *scope} - {None}:
             _check_source(str(name), prune=prune)
-        stored = (
-            []
-            if empty
-            else self._store.find_tasks(
-                [d.id for d in definitions if d.id is not None], sorted(scope) if prune else []
-            )
-        )
-        by_id = {task.id: task for task in stored}
+        ids = [d.id for d in definitions if d.id is not None]
+        found = [] if empty else self._store.find_declared(ids, sorted(scope) if prune else [])
+        rows = {row.id: row for row in found}
+        zone = self._default_timezone
+        # a task whose digest its entry gives again is as declared: nothing to build,
+        # validate or compare (most of a re-apply's time, entry by entry)
+        known = set() if authorize else _known(definitions, rows, source, zone)
+        compared = [row.id for row in found if row.id not in known]
+        stored = {task.id: task for task in self._store.find_tasks(compared)}
 
         def as_stored(definition: Definition, data: dict[str, Any]) -> Task | None:
-            # a definition exactly as stored (a re-applied file, an export) needs no
-            # second validation: most of a re-apply's cost, for an unchanged fleet
-            task = by_id.get(definition.id or "")
+            # a definition exactly as stored (an export) needs no second validation
+            task = stored.get(definition.id or "")
             return task if task is not None and declared_form(task) == data else None
 
-        built, found = check_definitions(
+        total = len(definitions)
+        checked = check_definitions(
             definitions,
-            default_timezone=self._default_timezone,
+            default_timezone=zone,
             is_registered=self._is_registered,
             authorize=self.authorize if authorize else None,
-            progress=progress,
+            progress=None if progress is None else lambda done: progress("checking", done, total),
             stored=as_stored,
+            known=lambda definition: definition.id in known,
         )
-        if problems or found:
-            raise DocumentError([*problems, *found])
-        plan, problems = make_plan(
-            built,
-            stored,
+        if problems or checked.problems:
+            raise DocumentError([*problems, *checked.problems])
+        plan, conflicts = make_plan(
+            checked.built,
+            list(stored.values()),
             source=source,
             scope=scope,
             prune=prune,
             complete=self._complete,
             now=self._clock.now(),
         )
-        if problems:
-            raise DocumentError(problems)
+        if conflicts:
+            raise DocumentError(conflicts)
+        plan.unchanged += len(checked.known)
+        plan.declared = _entries(checked.built, rows, zone)
         return plan
 
     def apply(
@@ -253,7 +292,7 @@ class TaskService:
         prune: bool = False,
         scope: Collection[str] | None = None,
         authorize: bool = False,
-        progress: Callable[[int], None] | None = None,
+        progress: Progress | None = None,
         problems: Sequence[Problem] = (),
     ) -> Plan:
         """Make the database hold ``definitions`` (see :meth:`plan`) in one transaction,
@@ -261,24 +300,32 @@ class TaskService:
         meanwhile, nothing. Applying it again changes nothing. Updated tasks keep their
         run history and failure state; one whose name, description, tags or source alone
         change keeps its catch-up anchor. Past one-off times are accepted: such a task is
-        stored as a one-off that has fired and will not fire again."""
-        plan = self.plan(
-            definitions,
-            source=source,
-            prune=prune,
-            scope=scope,
-            authorize=authorize,
-            progress=progress,
-            problems=problems,
-        )
-        if plan.has_changes:
-            with collection_paused():
+        stored as a one-off that has fired and will not fire again. ``progress`` is told
+        how many definitions are checked, then how many changes are stored."""
+        with collection_paused():  # as many tasks read, built, compared and stored
+            plan = self.plan(
+                definitions,
+                source=source,
+                prune=prune,
+                scope=scope,
+                authorize=authorize,
+                progress=progress,
+                problems=problems,
+            )
+            changes = len(plan.create) + len(plan.update) + len(plan.delete)
+            if progress is not None and changes:
+                progress("storing", 0, changes)
+            if changes or plan.declared:
                 self._store.apply_tasks(
                     plan.create,
                     [(c.task, c.timing) for c in plan.update if c.task is not None],
                     plan.delete,
                     self._clock.now(),
+                    plan.declared,
                 )
+            if progress is not None and changes:
+                progress("storing", changes, changes)
+        if plan.has_changes:
             self._on_change()
         return plan
 
@@ -455,6 +502,47 @@ class TaskService:
         """A Python action's function must be found now, not at 3 a.m. (rule 11)."""
         if isinstance(task.action, PythonAction) and not self._is_registered(task.id):
             resolve_function(task.action.func)
+
+
+def _known(
+    definitions: Sequence[Definition],
+    rows: dict[str, StoredDefinition],
+    source: str | None,
+    zone: str,
+) -> set[str]:
+    """The ids of the ``definitions`` whose stored task holds the digest of their entry
+    (:mod:`cronwell.domain.declared`) and their source: declared once, as stored."""
+    counts = Counter(d.id for d in definitions)
+    known: set[str] = set()
+    for definition in definitions:
+        row = rows.get(definition.id or "")
+        if row is None or row.declared is None or counts[row.id] > 1:
+            continue
+        if row.source == SYSTEM_SOURCE or row.source != (
+            source or definition.source or DEFAULT_SOURCE
+        ):
+            continue
+        entry = entry_text(definition.data, zone)
+        if declared_digest(entry, row.definition) == row.declared:
+            known.add(row.id)
+    return known
+
+
+def _entries(
+    built: Sequence[tuple[Definition, Task]], rows: dict[str, StoredDefinition], zone: str
+) -> dict[str, str]:
+    """The entry of each built definition (created, updated, or found as declared in full)
+    whose stored task does not hold its digest yet, if it is plain."""
+    entries: dict[str, str] = {}
+    for definition, task in built:
+        if not (definition.parsed or is_plain(definition.data)):
+            continue
+        entry = entry_text(definition.data, zone)
+        row = rows.get(task.id)
+        if row is not None and row.declared == declared_digest(entry, row.definition):
+            continue
+        entries[task.id] = entry
+    return entries
 
 
 def _check_source(name: str, *, prune: bool) -> None:

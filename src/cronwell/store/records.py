@@ -1,4 +1,5 @@
-"""Plain records handed to the store to write runs (reads come back as domain models)."""
+"""Plain records handed to the store to write runs (reads come back as domain models, or as
+:class:`StoredDefinition` for a plan)."""
 
 from __future__ import annotations
 
@@ -139,3 +140,16 @@ class NotificationRecord:
     run_id: int | None = None
     error: str | None = None
     id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDefinition:
+    """A stored task as a plan first reads it: its ``id``, ``source``, stored
+    ``definition`` (the JSON text) and ``declared`` digest (``None`` when no apply
+    declared it, see :mod:`cronwell.domain.declared`). A task whose digest matches its
+    entry is not read further."""
+
+    id: str
+    source: str
+    definition: str
+    declared: str | None

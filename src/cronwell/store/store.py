@@ -45,6 +45,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from cronwell.domain.declared import declared_digest
 from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.stats import TaskStats
 from cronwell.domain.task import DEFAULT_SOURCE, Task
@@ -77,6 +78,7 @@ from cronwell.store.records import (
     NotificationRecord,
     RunGrid,
     RunUpdate,
+    StoredDefinition,
     utc,
     utc_or_none,
 )
@@ -330,7 +332,13 @@ class Store(RunProcesses, OverviewReads):
             self._insert_new_tasks(conn, new_tasks, now)
         return len(new_tasks)
 
-    def _insert_new_tasks(self, conn: Connection, new_tasks: Sequence[Task], now: datetime) -> None:
+    def _insert_new_tasks(
+        self,
+        conn: Connection,
+        new_tasks: Sequence[Task],
+        now: datetime,
+        declared: Mapping[str, str] | None = None,
+    ) -> None:
         ids: set[str] = set()
         for task in new_tasks:
             if task.id in ids:
@@ -349,7 +357,11 @@ class Store(RunProcesses, OverviewReads):
         # straight to the driver: SQLAlchemy's per-row parameter handling was half the
         # time of storing 100,000 tasks on SQLite; PostgreSQL takes one array per column
         stamped = self._stamp(now)
-        rows = [_new_task_row(task, revisions[task.id], stamped) for task in new_tasks]
+        entries = declared or {}
+        rows = [
+            _new_task_row(task, revisions[task.id], stamped, entries.get(task.id))
+            for task in new_tasks
+        ]
         if self.is_sqlite:
             conn.exec_driver_sql(_INSERT_TASKS_SQLITE, rows)
         else:
@@ -370,20 +382,40 @@ class Store(RunProcesses, OverviewReads):
         conn.execute(select(notify_change(max(revisions.values()))))
         return revisions
 
+    def find_declared(
+        self, ids: Sequence[str], sources: Sequence[str] = ()
+    ) -> list[StoredDefinition]:
+        """The stored tasks whose id is one of ``ids`` or whose source is one of
+        ``sources``, by id, as a plan reads them first: definition text and declared
+        digest, no task built (:meth:`find_tasks` reads those the plan compares)."""
+        where = self._ids_or_sources(ids, sources)
+        if where is None:
+            return []
+        query = select(tasks.c.id, tasks.c.source, tasks.c.definition, tasks.c.declared)
+        with self._begin() as conn:
+            rows = conn.execute(query.where(where).order_by(tasks.c.id)).all()
+        return [StoredDefinition(*row) for row in rows]
+
     def find_tasks(self, ids: Sequence[str], sources: Sequence[str] = ()) -> list[Task]:
         """The stored tasks whose id is one of ``ids`` or whose source is one of
         ``sources``, by id: what a plan compares its declared tasks with."""
+        where = self._ids_or_sources(ids, sources)
+        if where is None:
+            return []
+        query = _TASK_SELECT.where(where).order_by(tasks.c.id)
+        with self._begin() as conn:
+            result = conn.execution_options(yield_per=_TASK_BATCH).execute(query)
+            return [_task_from_row(row) for row in result]
+
+    def _ids_or_sources(
+        self, ids: Sequence[str], sources: Sequence[str]
+    ) -> ColumnElement[bool] | None:
         clauses = []
         if ids:
             clauses.append(self._is_one_of(tasks.c.id, sorted(set(ids)), "ids"))
         if sources:
             clauses.append(self._is_one_of(tasks.c.source, sorted(set(sources)), "sources"))
-        if not clauses:
-            return []
-        query = _TASK_SELECT.where(or_(*clauses)).order_by(tasks.c.id)
-        with self._begin() as conn:
-            result = conn.execution_options(yield_per=_TASK_BATCH).execute(query)
-            return [_task_from_row(row) for row in result]
+        return or_(*clauses) if clauses else None
 
     def apply_tasks(
         self,
@@ -391,6 +423,7 @@ class Store(RunProcesses, OverviewReads):
         update: Sequence[tuple[Task, bool]],
         delete: Sequence[Task],
         now: datetime,
+        declared: Mapping[str, str] | None = None,
     ) -> None:
         """Store a plan in one transaction: insert the ``create`` tasks (as
         :meth:`bulk_insert_tasks`, with their sources), replace the definitions and
@@ -400,11 +433,19 @@ class Store(RunProcesses, OverviewReads):
         stored (:class:`~cronwell.errors.StaleVersionError`,
         :class:`~cronwell.errors.TaskNotFoundError`, :class:`~cronwell.errors.TaskExistsError`).
         An update keeps the task's state as :meth:`update_task` does, and keeps its
-        ``updated_at`` (its catch-up anchor) unless ``timing``."""
+        ``updated_at`` (its catch-up anchor) unless ``timing``.
+
+        ``declared`` maps task ids to the document entries that declare them
+        (:func:`~cronwell.domain.declared.entry_text`): each such task, created, updated or
+        left as it is, keeps the digest of its entry and its stored definition."""
         now = utc(now, "now")
+        entries = declared or {}
         with self._begin(write=True, lock_tasks=True) as conn:
             if create:
-                self._insert_new_tasks(conn, create, now)
+                self._insert_new_tasks(conn, create, now, entries)
+            written = {task.id for task in create}
+            written.update(task.id for task, _timing in update)
+            self._set_declared(conn, {k: v for k, v in entries.items() if k not in written})
             if not update and not delete:
                 return
             expected = {task.id: task.version for task, _timing in update}
@@ -434,7 +475,9 @@ class Store(RunProcesses, OverviewReads):
                 conn.execute(
                     _APPLY_UPDATE,
                     [
-                        _update_params(task, rows[task.id], revisions[task.id], now, timing)
+                        _update_params(
+                            task, rows[task.id], revisions[task.id], now, timing, entries
+                        )
                         for task, timing in update
                     ],
                 )
@@ -444,6 +487,23 @@ class Store(RunProcesses, OverviewReads):
                         self._is_one_of(tasks.c.id, sorted(task.id for task in delete))
                     )
                 )
+
+    def _set_declared(self, conn: Connection, entries: Mapping[str, str]) -> None:
+        """Record the digest of each entry of ``entries`` (task id -> entry) with the task's
+        stored definition: for tasks a plan found as declared by comparing them in full."""
+        if not entries:
+            return
+        stored = conn.execute(
+            select(tasks.c.id, tasks.c.definition).where(
+                self._is_one_of(tasks.c.id, sorted(entries))
+            )
+        )
+        digests = [
+            {"b_id": row.id, "b_declared": declared_digest(entries[row.id], row.definition)}
+            for row in stored
+        ]
+        if digests:
+            conn.execute(_SET_DECLARED, digests)
 
     def update_task(self, task: Task, now: datetime, expected_version: int | None = None) -> Task:
         """Replace the stored definition of ``task.id`` and return the task as stored
@@ -1599,6 +1659,7 @@ _NEW_TASK_COLUMNS = (
     "paused_reason",
     "consecutive_failures",
     "source",
+    "declared",
 )
 _INSERT_TASKS_SQLITE = (
     f"INSERT INTO {tasks.name} ({', '.join(_NEW_TASK_COLUMNS)})"
@@ -1609,7 +1670,7 @@ _INSERT_TASKS_UNNEST = (
     f"INSERT INTO {tasks.name} ({', '.join(_NEW_TASK_COLUMNS)})"
     " SELECT * FROM unnest(%b::varchar[], %b::text[], %b::boolean[], %b::text[], %b::text[],"
     " %b::int[], %b::bigint[], %b::timestamptz[], %b::timestamptz[], %b::text[], %b::int[],"
-    " %b::varchar[])"
+    " %b::varchar[], %b::varchar[])"
 )
 _INSERT_CHANGES_UNNEST = (
     f"INSERT INTO {task_changes.name} (task_id, changed_at)"
@@ -1617,14 +1678,15 @@ _INSERT_CHANGES_UNNEST = (
 )
 
 
-def _new_task_row(task: Task, revision: int, now: Any) -> tuple[Any, ...]:
+def _new_task_row(task: Task, revision: int, now: Any, entry: str | None) -> tuple[Any, ...]:
     """A new task's values in the order of _NEW_TASK_COLUMNS; ``now`` as the driver takes
-    it. Its state is that of _NEW_TASK_STATE."""
+    it. Its state is that of _NEW_TASK_STATE; ``entry``: the document entry declaring it."""
+    definition = task.definition_json()
     return (
         task.id,
         task.name,
         task.enabled,
-        task.definition_json(),
+        definition,
         _dumps(task.tags),
         1,
         revision,
@@ -1633,6 +1695,7 @@ def _new_task_row(task: Task, revision: int, now: Any) -> tuple[Any, ...]:
         _NEW_TASK_STATE["paused_reason"],
         _NEW_TASK_STATE["consecutive_failures"],
         _source(task),
+        None if entry is None else declared_digest(entry, definition),
     )
 
 
@@ -1650,14 +1713,24 @@ _APPLY_UPDATE = (
         paused_reason=bindparam("b_paused_reason", type_=Text()),
         consecutive_failures=bindparam("b_consecutive_failures"),
         source=bindparam("b_source"),
+        declared=bindparam("b_declared"),
     )
+)
+_SET_DECLARED = (
+    update(tasks).where(tasks.c.id == bindparam("b_id")).values(declared=bindparam("b_declared"))
 )
 
 
 def _update_params(
-    task: Task, row: _Row, revision: int, now: datetime, timing: bool
+    task: Task,
+    row: _Row,
+    revision: int,
+    now: datetime,
+    timing: bool,
+    declared: Mapping[str, str],
 ) -> dict[str, Any]:
-    """The parameters of :data:`_APPLY_UPDATE` for ``task``, stored as ``row``."""
+    """The parameters of :data:`_APPLY_UPDATE` for ``task``, stored as ``row``, declared
+    by the entry ``declared[task.id]`` if it has one."""
     values = _task_values(
         task, version=row.version + 1, revision=revision, now=now if timing else row.updated_at
     )
@@ -1665,6 +1738,8 @@ def _update_params(
     params = {f"b_{name}": value for name, value in {**values, **state}.items()}
     params["b_id"] = task.id
     params["b_source"] = _source(task)
+    entry = declared.get(task.id)
+    params["b_declared"] = None if entry is None else declared_digest(entry, values["definition"])
     return params
 
 

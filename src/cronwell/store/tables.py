@@ -55,6 +55,10 @@ tasks = Table(
     # library's source=, "cronwell" for the maintenance task. Prune deletes only the tasks
     # of the source it applies.
     Column("source", String(200), nullable=False, server_default=text("'unknown'")),
+    # The digest of the document entry an apply declared the task with, bound to this
+    # definition (cronwell.domain.declared): a plan that finds it again skips the task.
+    # NULL for tasks no apply has declared.
+    Column("declared", String(64), nullable=True),
     Index("ix_cronwell_tasks_source", "source"),
 )
 

@@ -4,7 +4,7 @@ zone, the function importable), and ids unique across the documents. No database
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -30,6 +30,15 @@ _PROBE: dict[str, Any] = {
 }
 
 
+class Checked(NamedTuple):
+    """What :func:`check_definitions` found: the task each valid definition makes, every
+    problem, and the definitions known to be exactly their stored task (not built)."""
+
+    built: list[tuple[Definition, Task]]
+    problems: list[Problem]
+    known: list[Definition]
+
+
 def check_definitions(
     definitions: Sequence[Definition],
     *,
@@ -38,19 +47,36 @@ def check_definitions(
     authorize: Callable[[Task], object] | None = None,
     progress: Callable[[int], None] | None = None,
     stored: Callable[[Definition, dict[str, Any]], Task | None] | None = None,
-) -> tuple[list[tuple[Definition, Task]], list[Problem]]:
+    known: Callable[[Definition], bool] | None = None,
+) -> Checked:
     """The task each valid definition makes, and every problem of the others: duplicate
     ids (naming both places), invalid fields (one problem per field where the field can be
     told), a Python function that cannot be imported. ``authorize`` (the API's allow-list)
     is called on each task before its function is imported, and its
     :class:`~cronwell.errors.ForbiddenError` is raised at once. ``progress`` is called with
-    the number of definitions checked so far, now and then. ``stored`` returns the stored
-    task a definition (its data with the default zone) is exactly the definition of, if
-    any: that task was validated when it was stored and is not validated again."""
+    the number of definitions checked so far, now and then.
+
+    Two shortcuts for definitions already stored, which were validated when they were.
+    ``known`` tells a definition whose stored task is known, by its declared digest, to be
+    exactly what it makes: only its Python function is checked, and it is listed in
+    ``known`` instead of being built (not with ``authorize``, which checks each task).
+    ``stored`` returns the stored task a definition (its data with the default zone) is
+    exactly the definition of, if any: that task is not validated again."""
     built: list[tuple[Definition, Task]] = []
     problems: list[Problem] = []
+    unbuilt: list[Definition] = []
     first: dict[str, Definition] = {}
     imported: dict[str, str | None] = {}  # function reference -> why it cannot be imported
+
+    def import_problem(func: str) -> str | None:
+        if func not in imported:
+            try:
+                resolve_function(func)
+                imported[func] = None
+            except FunctionNotFoundError as exc:
+                imported[func] = str(exc)
+        return imported[func]
+
     for count, definition in enumerate(definitions, 1):
         if progress is not None and count % 500 == 0:
             progress(count)
@@ -65,6 +91,14 @@ def check_definitions(
                 )
                 continue
             first[task_id] = definition
+        if known is not None and authorize is None and known(definition):
+            func = _python_function(definition.data)
+            why = None if func is None or is_registered(task_id or "") else import_problem(func)
+            if why is not None:
+                problems.append(definition.problem(why, "action"))
+            else:
+                unbuilt.append(definition)
+            continue
         data = dict(definition.data)
         data.setdefault("timezone", default_timezone)
         task = stored(definition, data) if stored is not None else None
@@ -78,19 +112,23 @@ def check_definitions(
             authorize(task)  # ForbiddenError before anything is imported
         action = task.action
         if isinstance(action, PythonAction) and not is_registered(task.id):
-            if action.func not in imported:
-                try:
-                    resolve_function(action.func)
-                    imported[action.func] = None
-                except FunctionNotFoundError as exc:
-                    imported[action.func] = str(exc)
-            if imported[action.func] is not None:
-                problems.append(definition.problem(str(imported[action.func]), "action"))
+            why = import_problem(action.func)
+            if why is not None:
+                problems.append(definition.problem(why, "action"))
                 continue
         built.append((definition, task))
     if progress is not None:
         progress(len(definitions))
-    return built, problems
+    return Checked(built, problems, unbuilt)
+
+
+def _python_function(data: dict[str, Any]) -> str | None:
+    """The function reference of a definition's Python action, if it has one."""
+    action = data.get("action")
+    if isinstance(action, dict) and action.get("kind") == "python":
+        func = action.get("func")
+        return func if isinstance(func, str) else None
+    return None
 
 
 def _build(definition: Definition, data: dict[str, Any]) -> tuple[Task | None, list[Problem]]:

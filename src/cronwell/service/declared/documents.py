@@ -18,22 +18,24 @@ business, which needs no database either.
 
 from __future__ import annotations
 
-import bisect
 import json
 import re
 import sys
 import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from cronwell.errors import InvalidInputError
+from cronwell.gcpause import collection_paused
 from cronwell.service.declared.keys import SHORTHANDS, check_entry, suggest
 
 FORMATS = ("toml", "yaml", "json")
 _EXTENSIONS = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 _TOP_KEYS = ("tasks", "$schema")
+_SPACE = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
 STDIN = "-"
 STDIN_SOURCE = "stdin"
 
@@ -87,14 +89,18 @@ def in_order(problems: Sequence[Problem]) -> list[Problem]:
 class Definition:
     """One task definition of a document: ``data`` is the task as a dict (schedule
     shorthands expanded, read-only keys such as ``next_run`` dropped), with where it came
-    from: its file, line, position in the file (1-based), and the line of each key."""
+    from: its file, line, position in the file (1-based), and the line of each key (as
+    written: a schedule's problems point at its shorthand). ``parsed``: ``data`` was read
+    from a document, so it holds only text, numbers, booleans, null, lists, mappings,
+    dates and times (the library's definitions may hold other objects)."""
 
     data: dict[str, Any]
     file: str | None = None
     line: int | None = None
     index: int = 0
     source: str | None = None
-    key_lines: dict[str, int] = field(default_factory=dict)
+    key_lines: Mapping[str, int] = field(default_factory=dict)
+    parsed: bool = False
 
     @property
     def id(self) -> str | None:
@@ -108,19 +114,52 @@ class Definition:
 
     def where(self, key: str | None = None) -> str:
         """``FILE:LINE`` of the task (or of one of its keys), as problems print it."""
-        line = self.key_lines.get(key, self.line) if key else self.line
-        return str(Problem(self.file, line, None, "")).removesuffix(": ")
+        return str(Problem(self.file, self._line_of(key), None, "")).removesuffix(": ")
 
     def problem(self, message: str, key: str | None = None) -> Problem:
-        line = self.key_lines.get(key, self.line) if key else self.line
-        return Problem(self.file, line, self.label, message)
+        return Problem(self.file, self._line_of(key), self.label, message)
+
+    def _line_of(self, key: str | None) -> int | None:
+        if not key:
+            return self.line
+        lines = self.key_lines
+        if key in lines:
+            return lines[key]
+        if key == "schedule":  # written as a shorthand
+            return next((lines[k] for k in SHORTHANDS if k in lines), self.line)
+        return self.line
+
+
+class _KeyLines(Mapping[str, int]):
+    """The line of each key of a task, found when first asked for: only a problem asks, and
+    finding them was most of the time of reading a large JSON document."""
+
+    __slots__ = ("_find", "_lines")
+
+    def __init__(self, find: Callable[[], dict[str, int]]) -> None:
+        self._find = find
+        self._lines: dict[str, int] | None = None
+
+    def _all(self) -> dict[str, int]:
+        if self._lines is None:
+            self._lines = self._find()
+        return self._lines
+
+    def __getitem__(self, key: str) -> int:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
 
 
 @dataclass(slots=True)
 class _Entry:
     value: Any
     line: int | None
-    key_lines: dict[str, int]
+    key_lines: Mapping[str, int]
 
 
 def source_of(path: str | Path) -> str:
@@ -153,6 +192,13 @@ def read_documents(
         raise InvalidInputError(f"Unknown format {fmt!r}; use toml, yaml or json.")
     if text is not None and len(paths) != 1:
         raise InvalidInputError("Document text stands for one path only.")
+    with collection_paused():  # a document of many tasks: as many new objects
+        return _read_documents(paths, fmt, text)
+
+
+def _read_documents(
+    paths: Sequence[str | Path], fmt: str | None, text: str | None
+) -> tuple[list[Definition], list[Problem]]:
     definitions: list[Definition] = []
     problems: list[Problem] = []
     for path in paths:
@@ -187,7 +233,9 @@ def read_documents(
         entries, found = _parse(kind, body, shown)
         problems += found
         for index, entry in enumerate(entries, 1):
-            definition = Definition({}, shown, entry.line, index, source, dict(entry.key_lines))
+            definition = Definition(
+                {}, shown, entry.line, index, source, entry.key_lines, parsed=True
+            )
             if not isinstance(entry.value, dict):
                 problems.append(
                     definition.problem(
@@ -197,9 +245,6 @@ def read_documents(
                 )
                 continue
             definition.data, key_problems = check_entry(entry.value)
-            for key in SHORTHANDS:  # problems of the schedule point at the shorthand
-                if key in definition.key_lines:
-                    definition.key_lines.setdefault("schedule", definition.key_lines[key])
             problems += [definition.problem(message, key) for key, message in key_problems]
             definitions.append(definition)
     return definitions, problems
@@ -319,29 +364,28 @@ def _parse_yaml(text: str, file: str) -> tuple[list[_Entry], list[Problem]]:
 
 def _parse_json(text: str, file: str) -> tuple[list[_Entry], list[Problem]]:
     try:
-        json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         return [], [Problem(file, exc.lineno, None, f"invalid JSON: {exc.msg}.")]
-    # walked again to learn where each task starts: json gives no positions
-    walker = _JsonWalker(text)
-    start = walker.skip(0)
-    data, _ = walker.decode(start)
     tasks, problems = _tasks_of(data, file, bare_list=True)
     if tasks is None:
         return [], problems
-    at = start
+    # walked again to learn where each task starts: json gives no positions
+    walker = _JsonWalker(text)
+    at = walker.skip(0)
     if isinstance(data, dict):
         if "tasks" not in data:
             return [], problems
-        at = next(v for key, _k, v in walker.members(start) if key == "tasks")
+        at = next(v for key, _k, v in walker.members(at) if key == "tasks")
     entries = []
+    line, counted = 1, 0
     for value, position in zip(tasks, walker.elements(at), strict=True):
-        key_lines = (
-            {key: walker.line(k) for key, k, _v in walker.members(position)}
-            if isinstance(value, dict)
-            else {}
+        line += text.count("\n", counted, position)
+        counted = position
+        key_lines: Mapping[str, int] = (
+            _KeyLines(partial(walker.key_lines, position, line)) if isinstance(value, dict) else {}
         )
-        entries.append(_Entry(value, walker.line(position), key_lines))
+        entries.append(_Entry(value, line, key_lines))
     return entries, problems
 
 
@@ -350,40 +394,40 @@ class _JsonWalker:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self._decoder = json.JSONDecoder()
-        self._newlines = [m.start() for m in re.finditer("\n", text)]
-
-    def line(self, position: int) -> int:
-        return bisect.bisect_left(self._newlines, position) + 1
+        self._decode = json.JSONDecoder().raw_decode
 
     def skip(self, position: int) -> int:
-        while position < len(self.text) and self.text[position] in " \t\r\n":
-            position += 1
-        return position
+        return _SPACE.match(self.text, position).end()  # type: ignore[union-attr]
 
-    def decode(self, position: int) -> tuple[Any, int]:
-        return self._decoder.raw_decode(self.text, position)
+    def end(self, position: int) -> int:
+        """Where the value at ``position`` ends."""
+        return self._decode(self.text, position)[1]
+
+    def key_lines(self, position: int, line: int) -> dict[str, int]:
+        """The line of each key of the object at ``position``, which is on ``line``."""
+        count = self.text.count
+        return {key: line + count("\n", position, at) for key, at, _v in self.members(position)}
 
     def members(self, position: int) -> Iterator[tuple[str, int, int]]:
         """``(key, key position, value position)`` of the object at ``position``."""
+        text = self.text
         position = self.skip(position + 1)
-        while self.text[position] != "}":
-            key, end = self.decode(position)
+        while text[position] != "}":
+            key, end = self._decode(text, position)
             value_at = self.skip(self.skip(end) + 1)  # past the colon
             yield key, position, value_at
-            _, end = self.decode(value_at)
-            position = self.skip(end)
-            if self.text[position] == ",":
+            position = self.skip(self.end(value_at))
+            if text[position] == ",":
                 position = self.skip(position + 1)
 
     def elements(self, position: int) -> Iterator[int]:
         """The position of each element of the array at ``position``."""
+        text = self.text
         position = self.skip(position + 1)
-        while self.text[position] != "]":
+        while text[position] != "]":
             yield position
-            _, end = self.decode(position)
-            position = self.skip(end)
-            if self.text[position] == ",":
+            position = self.skip(self.end(position))
+            if text[position] == ",":
                 position = self.skip(position + 1)
 
 

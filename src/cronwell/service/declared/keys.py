@@ -45,15 +45,18 @@ TASK_KEYS = tuple(name for name in Task.model_fields if name not in STATE_FIELDS
 SHORTHANDS = ("cron", "every", "at", "daily", "weekly", "monthly")
 READ_ONLY = tuple(sorted({*STATE_FIELDS, "next_run", "schedule_description"}))
 _KNOWN = TASK_KEYS + SHORTHANDS
+_IS_KNOWN = frozenset(_KNOWN)
+_IS_READ_ONLY = frozenset(READ_ONLY)
+_SCHEDULE_KEYS = ("schedule", *SHORTHANDS)
 
 
-def _fields(model: type[BaseModel]) -> tuple[str, ...]:
+def _fields(model: type[BaseModel]) -> frozenset[str]:
     names: list[str] = []
     for name, info in model.model_fields.items():
         names.append(name)
         if info.alias:
             names.append(info.alias)
-    return tuple(names)
+    return frozenset(names)
 
 
 SCHEDULE_KEYS = {
@@ -83,9 +86,9 @@ def check_entry(entry: dict[Any, Any]) -> tuple[dict[str, Any], list[tuple[str |
     for key, value in entry.items():
         if not isinstance(key, str):
             problems.append((None, f"key {key!r} is not a string."))
-        elif key in _KNOWN:
+        elif key in _IS_KNOWN:
             data[key] = value
-        elif key not in READ_ONLY:
+        elif key not in _IS_READ_ONLY:
             problems.append((key, f"unknown key {key!r}{suggest(key, _KNOWN)}"))
     for key, table in (("schedule", SCHEDULE_KEYS), ("action", ACTION_KEYS)):
         value = data.get(key)
@@ -99,7 +102,7 @@ def check_entry(entry: dict[Any, Any]) -> tuple[dict[str, Any], list[tuple[str |
             _known_only(a, ALERT_KEYS, "an alert", "alerts", problems) if isinstance(a, dict) else a
             for a in alerts
         ]
-    given = [key for key in ("schedule", *SHORTHANDS) if key in data]
+    given = [key for key in _SCHEDULE_KEYS if key in data]
     if len(given) != 1:
         found = f" (it has {', '.join(given)})" if given else ""
         problems.append(
@@ -109,8 +112,8 @@ def check_entry(entry: dict[Any, Any]) -> tuple[dict[str, Any], list[tuple[str |
                 f"{', '.join(SHORTHANDS)}{found}.",
             )
         )
-    for key in SHORTHANDS:
-        if key not in data:
+    for key in given:
+        if key == "schedule":
             continue
         value = data.pop(key)
         if len(given) == 1:
@@ -123,14 +126,16 @@ def check_entry(entry: dict[Any, Any]) -> tuple[dict[str, Any], list[tuple[str |
 
 def _known_only(
     value: dict[Any, Any],
-    known: tuple[str, ...],
+    known: frozenset[str],
     what: str,
     key: str,
     problems: list[tuple[str | None, str]],
 ) -> dict[Any, Any]:
-    for name in value:
-        if name not in known:
-            problems.append((key, f"unknown key {name!r} in {what}{suggest(str(name), known)}"))
+    unknown = [name for name in value if name not in known]
+    if not unknown:
+        return dict(value)
+    for name in unknown:
+        problems.append((key, f"unknown key {name!r} in {what}{suggest(str(name), known)}"))
     return {k: v for k, v in value.items() if k in known}
 
 

@@ -48,13 +48,17 @@ class Change:
 @dataclass(slots=True)
 class Plan:
     """What an apply changes: tasks to ``create``, ``update`` and ``delete``, and how many
-    declared tasks are already as declared. ``now`` is when it was made (fire times)."""
+    declared tasks are already as declared. ``now`` is when it was made (fire times).
+    ``declared`` maps the ids of declared tasks to their entries, for the apply to record
+    their digests (:mod:`cronwell.domain.declared`): no change of a task, only a note
+    that lets the next plan skip it."""
 
     create: list[Task] = field(default_factory=list)
     update: list[Change] = field(default_factory=list)
     delete: list[Task] = field(default_factory=list)
     unchanged: int = 0
     now: datetime | None = None
+    declared: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def has_changes(self) -> bool:
