@@ -47,7 +47,7 @@ TABLES = {
     "cronwell_notifications",
     "cronwell_leases",
 }
-HEAD = "0009"
+HEAD = "0008"
 
 
 def make_task(task_id: str, **fields: Any) -> Task:

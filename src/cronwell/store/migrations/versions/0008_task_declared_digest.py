@@ -4,9 +4,9 @@ code), so that a re-apply of an unchanged document reads and compares no task in
 NULL for the tasks stored before: the next apply compares them in full, once, and records
 their digests.
 
-Revision ID: 0009
+Revision ID: 0008
 Revises: 0007
-Create Date: 2026-12-20
+Create Date: 2026-12-07
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009"
+revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
