@@ -7,7 +7,8 @@ written back the same way, in batches, with what follows from them (a retry row,
 task's failure count, an automatic pause); listeners hear of a run once it is stored.
 
 Policies decided here (DESIGN rules 5 to 7): an occurrence later than ``misfire_grace`` is
-``missed``; one that comes while the task is still running follows ``overlap``; a failed
+``missed``; one that comes while ``max_instances`` runs of the task are going follows
+``overlap``; a failed
 or timed-out run gets a ``pending`` retry row (``attempt + 1``, due after the backoff) that
 the engine claims when due; ``timeout`` is handed to the runner.
 
@@ -935,18 +936,16 @@ class LocalDispatcher:
         lateness = (now - fire.scheduled_for).total_seconds()
         if fire.reason == RunReason.SCHEDULE and lateness > task.misfire_grace:
             return RunStatus.MISSED, RunReason.LATE
-        running = self._running[task.id]
-        if running == 0 or fire.reason not in _SCHEDULED:
+        if self._running[task.id] < task.max_instances or fire.reason not in _SCHEDULED:
             return RunStatus.RUNNING, fire.reason
-        if task.overlap == "allow":
-            if running < task.max_instances:
-                return RunStatus.RUNNING, fire.reason
-            return RunStatus.SKIPPED, RunReason.MAX_INSTANCES
+        # max_instances runs of the task are going: the overlap policy decides
         if task.overlap == "queue_one" and task.id not in self._queued:
             self._queued[task.id] = (fire, -1)  # reserved; the row id comes after the insert
             return RunStatus.PENDING, RunReason.QUEUED
         if task.overlap == "replace":
             return RunStatus.RUNNING, RunReason.REPLACED
+        if task.max_instances > 1 or task.overlap == "allow":
+            return RunStatus.SKIPPED, RunReason.MAX_INSTANCES
         return RunStatus.SKIPPED, RunReason.OVERLAP
 
     def _supersede(
@@ -974,10 +973,13 @@ class LocalDispatcher:
             ).start()
 
     def _start_queued_if_idle(self, task_id: str) -> None:
-        """Start the run queued behind ``task_id``'s running one once nothing of it runs."""
+        """Start the run queued behind ``task_id``'s running ones once a slot is free
+        (fewer than ``max_instances`` run)."""
         with self._lock:
             queued = self._queued.get(task_id)
-            if queued is None or queued[1] < 0 or self._running[task_id] > 0:
+            if queued is None or queued[1] < 0:
+                return
+            if self._running[task_id] >= queued[0].task.max_instances:
                 return
             if self._stopping.is_set():
                 return

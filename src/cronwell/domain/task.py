@@ -78,7 +78,12 @@ class Task(BaseModel):
     start_date: datetime | None = None
     end_date: datetime | None = None
     jitter: float = Field(0.0, description="Up to this many seconds of random delay per run.")
-    max_instances: int = Field(1, ge=1, description="Runs of this task allowed at once.")
+    max_instances: int = Field(
+        1,
+        ge=1,
+        description="Runs of this task allowed at once; an occurrence that comes when that "
+        "many are going follows overlap.",
+    )
     misfire_grace: float = Field(
         DEFAULT_MISFIRE_GRACE,
         description="Seconds an occurrence may start late before it is recorded as missed.",
@@ -97,8 +102,9 @@ class Task(BaseModel):
     )
     overlap: Overlap = Field(
         "skip",
-        description="When an occurrence comes while a run of the task is still going: "
-        "'allow' (up to max_instances), 'skip', 'queue_one', 'replace'.",
+        description="When an occurrence comes while max_instances runs of the task are "
+        "still going: 'skip' it, 'queue_one' more to start when a run ends, 'replace' the "
+        "running one (max_instances 1 only); 'allow' is 'skip' by another name.",
     )
     catchup: Catchup = Field(
         "latest",
@@ -198,6 +204,12 @@ class Task(BaseModel):
                 f"for shell commands and Python functions with isolation='process'; this "
                 f"action ({self.action.summary()}) cannot be stopped. Use 'skip' or "
                 "'queue_one', or run the function in a child process."
+            )
+        if self.overlap == "replace" and self.max_instances > 1:
+            raise InvalidTaskError(
+                f"Task {self.id!r}: overlap='replace' stops the running run for the new one, "
+                f"which says nothing about which of max_instances={self.max_instances} runs to "
+                "stop. Use max_instances=1 with 'replace', or 'skip' or 'queue_one'."
             )
         if self.catchup_window is not None and self.catchup != "all":
             raise InvalidTaskError(
