@@ -46,6 +46,7 @@ from cronwell.runtime.alerts import AlertsMixin
 from cronwell.runtime.compat import ApschedulerCompat
 from cronwell.runtime.declared import Declarations, check_app_source, sync_source, sync_tasks
 from cronwell.runtime.declaring import DeclarationChecks
+from cronwell.runtime.defaults import TaskDefaults
 from cronwell.runtime.functions import display_name, function_reference
 from cronwell.runtime.maintenance import FUNCTION as MAINTENANCE_FUNCTION
 from cronwell.runtime.maintenance import maintenance_task, prune_history
@@ -76,6 +77,11 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
     other APScheduler-style calls) are gathered, not stored, and :meth:`start` makes the
     database hold exactly them for ``source``: a task no longer declared is deleted (its
     run history stays). See :mod:`cronwell.runtime.declared`.
+
+    ``task_defaults`` (task fields: ``{"retries": 3, "timeout": "10m", "overlap":
+    "queue_one"}``) and APScheduler's ``job_defaults`` (``coalesce``, ``max_instances``,
+    ``misfire_grace_time``, with APScheduler's meaning) fill what the tasks this object
+    declares leave out; see :mod:`cronwell.runtime.defaults`.
     """
 
     def __init__(
@@ -90,8 +96,11 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
         instance_id: str | None = None,
         declared: bool = False,
         source: str = DEFAULT_SOURCE,
+        task_defaults: Mapping[str, Any] | None = None,
+        job_defaults: Mapping[str, Any] | None = None,
     ) -> None:
         self.source = check_app_source(source)
+        self._task_defaults = TaskDefaults(task_defaults, job_defaults)
         # a bad zone is named as the caller gave it: the argument, the settings object,
         # or the environment variable
         where = "CRONWELL_TIMEZONE"
@@ -259,6 +268,9 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
             self.alerting.scheduler_event(
                 AlertEvent.STOPPED, f"cronwell stopped ({self.settings.instance_id})"
             )
+            # delivered before returning: a process often exits right after, and the
+            # delivery thread with it
+            self.alerting.notifier.flush()
 
     def close(self) -> None:
         """Shut down and release the database and runner resources."""
@@ -401,8 +413,10 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
             action = ShellAction(command=shell)
         elif http is not None:
             action = HttpAction(url=http)
-        data = {"id": task, "schedule": _as_schedule(schedule), "action": action, **fields}
-        if self._ran_and_removed(task, data["schedule"]):
+        as_schedule = _as_schedule(schedule)
+        data = {"id": task, "schedule": as_schedule, "action": action}
+        data.update(self._task_defaults.apply(fields))
+        if self._ran_and_removed(task, as_schedule):
             return self.service.build(data)
         try:
             return self._store_task(data, replace_existing)
@@ -418,6 +432,7 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
         invalid task or a taken id stores nothing). For fleets of generated tasks, where
         :meth:`add_task` per task would cost one transaction each. With ``declared=True``
         and before :meth:`start`, they are gathered as :meth:`add_task` gathers one."""
+        tasks = [self._with_defaults(task) for task in tasks]
         if self._declarations is not None:
             return self._declarations.add_all([self._service.build(task) for task in tasks])
         return self.service.create_many(tasks, source=self.source)
@@ -436,6 +451,7 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
         tasks never are. Updated tasks keep their history and failure state; a second call
         with the same tasks changes nothing; an invalid one stores nothing."""
         name = sync_source(source, self.source, gathering=self._declarations is not None)
+        tasks = [self._with_defaults(task) for task in tasks]
         return sync_tasks(self.service, self.registry, tasks, source=name, prune=prune)
 
     # -- operating on tasks ---------------------------------------------------------------
@@ -533,6 +549,11 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
         if self.store.has_schema():
             return self.service.plan(definitions, **options)
         return self._service.plan(definitions, empty=True, **options)
+
+    def _with_defaults(self, task: Task | Mapping[str, Any]) -> Task | dict[str, Any]:
+        """A dict with the scheduler-wide defaults of what it leaves out; a whole task as
+        it is."""
+        return task if isinstance(task, Task) else self._task_defaults.apply(dict(task))
 
     def _ran_and_removed(self, task_id: str, schedule: Schedule) -> bool:
         """A one-off stored at once that already ran and was removed, declared again; the
