@@ -206,6 +206,7 @@ class Notifier:
         self._thread: threading.Thread | None = None
         self._closing = False
         self._drained = False  # close() has recorded what was left; nothing more is queued
+        self._busy = 0  # jobs taken off the heap and not yet done with
         self._deadline: float | None = None
         self._sent = 0
         self._failed = 0
@@ -284,6 +285,20 @@ class Notifier:
             channel=target,
         )
 
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait up to ``timeout`` seconds for everything queued so far (retries included)
+        to be delivered or given up on; False if some is still queued then. A stopping
+        process calls it so that its last notices are not lost with its daemon thread."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._heap or self._busy:
+                remaining = deadline - time.monotonic()
+                thread = self._thread
+                if remaining <= 0 or thread is None or not thread.is_alive():
+                    return False
+                self._cond.wait(remaining)
+        return True
+
     def close(self, timeout: float = 5.0) -> None:
         """Deliver what is queued (retries included) for up to ``timeout`` seconds, then
         stop; what is still queued is recorded failed. An attempt in flight at the deadline
@@ -318,6 +333,7 @@ class Notifier:
                 if self._heap:
                     head = self._heap[0]
                     if head.due <= now:
+                        self._busy += 1
                         return heapq.heappop(self._heap).job
                     wake = head.due
                 elif self._closing:
@@ -342,6 +358,10 @@ class Notifier:
                 logger.exception(
                     "Alert delivery failed unexpectedly", extra={"action": "alert_error"}
                 )
+            finally:
+                with self._cond:
+                    self._busy -= 1
+                    self._cond.notify_all()
 
     def _expand(self, job: _Send) -> None:
         try:
