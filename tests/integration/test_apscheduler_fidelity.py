@@ -102,11 +102,18 @@ def test_queue_one_waits_for_a_free_slot_of_max_instances(cw: Cronwell) -> None:
     assert started[0].status is RunStatus.SUCCEEDED
 
 
-def test_replace_needs_one_instance(cw: Cronwell) -> None:
-    with pytest.raises(Exception, match="max_instances"):
-        cw.add_task(
-            "both", schedule=every(minutes=1), shell="true", overlap="replace", max_instances=2
-        )
+def test_replace_stops_the_runs_going_once_max_instances_run(cw: Cronwell) -> None:
+    collected = RunCollector()
+    cw.on_run(collected)
+    cw.add_task(
+        "newest", schedule=every(seconds=0.3), shell="sleep 30", overlap="replace", max_instances=2
+    )
+    cw.start()
+    replaced = collected.wait_for(
+        2, "newest", predicate=lambda r: r.reason == "replaced", timeout=15
+    )
+    assert {r.status for r in replaced} == {RunStatus.INTERRUPTED}
+    assert not any(r.status is RunStatus.SKIPPED for r in cw.runs("newest", limit=50))
 
 
 # -- defaults -----------------------------------------------------------------------------

@@ -86,9 +86,14 @@ class TaskDefaults:
         self.fields = fields
         self._check()
 
+    @property
+    def active(self) -> bool:
+        """Whether there is any default to apply."""
+        return bool(self.fields) or self.coalesce is not None
+
     def apply(self, data: dict[str, Any]) -> dict[str, Any]:
         """``data`` (a declaration's fields) with the defaults of what it leaves out."""
-        if not self.fields and self.coalesce is None:
+        if not self.active:
             return data
         merged = {**self.fields, **data}
         if self.coalesce is not None and "catchup" not in data:
