@@ -42,6 +42,7 @@ from cronwell.clock import Clock
 from cronwell.dispatch.cancel import revoked
 from cronwell.dispatch.outage import RETRY_DELAY, Outage, OutageWriter, drain
 from cronwell.dispatch.pool import WorkerPool
+from cronwell.domain.delivery import Result
 from cronwell.domain.durations import format_duration
 from cronwell.domain.policies import FAILURES, backoff_delay, should_retry
 from cronwell.domain.run import Run, RunReason, RunStatus, occurrence_key
@@ -68,6 +69,7 @@ class RunOutcome:
     ``failures_before``/``failures`` count the task's failed occurrences in a row before and
     after this run; ``retrying`` says another attempt is scheduled; ``task`` is ``None`` for
     rows recorded without running (missed, skipped) when the caller had no task at hand.
+    ``results`` are what a succeeded run of a task with ``deliver`` targets delivers.
     """
 
     run: Run
@@ -76,6 +78,7 @@ class RunOutcome:
     failures_before: int = 0
     failures: int = 0
     auto_paused: bool = False
+    results: tuple[Result, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +158,7 @@ class _Finished:
     # the action returned: its slot is freed by the writer (see _settle), unless the
     # watchdog already recorded the run timed out, in which case this result is dropped
     returned: bool = False
+    results: tuple[Result, ...] = ()  # for the task's deliver targets
 
     @property
     def run_id(self) -> int:
@@ -175,6 +179,7 @@ class _Returned(NamedTuple):
     reason: str | None
     finished_at: datetime
     returned: bool = True  # as _Finished.returned: its slot is the writer's to free
+    results: tuple[Result, ...] = ()  # as _Finished.results
 
     @property
     def task(self) -> Task:
@@ -691,6 +696,7 @@ class LocalDispatcher:
             item.reason,
             returned=True,
             finished_at=item.finished_at,
+            results=item.results,
         )
 
     def _write_one_finished(self, item: _Finished) -> None:
@@ -753,7 +759,11 @@ class LocalDispatcher:
         if retries:  # first, and retried through outages: a lost retry is a lost run
             self._with_retry("insert_retries", lambda: self._store.insert_runs(retries))
             self._on_task_change()  # the engine looks for due retries
-        outcomes += self._count_results([(item.run, item.task) for item in counted])
+        counted_outcomes = self._count_results([(item.run, item.task) for item in counted])
+        outcomes += [
+            replace(outcome, results=item.results) if item.results else outcome
+            for item, outcome in zip(counted, counted_outcomes, strict=True)
+        ]
         self._tell_outcomes(outcomes)
 
     def _count_results(self, counted: list[tuple[Run, Task]]) -> list[RunOutcome]:
@@ -1137,7 +1147,15 @@ class LocalDispatcher:
             outcome = replace(outcome, status=RunStatus.INTERRUPTED)
         elif self._stopping.is_set() and outcome.status is RunStatus.INTERRUPTED:
             reason = RunReason.SHUTDOWN
-        return _Returned(run_id, started, outcome, dict(ctx.counters), reason, self._clock.now())
+        return _Returned(
+            run_id,
+            started,
+            outcome,
+            dict(ctx.counters),
+            reason,
+            self._clock.now(),
+            results=tuple(ctx.results) if ctx.results else (),
+        )
 
     def _finished(
         self,
@@ -1149,6 +1167,7 @@ class LocalDispatcher:
         *,
         returned: bool = False,
         finished_at: datetime | None = None,
+        results: tuple[Result, ...] = (),
     ) -> _Finished:
         fire = started.fire
         finished_at = finished_at or self._clock.now()
@@ -1188,7 +1207,7 @@ class LocalDispatcher:
             reason=reason,
         )
         exception_type = getattr(outcome, "exception_type", None)
-        return _Finished(update, run, fire.task, exception_type, returned)
+        return _Finished(update, run, fire.task, exception_type, returned, results)
 
     def _interrupted(self, run_id: int, started: _Started) -> _Finished:
         outcome = Outcome(status=RunStatus.INTERRUPTED, error="stopped by a shutdown")

@@ -41,6 +41,7 @@ from cronwell.errors import ConfigError, ConflictError, InvalidTaskError, Schedu
 from cronwell.notify.alerting import Alerting
 from cronwell.notify.delivery import Notifier
 from cronwell.notify.message import TemplateSet
+from cronwell.notify.results import ResultDelivery
 from cronwell.runners import HttpRunner, PythonRunner, Runners, ShellRunner, resolve_function
 from cronwell.runtime.alerts import AlertsMixin
 from cronwell.runtime.compat import ApschedulerCompat
@@ -200,6 +201,13 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
             alerts=lambda: (notifier.sent, notifier.failed),
         )
         self.dispatcher.add_outcome_listener(self.metrics.on_outcome, self.metrics.on_grid)
+        # results of successful runs (Task.deliver) and notify(): a notifier of their own
+        self.result_delivery = ResultDelivery(
+            Notifier(channels=self.settings.channels, clock=self.clock, record=self._log_delivery),
+            on_failed=self.alerting.delivery_failed,
+        )
+        results = self.result_delivery
+        self.dispatcher.add_outcome_listener(results.on_outcome, results.on_grid)
         # last: a one-off is removed once the others have heard of its final run
         one_offs = self.engine.one_offs
         self.dispatcher.add_outcome_listener(one_offs.on_outcome, one_offs.on_grid)
@@ -264,6 +272,8 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
         self.engine.stop()
         self.dispatcher.shutdown(wait=wait, grace=self.settings.shutdown_grace)
         self.alerting.stop()
+        # the results of the last runs go out before the process may exit
+        self.result_delivery.flush()
         if was_running:
             self.alerting.scheduler_event(
                 AlertEvent.STOPPED, f"cronwell stopped ({self.settings.instance_id})"
@@ -275,6 +285,7 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
     def close(self) -> None:
         """Shut down and release the database and runner resources."""
         self.shutdown(wait=True)
+        self.result_delivery.close()  # before the alerts: a lost result alerts
         self.alerting.close()
         self._runners.close()
         if self._ready and not self.store.read_only:
@@ -432,7 +443,7 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
         invalid task or a taken id stores nothing). For fleets of generated tasks, where
         :meth:`add_task` per task would cost one transaction each. With ``declared=True``
         and before :meth:`start`, they are gathered as :meth:`add_task` gathers one."""
-        tasks = [self._with_defaults(task) for task in tasks]
+        tasks = self._with_defaults(tasks)
         if self._declarations is not None:
             return self._declarations.add_all([self._service.build(task) for task in tasks])
         return self.service.create_many(tasks, source=self.source)
@@ -451,7 +462,7 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
         tasks never are. Updated tasks keep their history and failure state; a second call
         with the same tasks changes nothing; an invalid one stores nothing."""
         name = sync_source(source, self.source, gathering=self._declarations is not None)
-        tasks = [self._with_defaults(task) for task in tasks]
+        tasks = self._with_defaults(tasks)
         return sync_tasks(self.service, self.registry, tasks, source=name, prune=prune)
 
     # -- operating on tasks ---------------------------------------------------------------
@@ -520,6 +531,7 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
         with self._ready_lock:
             if not self._ready:
                 self.alerting.start_delivery()
+                self.result_delivery.start()
                 self.store.upgrade()
                 # known to others, so runs this process leaves behind if it dies are found;
                 # a process that cannot write the database runs nothing to be found
@@ -550,10 +562,12 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
             return self.service.plan(definitions, **options)
         return self._service.plan(definitions, empty=True, **options)
 
-    def _with_defaults(self, task: Task | Mapping[str, Any]) -> Task | dict[str, Any]:
-        """A dict with the scheduler-wide defaults of what it leaves out; a whole task as
-        it is."""
-        return task if isinstance(task, Task) else self._task_defaults.apply(dict(task))
+    def _with_defaults(self, tasks: Iterable[Any]) -> Iterable[Any]:
+        """``tasks`` with the scheduler-wide defaults of what each dict leaves out; whole
+        tasks, and anything else (which the call then refuses), as they are."""
+        if not self._task_defaults.active or isinstance(tasks, Task | Mapping):
+            return tasks
+        return [self._task_defaults.apply(dict(t)) if isinstance(t, Mapping) else t for t in tasks]
 
     def _ran_and_removed(self, task_id: str, schedule: Schedule) -> bool:
         """A one-off stored at once that already ran and was removed, declared again; the
