@@ -332,6 +332,7 @@ EVERYTHING = """
     long_running = "20m"
     long_running_factor = 3
     alerts = ["dev", { to = "json://127.0.0.1:9/x", events = ["succeeded", "failed"] }]
+    deliver = ["dev", { to = "file:///srv/summaries/", format = "json" }]
 
     [tasks.action]
     kind = "python"

@@ -132,6 +132,8 @@ def policy_line(task: Task) -> str:
     from cronwell.domain.durations import format_duration
 
     parts = [f"overlap {task.overlap}", f"catch-up {task.catchup}"]
+    if task.max_instances > 1:
+        parts[0] += f" beyond {task.max_instances} at once"
     if task.timeout:
         parts.append(f"timeout {format_duration(task.timeout)}")
     if task.retries:

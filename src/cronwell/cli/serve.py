@@ -85,6 +85,7 @@ def serve(
         )
     if files is not None:
         files.check()  # a file with problems stops the start before the database is opened
+    # bound first: a port held by another process stops the start before anything runs
     api = None if no_api else ApiServer(cw, host, port, reload=files)
     cw.store.check()
     cw.service  # noqa: B018 - opens the database and applies migrations
@@ -98,6 +99,8 @@ def serve(
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    # the service is up before it schedules: /readyz answers 503 until the engine runs
+    api_url = api.start() if api is not None else None
     cw.start()
     where = cw.store.sqlite_path or cw.store.display_url
     console.print(
@@ -110,10 +113,9 @@ def serve(
             markup=False,
         )
     console.print(cw.summary(), highlight=False, markup=False)
-    if api is not None:
-        base = api.start()
-        console.print(f"API on {base}/api/v1 (health: /healthz)", markup=False)
-        console.print(f"Dashboard on {base}/", markup=False)
+    if api_url is not None:
+        console.print(f"API on {api_url}/api/v1 (health: /healthz)", markup=False)
+        console.print(f"Dashboard on {api_url}/", markup=False)
     freeze_startup_heap()  # all that is up now lives as long as this process
     watcher = FileWatcher(files) if watch and files is not None else None
     if watcher is not None:

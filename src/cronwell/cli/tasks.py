@@ -76,7 +76,7 @@ def tasks_show(
     """Show one task, its next fire times and its latest runs."""
     from cronwell.domain.action import HttpAction
     from cronwell.domain.masking import mask_headers
-    from cronwell.notify.redact import public_task
+    from cronwell.notify.redact import public_task, redacted_task
 
     cw = open_cronwell(existing=True)
     task = cw.service.get(task_id)
@@ -113,6 +113,10 @@ def tasks_show(
     console.print(f"stats:    {stats_line(stats)}", markup=False)
     if task.tags:
         console.print(f"tags:     {', '.join(task.tags)}", markup=False)
+    if task.deliver:
+        shown_task = redacted_task(task)
+        targets = ", ".join(f"{t.to} ({t.format})" for t in shown_task.deliver)
+        console.print(f"deliver:  {targets}", markup=False)
     console.print("next:")
     for index, time in enumerate(preview.times):
         mark = "  (moved by DST)" if index in preview.dst_adjusted else ""

@@ -7,7 +7,8 @@ written back the same way, in batches, with what follows from them (a retry row,
 task's failure count, an automatic pause); listeners hear of a run once it is stored.
 
 Policies decided here (DESIGN rules 5 to 7): an occurrence later than ``misfire_grace`` is
-``missed``; one that comes while the task is still running follows ``overlap``; a failed
+``missed``; one that comes while ``max_instances`` runs of the task are going follows
+``overlap``; a failed
 or timed-out run gets a ``pending`` retry row (``attempt + 1``, due after the backoff) that
 the engine claims when due; ``timeout`` is handed to the runner.
 
@@ -41,6 +42,7 @@ from cronwell.clock import Clock
 from cronwell.dispatch.cancel import revoked
 from cronwell.dispatch.outage import RETRY_DELAY, Outage, OutageWriter, drain
 from cronwell.dispatch.pool import WorkerPool
+from cronwell.domain.delivery import Result
 from cronwell.domain.durations import format_duration
 from cronwell.domain.policies import FAILURES, backoff_delay, should_retry
 from cronwell.domain.run import Run, RunReason, RunStatus, occurrence_key
@@ -67,6 +69,7 @@ class RunOutcome:
     ``failures_before``/``failures`` count the task's failed occurrences in a row before and
     after this run; ``retrying`` says another attempt is scheduled; ``task`` is ``None`` for
     rows recorded without running (missed, skipped) when the caller had no task at hand.
+    ``results`` are what a succeeded run of a task with ``deliver`` targets delivers.
     """
 
     run: Run
@@ -75,6 +78,7 @@ class RunOutcome:
     failures_before: int = 0
     failures: int = 0
     auto_paused: bool = False
+    results: tuple[Result, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +158,7 @@ class _Finished:
     # the action returned: its slot is freed by the writer (see _settle), unless the
     # watchdog already recorded the run timed out, in which case this result is dropped
     returned: bool = False
+    results: tuple[Result, ...] = ()  # for the task's deliver targets
 
     @property
     def run_id(self) -> int:
@@ -174,6 +179,7 @@ class _Returned(NamedTuple):
     reason: str | None
     finished_at: datetime
     returned: bool = True  # as _Finished.returned: its slot is the writer's to free
+    results: tuple[Result, ...] = ()  # as _Finished.results
 
     @property
     def task(self) -> Task:
@@ -690,6 +696,7 @@ class LocalDispatcher:
             item.reason,
             returned=True,
             finished_at=item.finished_at,
+            results=item.results,
         )
 
     def _write_one_finished(self, item: _Finished) -> None:
@@ -752,7 +759,11 @@ class LocalDispatcher:
         if retries:  # first, and retried through outages: a lost retry is a lost run
             self._with_retry("insert_retries", lambda: self._store.insert_runs(retries))
             self._on_task_change()  # the engine looks for due retries
-        outcomes += self._count_results([(item.run, item.task) for item in counted])
+        counted_outcomes = self._count_results([(item.run, item.task) for item in counted])
+        outcomes += [
+            replace(outcome, results=item.results) if item.results else outcome
+            for item, outcome in zip(counted, counted_outcomes, strict=True)
+        ]
         self._tell_outcomes(outcomes)
 
     def _count_results(self, counted: list[tuple[Run, Task]]) -> list[RunOutcome]:
@@ -935,18 +946,16 @@ class LocalDispatcher:
         lateness = (now - fire.scheduled_for).total_seconds()
         if fire.reason == RunReason.SCHEDULE and lateness > task.misfire_grace:
             return RunStatus.MISSED, RunReason.LATE
-        running = self._running[task.id]
-        if running == 0 or fire.reason not in _SCHEDULED:
+        if self._running[task.id] < task.max_instances or fire.reason not in _SCHEDULED:
             return RunStatus.RUNNING, fire.reason
-        if task.overlap == "allow":
-            if running < task.max_instances:
-                return RunStatus.RUNNING, fire.reason
-            return RunStatus.SKIPPED, RunReason.MAX_INSTANCES
+        # max_instances runs of the task are going: the overlap policy decides
         if task.overlap == "queue_one" and task.id not in self._queued:
             self._queued[task.id] = (fire, -1)  # reserved; the row id comes after the insert
             return RunStatus.PENDING, RunReason.QUEUED
         if task.overlap == "replace":
             return RunStatus.RUNNING, RunReason.REPLACED
+        if task.max_instances > 1 or task.overlap == "allow":
+            return RunStatus.SKIPPED, RunReason.MAX_INSTANCES
         return RunStatus.SKIPPED, RunReason.OVERLAP
 
     def _supersede(
@@ -974,10 +983,13 @@ class LocalDispatcher:
             ).start()
 
     def _start_queued_if_idle(self, task_id: str) -> None:
-        """Start the run queued behind ``task_id``'s running one once nothing of it runs."""
+        """Start the run queued behind ``task_id``'s running ones once a slot is free
+        (fewer than ``max_instances`` run)."""
         with self._lock:
             queued = self._queued.get(task_id)
-            if queued is None or queued[1] < 0 or self._running[task_id] > 0:
+            if queued is None or queued[1] < 0:
+                return
+            if self._running[task_id] >= queued[0].task.max_instances:
                 return
             if self._stopping.is_set():
                 return
@@ -1135,7 +1147,15 @@ class LocalDispatcher:
             outcome = replace(outcome, status=RunStatus.INTERRUPTED)
         elif self._stopping.is_set() and outcome.status is RunStatus.INTERRUPTED:
             reason = RunReason.SHUTDOWN
-        return _Returned(run_id, started, outcome, dict(ctx.counters), reason, self._clock.now())
+        return _Returned(
+            run_id,
+            started,
+            outcome,
+            dict(ctx.counters),
+            reason,
+            self._clock.now(),
+            results=tuple(ctx.results) if ctx.results else (),
+        )
 
     def _finished(
         self,
@@ -1147,6 +1167,7 @@ class LocalDispatcher:
         *,
         returned: bool = False,
         finished_at: datetime | None = None,
+        results: tuple[Result, ...] = (),
     ) -> _Finished:
         fire = started.fire
         finished_at = finished_at or self._clock.now()
@@ -1186,7 +1207,7 @@ class LocalDispatcher:
             reason=reason,
         )
         exception_type = getattr(outcome, "exception_type", None)
-        return _Finished(update, run, fire.task, exception_type, returned)
+        return _Finished(update, run, fire.task, exception_type, returned, results)
 
     def _interrupted(self, run_id: int, started: _Started) -> _Finished:
         outcome = Outcome(status=RunStatus.INTERRUPTED, error="stopped by a shutdown")

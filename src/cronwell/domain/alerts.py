@@ -30,6 +30,9 @@ class AlertEvent(StrEnum):
     CONFIG_REJECTED = "config_rejected"  # a reload of `serve --tasks` files was refused
     SUMMARY = "summary"  # the schedule summary posted at start
     TEST = "test"  # `cronwell alerts test`
+    RESULT = "result"  # a task's result delivered (Task.deliver), not an alert
+    MESSAGE = "message"  # sent by application code (Cronwell.notify), not an alert
+    DELIVERY_FAILED = "delivery_failed"  # a result could not be delivered after its retries
 
 
 DEFAULT_EVENTS = frozenset(
@@ -59,6 +62,9 @@ SEVERITY: dict[AlertEvent, Severity] = {
     AlertEvent.CONFIG_REJECTED: "warning",
     AlertEvent.SUMMARY: "info",
     AlertEvent.TEST: "info",
+    AlertEvent.RESULT: "info",
+    AlertEvent.MESSAGE: "info",
+    AlertEvent.DELIVERY_FAILED: "failure",
 }
 
 

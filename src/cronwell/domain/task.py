@@ -22,6 +22,7 @@ from pydantic_core import from_json
 
 from cronwell.domain.action import Action
 from cronwell.domain.alerts import AlertTarget
+from cronwell.domain.delivery import DeliveryTarget
 from cronwell.domain.durations import parse_duration
 from cronwell.domain.policies import Catchup, Overlap
 from cronwell.domain.run import Run
@@ -78,7 +79,12 @@ class Task(BaseModel):
     start_date: datetime | None = None
     end_date: datetime | None = None
     jitter: float = Field(0.0, description="Up to this many seconds of random delay per run.")
-    max_instances: int = Field(1, ge=1, description="Runs of this task allowed at once.")
+    max_instances: int = Field(
+        1,
+        ge=1,
+        description="Runs of this task allowed at once; an occurrence that comes when that "
+        "many are going follows overlap.",
+    )
     misfire_grace: float = Field(
         DEFAULT_MISFIRE_GRACE,
         description="Seconds an occurrence may start late before it is recorded as missed.",
@@ -97,8 +103,9 @@ class Task(BaseModel):
     )
     overlap: Overlap = Field(
         "skip",
-        description="When an occurrence comes while a run of the task is still going: "
-        "'allow' (up to max_instances), 'skip', 'queue_one', 'replace'.",
+        description="When an occurrence comes while max_instances runs of the task are "
+        "still going: 'skip' it, 'queue_one' more to start when a run ends, or 'replace' "
+        "(stop the runs going and start it); 'allow' is 'skip' by another name.",
     )
     catchup: Catchup = Field(
         "latest",
@@ -124,6 +131,12 @@ class Task(BaseModel):
         default_factory=list,
         description="Where this task's alerts go, besides the default channels: channel "
         "names or Apprise URLs, each with the events it wants.",
+    )
+    deliver: list[DeliveryTarget] = Field(
+        default_factory=list,
+        description="Where each successful run's result goes (what the action returned or "
+        "passed to ctx.deliver, a command's output): Apprise URLs, channel names or "
+        "file:/// folders, each with its format. A failed delivery never fails the run.",
     )
     # -- state kept by cronwell, not part of the definition --
     paused_reason: str | None = None
@@ -173,10 +186,10 @@ class Task(BaseModel):
             raise InvalidTaskError(f"{info.field_name} must be longer than zero.")
         return seconds
 
-    @field_validator("alerts", mode="before")
+    @field_validator("alerts", "deliver", mode="before")
     @classmethod
-    def _alert_shorthand(cls, value: Any) -> Any:
-        """``"dev"`` stands for ``{"to": "dev"}`` (the default events)."""
+    def _target_shorthand(cls, value: Any) -> Any:
+        """``"dev"`` stands for ``{"to": "dev"}`` (the default events, or format)."""
         if isinstance(value, list):
             return [{"to": item} if isinstance(item, str) else item for item in value]
         return value
@@ -380,6 +393,8 @@ def _stored_fields(definition: dict[str, Any]) -> dict[str, Any]:
     data["action"] = _shared(_ACTIONS, "action", definition["action"])
     if definition.get("alerts"):
         data["alerts"] = [AlertTarget.model_validate(a) for a in definition["alerts"]]
+    if definition.get("deliver"):
+        data["deliver"] = [DeliveryTarget.model_validate(d) for d in definition["deliver"]]
     for name in ("start_date", "end_date"):
         if isinstance(data.get(name), str):
             data[name] = datetime.fromisoformat(data[name])

@@ -19,7 +19,7 @@ from cronwell.domain.alerts import DEFAULT_EVENTS, Alert, AlertEvent, state_even
 from cronwell.domain.durations import format_duration
 from cronwell.domain.run import Run
 from cronwell.domain.task import Task
-from cronwell.notify.delivery import Notifier
+from cronwell.notify.delivery import DeliveryRecord, Notifier
 from cronwell.notify.redact import redact_url
 from cronwell.settings import Settings
 from cronwell.store import Store
@@ -304,6 +304,33 @@ class Alerting:
         targets = self._settings.scheduler_channels
         if targets:
             self.notifier.send(Alert(event=event, title=text, details=details), targets)
+
+    def delivery_failed(self, task: Task, run: Run, record: DeliveryRecord) -> None:
+        """A result of ``run`` was given up on after its retries: alert as a failed run
+        does, to the task's targets that want ``failed`` (or ``delivery_failed``) and the
+        alert channels. The run itself stays as it is."""
+        targets = [
+            target.to
+            for target in task.alerts
+            if target.wants(AlertEvent.FAILED) or target.wants(AlertEvent.DELIVERY_FAILED)
+        ]
+        targets = list(dict.fromkeys([*targets, *self._settings.alert_channels]))
+        if not targets:
+            return
+        alert = Alert(
+            event=AlertEvent.DELIVERY_FAILED,
+            title=f"{task.name}: result not delivered to {record.target}",
+            task_id=task.id,
+            task_name=task.name,
+            schedule=task.schedule.describe(),
+            occurrence=run.scheduled_for.astimezone(task.tz),
+            attempt=run.attempt,
+            error=record.error,
+            run_id=run.id,
+            link=self._link(run.id),
+            details={"target": record.target, "delivery attempts": record.attempts},
+        )
+        self.notifier.send(alert, targets)
 
     def post_summary(self, summary: str) -> None:
         """The schedule summary to ``summary_channel`` (the Discord bot seed's start post)."""

@@ -1,7 +1,9 @@
-"""Delivering alerts through Apprise without ever blocking or failing a run.
+"""Delivering alerts (and task results, and application messages) through Apprise without
+ever blocking or failing a run.
 
-:meth:`Notifier.send` only puts the alert on a queue. One background thread renders it,
-resolves its targets (channel names or Apprise URLs) and delivers to each URL, retrying a
+:meth:`Notifier.send` only puts the alert on a queue (:meth:`Notifier.deliver` a message
+already rendered). One background thread renders it, resolves its targets (channel names,
+Apprise URLs, or ``file:///`` paths, written atomically) and delivers to each, retrying a
 failed delivery with exponential backoff. Retries wait in a priority queue keyed by their
 due time, so a failing target never holds back the others while it waits; a target that
 hangs delays the others by at most ``timeout`` seconds per attempt. Every (alert, URL) ends
@@ -15,8 +17,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -25,26 +26,18 @@ from typing import TYPE_CHECKING, Any, Literal
 from cronwell.clock import Clock
 from cronwell.domain.alerts import Alert
 from cronwell.errors import ConfigError
-from cronwell.notify.discord import (
-    COLOURS,
-    escape_mentions,
-    is_discord_url,
-    prepare_discord_url,
-)
+from cronwell.notify.discord import escape_mentions, is_discord_url, prepare_discord_url
+from cronwell.notify.files import is_file_url, write_file
 from cronwell.notify.message import Rendered, TemplateSet, render
-from cronwell.notify.redact import RedactingFilter, URLRegistry, redact_url
+from cronwell.notify.plumbing import KNOWN_URLS, apprise_asset, capturing, install_log_redaction
+from cronwell.notify.redact import redact_url
+
+__all__ = ["KNOWN_URLS", "DeliveryRecord", "Notifier", "apprise_asset", "install_log_redaction"]
 
 if TYPE_CHECKING:
     import apprise
 
 logger = logging.getLogger(__name__)
-
-#: Every URL any notifier has seen; the filter on Apprise's logger hides their secrets.
-KNOWN_URLS = URLRegistry()
-_FILTERED_LOGGERS = ("apprise", "urllib3.connectionpool")
-_install_lock = threading.Lock()
-_installed = False
-_capture = threading.local()
 
 
 @dataclass(frozen=True)
@@ -66,72 +59,20 @@ class DeliveryRecord:
     channel: str | None = None
 
 
-class _ApprisePlumbing(logging.Filter):
-    """On Apprise's logger: hides known URLs' secrets (via :class:`RedactingFilter`) and
-    copies warnings from the thread that asked into that thread's capture list, so a failed
-    delivery can say why."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._redact = RedactingFilter(KNOWN_URLS)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        self._redact.filter(record)
-        buffer: list[str] | None = getattr(_capture, "buffer", None)
-        if buffer is not None and record.levelno >= logging.WARNING:
-            buffer.append(record.getMessage())
-        return True
-
-
-def install_log_redaction() -> None:
-    """Attach the redacting filter to the ``apprise``, ``urllib3.connectionpool`` and this
-    module's loggers (once per process)."""
-    global _installed
-    with _install_lock:
-        if _installed:
-            return
-        plumbing = _ApprisePlumbing()
-        for name in _FILTERED_LOGGERS:
-            logging.getLogger(name).addFilter(plumbing)
-        # Our own records are built from redacted text; this is for exception tracebacks.
-        logger.addFilter(RedactingFilter(KNOWN_URLS))
-        _installed = True
-
-
-@contextmanager
-def _capturing() -> Iterator[list[str]]:
-    buffer: list[str] = []
-    previous = getattr(_capture, "buffer", None)
-    _capture.buffer = buffer
-    try:
-        yield buffer
-    finally:
-        _capture.buffer = previous
-
-
-def apprise_asset() -> apprise.AppriseAsset:
-    """The Apprise asset cronwell uses: its name, the seed's colours for the four notify
-    types (Discord embeds and other services that show a colour), and delivery in the
-    calling thread. (Apprise is imported here and when delivering: a process that sends no
-    alert does not load it.)"""
-    import apprise
-
-    return apprise.AppriseAsset(
-        app_id="cronwell",
-        app_desc="cronwell alerts",
-        async_mode=False,
-        html_notify_map={
-            apprise.NotifyType.SUCCESS: f"#{COLOURS['success']:06X}",
-            apprise.NotifyType.FAILURE: f"#{COLOURS['failure']:06X}",
-            apprise.NotifyType.WARNING: f"#{COLOURS['warning']:06X}",
-            apprise.NotifyType.INFO: f"#{COLOURS['info']:06X}",
-        },
-    )
-
-
 def is_url(target: str) -> bool:
-    """A target containing ``://`` is an Apprise URL; anything else names a channel."""
+    """A target containing ``://`` is an Apprise URL (or a ``file://`` path); anything
+    else names a channel."""
     return "://" in target
+
+
+def shown_target(url: str) -> str:
+    """``url`` as logs and records show it: a file path as it is (a path is no secret, and
+    a long folder name is not a token), any other URL redacted."""
+    return url if is_file_url(url) else redact_url(url)
+
+
+# Apprise's body formats by name ("json" is text to Apprise: a JSON document as the body)
+_APPRISE_FORMATS = {"markdown": "markdown", "html": "html", "text": "text"}
 
 
 @dataclass
@@ -141,10 +82,15 @@ class _Outcome:
     retry: bool = True
 
 
+FailureListener = Callable[[DeliveryRecord], None]
+
+
 @dataclass
 class _Send:
     alert: Alert
     targets: tuple[str, ...]
+    rendered: Rendered | None = None  # None: rendered from the alert by the templates
+    on_failed: FailureListener | None = None
 
 
 @dataclass
@@ -155,6 +101,7 @@ class _Delivery:
     channel: str | None
     attempts: int = 0
     last_error: str | None = None
+    on_failed: FailureListener | None = None
 
 
 @dataclass(order=True)
@@ -206,8 +153,8 @@ class Notifier:
         self._thread: threading.Thread | None = None
         self._closing = False
         self._drained = False  # close() has recorded what was left; nothing more is queued
+        self._busy = 0  # jobs taken off the heap and not yet done with
         self._deadline: float | None = None
-        self._busy = False  # the delivery thread is handling a job taken off the heap
         self._sent = 0
         self._failed = 0
         self._counts = threading.Lock()
@@ -241,20 +188,43 @@ class Notifier:
         """Queue ``alert`` for ``targets`` (channel names or Apprise URLs) and return at once.
         Never raises for a bad target: an unknown channel or an invalid URL becomes a failed
         :class:`DeliveryRecord`."""
+        self._queue(alert, targets, None, None)
+
+    def deliver(
+        self,
+        envelope: Alert,
+        rendered: Rendered,
+        targets: Sequence[str],
+        on_failed: FailureListener | None = None,
+    ) -> None:
+        """Queue a message rendered already (a task's result, an application's message)
+        for ``targets`` and return at once, as :meth:`send` does. ``envelope`` gives the
+        event, task and run of its log records; ``on_failed`` is called with the record of
+        each target given up on, from the delivery thread."""
+        self._queue(envelope, targets, rendered, on_failed)
+
+    def _queue(
+        self,
+        alert: Alert,
+        targets: Sequence[str],
+        rendered: Rendered | None,
+        on_failed: FailureListener | None,
+    ) -> None:
         if isinstance(targets, str):
             targets = [targets]
         wanted = tuple(t.strip() for t in targets if t and t.strip())
         if not wanted:
             return
-        self._remember(*(t for t in wanted if is_url(t)))
+        self._remember(*(t for t in wanted if is_url(t) and not is_file_url(t)))
+        job = _Send(alert, wanted, rendered, on_failed)
         with self._cond:
             if self._closing:
                 closed = True
             else:
                 closed = False
-                self._push(time.monotonic(), _Send(alert, wanted))
+                self._push(time.monotonic(), job)
         if closed:
-            self._abandon(_Send(alert, wanted), "the notifier was closed before it was sent")
+            self._abandon(job, "the notifier was closed before it was sent")
 
     def deliver_now(self, alert: Alert, target: str) -> DeliveryRecord:
         """Deliver ``alert`` to ``target`` in the calling thread, one attempt per URL (for
@@ -286,14 +256,18 @@ class Notifier:
         )
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until every alert queued so far is delivered or given up (retries
-        included), for up to ``timeout`` seconds; True when nothing is left. For an
-        application about to close what its alerts go through (a bot's connection) while
-        cronwell itself may start again."""
+        """Wait up to ``timeout`` seconds for everything queued so far (retries included)
+        to be delivered or given up on; False if some is still queued then. A stopping
+        process calls it so that its last notices are not lost with its daemon thread."""
+        deadline = time.monotonic() + timeout
         with self._cond:
-            if self._thread is None or not self._thread.is_alive():
-                return not self._heap
-            return self._cond.wait_for(lambda: not self._heap and not self._busy, timeout)
+            while self._heap or self._busy:
+                remaining = deadline - time.monotonic()
+                thread = self._thread
+                if remaining <= 0 or thread is None or not thread.is_alive():
+                    return False
+                self._cond.wait(remaining)
+        return True
 
     def close(self, timeout: float = 5.0) -> None:
         """Deliver what is queued (retries included) for up to ``timeout`` seconds, then
@@ -329,7 +303,7 @@ class Notifier:
                 if self._heap:
                     head = self._heap[0]
                     if head.due <= now:
-                        self._busy = True
+                        self._busy += 1
                         return heapq.heappop(self._heap).job
                     wake = head.due
                 elif self._closing:
@@ -356,27 +330,39 @@ class Notifier:
                 )
             finally:
                 with self._cond:
-                    self._busy = False
+                    self._busy -= 1
                     self._cond.notify_all()
 
     def _expand(self, job: _Send) -> None:
         try:
-            rendered = self._render(job.alert)
+            rendered = job.rendered or self._render(job.alert)
         except Exception as exc:
             self._abandon(job, f"the alert could not be rendered: {type(exc).__name__}: {exc}")
             return
         deliveries: list[_Delivery] = []
         for target in job.targets:
             if is_url(target):
-                deliveries.append(_Delivery(job.alert, rendered, target, None))
+                deliveries.append(
+                    _Delivery(job.alert, rendered, target, None, on_failed=job.on_failed)
+                )
                 continue
             urls, problem = self._resolve(target)
             if problem is not None:
                 self._finish(
-                    job.alert, target, None, "failed", 0, problem, rendered.title, log=True
+                    job.alert,
+                    target,
+                    None,
+                    "failed",
+                    0,
+                    problem,
+                    rendered.title,
+                    log=True,
+                    on_failed=job.on_failed,
                 )
                 continue
-            deliveries.extend(_Delivery(job.alert, rendered, url, target) for url in urls)
+            deliveries.extend(
+                _Delivery(job.alert, rendered, url, target, on_failed=job.on_failed) for url in urls
+            )
         for delivery in deliveries:
             self._requeue(delivery, 0.0)
 
@@ -408,7 +394,7 @@ class Notifier:
         ``None`` (the caller schedules the retry)."""
         outcome = self._attempt(job.url, job.rendered)
         job.attempts += 1
-        target = redact_url(job.url)
+        target = shown_target(job.url)
         if outcome.ok:
             return self._finish(
                 job.alert, target, job.channel, "sent", job.attempts, None, job.rendered.title
@@ -424,6 +410,7 @@ class Notifier:
                 outcome.error,
                 job.rendered.title,
                 log=True,
+                on_failed=job.on_failed,
             )
         logger.info(
             "Alert delivery failed; retrying",
@@ -436,6 +423,9 @@ class Notifier:
         return apprise_asset()  # on the delivery thread, at the first delivery
 
     def _attempt(self, url: str, rendered: Rendered) -> _Outcome:
+        if is_file_url(url):
+            problem = write_file(url, rendered.body, rendered.file_name)
+            return _Outcome(problem is None, problem)
         body = rendered.body
         prepared = url
         if is_discord_url(url):
@@ -445,7 +435,7 @@ class Notifier:
         shown = redact_url(url)
         import apprise
 
-        with _capturing() as said:
+        with capturing() as said:
             try:
                 server = apprise.Apprise(asset=self._asset)
                 if not server.add(prepared) or len(server) == 0:
@@ -462,7 +452,7 @@ class Notifier:
                     title=rendered.title,
                     body=body,
                     notify_type=apprise.NotifyType(rendered.notify_type),
-                    body_format=apprise.NotifyFormat.MARKDOWN,
+                    body_format=_APPRISE_FORMATS.get(rendered.body_format, "text"),
                 )
             except Exception as exc:
                 return _Outcome(False, self._redact(f"{type(exc).__name__}: {exc}"))
@@ -514,25 +504,27 @@ class Notifier:
             error += f"; last error: {job.last_error})" if job.last_error else ")"
             self._finish(
                 job.alert,
-                redact_url(job.url),
+                shown_target(job.url),
                 job.channel,
                 "failed",
                 job.attempts,
                 error,
                 job.rendered.title,
                 log=True,
+                on_failed=job.on_failed,
             )
             return
         for target in job.targets:
             self._finish(
                 job.alert,
-                redact_url(target) if is_url(target) else target,
+                shown_target(target) if is_url(target) else target,
                 None if is_url(target) else target,
                 "failed",
                 0,
                 why,
-                job.alert.title,
+                job.rendered.title if job.rendered else job.alert.title,
                 log=True,
+                on_failed=job.on_failed,
             )
 
     def _finish(
@@ -546,6 +538,7 @@ class Notifier:
         title: str,
         *,
         log: bool = False,
+        on_failed: FailureListener | None = None,
     ) -> DeliveryRecord:
         record = DeliveryRecord(
             created_at=self._clock.now(),
@@ -592,4 +585,11 @@ class Notifier:
             logger.exception(
                 "Could not record an alert delivery", extra={"action": "alert_record_failed"}
             )
+        if status == "failed" and on_failed is not None:
+            try:
+                on_failed(record)
+            except Exception:
+                logger.exception(
+                    "A failed delivery's listener failed", extra={"action": "listener_failed"}
+                )
         return record

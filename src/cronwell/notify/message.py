@@ -39,11 +39,16 @@ _BACKTICKS = re.compile(r"`{3,}")
 
 @dataclass(frozen=True)
 class Rendered:
-    """An alert ready to send: a one-line title, a Markdown body and Apprise's notify type."""
+    """A message ready to send: a one-line title, a body and Apprise's notify type. An
+    alert's body is Markdown; a delivered result's may be ``text``, ``html`` or ``json``
+    (sent to Apprise as text), and ``file_name`` names the file a ``file:///`` folder
+    target gets."""
 
     title: str
     body: str
     notify_type: Severity
+    body_format: str = "markdown"
+    file_name: str | None = None
 
 
 # --- filters -------------------------------------------------------------------------------

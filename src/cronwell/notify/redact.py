@@ -284,18 +284,27 @@ def _variants(secrets: list[str]) -> tuple[str, ...]:
 
 
 def redacted_task(task: Task) -> Task:
-    """``task`` with its secrets hidden: those of its alert URLs (channel names stay as they
-    are) and of its HTTP action (sensitive headers, URL password and keys, see
-    :func:`cronwell.domain.secrets.masked_task`). The task as people and clients (CLI, API,
-    dashboard) see it."""
+    """``task`` with its secrets hidden: those of its alert and delivery URLs (channel names
+    and ``file:///`` paths stay as they are) and of its HTTP action (sensitive headers, URL
+    password and keys, see :func:`cronwell.domain.secrets.masked_task`). The task as people
+    and clients (CLI, API, dashboard) see it."""
     task = masked_task(task)
-    if not any("://" in target.to for target in task.alerts):
-        return task
-    alerts = [
-        target.model_copy(update={"to": redact_url(target.to)}) if "://" in target.to else target
-        for target in task.alerts
-    ]
-    return task.model_copy(update={"alerts": alerts})
+    hidden: dict[str, Any] = {}
+    for name in ("alerts", "deliver"):
+        targets = getattr(task, name)
+        if any(_secret_bearing(target.to) for target in targets):
+            hidden[name] = [
+                target.model_copy(update={"to": redact_url(target.to)})
+                if _secret_bearing(target.to)
+                else target
+                for target in targets
+            ]
+    return task.model_copy(update=hidden) if hidden else task
+
+
+def _secret_bearing(target: str) -> bool:
+    """An URL, which may carry a secret; not a channel name, nor a file path."""
+    return "://" in target and target[:8].lower() != "file:///"
 
 
 def public_task(task: Task) -> dict[str, Any]:

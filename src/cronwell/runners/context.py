@@ -8,8 +8,10 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from typing import Any
 
 from cronwell.clock import utc_now
+from cronwell.domain.delivery import Result
 from cronwell.domain.run import occurrence_key
 from cronwell.domain.task import Task
 from cronwell.errors import CronwellError, InvalidInputError
@@ -28,7 +30,9 @@ class RunContext:
     ``occurrence_key`` is the same on every instance and every attempt of an occurrence
     (``task_id@ISO-8601-UTC``): use it for idempotency. Records sent to ``logger``
     (``cronwell.task.<task id>``, INFO and above) are captured into the run's output.
-    ``deadline`` is cooperative: long loops should call :meth:`check`.
+    ``deadline`` is cooperative: long loops should call :meth:`check`. What the action
+    passes to :meth:`deliver` (or else returns) goes to the task's ``deliver`` targets once
+    the run succeeded.
     """
 
     task: Task
@@ -37,6 +41,7 @@ class RunContext:
     attempt: int
     deadline: datetime | None = None
     counters: dict[str, float] = field(default_factory=dict)
+    results: list[Result] | None = None  # made by the first deliver()
 
     @classmethod
     def for_run(
@@ -84,6 +89,23 @@ class RunContext:
             if not math.isfinite(value):
                 raise InvalidInputError(f"Counter {name!r} must be a finite number, not {value}.")
         self.counters.update((name, float(value)) for name, value in counters.items())
+
+    def deliver(self, value: Any, *, title: str | None = None) -> None:
+        """Deliver ``value`` (text, or anything JSON can show) to the task's ``deliver``
+        targets once this run has succeeded, with ``title`` (default: the task's name and
+        the occurrence). Each call is one more result; an action that calls it has its
+        return value left undelivered. Nothing goes out if the run does not succeed."""
+        if title is not None and not isinstance(title, str):
+            raise InvalidInputError(f"A result's title must be text, not {title!r}.")
+        if self.results is None:
+            self.results = []
+        self.results.append(Result(value, title))
+
+    def keep_returned(self, value: Any) -> None:
+        """Deliver what the action returned, unless it called :meth:`deliver` or returned
+        ``None``; only for a task that has ``deliver`` targets (runners call it)."""
+        if self.task.deliver and self.results is None and value is not None:
+            self.results = [Result(value)]
 
     def check(self) -> None:
         """Raise :class:`DeadlineExceeded` if the run's deadline has passed."""

@@ -62,6 +62,7 @@ from types import FrameType
 from typing import IO, Any
 
 from cronwell.domain.action import PythonAction
+from cronwell.domain.delivery import Result
 from cronwell.domain.run import RunStatus, summarize_return_value
 from cronwell.domain.task import Task
 from cronwell.errors import FunctionNotFoundError
@@ -171,6 +172,8 @@ class ChildProcessRunner:
         reported = _Reported.parse(result.getvalue())
         if reported is not None:
             ctx.counters.update(reported.counters)
+            if reported.results:
+                ctx.results = list(reported.results)
         text = output.getvalue()
         if ended.cancelled and (reported is None or reported.status is not RunStatus.SUCCEEDED):
             return Outcome(
@@ -290,6 +293,7 @@ class _Reported:
     traceback: str | None = None
     return_value: str | None = None
     counters: dict[str, float] = field(default_factory=dict)
+    results: tuple[Result, ...] = ()
 
     @classmethod
     def parse(cls, data: bytes) -> _Reported | None:
@@ -308,6 +312,7 @@ class _Reported:
             return value if isinstance(value, str) else None
 
         counters = raw.get("counters")
+        results = raw.get("results")
         return cls(
             status=status,
             error=text("error"),
@@ -319,6 +324,11 @@ class _Reported:
                 for name, value in (counters.items() if isinstance(counters, dict) else ())
                 if isinstance(value, int | float) and not isinstance(value, bool)
             },
+            results=tuple(
+                Result(item.get("value"), item.get("title"))
+                for item in (results if isinstance(results, list) else ())
+                if isinstance(item, dict)
+            ),
         )
 
 
@@ -399,6 +409,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
             traceback=format_traceback(exc),
             exception_type=exception_type_name(exc),
         )
+    ctx.keep_returned(value)
     return _report(RunStatus.SUCCEEDED, ctx, return_value=summarize_return_value(value))
 
 
@@ -430,7 +441,22 @@ def _report(
         "traceback": traceback,
         "return_value": return_value,
         "counters": dict(ctx.counters) if ctx is not None else {},
+        # JSON carries them to the parent: what JSON cannot show is sent as its text
+        "results": [
+            {"value": _json_safe(r.value), "title": r.title}
+            for r in ((ctx.results or ()) if ctx is not None else ())
+        ]
+        if status is RunStatus.SUCCEEDED
+        else [],
     }
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` as JSON would read it back; text for what JSON cannot show."""
+    try:
+        return json.loads(json.dumps(value, default=str))
+    except (TypeError, ValueError):
+        return str(value)
 
 
 async def _awaited(awaitable: Awaitable[Any]) -> Any:

@@ -200,6 +200,7 @@ class PythonRunner:
                 output=buffer.getvalue(),
                 return_value=summarize_return_value(result),
             )
+        ctx.keep_returned(result)
         return Outcome(
             RunStatus.SUCCEEDED,
             output=buffer.getvalue(),

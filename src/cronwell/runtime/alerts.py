@@ -4,15 +4,18 @@ test alerts and the check of the channels tasks name."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from cronwell.domain.alerts import Alert, AlertEvent
+from cronwell.domain.alerts import Alert, AlertEvent, Severity
+from cronwell.domain.delivery import DeliveryFormat
 from cronwell.notify.delivery import DeliveryRecord
 from cronwell.store import NotificationRecord
 
 if TYPE_CHECKING:
     from cronwell.engine import Engine
     from cronwell.notify.alerting import Alerting
+    from cronwell.notify.results import ResultDelivery
     from cronwell.service import TaskService
     from cronwell.settings import Settings
     from cronwell.store import Store
@@ -25,6 +28,7 @@ class AlertsMixin:
 
     settings: Settings
     alerting: Alerting
+    result_delivery: ResultDelivery
     engine: Engine
     store: Store
     _service: TaskService
@@ -39,6 +43,26 @@ class AlertsMixin:
         """The notifications log, newest first (targets and errors redacted)."""
         self._ensure_ready()
         return self.store.list_notifications(task_id=task_id, status=status, limit=limit)
+
+    def notify(
+        self,
+        target: str | Sequence[str],
+        title: str,
+        body: str = "",
+        *,
+        level: Severity = "info",
+        format: DeliveryFormat = "markdown",
+    ) -> None:
+        """Send a message from application code through a channel (its name in
+        ``CRONWELL_CHANNELS``, e.g. ``"alerts"`` or ``"dev"``) or an Apprise URL, or a list
+        of them: ``cw.notify("alerts", "Market data update", report)``. ``level`` (info,
+        success, warning, failure) colours it where the service shows colours; ``format``
+        is the body's (markdown, text, html). Returns at once: a background thread
+        delivers it with retries, and each target's outcome is a row of the notifications
+        log (event ``message``)."""
+        self._ensure_ready()
+        targets = [target] if isinstance(target, str) else list(target)
+        self.result_delivery.message(targets, title, body, level=level, body_format=format)
 
     def test_alert(self, target: str) -> DeliveryRecord:
         """Send a test message to ``target`` (a channel name or an Apprise URL) now."""
@@ -87,6 +111,8 @@ class AlertsMixin:
         for task in tasks:
             if task.alerts:  # most have none: 100,000 empty generators cost half a second
                 named.update(t.to for t in task.alerts)
+            if task.deliver:
+                named.update(t.to for t in task.deliver)
         missing = sorted(n for n in named if "://" not in n and n not in self.settings.channels)
         if missing:
             log.warning(

@@ -34,12 +34,14 @@ from cronwell.domain.schedule import (
     Schedule,
     cron,
 )
-from cronwell.domain.task import Task
+from cronwell.domain.task import SYSTEM_SOURCE, Task
 from cronwell.domain.timezones import zone_key
 from cronwell.errors import InvalidScheduleError
+from cronwell.runtime.defaults import TaskDefaults, coalesce_policy, misfire_grace_of
 from cronwell.runtime.functions import display_name, function_reference
 
 if TYPE_CHECKING:
+    from cronwell.runtime.declaring import DeclarationChecks
     from cronwell.service import TaskService
 
 _UNSET: Any = object()
@@ -56,7 +58,6 @@ _CRON_DEFAULTS = {
     "minute": "0",
     "second": "0",
 }
-_NO_LIMIT = 10 * 365 * 86400.0
 SEND_ALERT_TARGET = AlertTarget(
     to="dev",
     events=frozenset({AlertEvent.SUCCEEDED, AlertEvent.FAILED, AlertEvent.TIMED_OUT}),
@@ -94,6 +95,8 @@ class ApschedulerCompat:
     seed projects' ``add_cron_job``/``add_date_job``/``add_interval_job``."""
 
     timezone: str
+    _task_defaults: TaskDefaults
+    _checks: DeclarationChecks
 
     if TYPE_CHECKING:
 
@@ -124,30 +127,41 @@ class ApschedulerCompat:
         **trigger_args: Any,
     ) -> Job:
         """APScheduler 3's ``add_job``. ``trigger`` is ``"cron"``, ``"interval"``,
-        ``"date"``, an APScheduler trigger object, or a cronwell schedule. ``jobstore``,
-        ``executor`` and ``coalesce`` are accepted and ignored (cronwell has one store, one
-        dispatcher, and records every occurrence).
+        ``"date"``, an APScheduler trigger object, or a cronwell schedule. ``jobstore`` and
+        ``executor`` are accepted and ignored (cronwell has one store and one dispatcher).
+        ``max_instances``, ``misfire_grace_time`` and ``coalesce`` keep APScheduler's
+        meaning (see :mod:`cronwell.runtime.defaults`); left out, they come from the
+        scheduler's ``job_defaults`` or ``task_defaults``, else cronwell's defaults.
+
+        A ``CronTrigger`` made without a zone runs in the scheduler's zone, as a
+        ``"cron"`` trigger given by name does (APScheduler 3 fills in the machine's zone,
+        which cronwell cannot tell from that zone given on purpose: pass ``timezone=`` to
+        the trigger when the machine's zone is meant).
 
         A ``"date"`` job (and one with no trigger, which runs now) is removed once its run
         is over, as APScheduler removes it once it fired: a one-off with
         ``remove_after_run=True``, whose run stays in the history. A cronwell ``once()``
         schedule given as the trigger keeps its own setting."""
-        del jobstore, executor, coalesce
+        del jobstore, executor
         schedule, extra = self._schedule_for(trigger, trigger_args)
+        crontab = extra.pop("crontab", None)
         fields: dict[str, Any] = dict(extra)
         if name:
             fields["name"] = name
         if max_instances is not _UNSET:
             fields["max_instances"] = max_instances
         if misfire_grace_time is not _UNSET:
-            fields["misfire_grace"] = (
-                _NO_LIMIT if misfire_grace_time is None else misfire_grace_time
-            )
+            fields["misfire_grace"] = misfire_grace_of(misfire_grace_time)
+        if coalesce is not _UNSET:
+            grace = fields.get("misfire_grace", self._task_defaults.fields.get("misfire_grace"))
+            fields.update(coalesce_policy(coalesce, grace))
         if next_run_time is None:  # APScheduler: added paused
             fields["enabled"] = False
         elif next_run_time is not _UNSET:
             schedule = self._first_run_at(schedule, self._aware(next_run_time))
         task_id = id or _default_id(func, schedule, args, kwargs)
+        if crontab is not None:
+            self._checks.warn_apscheduler_weekdays(task_id, crontab, schedule.expression())
         task = self.add_task(
             task_id,
             schedule=schedule,
@@ -160,7 +174,9 @@ class ApschedulerCompat:
         return self._job(task)
 
     def get_jobs(self) -> list[Job]:
-        return [self._job(t) for t in self.service.list_tasks()]
+        """The application's tasks as jobs: every task but cronwell's own (the
+        maintenance task), which APScheduler code never added."""
+        return [self._job(t) for t in self.service.list_tasks() if t.source != SYSTEM_SOURCE]
 
     def get_job(self, job_id: str) -> Job | None:
         task = self.service.find(job_id)
@@ -176,8 +192,10 @@ class ApschedulerCompat:
         self.remove(job_id)
 
     def remove_all_jobs(self) -> None:
+        """Remove every task :meth:`get_jobs` lists (their run history stays)."""
         for task in self.service.list_tasks():
-            self.remove(task.id)
+            if task.source != SYSTEM_SOURCE:
+                self.remove(task.id)
 
     # -- the Discord bot seed's wrapper ---------------------------------------------------------
 
@@ -305,11 +323,14 @@ class ApschedulerCompat:
             return trigger, {}
         if isinstance(trigger, Schedule):
             raise InvalidScheduleError(f"Unsupported schedule {trigger!r}")
+        crontab = None
         if trigger is not None and not isinstance(trigger, str):
-            trigger, args = _from_trigger_object(trigger)
+            trigger, args, crontab = _from_trigger_object(trigger)
         given_zone = args.pop("timezone", None)  # a name or a zone object (pytz, ZoneInfo)
         zone_name = zone_key(given_zone, where="timezone") if given_zone else self.timezone
         extra: dict[str, Any] = {"timezone": zone_name}
+        if crontab is not None:
+            extra["crontab"] = crontab  # for add_job's warning, not a task field
         for key in ("start_date", "end_date"):
             value = args.pop(key, None)
             if value is not None:
@@ -339,29 +360,51 @@ class ApschedulerCompat:
         )
 
 
-def _from_trigger_object(trigger: Any) -> tuple[str, dict[str, Any]]:
+def _from_trigger_object(trigger: Any) -> tuple[str, dict[str, Any], str | None]:
     """Read an APScheduler 3 trigger object by duck typing (only the engine imports
-    APScheduler): ``CronTrigger``, ``IntervalTrigger`` and ``DateTrigger``."""
+    APScheduler): ``CronTrigger``, ``IntervalTrigger`` and ``DateTrigger``. The third item
+    is the crontab expression a ``CronTrigger.from_crontab`` with weekday numbers was
+    made from, whose day of week APScheduler reads with Monday = 0 (``None`` otherwise)."""
     kind = type(trigger).__name__
     common: dict[str, Any] = {}
     zone = getattr(trigger, "timezone", None)
-    if zone is not None:  # read back to its name by _schedule_for
-        common["timezone"] = zone
+    if zone is not None and not (kind == "CronTrigger" and _zone_left_out(zone)):
+        common["timezone"] = zone  # read back to its name by _schedule_for
     for key in ("start_date", "end_date", "jitter"):
         value = getattr(trigger, key, None)
         if value is not None:
             common[key] = value
     if kind == "CronTrigger":
         fields = {f.name: str(f) for f in trigger.fields if not f.is_default}
-        return "cron", {**fields, **common}
+        return "cron", {**fields, **common}, _crontab_of(fields)
     if kind == "IntervalTrigger":
         interval: timedelta = trigger.interval
-        return "interval", {"seconds": interval.total_seconds(), **common}
+        return "interval", {"seconds": interval.total_seconds(), **common}, None
     if kind == "DateTrigger":
-        return "date", {"run_date": trigger.run_date, **common}
+        return "date", {"run_date": trigger.run_date, **common}, None
     raise InvalidScheduleError(
         f"Cannot read a {kind} trigger; use 'cron', 'interval', 'date' or a cronwell schedule."
     )
+
+
+def _zone_left_out(zone: Any) -> bool:
+    """True for the zone APScheduler 3 gives a ``CronTrigger`` made without one: the
+    machine's, the very object tzlocal caches."""
+    import tzlocal
+
+    return zone is tzlocal.get_localzone()
+
+
+# the fields CronTrigger.from_crontab() gives, and no other
+_FROM_CRONTAB = ("minute", "hour", "day", "month", "day_of_week")
+
+
+def _crontab_of(fields: dict[str, str]) -> str | None:
+    """The crontab expression a ``CronTrigger.from_crontab`` was made from, when its day of
+    week has numbers (names mean the same day to APScheduler and crontab)."""
+    if set(fields) != set(_FROM_CRONTAB) or not re.search(r"\d", fields["day_of_week"]):
+        return None
+    return " ".join(fields[name] for name in _FROM_CRONTAB)
 
 
 def _no_leftovers(trigger: str, args: dict[str, Any]) -> None:

@@ -41,12 +41,14 @@ from cronwell.errors import ConfigError, ConflictError, InvalidTaskError, Schedu
 from cronwell.notify.alerting import Alerting
 from cronwell.notify.delivery import Notifier
 from cronwell.notify.message import TemplateSet
+from cronwell.notify.results import ResultDelivery
 from cronwell.runners import HttpRunner, PythonRunner, Runners, ShellRunner, resolve_function
 from cronwell.runners.base import Runner
 from cronwell.runtime.alerts import AlertsMixin
 from cronwell.runtime.compat import ApschedulerCompat
 from cronwell.runtime.declared import Declarations, check_app_source, sync_source, sync_tasks
 from cronwell.runtime.declaring import DeclarationChecks
+from cronwell.runtime.defaults import TaskDefaults
 from cronwell.runtime.functions import display_name, function_reference
 from cronwell.runtime.maintenance import FUNCTION as MAINTENANCE_FUNCTION
 from cronwell.runtime.maintenance import maintenance_task, prune_history
@@ -77,6 +79,11 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
     other APScheduler-style calls) are gathered, not stored, and :meth:`start` makes the
     database hold exactly them for ``source``: a task no longer declared is deleted (its
     run history stays). See :mod:`cronwell.runtime.declared`.
+
+    ``task_defaults`` (task fields: ``{"retries": 3, "timeout": "10m", "overlap":
+    "queue_one"}``) and APScheduler's ``job_defaults`` (``coalesce``, ``max_instances``,
+    ``misfire_grace_time``, with APScheduler's meaning) fill what the tasks this object
+    declares leave out; see :mod:`cronwell.runtime.defaults`.
     """
 
     def __init__(
@@ -91,8 +98,11 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
         instance_id: str | None = None,
         declared: bool = False,
         source: str = DEFAULT_SOURCE,
+        task_defaults: Mapping[str, Any] | None = None,
+        job_defaults: Mapping[str, Any] | None = None,
     ) -> None:
         self.source = check_app_source(source)
+        self._task_defaults = TaskDefaults(task_defaults, job_defaults)
         # a bad zone is named as the caller gave it: the argument, the settings object,
         # or the environment variable
         where = "CRONWELL_TIMEZONE"
@@ -192,6 +202,13 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
             alerts=lambda: (notifier.sent, notifier.failed),
         )
         self.dispatcher.add_outcome_listener(self.metrics.on_outcome, self.metrics.on_grid)
+        # results of successful runs (Task.deliver) and notify(): a notifier of their own
+        self.result_delivery = ResultDelivery(
+            Notifier(channels=self.settings.channels, clock=self.clock, record=self._log_delivery),
+            on_failed=self.alerting.delivery_failed,
+        )
+        results = self.result_delivery
+        self.dispatcher.add_outcome_listener(results.on_outcome, results.on_grid)
         # last: a one-off is removed once the others have heard of its final run
         one_offs = self.engine.one_offs
         self.dispatcher.add_outcome_listener(one_offs.on_outcome, one_offs.on_grid)
@@ -256,14 +273,20 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
         self.engine.stop()
         self.dispatcher.shutdown(wait=wait, grace=self.settings.shutdown_grace)
         self.alerting.stop()
+        # the results of the last runs go out before the process may exit
+        self.result_delivery.flush()
         if was_running:
             self.alerting.scheduler_event(
                 AlertEvent.STOPPED, f"cronwell stopped ({self.settings.instance_id})"
             )
+            # delivered before returning: a process often exits right after, and the
+            # delivery thread with it
+            self.alerting.notifier.flush()
 
     def close(self) -> None:
         """Shut down and release the database and runner resources."""
         self.shutdown(wait=True)
+        self.result_delivery.close()  # before the alerts: a lost result alerts
         self.alerting.close()
         self._runners.close()
         if self._ready and not self.store.read_only:
@@ -410,8 +433,10 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
             action = ShellAction(command=shell)
         elif http is not None:
             action = HttpAction(url=http)
-        data = {"id": task, "schedule": _as_schedule(schedule), "action": action, **fields}
-        if self._ran_and_removed(task, data["schedule"]):
+        as_schedule = _as_schedule(schedule)
+        data = {"id": task, "schedule": as_schedule, "action": action}
+        data.update(self._task_defaults.apply(fields))
+        if self._ran_and_removed(task, as_schedule):
             return self.service.build(data)
         try:
             return self._store_task(data, replace_existing)
@@ -427,6 +452,7 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
         invalid task or a taken id stores nothing). For fleets of generated tasks, where
         :meth:`add_task` per task would cost one transaction each. With ``declared=True``
         and before :meth:`start`, they are gathered as :meth:`add_task` gathers one."""
+        tasks = self._with_defaults(tasks)
         if self._declarations is not None:
             return self._declarations.add_all([self._service.build(task) for task in tasks])
         return self.service.create_many(tasks, source=self.source)
@@ -445,6 +471,7 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
         tasks never are. Updated tasks keep their history and failure state; a second call
         with the same tasks changes nothing; an invalid one stores nothing."""
         name = sync_source(source, self.source, gathering=self._declarations is not None)
+        tasks = self._with_defaults(tasks)
         return sync_tasks(self.service, self.registry, tasks, source=name, prune=prune)
 
     # -- operating on tasks ---------------------------------------------------------------
@@ -513,6 +540,7 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
         with self._ready_lock:
             if not self._ready:
                 self.alerting.start_delivery()
+                self.result_delivery.start()
                 self.store.upgrade()
                 # known to others, so runs this process leaves behind if it dies are found;
                 # a process that cannot write the database runs nothing to be found
@@ -542,6 +570,13 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
         if self.store.has_schema():
             return self.service.plan(definitions, **options)
         return self._service.plan(definitions, empty=True, **options)
+
+    def _with_defaults(self, tasks: Iterable[Any]) -> Iterable[Any]:
+        """``tasks`` with the scheduler-wide defaults of what each dict leaves out; whole
+        tasks, and anything else (which the call then refuses), as they are."""
+        if not self._task_defaults.active or isinstance(tasks, Task | Mapping):
+            return tasks
+        return [self._task_defaults.apply(dict(t)) if isinstance(t, Mapping) else t for t in tasks]
 
     def _ran_and_removed(self, task_id: str, schedule: Schedule) -> bool:
         """A one-off stored at once that already ran and was removed, declared again; the

@@ -12,7 +12,8 @@ from typing import Any
 
 from cronwell.clock import Clock
 from cronwell.domain.action import PythonAction
-from cronwell.domain.schedule import OnceSchedule
+from cronwell.domain.schedule import OnceSchedule, cron
+from cronwell.errors import CronwellError
 from cronwell.runtime.functions import MAIN_PREFIX, is_main_reference
 from cronwell.service import TaskService
 
@@ -27,6 +28,7 @@ class DeclarationChecks:
         self._service = service  # opens the database on first use
         self._clock = clock
         self._main_warned: set[str] = set()
+        self._weekdays_warned: set[str] = set()
 
     def warn_main_function(self, task_id: str, ref: str) -> None:
         """Say once per task, when it is declared, that a function of a script run as
@@ -42,6 +44,36 @@ class DeclarationChecks:
             task_id,
             ref,
             extra={"action": "main_module_function", "task_id": task_id, "function": ref},
+        )
+
+    def warn_apscheduler_weekdays(self, task_id: str, crontab: str, reading: str) -> None:
+        """Say once per task that ``CronTrigger.from_crontab(crontab)`` keeps APScheduler's
+        weekday numbers (Monday = 0), so it fires on other days than crontab's ``crontab``
+        would: almost always a bug in the caller's code. ``reading`` is the crontab
+        expression of what it does fire on."""
+        if task_id in self._weekdays_warned:
+            return
+        self._weekdays_warned.add(task_id)
+        meant = _described(crontab)
+        fires = _described(reading)
+        log.warning(
+            "task %r: CronTrigger.from_crontab(%r) reads the day of week as APScheduler does, "
+            "Monday = 0: it fires %s (crontab %r), not %s as crontab reads %r. Kept, as "
+            "APScheduler runs it; for crontab's meaning pass the string instead: "
+            "cron(%r), add_cron_job() or add_task(schedule=...).",
+            task_id,
+            crontab,
+            fires,
+            reading,
+            meant,
+            crontab,
+            crontab,
+            extra={
+                "action": "apscheduler_day_of_week",
+                "task_id": task_id,
+                "crontab": crontab,
+                "reading": reading,
+            },
         )
 
     def renamed_from_main(self, task_id: str, func: Callable[..., Any], ref: str) -> bool:
@@ -75,3 +107,12 @@ class DeclarationChecks:
             extra={"action": "one_off_already_run", "task_id": task_id},
         )
         return True
+
+
+def _described(expression: str) -> str:
+    """A crontab expression in words, or the expression when it has none."""
+    try:
+        words = cron(expression).describe()
+    except CronwellError:
+        return repr(expression)
+    return words[:1].lower() + words[1:]

@@ -70,6 +70,8 @@ def export_definition(task: Task) -> dict[str, Any]:
             out["action"] = _model(task.action)
         elif name == "alerts" and value:
             out["alerts"] = [a["to"] if a["events"] == _DEFAULT_EVENTS else a for a in value]
+        elif name == "deliver" and value:
+            out["deliver"] = [d["to"] if d["format"] == "markdown" else d for d in value]
         elif name in _ALWAYS or value != _DEFAULTS.get(name):
             out[name] = value
     return out

@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from cronwell.domain.action import HttpAction, PythonAction, ShellAction
 from cronwell.domain.alerts import AlertTarget
+from cronwell.domain.delivery import DeliveryTarget
 from cronwell.domain.durations import parse_duration
 from cronwell.domain.schedule import (
     CronSchedule,
@@ -70,6 +71,7 @@ ACTION_KEYS = {
     "http": _fields(HttpAction),
 }
 ALERT_KEYS = _fields(AlertTarget)
+DELIVER_KEYS = _fields(DeliveryTarget)
 
 
 def suggest(key: str, known: Iterable[str]) -> str:
@@ -96,12 +98,16 @@ def check_entry(entry: dict[Any, Any]) -> tuple[dict[str, Any], list[tuple[str |
             known = table.get(value["kind"])
             if known is not None:
                 data[key] = _known_only(value, known, f"the {value['kind']} {key}", key, problems)
-    alerts = data.get("alerts")
-    if isinstance(alerts, list):
-        data["alerts"] = [
-            _known_only(a, ALERT_KEYS, "an alert", "alerts", problems) if isinstance(a, dict) else a
-            for a in alerts
-        ]
+    for key, known, what in (
+        ("alerts", ALERT_KEYS, "an alert"),
+        ("deliver", DELIVER_KEYS, "a delivery target"),
+    ):
+        targets = data.get(key)
+        if isinstance(targets, list):
+            data[key] = [
+                _known_only(t, known, what, key, problems) if isinstance(t, dict) else t
+                for t in targets
+            ]
     given = [key for key in _SCHEDULE_KEYS if key in data]
     if len(given) != 1:
         found = f" (it has {', '.join(given)})" if given else ""

@@ -83,8 +83,9 @@ def document_schema() -> dict[str, Any]:
     for name in _DURATIONS:
         properties[name] = {**properties[name], "anyOf": _with_text(properties[name])}
         properties[name].pop("type", None)
-    alerts = properties["alerts"]
-    alerts["items"] = {"anyOf": [{"type": "string"}, alerts["items"]]}
+    for name in ("alerts", "deliver"):  # "dev" stands for {to = "dev"}
+        targets = properties[name]
+        targets["items"] = {"anyOf": [{"type": "string"}, targets["items"]]}
     properties.update(_SHORTHAND_SCHEMAS)
     for name in READ_ONLY:
         properties[name] = {"readOnly": True, "description": "Written by cronwell; ignored."}
