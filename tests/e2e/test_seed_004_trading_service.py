@@ -118,7 +118,7 @@ def test_the_trading_service_evaluates_alerts_delivers_what_fires_and_rearms(
         # the seed's CLI: status and reload
         status = _cronwell("status", env=env, cwd=folder)
         assert status.returncode == 0, status.stdout + status.stderr
-        assert "tasks: 1 (0 paused)" in status.stdout
+        assert "tasks: 2 (0 paused)" in status.stdout  # the seed's one and the built-in maintenance
         assert "evaluate-alerts" in status.stdout  # among the next fires
         reloaded = _cronwell("reload", "--url", base, env=env, cwd=folder)
         assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
