@@ -23,7 +23,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -376,22 +376,19 @@ class Engine:
             return {job.id: job.next_run_time for job in scheduler.get_jobs()}
 
     def soonest_fires(
-        self, count: int, accept: Callable[[Task], bool] | None = None
+        self, count: int, among: Collection[str] | None = None
     ) -> list[tuple[datetime, Task]] | None:
-        """Up to ``count`` scheduled tasks (those ``accept`` takes) with their next
-        occurrence, soonest first; ``None`` when this engine schedules nothing (a standby,
-        a stopped engine), whose caller must compute next fires itself."""
+        """Up to ``count`` scheduled tasks (only those of ids ``among`` when it is given)
+        with their next occurrence, soonest first; ``None`` when this engine schedules
+        nothing (a standby, a stopped engine), whose caller must compute next fires itself."""
         with self._lock:
             scheduler = self._scheduler
             if scheduler is None:
                 return None
             tasks = self._tasks
             store: HeapJobStore = scheduler._jobstores["default"]
-            check = (
-                None if accept is None else lambda job_id: job_id in tasks and accept(tasks[job_id])
-            )
             with scheduler._jobstores_lock:
-                entries = store.soonest(count, check)
+                entries = store.soonest(count, among)
             return [
                 (datetime.fromtimestamp(when, UTC), tasks[job_id])
                 for when, job_id in entries

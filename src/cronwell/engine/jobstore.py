@@ -12,7 +12,7 @@ stale entries are dropped when they reach the top. The interface, and the order 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -76,14 +76,16 @@ class HeapJobStore(BaseJobStore):  # type: ignore[misc]
     def __len__(self) -> int:
         return len(self._jobs)
 
-    def soonest(self, count: int, accept: Callable[[str], bool] | None = None) -> list[_Entry]:
+    def soonest(self, count: int, among: Collection[str] | None = None) -> list[_Entry]:
         """Up to ``count`` ``(timestamp, job id)`` of the jobs that have a next run time,
-        earliest first (ties by id), only those ``accept`` takes when it is given. Without
-        ``accept``, a best-first walk down the heap reads about ``count`` entries (and the
-        stale ones met on the way), not the whole heap; with it, every job is looked at."""
-        if accept is not None:
-            current = (e for _, e in self._jobs.values() if e is not None and accept(e[1]))
-            return heapq.nsmallest(count, current)
+        earliest first (ties by id), only those of ids ``among`` when it is given. Without
+        ``among``, a best-first walk down the heap reads about ``count`` entries (and the
+        stale ones met on the way), not the whole heap; with it, each of its ids is looked
+        up once."""
+        if among is not None:
+            jobs = self._jobs
+            current = (jobs[i][1] for i in among if i in jobs)
+            return heapq.nsmallest(count, (e for e in current if e is not None))
         heap = self._heap
         found: list[_Entry] = []
         frontier: list[tuple[_Entry, int]] = [(heap[0], 0)] if heap else []

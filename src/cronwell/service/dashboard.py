@@ -146,14 +146,25 @@ class DashboardService:
     def task_list(self, query: TaskQuery) -> TaskList:
         """A page of the tasks that match ``query``, in its order: ``next`` (soonest next
         fire first, then the tasks that will not fire, by id), ``status`` (the longest
-        failure streaks first, then by id) or ``id``."""
+        failure streaks first, then by id) or ``id``.
+
+        A filtered page reads the ids of all the matching tasks in one statement (their
+        count is its length); an unfiltered one counts the tasks and reads one page."""
         store = self._store
-        total = store.count_tasks_in(tag=query.tag, text=query.text, state=query.state)
+        order: Literal["id", "failing"] = "failing" if query.sort == "status" else "id"
+        matching: list[str] | None = None
+        if query.tag or query.text or query.state:
+            matching = store.task_ids(
+                tag=query.tag, text=query.text, state=query.state, order=order
+            )
+            total = len(matching)
+        else:
+            total = store.count_tasks_in()
         offset = (query.page - 1) * query.per_page
         now = self._clock.now()
         note = None
         if query.sort == "next":
-            found = self._next_fire_page(query, offset, total, now)
+            found = self._next_fire_page(query, matching, total, now)
             if found is not None:
                 return TaskList(self._rows(found, now), total, query)
             note = (
@@ -161,37 +172,26 @@ class DashboardService:
                 "tasks in memory: they are listed by id. The scheduling instance lists "
                 "them by next fire."
             )
-        order: Literal["id", "failing"] = "failing" if query.sort == "status" else "id"
-        ids = store.task_ids(
-            tag=query.tag,
-            text=query.text,
-            state=query.state,
-            order=order,
-            limit=query.per_page,
-            offset=offset,
-        )
+        if matching is not None:
+            ids = matching[offset : offset + query.per_page]
+        else:
+            ids = store.task_ids(order=order, limit=query.per_page, offset=offset)
         tasks = _in_order(store.find_tasks(ids), ids)
         pairs = [(t.next_fire_after(now) if t.enabled else None, t) for t in tasks]
         return TaskList(self._rows(pairs, now), total, query, note)
 
     def _next_fire_page(
-        self, query: TaskQuery, offset: int, total: int, now: datetime
+        self, query: TaskQuery, matching: list[str] | None, total: int, now: datetime
     ) -> list[tuple[datetime | None, Task]] | None:
+        """The page by next fire of the tasks of ids ``matching`` (all tasks when
+        ``None``), or ``None`` on a standby of more than :data:`STANDBY_SORT_LIMIT`."""
+        offset = (query.page - 1) * query.per_page
         end = offset + query.per_page
-        if query.state in ("paused", "auto_paused"):  # none of them fires
-            ids = self._store.task_ids(
-                tag=query.tag, text=query.text, state=query.state, limit=query.per_page,
-                offset=offset,
-            )  # fmt: skip
-            return [(None, t) for t in _in_order(self._store.find_tasks(ids), ids)]
-        accept = self._accepts(query)
-        fires = self._engine.soonest_fires(end, accept)
+        fires = self._engine.soonest_fires(end, matching)
         if fires is None:  # a standby: compute the next fires of a fleet it can afford to
             if total > STANDBY_SORT_LIMIT:
                 return None
-            every = self._store.find_tasks(
-                self._store.task_ids(tag=query.tag, text=query.text, state=query.state)
-            )
+            every = self._store.find_tasks(self._all(matching))
             return _by_next_fire(every, now)[offset:end]
         timed: list[tuple[datetime | None, Task]] = list(fires[offset:end])
         if len(fires) == end or len(fires) >= total:
@@ -199,31 +199,14 @@ class DashboardService:
         # past the tasks that will fire (fewer than asked for: all of them are in fires),
         # the others (paused, done) by id
         firing = {t.id for _, t in fires}
-        rest = [
-            task_id
-            for task_id in self._store.task_ids(tag=query.tag, text=query.text, state=query.state)
-            if task_id not in firing
-        ]
+        rest = [task_id for task_id in self._all(matching) if task_id not in firing]
         start = max(0, offset - len(fires))
         ids = rest[start : start + query.per_page - len(timed)]
         timed += [(None, t) for t in _in_order(self._store.find_tasks(ids), ids)]
         return timed
 
-    def _accepts(self, query: TaskQuery) -> Callable[[Task], bool] | None:
-        """The filter of ``query`` on the tasks the engine holds, or ``None`` for all."""
-        tag, text, state = query.tag, (query.text or "").lower(), query.state
-        failing = set(self._store.task_ids(state="failing")) if state == "failing" else None
-        if not tag and not text and failing is None:
-            return None
-
-        def accept(task: Task) -> bool:
-            return (
-                (not tag or tag in task.tags)
-                and (not text or text in task.id.lower() or text in task.name.lower())
-                and (failing is None or task.id in failing)
-            )
-
-        return accept
+    def _all(self, matching: list[str] | None) -> list[str]:
+        return self._store.task_ids() if matching is None else matching
 
     def _rows(self, pairs: list[tuple[datetime | None, Task]], now: datetime) -> list[TaskRow]:
         latest = self._store.latest_runs([task.id for _, task in pairs])

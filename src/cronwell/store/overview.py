@@ -11,14 +11,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy import Integer, String, bindparam, case, func, literal_column, select
+from sqlalchemy import Integer, String, bindparam, false, func, literal_column, or_, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from cronwell.domain.run import Run, RunStatus
 from cronwell.store.records import utc
 from cronwell.store.tables import runs, tasks
+
+#: The failing tasks, written with a literal so that SQLite uses the partial index on it.
+_FAILING = tasks.c.consecutive_failures > literal_column("0")
 
 TaskState = Literal["active", "paused", "auto_paused", "failing"]
 TASK_STATES: tuple[TaskState, ...] = ("active", "paused", "auto_paused", "failing")
@@ -37,6 +41,12 @@ class TaskStateCounts:
     failing: int = 0
 
 
+def _plain_in_json(tag: str) -> bool:
+    """Whether ``tag`` is written as itself inside quotes in the stored JSON list (no
+    character that JSON escapes), so that a text match on it cannot miss a task."""
+    return json.dumps(tag) == f'"{tag}"'
+
+
 class OverviewReads:
     """Mixin of :class:`~cronwell.store.Store`: the reads of the dashboard."""
 
@@ -53,35 +63,60 @@ class OverviewReads:
         ) -> list[ColumnElement[bool]]: ...
 
     def task_state_counts(self) -> TaskStateCounts:
-        """Tasks by state, in one pass over the tasks table."""
-        paused = ~tasks.c.enabled
+        """Tasks by state: one count a state, each read from an index."""
+
+        def count(*where: ColumnElement[bool]) -> ScalarSelect[int]:
+            return select(func.count()).select_from(tasks).where(*where).scalar_subquery()
+
+        paused = tasks.c.enabled == false()
         query = select(
-            func.count(),
-            func.sum(case((tasks.c.enabled, 1), else_=0)),
-            func.sum(case((paused & tasks.c.paused_reason.is_not(None), 1), else_=0)),
-            func.sum(case((tasks.c.consecutive_failures > 0, 1), else_=0)),
+            count(),
+            count(paused),
+            count(paused, tasks.c.paused_reason.is_not(None)),
+            count(_FAILING),
         )
         with self._begin() as conn:
-            total, active, auto, failing = conn.execute(query).one()
-        total = int(total or 0)
+            total, paused_count, auto, failing = (int(n or 0) for n in conn.execute(query).one())
         return TaskStateCounts(
             total=total,
-            active=int(active or 0),
-            paused=total - int(active or 0),
-            auto_paused=int(auto or 0),
-            failing=int(failing or 0),
+            active=total - paused_count,
+            paused=paused_count,
+            auto_paused=auto,
+            failing=failing,
         )
 
     def _state_filters(
         self, tag: str | None, text: str | None, state: TaskState | None
     ) -> list[ColumnElement[bool]]:
         enabled = {"active": True, "paused": False, "auto_paused": False}.get(state or "")
-        clauses = self._task_filters(tag, enabled, text)
+        clauses = self._task_filters(tag, enabled, None)
+        if text:
+            clauses.append(self._mentions(text))
+        if tag is not None and self.is_sqlite and _plain_in_json(tag):
+            # a text match first, which rules out most rows before the exact JSON test
+            # (PostgreSQL looks the tag up in its GIN index instead)
+            clauses.insert(0, tasks.c.tags.contains(json.dumps(tag), autoescape=True))
         if state == "auto_paused":
             clauses.append(tasks.c.paused_reason.is_not(None))
         elif state == "failing":
-            clauses.append(tasks.c.consecutive_failures > 0)
+            clauses.append(_FAILING)
         return clauses
+
+    def _mentions(self, text: str) -> ColumnElement[bool]:
+        """``text`` in the task's id or name, ignoring case. SQLite's LIKE already ignores
+        the case of ASCII letters, as its ``lower()`` only lowers those: the same match
+        without a function call a row."""
+        if self.is_sqlite:
+            columns = (
+                tasks.c.id.contains(text, autoescape=True),
+                tasks.c.name.contains(text, autoescape=True),
+            )
+        else:
+            columns = (
+                tasks.c.id.icontains(text, autoescape=True),
+                tasks.c.name.icontains(text, autoescape=True),
+            )
+        return or_(*columns)
 
     def count_tasks_in(
         self, *, tag: str | None = None, text: str | None = None, state: TaskState | None = None
@@ -104,15 +139,48 @@ class OverviewReads:
         offset: int = 0,
     ) -> list[str]:
         """Ids of the tasks with ``tag``, ``text`` in their id or name, in ``state``: by
-        id, or (``failing``) the longest failure streaks first, then by id."""
-        query = select(tasks.c.id).where(*self._state_filters(tag, text, state))
+        id, or (``failing``) the longest failure streaks first, then by id.
+
+        Without a limit, the database is not asked for an order: it then reads the
+        matching rows from whichever index covers the filter, and the ids are sorted here
+        (by code point)."""
+        filters = self._state_filters(tag, text, state)
+        if limit is None and not offset:
+            if order == "failing":
+                query = select(tasks.c.id, tasks.c.consecutive_failures).where(*filters)
+                with self._begin() as conn:
+                    rows = conn.execute(query).all()
+                rows.sort(key=lambda row: (-row[1], row[0]))
+                return [str(row[0]) for row in rows]
+            with self._begin() as conn:
+                return sorted(
+                    str(v) for v in conn.execute(select(tasks.c.id).where(*filters)).scalars()
+                )
         if order == "failing":
-            query = query.order_by(tasks.c.consecutive_failures.desc(), tasks.c.id)
-        else:
-            query = query.order_by(tasks.c.id)
-        query = query.limit(limit).offset(offset or None)
+            return self._failing_first(filters, limit, offset)
+        query = select(tasks.c.id).where(*filters).order_by(tasks.c.id)
         with self._begin() as conn:
-            return [str(value) for value in conn.execute(query).scalars()]
+            return list(conn.execute(query.limit(limit).offset(offset or None)).scalars())
+
+    def _failing_first(
+        self, filters: list[ColumnElement[bool]], limit: int | None, offset: int
+    ) -> list[str]:
+        """A page of the longest failure streaks first, then the other tasks by id: the
+        failing tasks (few, from their partial index), then a page of the others."""
+        failing = select(tasks.c.id, tasks.c.consecutive_failures).where(*filters, _FAILING)
+        with self._begin() as conn:
+            rows = sorted(conn.execute(failing).all(), key=lambda row: (-row[1], row[0]))
+            ids = [str(row[0]) for row in rows[offset : None if limit is None else offset + limit]]
+            if limit is not None and len(ids) >= limit:
+                return ids
+            others = (
+                select(tasks.c.id)
+                .where(*filters, tasks.c.consecutive_failures == literal_column("0"))
+                .order_by(tasks.c.id)
+                .limit(None if limit is None else limit - len(ids))
+                .offset(max(0, offset - len(rows)) or None)
+            )
+            return ids + list(conn.execute(others).scalars())
 
     def latest_runs(self, task_ids: Sequence[str]) -> dict[str, Run]:
         """Each of ``task_ids``'s newest run (by scheduled time, then attempt), for the

@@ -60,6 +60,16 @@ tasks = Table(
     # NULL for tasks no apply has declared.
     Column("declared", String(64), nullable=True),
     Index("ix_cronwell_tasks_source", "source"),
+    # the dashboard's reads (migration 0009): text search, tasks by state, failing tasks
+    Index("ix_cronwell_tasks_listing", "name", "tags", "id"),
+    Index("ix_cronwell_tasks_state", "enabled", "paused_reason"),
+    Index(
+        "ix_cronwell_tasks_failing",
+        "consecutive_failures",
+        "id",
+        sqlite_where=text("consecutive_failures > 0"),
+        postgresql_where=text("consecutive_failures > 0"),
+    ),
 )
 
 task_changes = Table(
