@@ -5,11 +5,11 @@ counted by hour and status."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Integer, String, bindparam, false, func, literal_column, or_, select
 from sqlalchemy.dialects import postgresql
@@ -45,6 +45,11 @@ def _plain_in_json(tag: str) -> bool:
     """Whether ``tag`` is written as itself inside quotes in the stored JSON list (no
     character that JSON escapes), so that a text match on it cannot miss a task."""
     return json.dumps(tag) == f'"{tag}"'
+
+
+def _longest_streaks_first(rows: Iterable[Any]) -> list[Any]:
+    """``(id, consecutive_failures)`` rows, the longest failure streaks first, then by id."""
+    return sorted(rows, key=lambda row: (-row[1], row[0]))
 
 
 class OverviewReads:
@@ -149,9 +154,7 @@ class OverviewReads:
             if order == "failing":
                 query = select(tasks.c.id, tasks.c.consecutive_failures).where(*filters)
                 with self._begin() as conn:
-                    rows = conn.execute(query).all()
-                rows.sort(key=lambda row: (-row[1], row[0]))
-                return [str(row[0]) for row in rows]
+                    return [str(row[0]) for row in _longest_streaks_first(conn.execute(query))]
             with self._begin() as conn:
                 return sorted(
                     str(v) for v in conn.execute(select(tasks.c.id).where(*filters)).scalars()
@@ -169,7 +172,7 @@ class OverviewReads:
         failing tasks (few, from their partial index), then a page of the others."""
         failing = select(tasks.c.id, tasks.c.consecutive_failures).where(*filters, _FAILING)
         with self._begin() as conn:
-            rows = sorted(conn.execute(failing).all(), key=lambda row: (-row[1], row[0]))
+            rows = _longest_streaks_first(conn.execute(failing))
             ids = [str(row[0]) for row in rows[offset : None if limit is None else offset + limit]]
             if limit is not None and len(ids) >= limit:
                 return ids
