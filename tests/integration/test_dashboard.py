@@ -283,3 +283,64 @@ def test_docs_are_served_from_local_files(client: TestClient) -> None:
     for asset in re.findall(r'(?:src|href)="(/[^"]+)"', page.text):
         assert client.get(asset).status_code == 200, asset
     assert client.get("/static/htmx.min.js").status_code == 200
+
+
+def test_mounted_under_a_prefix_every_link_and_redirect_keeps_it(database_url: str) -> None:
+    from fastapi import FastAPI
+
+    from cronwell.contrib.fastapi import cronwell_app
+
+    cw = make(database_url, api_token="s3cret-token-0123456789")
+    cw.add_task("job", schedule="0 3 * * *", shell="true")
+    outer = FastAPI()
+    outer.mount("/scheduler", cronwell_app(cw))
+    try:
+        with TestClient(outer) as client:
+            first = client.get("/scheduler/tasks", follow_redirects=False)
+            assert first.headers["location"] == "/scheduler/login?next=%2Ftasks"
+            login = client.get(first.headers["location"])
+            signed = client.post(
+                "/scheduler/login",
+                data={
+                    "csrf": csrf_of(login.text),
+                    "token": "s3cret-token-0123456789",
+                    "next": "/tasks",
+                },
+                follow_redirects=False,
+            )
+            assert signed.headers["location"] == "/scheduler/tasks"
+            for path in (
+                "/scheduler/",
+                "/scheduler/tasks",
+                "/scheduler/tasks/job",
+                "/scheduler/docs",
+            ):
+                page = client.get(path)
+                assert page.status_code == 200, path
+                links = re.findall(
+                    r'(?:href|action|src|hx-get|hx-post|data-openapi)="(/[^"]*)"', page.text
+                )
+                assert links and all(link.startswith("/scheduler/") for link in links), (
+                    path,
+                    links,
+                )
+                for link in links:
+                    if (
+                        "/static/" in link
+                        or "/docs/assets/" in link
+                        or link.endswith("openapi.json")
+                    ):
+                        assert client.get(link).status_code == 200, link
+            assert 'href="/scheduler/tasks/job"' in client.get("/scheduler/tasks").text
+            task_page = client.get("/scheduler/tasks/job").text
+            paused = client.post(
+                "/scheduler/tasks/job/pause",
+                data={"csrf": csrf_of(task_page)},
+                follow_redirects=False,
+            )
+            assert (
+                paused.status_code == 303 and paused.headers["location"] == "/scheduler/tasks/job"
+            )
+            assert not cw.get_task("job").enabled
+    finally:
+        cw.close()

@@ -85,8 +85,10 @@ async def _running(cw: Cronwell) -> AsyncIterator[None]:
 
 
 def cronwell_app(cw: Cronwell, *, dependencies: Sequence[Depends] | None = None) -> FastAPI:
-    """cronwell's HTTP API (``/api/v1/…``, ``/healthz``, ``/readyz``, ``/metrics``) as an
-    application to mount in yours: ``app.mount("/scheduler", cronwell_app(cw))``.
+    """cronwell's HTTP API (``/api/v1/…``, ``/healthz``, ``/readyz``, ``/metrics``) and its
+    dashboard (``/``, with ``CRONWELL_DASHBOARD`` on) as an application to mount in yours:
+    ``app.mount("/scheduler", cronwell_app(cw))``; the dashboard's links and redirects keep
+    the prefix.
 
     ``dependencies`` run before every route of it: pass your application's own
     authentication (``[Depends(require_admin)]``), so the people who may manage tasks are

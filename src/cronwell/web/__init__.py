@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from cronwell.runtime import Cronwell
 from cronwell.web import actions, pages
-from cronwell.web.context import Dashboard, redirect
+from cronwell.web.context import Dashboard, redirect, root_of, route_path
 from cronwell.web.render import STATIC, render
 from cronwell.web.security import COOKIE, HEADERS, Session
 
@@ -39,16 +39,19 @@ def install(app: FastAPI, cw: Cronwell) -> None:
         app.mount("/docs/assets", StaticFiles(directory=swagger), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
-    def docs() -> HTMLResponse:
+    def docs(request: Request) -> HTMLResponse:
         """Swagger UI from the package's files; its start-up script is a file too, so the
         page keeps to the content security policy."""
-        return HTMLResponse(render("docs.html", openapi_url=app.openapi_url, found=swagger))
+        html = render(
+            "docs.html", root=root_of(request), openapi_url=app.openapi_url, found=swagger
+        )
+        return HTMLResponse(html)
 
     @app.middleware("http")
     async def sessions(request: Request, call_next: Any) -> Any:
         """The dashboard's pages get the visitor's session (a new one for a first visit);
         with a token set, a visitor who has not signed in is sent to the sign-in page."""
-        path = request.url.path
+        path = route_path(request)
         if not is_page(path):
             return await call_next(request)
         session = dash.sessions.load(request.cookies.get(COOKIE))
@@ -60,7 +63,7 @@ def install(app: FastAPI, cw: Cronwell) -> None:
         if dash.token and not session.signed_in and path != "/login":
             if request.method in ("GET", "HEAD"):
                 target = path + (f"?{request.url.query}" if request.url.query else "")
-                response = redirect("/login", next=target)
+                response = redirect(request, "/login", next=target)
             else:
                 response = dash.error(request, None, 401, "Sign in first: /login.")
         else:

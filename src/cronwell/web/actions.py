@@ -65,7 +65,7 @@ def install(app: FastAPI, dash: Dashboard) -> None:
             if is_htmx(request) and name == "run":
                 detail = await run_in_threadpool(dash.service.task_detail, task_id)
                 return dash.page(request, "_task_runs.html", d=detail, t=detail.task)
-            return redirect(f"/tasks/{task_id}")
+            return redirect(request, f"/tasks/{task_id}")
 
         app.post(f"/tasks/{{task_id}}/{name}", include_in_schema=False)(handler)
 
@@ -90,7 +90,7 @@ def install(app: FastAPI, dash: Dashboard) -> None:
         except CronwellError as exc:
             return dash.error(request, exc)
         log.info("dashboard action", extra={"action": "dashboard_delete", "task_id": task_id})
-        return redirect("/tasks", deleted=task_id)
+        return redirect(request, "/tasks", deleted=task_id)
 
     @app.post("/alerts/test", include_in_schema=False)
     async def test_alert(request: Request) -> Response:
@@ -116,7 +116,7 @@ def install(app: FastAPI, dash: Dashboard) -> None:
     @app.get("/login", include_in_schema=False, response_class=HTMLResponse)
     def login_page(request: Request, next: str | None = None) -> Response:
         if not dash.token or dash.session(request).signed_in:
-            return redirect(safe_next(next))
+            return redirect(request, safe_next(next))
         return dash.page(request, "login.html", next=safe_next(next), wrong=False)
 
     @app.post("/login", include_in_schema=False)
@@ -126,7 +126,7 @@ def install(app: FastAPI, dash: Dashboard) -> None:
             return form
         target = safe_next(form.get("next"))
         if not dash.token:
-            return redirect(target)
+            return redirect(request, target)
         if not token_matches(form.get("token", ""), dash.token):
             log.warning(
                 "dashboard sign-in with a wrong token",
@@ -136,7 +136,7 @@ def install(app: FastAPI, dash: Dashboard) -> None:
                 },
             )
             return dash.page(request, "login.html", 401, next=target, wrong=True)
-        response = redirect(target)
+        response = redirect(request, target)
         dash.set_cookie(request, response, Session.new(signed_in=True))  # a new id: no fixation
         request.state.session_set = True
         return response
@@ -146,7 +146,7 @@ def install(app: FastAPI, dash: Dashboard) -> None:
         form = await checked(request, action=False)
         if isinstance(form, Response):
             return form
-        response = redirect("/login" if dash.token else "/")
+        response = redirect(request, "/login" if dash.token else "/")
         dash.set_cookie(request, response, None)
         request.state.session_set = True
         return response

@@ -66,7 +66,8 @@ class Dashboard:
         html = render(
             template,
             request=request,
-            path=request.url.path,
+            root=root_of(request),
+            path=route_path(request),
             csrf=self.sessions.csrf(session),
             readonly=self.readonly,
             token_required=bool(self.token),
@@ -102,10 +103,27 @@ class Dashboard:
         )
 
 
-def redirect(path: str, **query: Any) -> RedirectResponse:
-    """A 303 to ``path`` (after a form's POST: the browser GETs the page again)."""
+def redirect(request: Request, path: str, **query: Any) -> RedirectResponse:
+    """A 303 to the dashboard's ``path`` (after a form's POST: the browser GETs the page
+    again), under the prefix the dashboard is mounted at."""
     given = {k: v for k, v in query.items() if v not in (None, "")}
-    return RedirectResponse(path + ("?" + urlencode(given) if given else ""), 303)
+    target = root_of(request) + path + ("?" + urlencode(given) if given else "")
+    return RedirectResponse(target, 303)
+
+
+def root_of(request: Request) -> str:
+    """The prefix the dashboard is served under: ``""`` at the root of ``cronwell serve``,
+    ``"/scheduler"`` when its app is mounted there. Every link and redirect starts with it."""
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+def route_path(request: Request) -> str:
+    """The request's path below :func:`root_of` (``/tasks/x`` for ``/scheduler/tasks/x``)."""
+    path = request.url.path
+    root = root_of(request)
+    if root and path.startswith(root):
+        return path[len(root) :] or "/"
+    return path
 
 
 def is_htmx(request: Request) -> bool:
