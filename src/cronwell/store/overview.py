@@ -1,4 +1,4 @@
-"""The :class:`~cronwell.store.Store` reads behind the dashboard and the task listing:
+"""The reads behind the dashboard and the task listing:
 tasks by state, a page of task ids in a chosen order, each task's latest run, and runs
 counted by hour and status."""
 
@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from sqlalchemy import Integer, String, bindparam, case, func, literal_column, select
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from cronwell.domain.run import Run, RunStatus
+from cronwell.store.database import Database
 from cronwell.store.records import utc
+from cronwell.store.runs import run_from_row
+from cronwell.store.sql import BackendSql
 from cronwell.store.tables import runs, tasks
+from cronwell.store.tasks import task_filters
 
 TaskState = Literal["active", "paused", "auto_paused", "failing"]
 TASK_STATES: tuple[TaskState, ...] = ("active", "paused", "auto_paused", "failing")
@@ -37,20 +39,12 @@ class TaskStateCounts:
     failing: int = 0
 
 
-class OverviewReads:
-    """Mixin of :class:`~cronwell.store.Store`: the reads of the dashboard."""
+class Overview:
+    """The reads of the dashboard."""
 
-    is_sqlite: bool
-
-    if TYPE_CHECKING:
-
-        def _begin(
-            self, *, write: bool = False, lock_tasks: bool = False
-        ) -> AbstractContextManager[Connection]: ...
-
-        def _task_filters(
-            self, tag: str | None, enabled: bool | None, text: str | None
-        ) -> list[ColumnElement[bool]]: ...
+    def __init__(self, db: Database, sql: BackendSql) -> None:
+        self._db = db
+        self._sql = sql
 
     def task_state_counts(self) -> TaskStateCounts:
         """Tasks by state, in one pass over the tasks table."""
@@ -61,7 +55,7 @@ class OverviewReads:
             func.sum(case((paused & tasks.c.paused_reason.is_not(None), 1), else_=0)),
             func.sum(case((tasks.c.consecutive_failures > 0, 1), else_=0)),
         )
-        with self._begin() as conn:
+        with self._db.begin() as conn:
             total, active, auto, failing = conn.execute(query).one()
         total = int(total or 0)
         return TaskStateCounts(
@@ -76,7 +70,7 @@ class OverviewReads:
         self, tag: str | None, text: str | None, state: TaskState | None
     ) -> list[ColumnElement[bool]]:
         enabled = {"active": True, "paused": False, "auto_paused": False}.get(state or "")
-        clauses = self._task_filters(tag, enabled, text)
+        clauses = task_filters(self._sql, tag, enabled, text)
         if state == "auto_paused":
             clauses.append(tasks.c.paused_reason.is_not(None))
         elif state == "failing":
@@ -90,7 +84,7 @@ class OverviewReads:
         query = (
             select(func.count()).select_from(tasks).where(*self._state_filters(tag, text, state))
         )
-        with self._begin() as conn:
+        with self._db.begin() as conn:
             return int(conn.execute(query).scalar_one())
 
     def task_ids(
@@ -111,19 +105,17 @@ class OverviewReads:
         else:
             query = query.order_by(tasks.c.id)
         query = query.limit(limit).offset(offset or None)
-        with self._begin() as conn:
+        with self._db.begin() as conn:
             return [str(value) for value in conn.execute(query).scalars()]
 
     def latest_runs(self, task_ids: Sequence[str]) -> dict[str, Run]:
         """Each of ``task_ids``'s newest run (by scheduled time, then attempt), for the
         tasks that have one, in one statement: an index look-up per task, for a page of
         tasks."""
-        from cronwell.store.store import _run_from_row  # the module that builds on this one
-
         wanted = sorted(set(task_ids))
         if not wanted:
             return {}
-        if self.is_sqlite:
+        if self._db.is_sqlite:
             ids = func.json_each(bindparam("ids", json.dumps(wanted))).table_valued("value")
         else:
             array = bindparam("ids", wanted, type_=postgresql.ARRAY(String))
@@ -137,15 +129,15 @@ class OverviewReads:
             .scalar_subquery()
         )
         query = select(runs).where(runs.c.id.in_(select(latest).select_from(ids)))
-        with self._begin() as conn:
+        with self._db.begin() as conn:
             rows = conn.execute(query).all()
-        return {str(row.task_id): _run_from_row(row) for row in rows}
+        return {str(row.task_id): run_from_row(row) for row in rows}
 
     def runs_by_hour(self, since: datetime, until: datetime) -> dict[tuple[datetime, str], int]:
         """Runs scheduled in ``[since, until)`` counted by UTC hour and status:
         ``{(hour, status): count}``."""
         since, until = utc(since, "since"), utc(until, "until")
-        if self.is_sqlite:  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff' UTC text
+        if self._db.is_sqlite:  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff' UTC text
             hour: ColumnElement[str] = func.substr(runs.c.scheduled_for, 1, 13)
         else:
             utc_time = runs.c.scheduled_for.op("AT TIME ZONE")(literal_column("'UTC'"))
@@ -155,7 +147,7 @@ class OverviewReads:
             .where(runs.c.scheduled_for >= since, runs.c.scheduled_for < until)
             .group_by(hour, runs.c.status)
         )
-        with self._begin() as conn:
+        with self._db.begin() as conn:
             rows = conn.execute(query).all()
         counts: dict[tuple[datetime, str], int] = {}
         for text, status, count in rows:
