@@ -17,8 +17,9 @@ by the caller (DESIGN rule 10): the store never reads the clock (leases and hear
 the database's).
 
 The repositories are composed rather than mixed into one class: each names what it needs
-(the database, the backend's statements, and, for the tasks, the runs a resume inserts), and
-each method below says in one line which repository does the work.
+(the database, the backend's statements, and, for the tasks, the runs a resume inserts).
+Each method below hands its call to one repository, grouped under the module that does the
+work; the repositories' methods carry the documentation.
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ class Store:
             return self.database.now(conn)
 
     # -- tasks (tasks.py) ---------------------------------------------------------------------
+
     def insert_task(self, task: Task, now: datetime) -> Task:
         return self._tasks.insert_task(task, now)
 
@@ -180,6 +182,7 @@ class Store:
         return self._tasks.count_tasks(tag=tag, enabled=enabled, text=text)
 
     # -- the change log (changes.py) ----------------------------------------------------------
+
     def current_revision(self) -> int:
         return self._changes.current_revision()
 
@@ -190,6 +193,7 @@ class Store:
         return self._changes.changes_since(revision)
 
     # -- runs (runs.py) -----------------------------------------------------------------------
+
     def insert_runs(self, rows: Sequence[NewRun]) -> list[int | None]:
         return self._runs.insert_runs(rows)
 
@@ -285,6 +289,7 @@ class Store:
         return self._runs.prune_runs(before, keep_per_task=keep_per_task)
 
     # -- runs' process groups (processes.py) --------------------------------------------------
+
     def record_process(self, run_id: int, pgid: int, host: str) -> bool:
         return self._processes.record_process(run_id, pgid, host)
 
@@ -292,10 +297,12 @@ class Store:
         return self._processes.running_processes(instance_ids)
 
     # -- stats (stats.py) ---------------------------------------------------------------------
+
     def task_stats(self, task_id: str, *, sample: int = 1000) -> TaskStats:
         return self._stats.task_stats(task_id, sample=sample)
 
     # -- the dashboard's reads (overview.py) --------------------------------------------------
+
     def task_state_counts(self) -> TaskStateCounts:
         return self._overview.task_state_counts()
 
@@ -325,6 +332,7 @@ class Store:
         return self._overview.runs_by_hour(since, until)
 
     # -- the notifications log (notifications.py) ---------------------------------------------
+
     def record_notification(self, record: NotificationRecord) -> int:
         return self._notifications.record_notification(record)
 
@@ -344,6 +352,7 @@ class Store:
         return self._notifications.prune_notifications(before)
 
     # -- leases (leases.py) -------------------------------------------------------------------
+
     def acquire_lease(
         self, name: str, holder: str, ttl: float, *, take_from: str | None = None
     ) -> tuple[bool, str | None]:
@@ -359,6 +368,7 @@ class Store:
         return self._leases.read_lease(name)
 
     # -- instances (leases.py) ----------------------------------------------------------------
+
     def register_instance(self, instance_id: str, hostname: str, pid: int, now: datetime) -> None:
         self._instances.register_instance(instance_id, hostname, pid, now)
 
