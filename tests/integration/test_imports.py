@@ -16,8 +16,8 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from cronwell.store import Store
+from cronwell.store.database import MIGRATIONS_DIR
 from cronwell.store.migrations import HEAD
-from cronwell.store.store import MIGRATIONS_DIR
 
 LAZY = ("alembic", "httpx", "apprise", "jinja2")
 

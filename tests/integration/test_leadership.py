@@ -81,7 +81,7 @@ def _lease_statements(store: Store) -> Counter[str]:
             writes = sql.startswith(("INSERT", "UPDATE", "DELETE"))
             counts["write" if writes else "read"] += 1
 
-    event.listen(store._engine, "before_cursor_execute", count)
+    event.listen(store.database.engine, "before_cursor_execute", count)
     return counts
 
 

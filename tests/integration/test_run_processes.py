@@ -16,6 +16,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, inspect
 from tests.support.processes import alive
+from tests.support.store import runs_in_status
 from tests.support.waiting import wait_until
 
 from cronwell.dispatch.processes import ProcessRecorder
@@ -25,7 +26,7 @@ from cronwell.engine import recovery
 from cronwell.engine.recovery import HOSTNAME, recover_dead_instances, recover_own_leftovers
 from cronwell.runners.orphans import GroupFate, stop_orphaned_group
 from cronwell.store import NewRun, RunProcess, Store
-from cronwell.store.store import MIGRATIONS_DIR
+from cronwell.store.database import MIGRATIONS_DIR
 
 NOW = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
 
@@ -219,7 +220,7 @@ def test_recovery_kills_a_left_group_before_it_abandons_and_retries_the_run(
     assert "killed" not in (store.get_run(elsewhere).error or "")
     [killed] = [r for r in caplog.records if getattr(r, "action", None) == "orphan_killed"]
     assert (killed.__dict__["run_id"], killed.__dict__["pgid"]) == (run_id, process.pid)
-    retries = store.runs_in_status(RunStatus.PENDING)
+    retries = runs_in_status(store, RunStatus.PENDING)
     assert sorted((r.task_id, r.attempt) for r in retries) == [("t", 2), ("u", 2)]
 
 
@@ -238,7 +239,7 @@ def test_a_group_that_survives_keeps_its_run_running_and_unretried(
     caplog.set_level("WARNING", logger="cronwell.engine.recovery")
     assert recover_own_leftovers(store, "dead", NOW, {"t": task("t")}) == []
     assert store.get_run(run_id).status is RunStatus.RUNNING
-    assert store.runs_in_status(RunStatus.PENDING) == []
+    assert runs_in_status(store, RunStatus.PENDING) == []
     assert [r for r in caplog.records if getattr(r, "action", None) == "orphan_alive"]
     # the next recovery (every heartbeat) finds the group gone, and only then retries
     monkeypatch.undo()
@@ -248,7 +249,7 @@ def test_a_group_that_survives_keeps_its_run_running_and_unretried(
     [abandoned] = recover_dead_instances(store, "me", later, {"t": task("t")})
     assert (abandoned.id, abandoned.status) == (run_id, RunStatus.ABANDONED)
     assert "killed at recovery" not in (abandoned.error or "")
-    assert [(r.task_id, r.attempt) for r in store.runs_in_status(RunStatus.PENDING)] == [("t", 2)]
+    assert [(r.task_id, r.attempt) for r in runs_in_status(store, RunStatus.PENDING)] == [("t", 2)]
 
 
 # -- the lifeline -------------------------------------------------------------------------------

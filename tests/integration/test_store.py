@@ -20,6 +20,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, bindparam, create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
+from tests.support.store import next_due_at, runs_in_status
 
 from cronwell.domain import Run, RunStatus, Task, cron, every
 from cronwell.domain.action import PythonAction, ShellAction
@@ -32,7 +33,7 @@ from cronwell.errors import (
     TaskNotFoundError,
 )
 from cronwell.store import NewRun, RunGrid, RunUpdate, Store, display_url, normalize_url
-from cronwell.store.store import MIGRATIONS_DIR
+from cronwell.store.database import MIGRATIONS_DIR
 from cronwell.store.tables import VERSION_TABLE, metadata
 from cronwell.store.types import UTCDateTime
 
@@ -490,7 +491,7 @@ def test_datetimes_round_trip_as_aware_utc(store: Store, database_url: str) -> N
     run = store.get_run(run_id)
     assert run.scheduled_for == local
     assert run.scheduled_for.tzinfo is UTC
-    assert store.next_due_at() == datetime(2025, 6, 30, 18, 30, tzinfo=UTC)
+    assert next_due_at(store) == datetime(2025, 6, 30, 18, 30, tzinfo=UTC)
 
     if not store.is_sqlite:  # a session in another zone still reads UTC
         other = Store(database_url + "?options=-c%20timezone%3DAsia%2FTokyo")
@@ -909,7 +910,7 @@ def test_list_runs_order_and_filters(store: Store) -> None:
     assert store.count_runs(task_id="b") == 2
     assert store.count_runs(status=[RunStatus.SUCCEEDED, RunStatus.SKIPPED]) == 3
     assert store.count_runs(since=t0 + timedelta(hours=1)) == 3
-    assert [r.id for r in store.runs_in_status(RunStatus.SUCCEEDED)] == [ids[0], ids[2]]
+    assert [r.id for r in runs_in_status(store, RunStatus.SUCCEEDED)] == [ids[0], ids[2]]
 
 
 def test_runs_outlive_their_task_until_pruned(store: Store) -> None:
@@ -932,7 +933,7 @@ def test_runs_outlive_their_task_until_pruned(store: Store) -> None:
 
 
 def test_claim_due_runs(store: Store) -> None:
-    assert store.next_due_at() is None
+    assert next_due_at(store) is None
     due = [NOW - timedelta(seconds=s) for s in (30, 10, 20)]
     rows = [
         NewRun("t", NOW - timedelta(minutes=i), attempt=2, status=RunStatus.PENDING, due_at=d)
@@ -943,7 +944,7 @@ def test_claim_due_runs(store: Store) -> None:
     )
     ids = [i for i in store.insert_runs(rows) if i is not None]
     assert len(ids) == 4
-    assert store.next_due_at() == NOW - timedelta(seconds=30)
+    assert next_due_at(store) == NOW - timedelta(seconds=30)
 
     claimed = store.claim_due_runs(NOW, "host-1", limit=2)
     assert [r.id for r in claimed] == [ids[0], ids[2]]  # earliest due first
@@ -953,10 +954,10 @@ def test_claim_due_runs(store: Store) -> None:
 
     assert [r.id for r in store.claim_due_runs(NOW, "host-2")] == [ids[1]]
     assert store.claim_due_runs(NOW, "host-2") == []
-    assert store.next_due_at() == NOW + timedelta(seconds=1)
+    assert next_due_at(store) == NOW + timedelta(seconds=1)
     assert [r.id for r in store.claim_due_runs(NOW + timedelta(seconds=1), "h")] == [ids[3]]
-    assert store.next_due_at() is None
-    assert len(store.runs_in_status(RunStatus.RUNNING)) == 4
+    assert next_due_at(store) is None
+    assert len(runs_in_status(store, RunStatus.RUNNING)) == 4
 
 
 def test_concurrent_claims_never_double_claim(database_url: str) -> None:
@@ -1246,15 +1247,15 @@ def test_release_queued(store: Store) -> None:
             NewRun("f", NOW, status=RunStatus.PENDING),
         ]
     )
-    assert store.next_due_at() == later
+    assert next_due_at(store) == later
     assert store.release_queued(["dead", "unknown"], NOW) == 2
-    assert store.next_due_at() == NOW
+    assert next_due_at(store) == NOW
     assert [run.id for run in store.claim_due_runs(NOW, "new")] == ids[:2]
     assert store.release_queued(["dead"], NOW) == 0
     assert store.release_queued([], NOW) == 0
     # the others are as they were: c and f still queued, d due later
-    assert {r.task_id for r in store.runs_in_status(RunStatus.PENDING)} == {"c", "d", "f"}
-    assert store.next_due_at() == later
+    assert {r.task_id for r in runs_in_status(store, RunStatus.PENDING)} == {"c", "d", "f"}
+    assert next_due_at(store) == later
 
 
 def test_abandon_runs(store: Store) -> None:

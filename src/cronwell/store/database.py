@@ -1,20 +1,37 @@
-"""Database URLs and engines: which driver, which connection settings, and how a failure to
-reach the database is told to a person (one line, password hidden)."""
+"""The database: its URL and engine (which driver, which connection settings), connections
+and transactions, how a driver's failure becomes a cronwell error (one line, password
+hidden), the database's clock, and the migrations.
+
+:class:`Database` is what every repository of the store (``tasks``, ``runs``, ``leases``,
+...) opens its transactions on.
+"""
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sqlite3
+import threading
 import urllib.parse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import QueuePool, StaticPool
 
-from cronwell.errors import ConfigError, DatabaseUnavailableError
+from cronwell.errors import ConfigError, DatabaseUnavailableError, InvalidInputError
+from cronwell.store.migrations import HEAD
+from cronwell.store.tables import VERSION_TABLE, runs
+
+logger = logging.getLogger(__name__)
 
 POSTGRES_DRIVER = "postgresql+psycopg"
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
@@ -29,6 +46,21 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 POSTGRES_CONNECT_TIMEOUT_S = 10
 
 _EXAMPLE = "sqlite:///cronwell.db or postgresql://user:password@host:5432/dbname"
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# Key of the PostgreSQL advisory lock held while migrating, so that instances starting
+# together apply each migration once (the second waits, then finds nothing to do).
+_MIGRATION_LOCK_KEY = 0x63726F6E77656C6C  # "cronwell"
+
+# Statement that serialises task writes on PostgreSQL (SQLite's BEGIN IMMEDIATE already does):
+# revisions are then committed in increasing order, so a reader that has seen revision N
+# can never later find a committed revision below N, and changes_since misses nothing.
+# SHARE ROW EXCLUSIVE conflicts with itself but not with plain SELECTs.
+_LOCK_TASK_WRITES = "LOCK TABLE cronwell_task_changes IN SHARE ROW EXCLUSIVE MODE"
+
+# on_step(done, total, revision) of Database.upgrade: migrations applied of those pending
+MigrationProgress = Callable[[int, int, str], None]
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -203,3 +235,213 @@ def database_error(url: URL, exc: BaseException, doing: str = "reach") -> Databa
     return DatabaseUnavailableError(
         f"Cannot {doing} the database {display_url(url)}: {reason_of(exc, url.password)}"
     )
+
+
+class Database:
+    """One database: its engine, its transactions and its migrations.
+
+    ``url`` is an SQLAlchemy-style URL (see :func:`normalize_url`). Creating a database
+    does not connect; :meth:`check` or :meth:`upgrade` do, and raise
+    :class:`~cronwell.errors.DatabaseUnavailableError` with the password hidden.
+    """
+
+    def __init__(self, url: str | URL, *, pool_size: int = 10) -> None:
+        self.url = normalize_url(url)
+        self.display_url: str = display_url(self.url)
+        self.is_sqlite: bool = self.url.get_backend_name() == "sqlite"
+        self.sqlite_path: str | None = sqlite_file(self.url)
+        # an SQLite file this process cannot write is opened for reading only
+        self.read_only: bool = self.sqlite_path is not None and sqlite_read_only(self.sqlite_path)
+        self.engine = build_engine(self.url, pool_size=pool_size, read_only=self.read_only)
+        self._memory_lock = (
+            threading.RLock() if self.is_sqlite and self.sqlite_path is None else None
+        )
+
+    def __repr__(self) -> str:
+        return f"Database({self.display_url!r})"
+
+    # -- connections -------------------------------------------------------------------------
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A pooled connection; a failure to connect becomes ``DatabaseUnavailableError``.
+
+        An in-memory SQLite database lives in one connection shared by every thread, so
+        its users take turns (``_memory_lock``).
+        """
+        with self._memory_lock or nullcontext():
+            try:
+                conn = self.engine.connect()
+            except sa_exc.DBAPIError as exc:
+                raise database_error(self.url, exc) from None
+            with conn:
+                yield conn
+
+    @contextmanager
+    def begin(self, *, write: bool = False, lock_tasks: bool = False) -> Iterator[Connection]:
+        """A connection inside a transaction that commits when the block ends normally.
+
+        ``write`` starts SQLite transactions with ``BEGIN IMMEDIATE`` (see
+        :data:`SQLITE_WRITE`); ``lock_tasks`` serialises task writes on PostgreSQL. Driver
+        failures (lost connection, SQLite locked for too long, tables missing because
+        :meth:`upgrade` was not run) become ``DatabaseUnavailableError``.
+        """
+        if write and self.read_only:
+            raise DatabaseUnavailableError(
+                f"The database {self.display_url} is read-only for this process: it can "
+                "be read (tasks list, runs list, status), not changed."
+            )
+        with self.connection() as conn:
+            try:
+                if write and self.is_sqlite:
+                    conn.execution_options(**{SQLITE_WRITE: True})
+                with conn.begin():
+                    if lock_tasks and not self.is_sqlite:
+                        conn.exec_driver_sql(_LOCK_TASK_WRITES)
+                    yield conn
+            except sa_exc.IntegrityError:
+                raise  # a broken invariant of the store, not the database's fault
+            except sa_exc.DataError as exc:
+                # a value the database cannot hold (a NUL character in PostgreSQL text)
+                raise InvalidInputError(
+                    f"The database cannot store a value given: {reason_of(exc)}"
+                ) from None
+            except sa_exc.DBAPIError as exc:
+                raise database_error(self.url, exc, "use") from exc
+
+    def check(self) -> None:
+        """Connect and run ``SELECT 1``; raise ``DatabaseUnavailableError`` if that fails."""
+        with self.connection() as conn:
+            try:
+                conn.execute(text("SELECT 1"))
+            except sa_exc.DBAPIError as exc:
+                raise database_error(self.url, exc) from None
+
+    def close(self) -> None:
+        """Close every pooled connection. The database reconnects if used again (an
+        in-memory database starts empty then)."""
+        self.engine.dispose()
+
+    # -- time and values ---------------------------------------------------------------------
+
+    def now(self, conn: Connection) -> datetime:
+        """The database's clock, as an aware UTC datetime, read on ``conn``: the clock
+        every instance shares (leases, heartbeats; DESIGN rule 9)."""
+        if self.is_sqlite:
+            text_now = conn.exec_driver_sql("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')").scalar()
+            return datetime.fromisoformat(str(text_now)).replace(tzinfo=UTC)
+        value = conn.exec_driver_sql("SELECT now()").scalar()
+        assert isinstance(value, datetime)
+        return value.astimezone(UTC)
+
+    @cached_property
+    def stamp(self) -> Callable[[Any], Any]:
+        """The run timestamps' conversion for this driver: the column type's own
+        (UTCDateTime, then the dialect's DATETIME), so rows written straight to the driver
+        read back as every other row does."""
+        dialect = self.engine.dialect
+        return runs.c.scheduled_for.type.dialect_impl(dialect).bind_processor(dialect) or _as_is
+
+    # -- migrations --------------------------------------------------------------------------
+
+    def upgrade(self, on_step: MigrationProgress | None = None) -> None:
+        """Bring the tables to the latest migration; a no-op when they are current.
+
+        Safe to call on every start, and from instances starting together: on PostgreSQL
+        the migrations run in one transaction under an advisory lock, on SQLite under the
+        write lock. A current database is only read, so reading commands work on a file
+        this process cannot write. ``on_step(done, total, revision)`` hears of the pending
+        migrations before the first one and after each (for a progress bar).
+        """
+        if self.is_current():
+            return
+        if self.read_only:
+            raise DatabaseUnavailableError(
+                f"The database {self.display_url} is read-only and needs upgrading to "
+                f"revision {HEAD}: make it writable and run `cronwell db upgrade`."
+            )
+        with self.connection() as conn:
+            try:
+                if self.is_sqlite:
+                    conn.execution_options(**{SQLITE_WRITE: True})
+                with conn.begin():
+                    if not self.is_sqlite:
+                        conn.execute(
+                            text("SELECT pg_advisory_xact_lock(:key)"),
+                            {"key": _MIGRATION_LOCK_KEY},
+                        )
+                    current = _current_revisions(conn)
+                    if current == {HEAD}:
+                        return
+                    _migrate(conn, current, on_step)
+            except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+                raise database_error(self.url, exc) from None
+            except sa_exc.DBAPIError as exc:
+                raise database_error(self.url, exc, "upgrade") from None
+        logger.info(
+            "Upgraded the database %s to revision %s",
+            self.display_url,
+            HEAD,
+            extra={
+                "action": "database_upgraded",
+                "database": self.display_url,
+                "from_revision": ", ".join(sorted(current)) or None,
+                "to_revision": HEAD,
+            },
+        )
+
+    def has_schema(self) -> bool:
+        """True when the database holds cronwell's tables, at any revision. A missing
+        SQLite file is not created to find out: it has none."""
+        if self.sqlite_path is not None and not os.path.exists(self.sqlite_path):
+            return False
+        with self.connection() as conn:
+            try:
+                return bool(_current_revisions(conn))
+            except sa_exc.DBAPIError as exc:
+                raise database_error(self.url, exc) from None
+
+    def is_current(self) -> bool:
+        """True when every migration has been applied."""
+        with self.connection() as conn:
+            try:
+                return _current_revisions(conn) == {HEAD}
+            except sa_exc.DBAPIError as exc:
+                raise database_error(self.url, exc) from None
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _current_revisions(conn: Connection) -> set[str]:
+    """The revisions recorded in the version table; none when it does not exist yet."""
+    if not inspect(conn).has_table(VERSION_TABLE):
+        return set()
+    return set(conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars())
+
+
+def _migrate(conn: Connection, current: set[str], on_step: MigrationProgress | None = None) -> None:
+    """Apply the pending migrations on ``conn``, inside its transaction (Alembic is
+    imported here, when a database needs it, not by every process that opens one)."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    # Config values go through ConfigParser interpolation, where % is special.
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    config.attributes["connection"] = conn
+    if on_step is not None:
+        scripts = ScriptDirectory.from_config(config)
+        total = len(list(scripts.iterate_revisions("heads", tuple(current) or "base")))
+        done = 0
+        on_step(0, total, "")
+
+        def applied(revision: str) -> None:
+            nonlocal done
+            done += 1
+            on_step(done, total, revision)
+
+        config.attributes["on_applied"] = applied
+    command.upgrade(config, "head")

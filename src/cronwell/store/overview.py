@@ -6,20 +6,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from sqlalchemy import Integer, String, bindparam, false, func, literal_column, or_, select
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from cronwell.domain.run import Run, RunStatus
+from cronwell.store.database import Database
 from cronwell.store.records import utc
+from cronwell.store.runs import run_from_row
+from cronwell.store.sql import BackendSql
 from cronwell.store.tables import runs, tasks
+from cronwell.store.tasks import task_filters
 
 #: The failing tasks, written with a literal so that SQLite uses the partial index on it.
 _FAILING = tasks.c.consecutive_failures > literal_column("0")
@@ -52,20 +54,12 @@ def _longest_streaks_first(rows: Iterable[Any]) -> list[Any]:
     return sorted(rows, key=lambda row: (-row[1], row[0]))
 
 
-class OverviewReads:
-    """Mixin of :class:`~cronwell.store.Store`: the reads of the dashboard."""
+class Overview:
+    """The reads of the dashboard."""
 
-    is_sqlite: bool
-
-    if TYPE_CHECKING:
-
-        def _begin(
-            self, *, write: bool = False, lock_tasks: bool = False
-        ) -> AbstractContextManager[Connection]: ...
-
-        def _task_filters(
-            self, tag: str | None, enabled: bool | None, text: str | None
-        ) -> list[ColumnElement[bool]]: ...
+    def __init__(self, db: Database, sql: BackendSql) -> None:
+        self._db = db
+        self._sql = sql
 
     def task_state_counts(self) -> TaskStateCounts:
         """Tasks by state: one count a state, each read from an index."""
@@ -80,7 +74,7 @@ class OverviewReads:
             count(paused, tasks.c.paused_reason.is_not(None)),
             count(_FAILING),
         )
-        with self._begin() as conn:
+        with self._db.begin() as conn:
             total, paused_count, auto, failing = (int(n or 0) for n in conn.execute(query).one())
         return TaskStateCounts(
             total=total,
@@ -94,10 +88,10 @@ class OverviewReads:
         self, tag: str | None, text: str | None, state: TaskState | None
     ) -> list[ColumnElement[bool]]:
         enabled = {"active": True, "paused": False, "auto_paused": False}.get(state or "")
-        clauses = self._task_filters(tag, enabled, None)
+        clauses = task_filters(self._sql, tag, enabled, None)
         if text:
             clauses.append(self._mentions(text))
-        if tag is not None and self.is_sqlite and _plain_in_json(tag):
+        if tag is not None and self._db.is_sqlite and _plain_in_json(tag):
             # a text match first, which rules out most rows before the exact JSON test
             # (PostgreSQL looks the tag up in its GIN index instead)
             clauses.insert(0, tasks.c.tags.contains(json.dumps(tag), autoescape=True))
@@ -111,7 +105,7 @@ class OverviewReads:
         """``text`` in the task's id or name, ignoring case. SQLite's LIKE already ignores
         the case of ASCII letters, as its ``lower()`` only lowers those: the same match
         without a function call a row."""
-        if self.is_sqlite:
+        if self._db.is_sqlite:
             columns = (
                 tasks.c.id.contains(text, autoescape=True),
                 tasks.c.name.contains(text, autoescape=True),
@@ -130,7 +124,7 @@ class OverviewReads:
         query = (
             select(func.count()).select_from(tasks).where(*self._state_filters(tag, text, state))
         )
-        with self._begin() as conn:
+        with self._db.begin() as conn:
             return int(conn.execute(query).scalar_one())
 
     def task_ids(
@@ -153,16 +147,16 @@ class OverviewReads:
         if limit is None and not offset:
             if order == "failing":
                 query = select(tasks.c.id, tasks.c.consecutive_failures).where(*filters)
-                with self._begin() as conn:
+                with self._db.begin() as conn:
                     return [str(row[0]) for row in _longest_streaks_first(conn.execute(query))]
-            with self._begin() as conn:
+            with self._db.begin() as conn:
                 return sorted(
                     str(v) for v in conn.execute(select(tasks.c.id).where(*filters)).scalars()
                 )
         if order == "failing":
             return self._failing_first(filters, limit, offset)
         query = select(tasks.c.id).where(*filters).order_by(tasks.c.id)
-        with self._begin() as conn:
+        with self._db.begin() as conn:
             return list(conn.execute(query.limit(limit).offset(offset or None)).scalars())
 
     def _failing_first(
@@ -171,7 +165,7 @@ class OverviewReads:
         """A page of the longest failure streaks first, then the other tasks by id: the
         failing tasks (few, from their partial index), then a page of the others."""
         failing = select(tasks.c.id, tasks.c.consecutive_failures).where(*filters, _FAILING)
-        with self._begin() as conn:
+        with self._db.begin() as conn:
             rows = _longest_streaks_first(conn.execute(failing))
             ids = [str(row[0]) for row in rows[offset : None if limit is None else offset + limit]]
             if limit is not None and len(ids) >= limit:
@@ -189,12 +183,10 @@ class OverviewReads:
         """Each of ``task_ids``'s newest run (by scheduled time, then attempt), for the
         tasks that have one, in one statement: an index look-up per task, for a page of
         tasks."""
-        from cronwell.store.store import _run_from_row  # the module that builds on this one
-
         wanted = sorted(set(task_ids))
         if not wanted:
             return {}
-        if self.is_sqlite:
+        if self._db.is_sqlite:
             ids = func.json_each(bindparam("ids", json.dumps(wanted))).table_valued("value")
         else:
             array = bindparam("ids", wanted, type_=postgresql.ARRAY(String))
@@ -208,15 +200,15 @@ class OverviewReads:
             .scalar_subquery()
         )
         query = select(runs).where(runs.c.id.in_(select(latest).select_from(ids)))
-        with self._begin() as conn:
+        with self._db.begin() as conn:
             rows = conn.execute(query).all()
-        return {str(row.task_id): _run_from_row(row) for row in rows}
+        return {str(row.task_id): run_from_row(row) for row in rows}
 
     def runs_by_hour(self, since: datetime, until: datetime) -> dict[tuple[datetime, str], int]:
         """Runs scheduled in ``[since, until)`` counted by UTC hour and status:
         ``{(hour, status): count}``."""
         since, until = utc(since, "since"), utc(until, "until")
-        if self.is_sqlite:  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff' UTC text
+        if self._db.is_sqlite:  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff' UTC text
             hour: ColumnElement[str] = func.substr(runs.c.scheduled_for, 1, 13)
         else:
             utc_time = runs.c.scheduled_for.op("AT TIME ZONE")(literal_column("'UTC'"))
@@ -226,7 +218,7 @@ class OverviewReads:
             .where(runs.c.scheduled_for >= since, runs.c.scheduled_for < until)
             .group_by(hour, runs.c.status)
         )
-        with self._begin() as conn:
+        with self._db.begin() as conn:
             rows = conn.execute(query).all()
         counts: dict[tuple[datetime, str], int] = {}
         for text, status, count in rows:

@@ -6,14 +6,12 @@ on its host before it abandons the run."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
-from sqlalchemy.engine import Connection
 
 from cronwell.domain.run import RunStatus
+from cronwell.store.database import Database
 from cronwell.store.tables import runs
 
 _ID_CHUNK = 500  # instance ids per IN (...) list
@@ -31,18 +29,15 @@ class RunProcess:
 
 
 class RunProcesses:
-    """The :class:`~cronwell.store.Store` methods about runs' process groups."""
+    """Runs' process groups: recorded when a child starts, read by recovery."""
 
-    if TYPE_CHECKING:
-
-        def _begin(
-            self, *, write: bool = False, lock_tasks: bool = False
-        ) -> AbstractContextManager[Connection]: ...
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def record_process(self, run_id: int, pgid: int, host: str) -> bool:
         """Record the process group and host of a running run's child process. False when
         the run is no longer running (it finished first): nothing is written then."""
-        with self._begin(write=True) as conn:
+        with self._db.begin(write=True) as conn:
             result = conn.execute(
                 update(runs)
                 .where(runs.c.id == run_id, runs.c.status == RunStatus.RUNNING.value)
@@ -54,7 +49,7 @@ class RunProcesses:
         """The recorded process groups of the running runs of ``instance_ids``, by run id."""
         ids = sorted(set(instance_ids))
         found: list[RunProcess] = []
-        with self._begin() as conn:
+        with self._db.begin() as conn:
             for start in range(0, len(ids), _ID_CHUNK):
                 rows = conn.execute(
                     select(runs.c.id, runs.c.task_id, runs.c.pgid, runs.c.host).where(

@@ -1,9 +1,8 @@
 """Runs: drop the index on (task_id, scheduled_for).
 
 The unique fence on (task_id, scheduled_for, attempt) is an index with the same leading
-columns, which serves every look-up and ordering the dropped one served. Each run row
-paid for both: writing 90,000 missed rows took 0.82 -> 0.76 s on SQLite and 1.36 ->
-1.24 s on PostgreSQL without it.
+columns, which serves every look-up and ordering the dropped one served, while each run
+row written paid for both (benchmarks/README.md, fifth round).
 
 Revision ID: 0005
 Revises: 0004
