@@ -1,8 +1,8 @@
 """Where runs execute. ``local``: worker threads of this process."""
 
 from cronwell.dispatch.cancel import HandOver
+from cronwell.dispatch.fire import Fire
 from cronwell.dispatch.local import (
-    Fire,
     GridListener,
     LocalDispatcher,
     OutcomeListener,

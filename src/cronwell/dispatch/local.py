@@ -31,7 +31,7 @@ import socket
 import threading
 import time
 import traceback
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -39,9 +39,13 @@ from functools import partial
 from typing import NamedTuple, TypeVar
 
 from cronwell.clock import Clock
+from cronwell.dispatch import policy
 from cronwell.dispatch.cancel import revoked
+from cronwell.dispatch.fire import Fire, Started
 from cronwell.dispatch.outage import RETRY_DELAY, Outage, OutageWriter, drain
+from cronwell.dispatch.policy import Plan, decide
 from cronwell.dispatch.pool import WorkerPool
+from cronwell.dispatch.slots import Slots
 from cronwell.domain.delivery import Result
 from cronwell.domain.durations import format_duration
 from cronwell.domain.policies import FAILURES, backoff_delay, should_retry
@@ -125,28 +129,10 @@ _UNRECORDABLE = "Not run: the database could not be reached when it fell due."
 _SHUTDOWN_WRITES = 30.0
 # seconds the writer may hold the cyclic collector off while a burst's runs are in flight
 _HOLD_LONGEST = 1.0
-# fires that follow the overlap policy (catch-up runs of catchup='all' run side by side)
-_SCHEDULED = frozenset({RunReason.SCHEDULE})
 # seconds between "still alive" notes while a process runs something (engines beat too)
 HEARTBEAT_INTERVAL = 10.0
 # a function in a thread gets this long past its timeout to stop cooperatively
 _THREAD_TIMEOUT_SLACK = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class Fire:
-    """One occurrence handed to the dispatcher."""
-
-    task: Task
-    scheduled_for: datetime
-    attempt: int = 1
-    reason: str = RunReason.SCHEDULE
-
-
-@dataclass(frozen=True, slots=True)
-class _Started:
-    fire: Fire
-    started_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +159,7 @@ class _Returned(NamedTuple):
     before it on the same thread."""
 
     run_id: int
-    started: _Started
+    started: Started
     outcome: Outcome
     counters: dict[str, float]
     reason: str | None
@@ -237,14 +223,7 @@ class LocalDispatcher:
         self._on_task_change = on_task_change
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._due: queue.SimpleQueue[Fire] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)  # notified when a run leaves _inflight
-        self._running: Counter[str] = Counter()
-        self._inflight: dict[int, _Started] = {}
-        self._queued: dict[str, tuple[Fire, int]] = {}  # overlap='queue_one', by task id
-        self._replaced: set[int] = set()  # runs being stopped for a newer occurrence
-        self._expired: set[int] = set()  # thread runs recorded timed_out, still running
-        self._completed: set[int] = set()  # runs whose action returned, result not yet stored
+        self._slots = Slots()
         self._outcome_listeners: list[tuple[OutcomeListener, GridListener | None]] = []
         self._start_listeners: list[StartListener] = []
         self._listeners: list[tuple[RunListener, frozenset[RunStatus] | None]] = []
@@ -269,12 +248,7 @@ class LocalDispatcher:
         # fresh queues: nothing of a past term leaks in
         self._queue, self._due = queue.SimpleQueue(), queue.SimpleQueue()
         self._outage_writer.reset(self._due)
-        with self._lock:  # a run that outlived the last term frees nothing in this one
-            self._queued.clear()
-            self._running.clear()
-            self._expired.clear()
-            self._completed.clear()
-            self._replaced.clear()
+        self._slots.forget_term()
         self._pool = WorkerPool(self._max_workers, "cronwell-run")
         self._hold = BurstHold(_HOLD_LONGEST)
         self._writer = threading.Thread(
@@ -304,7 +278,7 @@ class LocalDispatcher:
         self._stopping.set()
         pool.shutdown(wait=False)
         if wait:
-            self._wait_idle(grace)
+            self._slots.wait_idle(grace)
         self._stop_inflight()
         writes = _SHUTDOWN_WRITES if grace is None else max(grace, RETRY_DELAY)
         self._outage_writer.give_up_at = time.monotonic() + writes
@@ -314,8 +288,8 @@ class LocalDispatcher:
         self._pool = None
         self._interrupt_inflight()
         # a run queued behind another stays pending; the next engine start releases it
-        with self._lock:
-            self._queued.clear()
+        with self._slots.lock:
+            self._slots.queued.clear()
 
     def add_listener(
         self, listener: RunListener, statuses: Iterable[RunStatus | str] | str | None = None
@@ -338,16 +312,13 @@ class LocalDispatcher:
         self._start_listeners.append(listener)
 
     def is_running(self, run_id: int) -> bool:
-        with self._lock:
-            return run_id in self._inflight and run_id not in self._completed
+        return self._slots.is_running(run_id)
 
     def running_count(self, task_id: str) -> int:
-        with self._lock:
-            return self._running[task_id]
+        return self._slots.running_count(task_id)
 
     def running_runs(self) -> list[int]:
-        with self._lock:
-            return sorted(self._inflight)
+        return self._slots.run_ids()
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -515,8 +486,7 @@ class LocalDispatcher:
 
     def execute_claimed(self, run: Run, task: Task) -> None:
         """Run a row that is already ``running`` (a claimed pending run) on the pool."""
-        with self._lock:
-            self._running[task.id] += 1
+        self._slots.take(task.id)
         fire = Fire(task, run.scheduled_for, run.attempt, run.reason or RunReason.MANUAL)
         self._start_on_pool([(fire, run.id)], run.started_at or self._clock.now())
 
@@ -530,14 +500,13 @@ class LocalDispatcher:
             raise ConflictError(
                 f"Occurrence {occurrence_key(task.id, scheduled_for)} is already recorded."
             )
-        with self._lock:
-            self._running[task.id] += 1
+        self._slots.take(task.id)
         try:
             with self._heartbeat():
                 finished = self._run_action(fire, run_id, now)
         except BaseException:
-            self._release(task.id)
-            self._store.finish_runs([self._interrupted(run_id, _Started(fire, now)).update])
+            self._slots.release(task.id)
+            self._store.finish_runs([self._interrupted(run_id, Started(fire, now)).update])
             raise
         (done,) = self._write_finished(self._settle([finished]))
         return done.run
@@ -618,7 +587,7 @@ class LocalDispatcher:
         """The next item to handle. With no run in flight the burst is written: its hold
         ends, and the collections due meanwhile run now, in the quiet after it (the hold's
         own watch ends it at its limit otherwise; see :class:`~cronwell.gcpause.BurstHold`)."""
-        if not self._inflight:
+        if not self._slots.inflight:
             hold.release()
         return inbox.get()
 
@@ -646,7 +615,7 @@ class LocalDispatcher:
             if (
                 len(items) >= _BATCH_LIMIT
                 or (waited and len(items) == count)  # nothing came for _QUIET seconds
-                or len(self._inflight) <= len(items)  # nothing more to come
+                or len(self._slots.inflight) <= len(items)  # nothing more to come
                 or self._stopping.is_set()
                 or time.monotonic() >= deadline
             ):
@@ -670,12 +639,7 @@ class LocalDispatcher:
         except Exception:
             for item in finished:
                 self._write_one_finished(item)
-        with self._idle:
-            for item in finished:
-                self._inflight.pop(item.update.run_id, None)
-                self._replaced.discard(item.update.run_id)
-                self._completed.discard(item.update.run_id)
-            self._idle.notify_all()
+        self._slots.finish([item.update.run_id for item in finished])
         self._notify([f.run for f in finished])
         try:
             self._follow_up(finished)
@@ -842,24 +806,25 @@ class LocalDispatcher:
         ``DatabaseUnavailableError`` with nothing decided: the slots taken are given back."""
         now = self._clock.now()
         stopping = self._stopping.is_set()
-        plans: list[tuple[RunStatus, str]] = []
+        plans: list[Plan] = []
         to_replace: list[int] = []
-        with self._lock:
+        slots = self._slots
+        with slots.lock:
             for fire in fires:
-                if stopping:
-                    status, reason = RunStatus.INTERRUPTED, RunReason.SHUTDOWN
-                else:
-                    status, reason = self._decide(fire, now)
+                plan = policy.SHUTDOWN if stopping else decide(fire, slots, now)
+                status = plan.status
                 if status is RunStatus.RUNNING:
-                    if reason == RunReason.REPLACED:
-                        to_replace += self._runs_of(fire.task.id)
+                    if plan.replaces:
+                        to_replace += slots.runs_of_locked(fire.task.id)
                         self._supersede(fire.task.id, fires, plans)
-                        reason = fire.reason
-                    self._running[fire.task.id] += 1
-                plans.append((status, reason))
+                        plan = policy.run(fire.reason)
+                    slots.running[fire.task.id] += 1
+                elif status is RunStatus.PENDING:
+                    slots.reserve_locked(fire)
+                plans.append(plan)
         if missed:
             fires = [*fires, *missed]
-            plans += [(RunStatus.MISSED, RunReason.DATABASE_UNAVAILABLE)] * len(missed)
+            plans += [policy.UNRECORDED] * len(missed)
         try:
             ids: list[int | None] | None = self._insert_fires(fires, plans, now)
         except DatabaseUnavailableError:
@@ -874,7 +839,7 @@ class LocalDispatcher:
         self._replace(to_replace)
         terminal: list[Run] = []
         starting: list[tuple[Fire, int]] = []
-        for fire, (status, reason), run_id in zip(fires, plans, ids, strict=True):
+        for fire, (status, reason, _), run_id in zip(fires, plans, ids, strict=True):
             if run_id is None:
                 log.info(
                     "occurrence already recorded; not run again",
@@ -885,15 +850,13 @@ class LocalDispatcher:
                     },
                 )
                 if status is RunStatus.RUNNING:
-                    self._release(fire.task.id)
+                    self._slots.release(fire.task.id)
                 elif status is RunStatus.PENDING:
-                    with self._lock:
-                        self._queued.pop(fire.task.id, None)
+                    self._slots.unqueue(fire.task.id)
             elif status is RunStatus.RUNNING:
                 starting.append((fire, run_id))
             elif status is RunStatus.PENDING:
-                with self._lock:
-                    self._queued[fire.task.id] = (fire, run_id)
+                self._slots.queue(fire, run_id)
                 self._start_queued_if_idle(fire.task.id)
             else:
                 terminal.append(_row_to_run(run_id, self._new_row(fire, status, now, reason)))
@@ -902,19 +865,17 @@ class LocalDispatcher:
         tasks = {fire.task.id: fire.task for fire in fires}
         self._tell_outcomes([RunOutcome(run, tasks.get(run.task_id)) for run in terminal])
 
-    def _undo(self, fires: list[Fire], plans: list[tuple[RunStatus, str]]) -> None:
+    def _undo(self, fires: list[Fire], plans: list[Plan]) -> None:
         """Give back the slots that ``plans`` took (a run going, a place in the queue)."""
-        with self._lock:
-            for fire, (status, _) in zip(fires, plans, strict=True):
-                if status is RunStatus.RUNNING:
-                    self._release_locked(fire.task.id)
-                elif status is RunStatus.PENDING:
-                    queued = self._queued.get(fire.task.id)
-                    if queued is not None and queued[1] < 0:
-                        del self._queued[fire.task.id]
+        with self._slots.lock:
+            for fire, plan in zip(fires, plans, strict=True):
+                if plan.status is RunStatus.RUNNING:
+                    self._slots.release_locked(fire.task.id)
+                elif plan.status is RunStatus.PENDING:
+                    self._slots.unreserve_locked(fire.task.id)
 
     def _insert_fires(
-        self, fires: list[Fire], plans: list[tuple[RunStatus, str]], now: datetime
+        self, fires: list[Fire], plans: list[Plan], now: datetime
     ) -> list[int | None]:
         """Insert a row per fire, as planned; return each one's id, ``None`` for a fire
         whose occurrence is already recorded (or comes earlier in ``fires``).
@@ -926,58 +887,34 @@ class LocalDispatcher:
         keys in another order than a concurrent writer's."""
         if not fires:
             return []
-        fire, (status, reason) = fires[0], plans[0]
+        fire, plan = fires[0], plans[0]
+        status, reason = plan.status, plan.reason
         alike = all(
             f.scheduled_for == fire.scheduled_for and f.attempt == fire.attempt for f in fires
         )
-        if not alike or plans.count((status, reason)) != len(plans):
+        if not alike or plans.count(plan) != len(plans):
             rows = [
-                self._new_row(f, plan_status, now, plan_reason)
-                for f, (plan_status, plan_reason) in zip(fires, plans, strict=True)
+                self._new_row(f, each.status, now, each.reason)
+                for f, each in zip(fires, plans, strict=True)
             ]
             return self._store.insert_runs(rows)
         grid = RunGrid([f.task.id for f in fires], [self._new_row(fire, status, now, reason)])
         stored = {task_id: run_id for run_id, task_id, _ in self._store.insert_grid(grid)}
         return [stored.pop(f.task.id, None) for f in fires]  # a task's first fire takes it
 
-    def _decide(self, fire: Fire, now: datetime) -> tuple[RunStatus, str]:
-        """Run it, or record why not (DESIGN rule 5). Caller holds the lock."""
-        task = fire.task
-        lateness = (now - fire.scheduled_for).total_seconds()
-        if fire.reason == RunReason.SCHEDULE and lateness > task.misfire_grace:
-            return RunStatus.MISSED, RunReason.LATE
-        if self._running[task.id] < task.max_instances or fire.reason not in _SCHEDULED:
-            return RunStatus.RUNNING, fire.reason
-        # max_instances runs of the task are going: the overlap policy decides
-        if task.overlap == "queue_one" and task.id not in self._queued:
-            self._queued[task.id] = (fire, -1)  # reserved; the row id comes after the insert
-            return RunStatus.PENDING, RunReason.QUEUED
-        if task.overlap == "replace":
-            return RunStatus.RUNNING, RunReason.REPLACED
-        if task.max_instances > 1 or task.overlap == "allow":
-            return RunStatus.SKIPPED, RunReason.MAX_INSTANCES
-        return RunStatus.SKIPPED, RunReason.OVERLAP
-
-    def _supersede(
-        self, task_id: str, fires: list[Fire], plans: list[tuple[RunStatus, str]]
-    ) -> None:
+    def _supersede(self, task_id: str, fires: list[Fire], plans: list[Plan]) -> None:
         """overlap='replace' within one batch: earlier fires of the task that were about to
-        start are recorded replaced instead. Caller holds the lock."""
-        for index, (status, _) in enumerate(plans):
-            if fires[index].task.id == task_id and status is RunStatus.RUNNING:
-                plans[index] = (RunStatus.INTERRUPTED, RunReason.REPLACED)
-                self._running[task_id] -= 1
-
-    def _runs_of(self, task_id: str) -> list[int]:
-        """Runs of ``task_id`` in flight. Caller holds the lock."""
-        return [rid for rid, s in self._inflight.items() if s.fire.task.id == task_id]
+        start are recorded replaced instead. Caller holds the slots' lock."""
+        for index, plan in enumerate(plans):
+            if fires[index].task.id == task_id and plan.status is RunStatus.RUNNING:
+                plans[index] = policy.SUPERSEDED
+                self._slots.running[task_id] -= 1
 
     def _replace(self, run_ids: list[int]) -> None:
         """Stop runs for a newer occurrence (overlap='replace'), off the writer thread since
         a kill waits for the process to go."""
         for run_id in run_ids:
-            with self._lock:
-                self._replaced.add(run_id)
+            self._slots.mark_replaced(run_id)
             threading.Thread(
                 target=self._runners.cancel, args=(run_id,), name="cronwell-replace", daemon=True
             ).start()
@@ -985,16 +922,9 @@ class LocalDispatcher:
     def _start_queued_if_idle(self, task_id: str) -> None:
         """Start the run queued behind ``task_id``'s running ones once a slot is free
         (fewer than ``max_instances`` run)."""
-        with self._lock:
-            queued = self._queued.get(task_id)
-            if queued is None or queued[1] < 0:
-                return
-            if self._running[task_id] >= queued[0].task.max_instances:
-                return
-            if self._stopping.is_set():
-                return
-            del self._queued[task_id]
-            self._running[task_id] += 1
+        queued = self._slots.take_queued(task_id, self._stopping)
+        if queued is None:
+            return
         fire, run_id = queued
         fire = replace(fire, reason=RunReason.QUEUED)
         now = self._clock.now()
@@ -1007,7 +937,7 @@ class LocalDispatcher:
             )
             started = False
         if not started:
-            self._release(task_id)
+            self._slots.release(task_id)
             return
         self._start_on_pool([(fire, run_id)], now)
 
@@ -1033,10 +963,8 @@ class LocalDispatcher:
         the lock: worker threads take it too, and one hold per fire kept the writer
         waiting behind them for most of a burst."""
         inbox = self._queue
-        started = [(fire, run_id, _Started(fire, started_at)) for fire, run_id in fires]
-        with self._lock:
-            for _, run_id, start in started:
-                self._inflight[run_id] = start
+        started = [(fire, run_id, Started(fire, started_at)) for fire, run_id in fires]
+        self._slots.add((run_id, start) for _, run_id, start in started)
         for fire, run_id, start in started:
             try:
                 if self._pool is None:
@@ -1046,7 +974,7 @@ class LocalDispatcher:
                     background=fire.reason == RunReason.CATCHUP,  # what is due now goes first
                 )
             except RuntimeError:  # stopping: the row must not stay running
-                self._release(fire.task.id)
+                self._slots.release(fire.task.id)
                 inbox.put(self._interrupted(run_id, start))
 
     def _work(
@@ -1059,20 +987,18 @@ class LocalDispatcher:
             finished = self._run_action(fire, run_id, started_at)
         except BaseException as exc:  # a bug in cronwell: the slot must still be freed
             outcome = _internal_error(exc)
-            started = _Started(fire, started_at)
+            started = Started(fire, started_at)
             finished = _Returned(run_id, started, outcome, {}, None, self._clock.now())
-        self._completed.add(run_id)  # atomic; the watchdog no longer expires it
+        self._slots.completed.add(run_id)  # atomic; the watchdog no longer expires it
         inbox.put(finished)
 
     def _expire(self, run_id: int, inbox: queue.SimpleQueue[object]) -> None:
         """A function in a thread that ignored its deadline: a thread cannot be killed, so
         the run is recorded ``timed_out`` now and its slot freed (DESIGN rule 7); whatever
         the function returns later is ignored."""
-        with self._lock:
-            started = self._inflight.get(run_id)
-            if started is None or run_id in self._expired or run_id in self._completed:
-                return
-            self._expired.add(run_id)
+        started = self._slots.expire(run_id)
+        if started is None:
+            return
         task = started.fire.task
         outcome = Outcome(
             status=RunStatus.TIMED_OUT,
@@ -1080,7 +1006,7 @@ class LocalDispatcher:
             "stop at its deadline and still runs in its thread, its result will be ignored "
             "(check ctx.check() in loops, or use isolation='process' for a hard timeout)",
         )
-        self._release(task.id)
+        self._slots.release(task.id)
         self._start_queued_if_idle(task.id)
         inbox.put(self._finished(run_id, started, outcome, {}))
 
@@ -1090,12 +1016,13 @@ class LocalDispatcher:
         recorded timed out (and freed) is dropped: the row says ``timed_out``."""
         kept: list[_Finished | _Returned] = []
         freed: list[str] = []
-        with self._lock:
+        slots = self._slots
+        with slots.lock:
             for item in finished:
                 run_id = item.run_id
-                if item.returned and run_id in self._expired:
-                    self._expired.discard(run_id)
-                    self._completed.discard(run_id)
+                if item.returned and run_id in slots.expired:
+                    slots.expired.discard(run_id)
+                    slots.completed.discard(run_id)
                     log.info(
                         "a timed-out function returned; its result is ignored",
                         extra={
@@ -1106,10 +1033,10 @@ class LocalDispatcher:
                     )
                     continue
                 if item.returned:
-                    self._release_locked(item.task.id)
+                    slots.release_locked(item.task.id)
                     freed.append(item.task.id)
                 kept.append(item)
-            queued = [task_id for task_id in freed if task_id in self._queued]
+            queued = [task_id for task_id in freed if task_id in slots.queued]
         for task_id in queued:
             self._start_queued_if_idle(task_id)
         return kept
@@ -1121,13 +1048,13 @@ class LocalDispatcher:
         if task.jitter > 0:
             self._stopping.wait(random.uniform(0, task.jitter))
         started_at = self._clock.now()
-        started = _Started(fire, started_at)
-        if run_id in self._replaced:  # replaced before its action began: not started at all
+        started = Started(fire, started_at)
+        if run_id in self._slots.replaced:  # replaced before its action began: not started at all
             outcome = Outcome(status=RunStatus.INTERRUPTED, error="replaced before it started")
             return _Returned(run_id, started, outcome, {}, RunReason.REPLACED, self._clock.now())
         for listener in list(self._start_listeners):
             _call_safely(partial(listener, run_id, task), started_at, "start", task.id)
-        if task.timeout and not task.action.cancellable and run_id in self._inflight:
+        if task.timeout and not task.action.cancellable and run_id in self._slots.inflight:
             # the watchdog counts from here, not from the wait for a worker or the jitter
             watchdog = threading.Timer(
                 task.timeout + _THREAD_TIMEOUT_SLACK, self._expire, (run_id, self._queue)
@@ -1142,7 +1069,7 @@ class LocalDispatcher:
         reason = None
         # no lock: a set's membership test is atomic, and a replacement is marked before
         # the action is stopped
-        if run_id in self._replaced:
+        if run_id in self._slots.replaced:
             reason = RunReason.REPLACED
             outcome = replace(outcome, status=RunStatus.INTERRUPTED)
         elif self._stopping.is_set() and outcome.status is RunStatus.INTERRUPTED:
@@ -1160,7 +1087,7 @@ class LocalDispatcher:
     def _finished(
         self,
         run_id: int,
-        started: _Started,
+        started: Started,
         outcome: Outcome,
         counters: dict[str, float],
         reason: str | None = None,
@@ -1209,25 +1136,15 @@ class LocalDispatcher:
         exception_type = getattr(outcome, "exception_type", None)
         return _Finished(update, run, fire.task, exception_type, returned, results)
 
-    def _interrupted(self, run_id: int, started: _Started) -> _Finished:
+    def _interrupted(self, run_id: int, started: Started) -> _Finished:
         outcome = Outcome(status=RunStatus.INTERRUPTED, error="stopped by a shutdown")
         return self._finished(run_id, started, outcome, {}, reason=RunReason.SHUTDOWN)
-
-    def _wait_idle(self, grace: float | None) -> None:
-        deadline = None if grace is None else time.monotonic() + grace
-        with self._idle:
-            while self._inflight:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return
-                self._idle.wait(remaining)
 
     def _stop_inflight(self) -> None:
         """Kill what can be killed among the runs still going (shell commands, child
         processes) and give their results a moment to arrive; threads cannot be killed
         and are recorded ``interrupted`` by :meth:`_interrupt_inflight`."""
-        with self._lock:
-            stoppable = [rid for rid, s in self._inflight.items() if s.fire.task.action.cancellable]
+        stoppable = self._slots.cancellable()
         killers = [
             threading.Thread(target=self._runners.cancel, args=(rid,), daemon=True)
             for rid in stoppable
@@ -1236,13 +1153,11 @@ class LocalDispatcher:
             killer.start()
         for killer in killers:
             killer.join()
-        self._wait_idle(1.0)
+        self._slots.wait_idle(1.0)
 
     def _interrupt_inflight(self) -> None:
         """Record every run still in flight as interrupted."""
-        with self._lock:
-            inflight = list(self._inflight.items())
-            self._inflight.clear()
+        inflight = self._slots.take_inflight()
         if inflight:
             finished = [self._interrupted(run_id, started) for run_id, started in inflight]
             updates = [f.update for f in finished]
@@ -1258,16 +1173,6 @@ class LocalDispatcher:
                 "runs still going at shutdown were recorded interrupted",
                 extra={"action": "runs_interrupted", "count": len(finished)},
             )
-
-    def _release(self, task_id: str) -> None:
-        with self._lock:
-            self._release_locked(task_id)
-
-    def _release_locked(self, task_id: str) -> None:
-        """One run of ``task_id`` fewer. Caller holds the lock."""
-        self._running[task_id] -= 1
-        if self._running[task_id] <= 0:
-            del self._running[task_id]
 
     def _tell_outcomes(self, outcomes: Sequence[RunOutcome]) -> None:
         listeners = [listener for listener, _ in self._outcome_listeners]
