@@ -2,9 +2,9 @@
 
 from cronwell.dispatch.cancel import HandOver
 from cronwell.dispatch.fire import Fire
-from cronwell.dispatch.local import (
+from cronwell.dispatch.local import LocalDispatcher
+from cronwell.dispatch.outcomes import (
     GridListener,
-    LocalDispatcher,
     OutcomeListener,
     RecordedGrid,
     RunListener,

@@ -30,92 +30,52 @@ import random
 import socket
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
-from typing import NamedTuple, TypeVar
 
 from cronwell.clock import Clock
 from cronwell.dispatch import policy
 from cronwell.dispatch.cancel import revoked
 from cronwell.dispatch.fire import Fire, Started
+from cronwell.dispatch.followups import FollowUps
 from cronwell.dispatch.outage import RETRY_DELAY, Outage, OutageWriter, drain
+from cronwell.dispatch.outcomes import (
+    GridListener,
+    Listeners,
+    OutcomeListener,
+    RunListener,
+    RunOutcome,
+    StartListener,
+    row_to_run,
+)
 from cronwell.dispatch.policy import Plan, decide
 from cronwell.dispatch.pool import WorkerPool
+from cronwell.dispatch.results import (
+    RESULTS,
+    Finished,
+    Returned,
+    internal_error,
+    interrupted,
+)
+from cronwell.dispatch.results import finished as build_finished
 from cronwell.dispatch.slots import Slots
-from cronwell.domain.delivery import Result
 from cronwell.domain.durations import format_duration
-from cronwell.domain.policies import FAILURES, backoff_delay, should_retry
 from cronwell.domain.run import Run, RunReason, RunStatus, occurrence_key
 from cronwell.domain.task import Task
 from cronwell.errors import (
     ConflictError,
     DatabaseUnavailableError,
-    InvalidInputError,
     SchedulerStateError,
 )
 from cronwell.gcpause import BurstHold
 from cronwell.runners import Outcome, RunContext, Runners
-from cronwell.store import NewRun, RunGrid, RunUpdate, Store
+from cronwell.store import NewRun, RunGrid, Store
 
 log = logging.getLogger(__name__)
 
-RunListener = Callable[[Run], None]
-
-
-@dataclass(frozen=True, slots=True)
-class RunOutcome:
-    """A run once stored, with what followed from it: what alerts are made of.
-
-    ``failures_before``/``failures`` count the task's failed occurrences in a row before and
-    after this run; ``retrying`` says another attempt is scheduled; ``task`` is ``None`` for
-    rows recorded without running (missed, skipped) when the caller had no task at hand.
-    ``results`` are what a succeeded run of a task with ``deliver`` targets delivers.
-    """
-
-    run: Run
-    task: Task | None = None
-    retrying: bool = False
-    failures_before: int = 0
-    failures: int = 0
-    auto_paused: bool = False
-    results: tuple[Result, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedGrid:
-    """What one :class:`~cronwell.store.RunGrid` stored: ``rows`` holds the
-    ``(run_id, task_id, template index)`` of each row written (duplicates of recorded
-    occurrences are left out), ``templates`` the runs those rows repeat for another task,
-    and ``tasks`` the tasks at hand.
-
-    A fleet's catch-up stores 90,000 such rows at once. A run and an outcome object per
-    row cost 11 µs before any listener looked at them, so listeners that can take the rows
-    together (alerts, metrics) are given this instead, and the copies are only made for
-    those that cannot."""
-
-    templates: Sequence[Run]
-    rows: Sequence[tuple[int, str, int]]
-    tasks: Mapping[str, Task]
-
-    def run(self, row: tuple[int, str, int]) -> Run:
-        """The stored run of one of ``rows``."""
-        run_id, task_id, index = row
-        return self.templates[index].model_copy(
-            update={"id": run_id, "task_id": task_id, "counters": {}}
-        )
-
-    def outcome(self, row: tuple[int, str, int]) -> RunOutcome:
-        """What followed from one of ``rows``: nothing, as such rows run nothing."""
-        return RunOutcome(self.run(row), self.tasks.get(row[1]))
-
-
-OutcomeListener = Callable[[RunOutcome], None]
-GridListener = Callable[[RecordedGrid], None]
-StartListener = Callable[[int, Task, datetime], None]
 # items the writer takes at once, unless a fire is due: then all that is queued (see
 # _write_until_stopped)
 _BATCH_LIMIT = 1000
@@ -135,43 +95,6 @@ HEARTBEAT_INTERVAL = 10.0
 _THREAD_TIMEOUT_SLACK = 1.0
 
 
-@dataclass(frozen=True, slots=True)
-class _Finished:
-    update: RunUpdate
-    run: Run
-    task: Task
-    exception_type: str | None = None
-    # the action returned: its slot is freed by the writer (see _settle), unless the
-    # watchdog already recorded the run timed out, in which case this result is dropped
-    returned: bool = False
-    results: tuple[Result, ...] = ()  # for the task's deliver targets
-
-    @property
-    def run_id(self) -> int:
-        return self.update.run_id
-
-
-class _Returned(NamedTuple):
-    """What a worker hands the writer when an action returned: the parts of its
-    :class:`_Finished`, which the writer builds once the fires due now are recorded.
-    Built on the worker, the run and its update cost 8 µs before the worker's next
-    action, and every action of a steady second started that much later than the one
-    before it on the same thread."""
-
-    run_id: int
-    started: Started
-    outcome: Outcome
-    counters: dict[str, float]
-    reason: str | None
-    finished_at: datetime
-    returned: bool = True  # as _Finished.returned: its slot is the writer's to free
-    results: tuple[Result, ...] = ()  # as _Finished.results
-
-    @property
-    def task(self) -> Task:
-        return self.started.fire.task
-
-
 @dataclass
 class _Request:
     """Work for the writer thread from another thread, which waits for ``done``: a grid
@@ -189,7 +112,6 @@ class _Request:
     cancel: threading.Event | None = None
 
 
-_RESULTS = (_Finished, _Returned)
 _STOP = object()
 _DUE = object()  # wakes the writer for fires, which wait in a queue of their own
 
@@ -224,9 +146,7 @@ class LocalDispatcher:
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._due: queue.SimpleQueue[Fire] = queue.SimpleQueue()
         self._slots = Slots()
-        self._outcome_listeners: list[tuple[OutcomeListener, GridListener | None]] = []
-        self._start_listeners: list[StartListener] = []
-        self._listeners: list[tuple[RunListener, frozenset[RunStatus] | None]] = []
+        self._listeners = Listeners()
         self._stopping = threading.Event()
         self._pool: WorkerPool | None = None
         self._writer: threading.Thread | None = None
@@ -234,6 +154,14 @@ class LocalDispatcher:
         self.outage = Outage(clock)
         self._outage_writer = OutageWriter(self.outage, clock, self._stopping)
         self._with_retry = self._outage_writer.retry
+        self._followups = FollowUps(
+            store,
+            clock,
+            instance_id,
+            on_task_change=on_task_change,
+            with_retry=self._with_retry,
+            tell=self._listeners.tell_outcomes,
+        )
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -296,7 +224,7 @@ class LocalDispatcher:
     ) -> None:
         """Call ``listener(run)`` with every run once its final row is stored, or only
         with those that end in one of ``statuses``."""
-        self._listeners.append((listener, None if statuses is None else _statuses(statuses)))
+        self._listeners.add_listener(listener, statuses)
 
     def add_outcome_listener(
         self, listener: OutcomeListener, on_grid: GridListener | None = None
@@ -304,12 +232,12 @@ class LocalDispatcher:
         """Call ``listener(outcome)`` for every stored run with what followed from it
         (retry scheduled, failure counts, automatic pause), off the run's thread; or,
         when ``on_grid`` is given, ``on_grid(recorded)`` once for the rows of a grid."""
-        self._outcome_listeners.append((listener, on_grid))
+        self._listeners.add_outcome_listener(listener, on_grid)
 
     def add_start_listener(self, listener: StartListener) -> None:
         """Call ``listener(run_id, task, started_at)`` when an action begins (on the run's
         thread: it must return at once)."""
-        self._start_listeners.append(listener)
+        self._listeners.add_start_listener(listener)
 
     def is_running(self, run_id: int) -> bool:
         return self._slots.is_running(run_id)
@@ -448,41 +376,16 @@ class LocalDispatcher:
             return
         try:
             if request.grid is not None:
-                self._tell_grid(request.grid, request.stored, request.tasks)
+                stored = request.stored
+                if stored is None:
+                    stored = self._store.insert_grid(request.grid)
+                self._listeners.tell_grid(request.grid, stored, request.tasks)
             if request.fires:
                 self._record_fires(request.fires)
         except Exception as exc:
             request.error = exc
         finally:
             request.done.set()
-
-    def _tell_grid(
-        self,
-        grid: RunGrid,
-        stored: list[tuple[int, str, int]] | None,
-        tasks: Mapping[str, Task],
-    ) -> None:
-        """Store ``grid`` unless ``stored`` already (its rows' ids), then tell listeners."""
-        if stored is None:
-            stored = self._store.insert_grid(grid)
-        # the rows differ from their template's only in id and task: copied, not validated
-        recorded = RecordedGrid([_row_to_run(0, row) for row in grid.rows], stored, tasks)
-        wanted = [
-            [listener for listener, statuses in self._listeners if _wants(statuses, run)]
-            for run in recorded.templates
-        ]
-        if any(wanted):  # a run is copied for each row only when someone wants it
-            for row in recorded.rows:
-                if listeners := wanted[row[2]]:
-                    run = recorded.run(row)
-                    for listener in listeners:
-                        _call_safely(listener, run, "run", row[1])
-        for on_outcome, on_grid in list(self._outcome_listeners):
-            if on_grid is not None:
-                _call_safely(on_grid, recorded, "outcome", None)
-                continue
-            for row in recorded.rows:
-                _call_safely(on_outcome, recorded.outcome(row), "outcome", row[1])
 
     def execute_claimed(self, run: Run, task: Task) -> None:
         """Run a row that is already ``running`` (a claimed pending run) on the pool."""
@@ -563,7 +466,7 @@ class LocalDispatcher:
             try:
                 # slots of returned actions are freed before fires are decided, as if
                 # freed by the worker the moment the action returned
-                finished = self._settle([i for i in items if isinstance(i, _RESULTS)])
+                finished = self._settle([i for i in items if isinstance(i, RESULTS)])
                 # fires first: they are due now, the rest only waits to be written
                 if fires or self._outage_writer.held:
                     # again: the end of the last burst may have ended the hold taken by
@@ -609,7 +512,7 @@ class LocalDispatcher:
                     items.append(inbox.get_nowait())
                 except queue.Empty:
                     break
-            if any(not isinstance(item, _RESULTS) for item in items[checked:]):
+            if any(not isinstance(item, RESULTS) for item in items[checked:]):
                 return  # a fire (due now) or a stop: no waiting
             checked = len(items)
             if (
@@ -623,7 +526,7 @@ class LocalDispatcher:
             time.sleep(_QUIET)
             waited = True
 
-    def _write_finished(self, results: Sequence[_Finished | _Returned]) -> list[_Finished]:
+    def _write_finished(self, results: Sequence[Finished | Returned]) -> list[Finished]:
         """Write results in one batch (row by row if the batch is refused), then what
         follows from them: retries, failure counts, automatic pauses. Returns them as
         stored."""
@@ -640,30 +543,40 @@ class LocalDispatcher:
             for item in finished:
                 self._write_one_finished(item)
         self._slots.finish([item.update.run_id for item in finished])
-        self._notify([f.run for f in finished])
+        self._listeners.notify([f.run for f in finished])
         try:
-            self._follow_up(finished)
+            self._followups.follow_up(finished)
         except Exception:
             log.exception(
                 "cannot record retries or failure counts", extra={"action": "follow_up_failed"}
             )
         return finished
 
-    def _built(self, item: _Finished | _Returned) -> _Finished:
-        if isinstance(item, _Finished):
+    def _built(self, item: Finished | Returned) -> Finished:
+        if isinstance(item, Finished):
             return item
-        return self._finished(
+        return build_finished(
             item.run_id,
             item.started,
             item.outcome,
             item.counters,
             item.reason,
-            returned=True,
+            instance_id=self._instance_id,
             finished_at=item.finished_at,
+            returned=True,
             results=item.results,
         )
 
-    def _write_one_finished(self, item: _Finished) -> None:
+    def _interrupted(self, run_id: int, started: Started) -> Finished:
+        finished_at = self._clock.now()
+        return interrupted(run_id, started, instance_id=self._instance_id, finished_at=finished_at)
+
+    def report_external(self, runs: Sequence[tuple[Run, Task, bool]]) -> None:
+        """Count and announce runs that ended outside this dispatcher (abandoned by a
+        process that died): ``(run, task, retrying)``."""
+        self._followups.report_external(runs)
+
+    def _write_one_finished(self, item: Finished) -> None:
         try:
             self._store.finish_runs([item.update])
             return
@@ -677,112 +590,6 @@ class LocalDispatcher:
             error=f"{item.update.error or ''} [result could not be stored: {problem}]".strip(),
         )
         self._with_retry("finish_runs", lambda: self._store.finish_runs([bare]))
-
-    def _follow_up(self, finished: list[_Finished]) -> None:
-        """Retries are data (DESIGN rule 6): a ``pending`` row with its due time, so a
-        restart does not lose it. An occurrence that finally failed counts toward
-        ``max_consecutive_failures``; one that succeeded resets the count."""
-        retries: list[NewRun] = []
-        counted: list[_Finished] = []
-        outcomes: list[RunOutcome] = []
-        for item in finished:
-            run, task = item.run, item.task
-            if run.status not in FAILURES and run.status is not RunStatus.SUCCEEDED:
-                outcomes.append(RunOutcome(run, task))  # interrupted, replaced
-                continue
-            if should_retry(
-                run.status, run.attempt, task.retries, task.retry_on, item.exception_type
-            ):
-                delay = backoff_delay(
-                    run.attempt, task.retry_delay, task.retry_max_delay, task.retry_jitter
-                )
-                due = (run.finished_at or self._clock.now()) + timedelta(seconds=delay)
-                retries.append(
-                    NewRun(
-                        task_id=task.id,
-                        scheduled_for=run.scheduled_for,
-                        attempt=run.attempt + 1,
-                        status=RunStatus.PENDING,
-                        reason=RunReason.RETRY,
-                        due_at=due,
-                        instance_id=self._instance_id,
-                    )
-                )
-                log.info(
-                    "run will be retried",
-                    extra={
-                        "action": "retry_scheduled",
-                        "task_id": task.id,
-                        "attempt": run.attempt + 1,
-                        "delay": round(delay, 3),
-                    },
-                )
-                outcomes.append(RunOutcome(run, task, retrying=True))
-                continue
-            counted.append(item)
-        if retries:  # first, and retried through outages: a lost retry is a lost run
-            self._with_retry("insert_retries", lambda: self._store.insert_runs(retries))
-            self._on_task_change()  # the engine looks for due retries
-        counted_outcomes = self._count_results([(item.run, item.task) for item in counted])
-        outcomes += [
-            replace(outcome, results=item.results) if item.results else outcome
-            for item, outcome in zip(counted, counted_outcomes, strict=True)
-        ]
-        self._tell_outcomes(outcomes)
-
-    def _count_results(self, counted: list[tuple[Run, Task]]) -> list[RunOutcome]:
-        """Count final outcomes in the tasks' failure streaks (read from the store, so
-        another process's runs and restarts count too); pause tasks past their limit."""
-        try:
-            streaks = self._store.reset_failure_streaks(
-                [task.id for run, task in counted if run.status is RunStatus.SUCCEEDED]
-            )
-        except Exception:
-            log.exception("cannot reset failure counts", extra={"action": "count_failed"})
-            streaks = {}
-        outcomes: list[RunOutcome] = []
-        for run, task in counted:
-            if run.status is RunStatus.SUCCEEDED:
-                before = streaks.pop(task.id, 0)  # a second success in the batch: no streak
-                outcomes.append(RunOutcome(run, task, failures_before=before, failures=0))
-                continue
-            try:
-                outcomes.append(self._count_failure(task, run))
-            except Exception:  # e.g. the task was deleted while it ran
-                log.exception(
-                    "cannot count a run's result",
-                    extra={"action": "count_failed", "task_id": task.id},
-                )
-                outcomes.append(RunOutcome(run, task))
-        return outcomes
-
-    def report_external(self, runs: Sequence[tuple[Run, Task, bool]]) -> None:
-        """Count and announce runs that ended outside this dispatcher (abandoned by a
-        process that died): ``(run, task, retrying)``."""
-        outcomes = [
-            RunOutcome(run, task, retrying=True) for run, task, retrying in runs if retrying
-        ]
-        finals = [(run, task) for run, task, retrying in runs if not retrying]
-        outcomes += self._count_results(finals)
-        self._tell_outcomes(outcomes)
-
-    def _count_failure(self, task: Task, run: Run) -> RunOutcome:
-        count = self._store.record_occurrence_result(task.id, True)
-        outcome = RunOutcome(run, task, failures_before=max(0, count - 1), failures=count)
-        limit = task.max_consecutive_failures
-        if limit is not None and count >= limit:
-            reason = (
-                f"Paused after {count} failed occurrences in a row "
-                f"(last: {run.error or run.status.value})."
-            )
-            self._store.auto_pause(task.id, reason, self._clock.now())
-            log.warning(
-                "task paused after repeated failures",
-                extra={"action": "auto_paused", "task_id": task.id, "failures": count},
-            )
-            self._on_task_change()
-            outcome = replace(outcome, auto_paused=True)
-        return outcome
 
     def _record_fires(self, fires: list[Fire]) -> None:
         """Decide, record and start ``fires``. Through a database outage they are held
@@ -859,11 +666,11 @@ class LocalDispatcher:
                 self._slots.queue(fire, run_id)
                 self._start_queued_if_idle(fire.task.id)
             else:
-                terminal.append(_row_to_run(run_id, self._new_row(fire, status, now, reason)))
+                terminal.append(row_to_run(run_id, self._new_row(fire, status, now, reason)))
         self._start_on_pool(starting, now)
-        self._notify(terminal)
+        self._listeners.notify(terminal)
         tasks = {fire.task.id: fire.task for fire in fires}
-        self._tell_outcomes([RunOutcome(run, tasks.get(run.task_id)) for run in terminal])
+        self._listeners.tell_outcomes([RunOutcome(run, tasks.get(run.task_id)) for run in terminal])
 
     def _undo(self, fires: list[Fire], plans: list[Plan]) -> None:
         """Give back the slots that ``plans`` took (a run going, a place in the queue)."""
@@ -986,9 +793,9 @@ class LocalDispatcher:
         try:
             finished = self._run_action(fire, run_id, started_at)
         except BaseException as exc:  # a bug in cronwell: the slot must still be freed
-            outcome = _internal_error(exc)
+            outcome = internal_error(exc)
             started = Started(fire, started_at)
-            finished = _Returned(run_id, started, outcome, {}, None, self._clock.now())
+            finished = Returned(run_id, started, outcome, {}, None, self._clock.now())
         self._slots.completed.add(run_id)  # atomic; the watchdog no longer expires it
         inbox.put(finished)
 
@@ -1008,13 +815,18 @@ class LocalDispatcher:
         )
         self._slots.release(task.id)
         self._start_queued_if_idle(task.id)
-        inbox.put(self._finished(run_id, started, outcome, {}))
+        now = self._clock.now()
+        inbox.put(
+            build_finished(
+                run_id, started, outcome, {}, None, instance_id=self._instance_id, finished_at=now
+            )
+        )
 
-    def _settle(self, finished: list[_Finished | _Returned]) -> list[_Finished | _Returned]:
+    def _settle(self, finished: list[Finished | Returned]) -> list[Finished | Returned]:
         """Free the slots of runs whose action returned, under one hold of the lock, and
         start what was queued behind them. A result whose run the watchdog already
         recorded timed out (and freed) is dropped: the row says ``timed_out``."""
-        kept: list[_Finished | _Returned] = []
+        kept: list[Finished | Returned] = []
         freed: list[str] = []
         slots = self._slots
         with slots.lock:
@@ -1041,7 +853,7 @@ class LocalDispatcher:
             self._start_queued_if_idle(task_id)
         return kept
 
-    def _run_action(self, fire: Fire, run_id: int, started_at: datetime) -> _Returned:
+    def _run_action(self, fire: Fire, run_id: int, started_at: datetime) -> Returned:
         """Run ``fire``'s action; its run's ``started_at`` becomes the moment the action
         begins (after waiting for a worker and the jitter), written with its result."""
         task = fire.task
@@ -1051,9 +863,8 @@ class LocalDispatcher:
         started = Started(fire, started_at)
         if run_id in self._slots.replaced:  # replaced before its action began: not started at all
             outcome = Outcome(status=RunStatus.INTERRUPTED, error="replaced before it started")
-            return _Returned(run_id, started, outcome, {}, RunReason.REPLACED, self._clock.now())
-        for listener in list(self._start_listeners):
-            _call_safely(partial(listener, run_id, task), started_at, "start", task.id)
+            return Returned(run_id, started, outcome, {}, RunReason.REPLACED, self._clock.now())
+        self._listeners.started(run_id, task, started_at)
         if task.timeout and not task.action.cancellable and run_id in self._slots.inflight:
             # the watchdog counts from here, not from the wait for a worker or the jitter
             watchdog = threading.Timer(
@@ -1065,7 +876,7 @@ class LocalDispatcher:
         try:
             outcome = self._runners.run(task.action, ctx, timeout=task.timeout)
         except Exception as exc:  # a bug in cronwell, not in the action: still recorded
-            outcome = _internal_error(exc)
+            outcome = internal_error(exc)
         reason = None
         # no lock: a set's membership test is atomic, and a replacement is marked before
         # the action is stopped
@@ -1074,7 +885,7 @@ class LocalDispatcher:
             outcome = replace(outcome, status=RunStatus.INTERRUPTED)
         elif self._stopping.is_set() and outcome.status is RunStatus.INTERRUPTED:
             reason = RunReason.SHUTDOWN
-        return _Returned(
+        return Returned(
             run_id,
             started,
             outcome,
@@ -1083,62 +894,6 @@ class LocalDispatcher:
             self._clock.now(),
             results=tuple(ctx.results) if ctx.results else (),
         )
-
-    def _finished(
-        self,
-        run_id: int,
-        started: Started,
-        outcome: Outcome,
-        counters: dict[str, float],
-        reason: str | None = None,
-        *,
-        returned: bool = False,
-        finished_at: datetime | None = None,
-        results: tuple[Result, ...] = (),
-    ) -> _Finished:
-        fire = started.fire
-        finished_at = finished_at or self._clock.now()
-        status = outcome.status
-        if type(status) is not RunStatus:  # a runner of one's own may give text; an enum
-            status = RunStatus(status)  # call, even on a member, costs 0.8 µs a result
-        run = Run.of_fields(
-            {
-                "id": run_id,
-                "task_id": fire.task.id,
-                "scheduled_for": fire.scheduled_for,
-                "attempt": fire.attempt,
-                "status": status,
-                "reason": reason or fire.reason,
-                "started_at": started.started_at,
-                "finished_at": finished_at,
-                "duration": (finished_at - started.started_at).total_seconds(),
-                "error": outcome.error,
-                "traceback": outcome.traceback,
-                "output": outcome.output,
-                "return_value": outcome.return_value,
-                "counters": counters,  # floats: RunContext.report made them so
-                "instance_id": self._instance_id,
-            }
-        )
-        update = RunUpdate(
-            run_id=run_id,
-            status=run.status,
-            started_at=started.started_at,
-            finished_at=finished_at,
-            duration=run.duration,
-            error=run.error,
-            traceback=run.traceback,
-            output=run.output,
-            return_value=run.return_value,
-            counters=counters,
-            reason=reason,
-        )
-        exception_type = getattr(outcome, "exception_type", None)
-        return _Finished(update, run, fire.task, exception_type, returned, results)
-
-    def _interrupted(self, run_id: int, started: Started) -> _Finished:
-        outcome = Outcome(status=RunStatus.INTERRUPTED, error="stopped by a shutdown")
-        return self._finished(run_id, started, outcome, {}, reason=RunReason.SHUTDOWN)
 
     def _stop_inflight(self) -> None:
         """Kill what can be killed among the runs still going (shell commands, child
@@ -1168,82 +923,11 @@ class LocalDispatcher:
 
             if not self._with_retry("interrupt_runs", write):
                 return  # logged by _with_retry: the next start records them abandoned
-            self._notify([f.run for f in finished])
+            self._listeners.notify([f.run for f in finished])
             log.warning(
                 "runs still going at shutdown were recorded interrupted",
                 extra={"action": "runs_interrupted", "count": len(finished)},
             )
-
-    def _tell_outcomes(self, outcomes: Sequence[RunOutcome]) -> None:
-        listeners = [listener for listener, _ in self._outcome_listeners]
-        for outcome in outcomes:
-            for listener in listeners:
-                _call_safely(listener, outcome, "outcome", outcome.run.task_id)
-
-    def _notify(self, runs: Sequence[Run]) -> None:
-        listeners = list(self._listeners)
-        for run in runs:
-            for listener, statuses in listeners:
-                if _wants(statuses, run):
-                    _call_safely(listener, run, "run", run.task_id)
-
-
-_A = TypeVar("_A")
-
-
-def _call_safely(
-    listener: Callable[[_A], None], argument: _A, kind: str, task_id: str | None
-) -> None:
-    """Listeners are other code: one that raises is logged, and the others still hear."""
-    try:
-        listener(argument)
-    except Exception:
-        log.exception(
-            "%s listener failed", kind, extra={"action": "listener_failed", "task_id": task_id}
-        )
-
-
-def _statuses(names: Iterable[RunStatus | str] | RunStatus | str) -> frozenset[RunStatus]:
-    """The statuses a run listener asked for: final ones only, as listeners hear of a
-    run once its final row is stored."""
-    names = [str(names)] if isinstance(names, str) else [str(name) for name in names]
-    final = [status.value for status in RunStatus if status.is_terminal]
-    unknown = [name for name in names if name not in final]
-    if unknown or not names:
-        raise InvalidInputError(
-            f"A run listener hears of runs once they end: it can ask for {', '.join(final)}"
-            + (f"; not {', '.join(map(repr, unknown))}." if unknown else ", not for none.")
-        )
-    return frozenset(RunStatus(name) for name in names)
-
-
-def _wants(statuses: frozenset[RunStatus] | None, run: Run) -> bool:
-    return statuses is None or run.status in statuses
-
-
-def _row_to_run(run_id: int, row: NewRun) -> Run:
-    return Run(
-        id=run_id,
-        task_id=row.task_id,
-        scheduled_for=row.scheduled_for,
-        attempt=row.attempt,
-        status=row.status,
-        reason=row.reason,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        error=row.error,
-        instance_id=row.instance_id,
-    )
-
-
-def _internal_error(exc: BaseException) -> Outcome:
-    """A failed outcome for a bug in cronwell itself (not in the action), with its
-    traceback, so the run is still recorded."""
-    return Outcome(
-        status=RunStatus.FAILED,
-        error=f"cronwell internal error: {type(exc).__name__}: {exc}",
-        traceback=traceback.format_exc(),
-    )
 
 
 def _log_outcome(run: Run) -> None:

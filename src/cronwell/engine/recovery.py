@@ -24,9 +24,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cronwell.dispatch import Fire, LocalDispatcher
+from cronwell.dispatch.followups import retry_row
 from cronwell.dispatch.history import unrun_rows
 from cronwell.domain.occurrences import occurrences_between
-from cronwell.domain.policies import backoff_delay, plan_catchup, should_retry
+from cronwell.domain.policies import plan_catchup, should_retry
 from cronwell.domain.run import Run, RunReason, RunStatus
 from cronwell.domain.task import Task
 from cronwell.runners.orphans import GroupFate, stop_orphaned_group
@@ -198,18 +199,8 @@ def _retries(runs: Iterable[Run], tasks: dict[str, Task], instance_id: str) -> I
         task = tasks.get(run.task_id)
         if task is None or not will_retry_abandoned(run, task):
             continue
-        delay = backoff_delay(
-            run.attempt, task.retry_delay, task.retry_max_delay, task.retry_jitter
-        )
-        yield NewRun(
-            task_id=run.task_id,
-            scheduled_for=run.scheduled_for,
-            attempt=run.attempt + 1,
-            status=RunStatus.PENDING,
-            reason=RunReason.RETRY,
-            due_at=(run.finished_at or run.scheduled_for) + timedelta(seconds=delay),
-            instance_id=instance_id,
-        )
+        after = run.finished_at or run.scheduled_for
+        yield retry_row(run, task, after=after, instance_id=instance_id)
 
 
 @dataclass
