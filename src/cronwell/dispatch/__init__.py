@@ -1,4 +1,5 @@
-"""Where runs execute. ``local``: worker threads of this process."""
+"""Where runs execute: :class:`Dispatcher` is what the engine, recovery and the service ask
+of an executor; :class:`LocalDispatcher` runs actions on worker threads of this process."""
 
 from cronwell.dispatch.cancel import HandOver
 from cronwell.dispatch.fire import Fire
@@ -10,9 +11,11 @@ from cronwell.dispatch.outcomes import (
     RunListener,
     RunOutcome,
 )
+from cronwell.dispatch.protocol import Dispatcher
 from cronwell.dispatch.registry import FunctionRegistry
 
 __all__ = [
+    "Dispatcher",
     "Fire",
     "FunctionRegistry",
     "GridListener",

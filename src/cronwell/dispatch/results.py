@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from cronwell.dispatch.fire import Started
 from cronwell.domain.delivery import Result
+from cronwell.domain.durations import format_duration
 from cronwell.domain.run import Run, RunReason, RunStatus
 from cronwell.domain.task import Task
 from cronwell.runners import Outcome
@@ -124,6 +125,40 @@ def interrupted(
         RunReason.SHUTDOWN,
         instance_id=instance_id,
         finished_at=finished_at,
+    )
+
+
+def built(item: Finished | Returned, instance_id: str) -> Finished:
+    """``item`` as a :class:`Finished`: built now from a worker's :class:`Returned`."""
+    if isinstance(item, Finished):
+        return item
+    return finished(
+        item.run_id,
+        item.started,
+        item.outcome,
+        item.counters,
+        item.reason,
+        instance_id=instance_id,
+        finished_at=item.finished_at,
+        returned=True,
+        results=item.results,
+    )
+
+
+def timed_out(
+    run_id: int, started: Started, *, instance_id: str, finished_at: datetime
+) -> Finished:
+    """A function in a thread that ignored its deadline: recorded ``timed_out`` while it
+    still runs (a thread cannot be killed), its result to be ignored."""
+    task = started.fire.task
+    outcome = Outcome(
+        status=RunStatus.TIMED_OUT,
+        error=f"timed out after {format_duration(task.timeout or 0)}; the function did not "
+        "stop at its deadline and still runs in its thread, its result will be ignored "
+        "(check ctx.check() in loops, or use isolation='process' for a hard timeout)",
+    )
+    return finished(
+        run_id, started, outcome, {}, None, instance_id=instance_id, finished_at=finished_at
     )
 
 

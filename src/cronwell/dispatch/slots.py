@@ -9,12 +9,31 @@ set's membership test is atomic, and each mark is made before anyone looks for i
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
+from typing import Protocol, TypeVar
 
 from cronwell.dispatch.fire import Fire, Started
+from cronwell.domain.task import Task
+
+log = logging.getLogger(__name__)
+
+
+class Ending(Protocol):
+    """A run's result on its way to the writer (see :mod:`cronwell.dispatch.results`)."""
+
+    @property
+    def run_id(self) -> int: ...
+    @property
+    def returned(self) -> bool: ...
+    @property
+    def task(self) -> Task: ...
+
+
+_E = TypeVar("_E", bound=Ending)
 
 
 class Slots:
@@ -64,7 +83,7 @@ class Slots:
 
     def add(self, started: Iterable[tuple[int, Started]]) -> None:
         """Register runs in flight, under one hold of the lock: worker threads take it too,
-        and one hold per run kept the writer waiting behind them for most of a burst."""
+        and a hold per run would keep the writer waiting behind them through a burst."""
         with self.lock:
             for run_id, start in started:
                 self.inflight[run_id] = start
@@ -125,6 +144,35 @@ class Slots:
                 if remaining is not None and remaining <= 0:
                     return
                 self.idle.wait(remaining)
+
+    def settle(self, results: list[_E]) -> tuple[list[_E], list[str]]:
+        """Free the slots of runs whose action returned, under one hold of the lock: the
+        results to write, and the tasks whose queued run may start now. A result whose run
+        the watchdog already recorded timed out (and freed) is dropped: the row says
+        ``timed_out``."""
+        kept: list[_E] = []
+        freed: list[str] = []
+        with self.lock:
+            for item in results:
+                run_id = item.run_id
+                if item.returned and run_id in self.expired:
+                    self.expired.discard(run_id)
+                    self.completed.discard(run_id)
+                    log.info(
+                        "a timed-out function returned; its result is ignored",
+                        extra={
+                            "action": "late_result_ignored",
+                            "task_id": item.task.id,
+                            "run_id": run_id,
+                        },
+                    )
+                    continue
+                if item.returned:
+                    self.release_locked(item.task.id)
+                    freed.append(item.task.id)
+                kept.append(item)
+            queued = [task_id for task_id in freed if task_id in self.queued]
+        return kept, queued
 
     # -- the queue place (overlap='queue_one') --------------------------------------------------
 
