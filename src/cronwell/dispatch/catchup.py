@@ -53,8 +53,11 @@ class Backlog(Protocol):
 
 
 class Feed(Protocol):
-    """What the hand-over algorithms need of a dispatcher."""
+    """What the hand-over needs of a dispatcher (:class:`CatchUpFeed` does it for
+    :class:`~cronwell.dispatch.local.LocalDispatcher`)."""
 
+    @property
+    def stores_beside_writer(self) -> bool: ...
     def record(
         self,
         grid: RunGrid,
@@ -64,20 +67,40 @@ class Feed(Protocol):
     def start_behind(
         self, fires: Sequence[Fire], chunk: int = 1000, cancel: threading.Event | None = None
     ) -> bool: ...
+    def start_soon(
+        self,
+        fires: Sequence[Fire],
+        in_flight: deque[Request],
+        *,
+        chunk: int = 1000,
+        ahead: int = 2,
+        cancel: threading.Event | None = None,
+    ) -> bool: ...
+    def wait_for(
+        self, in_flight: deque[Request], cancel: threading.Event | None = None
+    ) -> bool: ...
+
+
+def hand_over(
+    feed: Feed,
+    backlogs: Sequence[Backlog],
+    tasks: Mapping[str, Task],
+    cancel: threading.Event | None = None,
+) -> None:
+    """Store the missed rows and start the catch-up runs of ``backlogs``, in order, the
+    way the database takes them; nothing more once ``cancel`` is set."""
+    if feed.stores_beside_writer:
+        hand_over_beside_writer(feed, backlogs, tasks, cancel)
+    else:
+        hand_over_through_writer(feed, backlogs, tasks, cancel)
 
 
 class CatchUpFeed:
-    """The catch-up's way into one dispatcher's writer."""
+    """A dispatcher's side of the hand-over: the dispatcher that derives from it sets
+    ``_store`` and ``_writer``."""
 
-    def __init__(self, store: Store, writer: HistoryWriter) -> None:
-        self._store = store
-        self._writer = writer
-
-    @property
-    def stores_beside_writer(self) -> bool:
-        """True when :meth:`record` stores rows on the calling thread (PostgreSQL, a writer
-        running, called from another thread)."""
-        return not self._store.is_sqlite and self._writer.elsewhere
+    _store: Store
+    _writer: HistoryWriter
 
     def hand_over(
         self,
@@ -85,12 +108,14 @@ class CatchUpFeed:
         tasks: Mapping[str, Task],
         cancel: threading.Event | None = None,
     ) -> None:
-        """Store the missed rows and start the catch-up runs of ``backlogs``, in order,
-        the way this database takes them; nothing more once ``cancel`` is set."""
-        if self.stores_beside_writer:
-            hand_over_beside_writer(self, backlogs, tasks, cancel)
-        else:
-            hand_over_through_writer(self, backlogs, tasks, cancel)
+        """Store a catch-up's missed rows and start its runs (:func:`hand_over`)."""
+        hand_over(self, backlogs, tasks, cancel)
+
+    @property
+    def stores_beside_writer(self) -> bool:
+        """True when :meth:`record` stores rows on the calling thread (PostgreSQL, a writer
+        running, called from another thread)."""
+        return not self._store.is_sqlite and self._writer.elsewhere
 
     def record(
         self,
@@ -196,7 +221,7 @@ def hand_over_through_writer(
 
 
 def hand_over_beside_writer(
-    feed: CatchUpFeed,
+    feed: Feed,
     backlogs: Sequence[Backlog],
     tasks: Mapping[str, Task],
     cancel: threading.Event | None,

@@ -24,7 +24,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
@@ -32,7 +32,7 @@ from functools import partial
 from cronwell.clock import Clock
 from cronwell.dispatch import policy
 from cronwell.dispatch.cancel import revoked
-from cronwell.dispatch.catchup import Backlog, CatchUpFeed
+from cronwell.dispatch.catchup import CatchUpFeed
 from cronwell.dispatch.fire import Fire, Started
 from cronwell.dispatch.followups import FollowUps
 from cronwell.dispatch.heartbeat import beating
@@ -66,7 +66,7 @@ from cronwell.errors import (
     DatabaseUnavailableError,
 )
 from cronwell.runners import Outcome, RunContext, Runners
-from cronwell.store import RunGrid, Store
+from cronwell.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,9 @@ _SHUTDOWN_WRITES = 30.0
 _THREAD_TIMEOUT_SLACK = 1.0
 
 
-class LocalDispatcher:
-    """Runs fires on a thread pool of ``max_workers`` threads in this process.
+class LocalDispatcher(CatchUpFeed):
+    """Runs fires on a thread pool of ``max_workers`` threads in this process. A catch-up
+    hands it work through the methods of :class:`CatchUpFeed`.
 
     ``on_task_change`` is called when the dispatcher itself changes a task (an automatic
     pause), so the engine reschedules at once.
@@ -99,7 +100,6 @@ class LocalDispatcher:
         self._clock = clock
         self._instance_id = instance_id
         self._max_workers = max_workers
-        self._on_task_change = on_task_change
         self._slots = Slots()
         self._listeners = Listeners()
         self._stopping = threading.Event()
@@ -116,7 +116,6 @@ class LocalDispatcher:
             carry_out=self._carry_out,
             write_finished=self._write_finished,
         )
-        self._catchup = CatchUpFeed(store, self._writer)
         self._followups = FollowUps(
             store,
             clock,
@@ -200,38 +199,6 @@ class LocalDispatcher:
     def submit(self, fires: Sequence[Fire]) -> None:
         """Queue fires; returns at once (called from the engine's timer thread)."""
         self._writer.submit(fires)
-
-    # -- catch-up (see cronwell.dispatch.catchup) --------------------------------------------
-
-    def hand_over(
-        self,
-        backlogs: Sequence[Backlog],
-        tasks: Mapping[str, Task],
-        cancel: threading.Event | None = None,
-    ) -> None:
-        """Store a catch-up's missed rows and start its runs, the way this database takes
-        them (:meth:`CatchUpFeed.hand_over`)."""
-        self._catchup.hand_over(backlogs, tasks, cancel)
-
-    def record(
-        self,
-        grid: RunGrid,
-        tasks: Mapping[str, Task] | None = None,
-        cancel: threading.Event | None = None,
-    ) -> bool:
-        """Record rows that run nothing (:meth:`CatchUpFeed.record`)."""
-        return self._catchup.record(grid, tasks, cancel)
-
-    @property
-    def stores_beside_writer(self) -> bool:
-        """Whether :meth:`record` stores rows on the calling thread (PostgreSQL)."""
-        return self._catchup.stores_beside_writer
-
-    def start_behind(
-        self, fires: Sequence[Fire], chunk: int = 1000, cancel: threading.Event | None = None
-    ) -> bool:
-        """Record and start catch-up fires (:meth:`CatchUpFeed.start_behind`)."""
-        return self._catchup.start_behind(fires, chunk, cancel)
 
     def _carry_out(self, request: Request) -> None:
         if revoked(request.cancel) and request.stored is None:
