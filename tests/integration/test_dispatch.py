@@ -15,7 +15,7 @@ from tests.support.waiting import RunCollector, wait_until
 
 from cronwell.clock import FrozenClock, SystemClock
 from cronwell.dispatch import Fire, LocalDispatcher, RecordedGrid, RunOutcome
-from cronwell.dispatch.local import _HOLD_LONGEST
+from cronwell.dispatch.writer import _HOLD_LONGEST
 from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.task import Task
 from cronwell.errors import SchedulerStateError

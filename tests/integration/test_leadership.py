@@ -17,6 +17,7 @@ from sqlalchemy import event
 from tests.support.waiting import RunCollector, wait_until
 
 from cronwell import Cronwell, PythonAction, RunStatus, Task, cron, every
+from cronwell.dispatch import catchup
 from cronwell.engine import recovery
 from cronwell.engine.engine import LEASE
 from cronwell.engine.recovery import recover_dead_instances
@@ -117,9 +118,9 @@ def test_a_catch_up_in_progress_stops_when_the_lease_is_lost(
 ) -> None:
     """The lease is taken away while the catch-up is between two chunks of missed rows:
     once the engine stands by, its catch-up stores and starts nothing more."""
-    monkeypatch.setattr(recovery, "_RECORD_CHUNK", 18)  # two tasks of nine missed rows
-    monkeypatch.setattr(recovery, "_BESIDE_CHUNK", 18)
-    monkeypatch.setattr(recovery, "_RUNS_AHEAD", 0)  # a chunk's runs start before the next
+    monkeypatch.setattr(catchup, "_RECORD_CHUNK", 18)  # two tasks of nine missed rows
+    monkeypatch.setattr(catchup, "_BESIDE_CHUNK", 18)
+    monkeypatch.setattr(catchup, "_RUNS_AHEAD", 0)  # a chunk's runs start before the next
     cw = _cronwell(database_url, "lead-a")
     cw.service  # noqa: B018 - the tables, before tasks are stored straight into them
     # the fleet's next occurrence must not fall inside the test: start early in a minute

@@ -14,8 +14,7 @@ import pytest
 from tests.support.waiting import RunCollector, wait_until
 
 from cronwell import Cronwell, PythonAction, Run, RunContext, RunStatus, Task, cron, every
-from cronwell.dispatch import Fire
-from cronwell.engine import recovery
+from cronwell.dispatch import Fire, catchup
 from cronwell.engine.recovery import catch_up
 from cronwell.errors import InvalidInputError, InvalidTaskError
 from cronwell.store import NewRun, RunGrid, Store
@@ -479,6 +478,9 @@ class _Recorder:
 
     stores_beside_writer = False  # the writer stores the rows, as on SQLite
 
+    def hand_over(self, backlogs: list[Any], tasks: Any, cancel: Any = None) -> None:
+        catchup.hand_over(self, backlogs, tasks, cancel)  # type: ignore[arg-type]
+
     def __init__(self) -> None:
         self.calls: list[tuple[str, list[str]]] = []
 
@@ -521,7 +523,7 @@ def test_a_recent_occurrence_is_caught_up_before_a_fleets_rows_are_all_written(
     come first, and their runs are handed over once their own rows are stored (never
     before: a catch-up cut short must not leave an unrecorded occurrence behind a
     recorded one)."""
-    monkeypatch.setattr(recovery, "_HAND_OVER_EVERY", 0.0)  # as if storing rows took long
+    monkeypatch.setattr(catchup, "_HAND_OVER_EVERY", 0.0)  # as if storing rows took long
     calls = _catch_up_fleet_and_frequent_task(store)
     assert calls[:2] == [("rows", True), ("runs", True)]
     fleet_rows = [i for i, (kind, has) in enumerate(calls) if kind == "rows" and not has]
@@ -535,7 +537,7 @@ def test_catch_up_runs_are_handed_over_together_when_rows_are_stored_quickly(
 ) -> None:
     """Within the hand-over interval, runs whose rows are stored wait for the others: one
     hand-over, after every row, rather than one per gap."""
-    monkeypatch.setattr(recovery, "_HAND_OVER_EVERY", 3600.0)
+    monkeypatch.setattr(catchup, "_HAND_OVER_EVERY", 3600.0)
     calls = _catch_up_fleet_and_frequent_task(store)
     assert [kind for kind, _ in calls].count("runs") == 1
     assert calls[-1] == ("runs", True)
@@ -548,7 +550,7 @@ def test_on_postgresql_a_catch_up_stores_rows_beside_the_writer_and_runs_follow_
     rows itself, queues that chunk's runs for the writer and goes on with the next chunk.
     Every row and run is recorded, each task's run after all its own rows, early chunks'
     runs before the last chunk's rows, and listeners hear of the rows on the writer."""
-    monkeypatch.setattr(recovery, "_BESIDE_CHUNK", 90)  # 10 tasks of 9 missed rows a chunk
+    monkeypatch.setattr(catchup, "_BESIDE_CHUNK", 90)  # 10 tasks of 9 missed rows a chunk
     cw = Cronwell(postgres_database, timezone="UTC")
     cw.service  # noqa: B018 - the tables, before tasks are stored straight into them
     # the fleet's next occurrence must not fall inside the catch-up: start early in a minute

@@ -1,18 +1,21 @@
-"""Where runs execute. ``local``: worker threads of this process."""
+"""Where runs execute: :class:`Dispatcher` is what the engine, recovery and the service ask
+of an executor; :class:`LocalDispatcher` runs actions on worker threads of this process."""
 
 from cronwell.dispatch.cancel import HandOver
-from cronwell.dispatch.local import (
-    Fire,
+from cronwell.dispatch.fire import Fire
+from cronwell.dispatch.local import LocalDispatcher
+from cronwell.dispatch.outcomes import (
     GridListener,
-    LocalDispatcher,
     OutcomeListener,
     RecordedGrid,
     RunListener,
     RunOutcome,
 )
+from cronwell.dispatch.protocol import Dispatcher
 from cronwell.dispatch.registry import FunctionRegistry
 
 __all__ = [
+    "Dispatcher",
     "Fire",
     "FunctionRegistry",
     "GridListener",

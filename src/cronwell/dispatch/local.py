@@ -1,219 +1,85 @@
 """The local dispatcher: records each fire as a run row, then runs it on a worker thread.
 
-Every fire goes through one writer thread that takes everything queued at that moment and
-inserts the run rows in one transaction (DESIGN rule 2: the row exists before the action
-starts, and the UNIQUE fence rejects a second fire of the same occurrence). Finished runs are
-written back the same way, in batches, with what follows from them (a retry row, the
-task's failure count, an automatic pause); listeners hear of a run once it is stored.
-
-Policies decided here (DESIGN rules 5 to 7): an occurrence later than ``misfire_grace`` is
-``missed``; one that comes while ``max_instances`` runs of the task are going follows
-``overlap``; a failed
-or timed-out run gets a ``pending`` retry row (``attempt + 1``, due after the backoff) that
-the engine claims when due; ``timeout`` is handed to the runner.
+The parts, each in its own module: :mod:`~cronwell.dispatch.policy` decides a fire
+(overlap, misfire grace, max instances) over the in-flight :mod:`~cronwell.dispatch.slots`;
+:mod:`~cronwell.dispatch.writer` is the one thread that writes run history, in batches
+(DESIGN rule 2: the row exists before the action starts); :mod:`~cronwell.dispatch.rows`
+builds and inserts the rows; :mod:`~cronwell.dispatch.followups` writes what follows from a
+run's end (retry rows, failure streaks, automatic pauses); :mod:`~cronwell.dispatch.catchup`
+hands a catch-up's rows and runs to the writer; :mod:`~cronwell.dispatch.outcomes` tells
+listeners. This module wires them together and runs the actions, with the timeout watchdog
+(DESIGN rule 7).
 
 Nothing is left ``running`` by a stop: once :meth:`LocalDispatcher.shutdown` begins, fires
 still queued are recorded ``interrupted``; running runs get ``grace`` seconds to finish,
-then processes are killed and what is left is recorded ``interrupted``.
-
-A database outage is a state of its own (:mod:`cronwell.dispatch.outage`): results wait,
-fires that fall due are held undecided and recorded missed or caught up when it answers.
+then processes are killed and what is left is recorded ``interrupted``. A database outage
+is a state of its own (:mod:`cronwell.dispatch.outage`): results wait, fires that fall due
+are held undecided and recorded missed or caught up when it answers.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import queue
 import random
-import socket
 import threading
 import time
-import traceback
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime
 from functools import partial
-from typing import NamedTuple, TypeVar
 
 from cronwell.clock import Clock
+from cronwell.dispatch import policy
 from cronwell.dispatch.cancel import revoked
-from cronwell.dispatch.outage import RETRY_DELAY, Outage, OutageWriter, drain
+from cronwell.dispatch.catchup import CatchUpFeed
+from cronwell.dispatch.fire import Fire, Started
+from cronwell.dispatch.followups import FollowUps
+from cronwell.dispatch.heartbeat import beating
+from cronwell.dispatch.outage import RETRY_DELAY, Outage, OutageWriter
+from cronwell.dispatch.outcomes import (
+    GridListener,
+    Listeners,
+    OutcomeListener,
+    RunListener,
+    RunOutcome,
+    StartListener,
+    row_to_run,
+)
+from cronwell.dispatch.policy import Plan, decide
 from cronwell.dispatch.pool import WorkerPool
-from cronwell.domain.delivery import Result
-from cronwell.domain.durations import format_duration
-from cronwell.domain.policies import FAILURES, backoff_delay, should_retry
+from cronwell.dispatch.results import (
+    Finished,
+    Returned,
+    built,
+    internal_error,
+    interrupted,
+    timed_out,
+)
+from cronwell.dispatch.rows import insert_fires, new_row
+from cronwell.dispatch.slots import Slots
+from cronwell.dispatch.writer import HistoryWriter, Request
 from cronwell.domain.run import Run, RunReason, RunStatus, occurrence_key
 from cronwell.domain.task import Task
 from cronwell.errors import (
     ConflictError,
     DatabaseUnavailableError,
-    InvalidInputError,
-    SchedulerStateError,
 )
-from cronwell.gcpause import BurstHold
 from cronwell.runners import Outcome, RunContext, Runners
-from cronwell.store import NewRun, RunGrid, RunUpdate, Store
+from cronwell.store import Store
 
 log = logging.getLogger(__name__)
 
-RunListener = Callable[[Run], None]
-
-
-@dataclass(frozen=True, slots=True)
-class RunOutcome:
-    """A run once stored, with what followed from it: what alerts are made of.
-
-    ``failures_before``/``failures`` count the task's failed occurrences in a row before and
-    after this run; ``retrying`` says another attempt is scheduled; ``task`` is ``None`` for
-    rows recorded without running (missed, skipped) when the caller had no task at hand.
-    ``results`` are what a succeeded run of a task with ``deliver`` targets delivers.
-    """
-
-    run: Run
-    task: Task | None = None
-    retrying: bool = False
-    failures_before: int = 0
-    failures: int = 0
-    auto_paused: bool = False
-    results: tuple[Result, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedGrid:
-    """What one :class:`~cronwell.store.RunGrid` stored: ``rows`` holds the
-    ``(run_id, task_id, template index)`` of each row written (duplicates of recorded
-    occurrences are left out), ``templates`` the runs those rows repeat for another task,
-    and ``tasks`` the tasks at hand.
-
-    A fleet's catch-up stores 90,000 such rows at once. A run and an outcome object per
-    row cost 11 µs before any listener looked at them, so listeners that can take the rows
-    together (alerts, metrics) are given this instead, and the copies are only made for
-    those that cannot."""
-
-    templates: Sequence[Run]
-    rows: Sequence[tuple[int, str, int]]
-    tasks: Mapping[str, Task]
-
-    def run(self, row: tuple[int, str, int]) -> Run:
-        """The stored run of one of ``rows``."""
-        run_id, task_id, index = row
-        return self.templates[index].model_copy(
-            update={"id": run_id, "task_id": task_id, "counters": {}}
-        )
-
-    def outcome(self, row: tuple[int, str, int]) -> RunOutcome:
-        """What followed from one of ``rows``: nothing, as such rows run nothing."""
-        return RunOutcome(self.run(row), self.tasks.get(row[1]))
-
-
-OutcomeListener = Callable[[RunOutcome], None]
-GridListener = Callable[[RecordedGrid], None]
-StartListener = Callable[[int, Task, datetime], None]
-# items the writer takes at once, unless a fire is due: then all that is queued (see
-# _write_until_stopped)
-_BATCH_LIMIT = 1000
-# seconds the writer may keep gathering results of runs still in flight before writing
-# them, as long as one arrives at least every _QUIET seconds
-_LINGER = 0.05
-_QUIET = 0.002
-_UNRECORDABLE = "Not run: the database could not be reached when it fell due."
 # seconds a stop keeps retrying its last writes through a database outage when it was
 # given no grace of its own
 _SHUTDOWN_WRITES = 30.0
-# seconds the writer may hold the cyclic collector off while a burst's runs are in flight
-_HOLD_LONGEST = 1.0
-# fires that follow the overlap policy (catch-up runs of catchup='all' run side by side)
-_SCHEDULED = frozenset({RunReason.SCHEDULE})
-# seconds between "still alive" notes while a process runs something (engines beat too)
-HEARTBEAT_INTERVAL = 10.0
 # a function in a thread gets this long past its timeout to stop cooperatively
 _THREAD_TIMEOUT_SLACK = 1.0
 
 
-@dataclass(frozen=True, slots=True)
-class Fire:
-    """One occurrence handed to the dispatcher."""
-
-    task: Task
-    scheduled_for: datetime
-    attempt: int = 1
-    reason: str = RunReason.SCHEDULE
-
-
-@dataclass(frozen=True, slots=True)
-class _Started:
-    fire: Fire
-    started_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class _Finished:
-    update: RunUpdate
-    run: Run
-    task: Task
-    exception_type: str | None = None
-    # the action returned: its slot is freed by the writer (see _settle), unless the
-    # watchdog already recorded the run timed out, in which case this result is dropped
-    returned: bool = False
-    results: tuple[Result, ...] = ()  # for the task's deliver targets
-
-    @property
-    def run_id(self) -> int:
-        return self.update.run_id
-
-
-class _Returned(NamedTuple):
-    """What a worker hands the writer when an action returned: the parts of its
-    :class:`_Finished`, which the writer builds once the fires due now are recorded.
-    Built on the worker, the run and its update cost 8 µs before the worker's next
-    action, and every action of a steady second started that much later than the one
-    before it on the same thread."""
-
-    run_id: int
-    started: _Started
-    outcome: Outcome
-    counters: dict[str, float]
-    reason: str | None
-    finished_at: datetime
-    returned: bool = True  # as _Finished.returned: its slot is the writer's to free
-    results: tuple[Result, ...] = ()  # as _Finished.results
-
-    @property
-    def task(self) -> Task:
-        return self.started.fire.task
-
-
-@dataclass
-class _Request:
-    """Work for the writer thread from another thread, which waits for ``done``: a grid
-    of rows that run nothing to store (or, with ``stored``, stored already by the caller,
-    for the writer to tell listeners of), fires to record and start."""
-
-    grid: RunGrid | None = None
-    tasks: Mapping[str, Task] = field(default_factory=dict)
-    fires: list[Fire] = field(default_factory=list)
-    stored: list[tuple[int, str, int]] | None = None
-    done: threading.Event = field(default_factory=threading.Event)
-    error: Exception | None = None
-    # once revoked, the writer drops what is not stored yet (a catch-up whose leader lost
-    # the lease)
-    cancel: threading.Event | None = None
-
-
-_RESULTS = (_Finished, _Returned)
-_STOP = object()
-_DUE = object()  # wakes the writer for fires, which wait in a queue of their own
-
-
-# seconds between looks at the writer and the caller's cancel event, while waiting
-_REQUEST_POLL = 0.1
-
-
-class LocalDispatcher:
-    """Runs fires on a thread pool of ``max_workers`` threads in this process.
+class LocalDispatcher(CatchUpFeed):
+    """Runs fires on a thread pool of ``max_workers`` threads in this process. A catch-up
+    hands it work through the methods of :class:`CatchUpFeed`.
 
     ``on_task_change`` is called when the dispatcher itself changes a task (an automatic
     pause), so the engine reschedules at once.
@@ -234,55 +100,43 @@ class LocalDispatcher:
         self._clock = clock
         self._instance_id = instance_id
         self._max_workers = max_workers
-        self._on_task_change = on_task_change
-        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._due: queue.SimpleQueue[Fire] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)  # notified when a run leaves _inflight
-        self._running: Counter[str] = Counter()
-        self._inflight: dict[int, _Started] = {}
-        self._queued: dict[str, tuple[Fire, int]] = {}  # overlap='queue_one', by task id
-        self._replaced: set[int] = set()  # runs being stopped for a newer occurrence
-        self._expired: set[int] = set()  # thread runs recorded timed_out, still running
-        self._completed: set[int] = set()  # runs whose action returned, result not yet stored
-        self._outcome_listeners: list[tuple[OutcomeListener, GridListener | None]] = []
-        self._start_listeners: list[StartListener] = []
-        self._listeners: list[tuple[RunListener, frozenset[RunStatus] | None]] = []
+        self._slots = Slots()
+        self._listeners = Listeners()
         self._stopping = threading.Event()
         self._pool: WorkerPool | None = None
-        self._writer: threading.Thread | None = None
-        self._hold: BurstHold | None = None  # the writer's, from start() on
         self.outage = Outage(clock)
         self._outage_writer = OutageWriter(self.outage, clock, self._stopping)
         self._with_retry = self._outage_writer.retry
+        self._writer = HistoryWriter(
+            self._slots,
+            self._stopping,
+            self._outage_writer,
+            settle=self._settle,
+            record_fires=self._record_fires,
+            carry_out=self._carry_out,
+            write_finished=self._write_finished,
+        )
+        self._followups = FollowUps(
+            store,
+            clock,
+            instance_id,
+            on_task_change=on_task_change,
+            with_retry=self._with_retry,
+            tell=self._listeners.tell_outcomes,
+        )
 
     # -- lifecycle ------------------------------------------------------------------------
 
     @property
     def started(self) -> bool:
-        return self._writer is not None
+        return self._writer.thread is not None
 
     def start(self) -> None:
-        if self._writer is not None:
+        if self._writer.thread is not None:
             return
         self._stopping.clear()
-        # fresh queues: nothing of a past term leaks in
-        self._queue, self._due = queue.SimpleQueue(), queue.SimpleQueue()
-        self._outage_writer.reset(self._due)
-        with self._lock:  # a run that outlived the last term frees nothing in this one
-            self._queued.clear()
-            self._running.clear()
-            self._expired.clear()
-            self._completed.clear()
-            self._replaced.clear()
+        self._slots.forget_term()
         self._pool = WorkerPool(self._max_workers, "cronwell-run")
-        self._hold = BurstHold(_HOLD_LONGEST)
-        self._writer = threading.Thread(
-            target=self._write_loop,
-            args=(self._queue, self._due, self._hold),
-            name="cronwell-writer",
-            daemon=True,
-        )
         self._writer.start()
 
     def shutdown(self, wait: bool = True, grace: float | None = None) -> None:
@@ -298,186 +152,64 @@ class LocalDispatcher:
         records them ``abandoned``. A local journal could record them ``interrupted`` later,
         but it would be a second source of truth that only the same host could read back,
         so the database stays the one record (docs/discussions/run-policies.md)."""
-        writer, pool = self._writer, self._pool
-        if writer is None or pool is None:
+        pool = self._pool
+        if self._writer.thread is None or pool is None:
             return
         self._stopping.set()
         pool.shutdown(wait=False)
         if wait:
-            self._wait_idle(grace)
+            self._slots.wait_idle(grace)
         self._stop_inflight()
         writes = _SHUTDOWN_WRITES if grace is None else max(grace, RETRY_DELAY)
         self._outage_writer.give_up_at = time.monotonic() + writes
-        self._queue.put(_STOP)
-        writer.join()
-        self._writer = None
+        self._writer.stop()
         self._pool = None
         self._interrupt_inflight()
         # a run queued behind another stays pending; the next engine start releases it
-        with self._lock:
-            self._queued.clear()
+        with self._slots.lock:
+            self._slots.queued.clear()
 
     def add_listener(
         self, listener: RunListener, statuses: Iterable[RunStatus | str] | str | None = None
     ) -> None:
-        """Call ``listener(run)`` with every run once its final row is stored, or only
-        with those that end in one of ``statuses``."""
-        self._listeners.append((listener, None if statuses is None else _statuses(statuses)))
+        """See :meth:`Listeners.add_listener`."""
+        self._listeners.add_listener(listener, statuses)
 
     def add_outcome_listener(
         self, listener: OutcomeListener, on_grid: GridListener | None = None
     ) -> None:
-        """Call ``listener(outcome)`` for every stored run with what followed from it
-        (retry scheduled, failure counts, automatic pause), off the run's thread; or,
-        when ``on_grid`` is given, ``on_grid(recorded)`` once for the rows of a grid."""
-        self._outcome_listeners.append((listener, on_grid))
+        """See :meth:`Listeners.add_outcome_listener`."""
+        self._listeners.add_outcome_listener(listener, on_grid)
 
     def add_start_listener(self, listener: StartListener) -> None:
-        """Call ``listener(run_id, task, started_at)`` when an action begins (on the run's
-        thread: it must return at once)."""
-        self._start_listeners.append(listener)
+        """See :meth:`Listeners.add_start_listener`."""
+        self._listeners.add_start_listener(listener)
 
     def is_running(self, run_id: int) -> bool:
-        with self._lock:
-            return run_id in self._inflight and run_id not in self._completed
+        return self._slots.is_running(run_id)
 
     def running_count(self, task_id: str) -> int:
-        with self._lock:
-            return self._running[task_id]
+        return self._slots.running_count(task_id)
 
     def running_runs(self) -> list[int]:
-        with self._lock:
-            return sorted(self._inflight)
+        return self._slots.run_ids()
 
     # -- entry points ---------------------------------------------------------------------
 
     def submit(self, fires: Sequence[Fire]) -> None:
         """Queue fires; returns at once (called from the engine's timer thread)."""
-        hold = self._hold
-        if self._writer is None or hold is None:
-            raise SchedulerStateError("The dispatcher is not running.")
-        # from the first fire of a burst: the engine's own work on the rest counts too (a
-        # collection due then fell in the burst's first milliseconds)
-        hold.hold()
-        for fire in fires:
-            self._due.put(fire)
-        self._queue.put(_DUE)
+        self._writer.submit(fires)
 
-    def record(
-        self,
-        grid: RunGrid,
-        tasks: Mapping[str, Task] | None = None,
-        cancel: threading.Event | None = None,
-    ) -> bool:
-        """Record finished rows that run nothing (a fleet's missed occurrences after one
-        outage: the same rows for many tasks), in one transaction; duplicates of recorded
-        occurrences are ignored. Returns once they are stored (or raises why not); False
-        if ``cancel`` was set first, when the rows may or may not be stored.
-
-        On SQLite the writer thread stores them, after the fires queued before them: two
-        threads of one process writing to SQLite starved the fires, whose waits for the
-        write lock polled with growing sleeps while catch-up took the lock back chunk after
-        chunk (an every-second task skipped 3 of 10 occurrences). PostgreSQL takes writers
-        side by side: the calling thread stores them on a connection of its own, so the
-        server inserts them while the writer records and finishes runs (see
-        :attr:`stores_beside_writer`); listeners still hear of them on the writer thread."""
-        if revoked(cancel):
-            return False
-        request = _Request(grid=grid, tasks=tasks or {}, cancel=cancel)
-        if not self.stores_beside_writer:
-            return self._through_writer(request, cancel)
-        request.stored = self._store.insert_grid(grid)
-        self._queue.put(request)  # only listeners to tell: nobody waits for it
-        return True
-
-    @property
-    def stores_beside_writer(self) -> bool:
-        """True when :meth:`record` stores rows on the calling thread (PostgreSQL, a writer
-        running, called from another thread)."""
-        writer = self._writer
-        return (
-            not self._store.is_sqlite
-            and writer is not None
-            and writer is not threading.current_thread()
-        )
-
-    def start_behind(
-        self, fires: Sequence[Fire], chunk: int = 1000, cancel: threading.Event | None = None
-    ) -> bool:
-        """:meth:`start_soon` with no chunk ahead: returns when all are recorded, or False
-        once ``cancel`` is set (the chunks not handed over are not recorded). Submitted at
-        once, 10,000 catch-up fires held an occurrence due now behind them in the writer's
-        queue for over a second."""
-        return self.start_soon(fires, deque(), chunk=chunk, ahead=0, cancel=cancel)
-
-    def start_soon(
-        self,
-        fires: Sequence[Fire],
-        in_flight: deque[_Request],
-        *,
-        chunk: int = 1000,
-        ahead: int = 2,
-        cancel: threading.Event | None = None,
-    ) -> bool:
-        """Queue ``fires`` (catch-up runs) for the writer to record and start, ``chunk`` at
-        a time, each behind what was queued before it, and return while at most ``ahead``
-        chunks are still queued (in ``in_flight``, oldest first): the caller goes on
-        storing rows meanwhile. An occurrence due now waits behind none of them, only
-        for what the writer is doing (fires have a queue of their own). False once
-        ``cancel`` is set while waiting; end with :meth:`wait_for` on ``in_flight``."""
-        if self._writer in (None, threading.current_thread()):
-            raise SchedulerStateError("The dispatcher is not running.")
-        for start in range(0, len(fires), chunk):
-            request = _Request(fires=list(fires[start : start + chunk]), cancel=cancel)
-            self._queue.put(request)
-            in_flight.append(request)
-            while len(in_flight) > ahead:
-                if not self._wait(in_flight.popleft(), cancel):
-                    return False
-        return True
-
-    def wait_for(self, in_flight: deque[_Request], cancel: threading.Event | None = None) -> bool:
-        """Wait until the writer has recorded every request of ``in_flight``; False once
-        ``cancel`` is set first."""
-        while in_flight:
-            if not self._wait(in_flight.popleft(), cancel):
-                return False
-        return True
-
-    def _through_writer(self, request: _Request, cancel: threading.Event | None) -> bool:
-        """Have the writer thread carry out ``request`` and wait for it, or until ``cancel``
-        is set (False then: a writer retrying through a database outage must not hold up
-        a stop). Rows are stored here when no writer runs; fires need one."""
-        if self._writer not in (None, threading.current_thread()):
-            self._queue.put(request)
-        return self._wait(request, cancel)
-
-    def _wait(self, request: _Request, cancel: threading.Event | None) -> bool:
-        """Wait for the writer to carry out ``request``, looking at ``cancel`` and at the
-        writer now and then; raise what failed it. With no writer to wait for (none runs,
-        it stopped and drained its queue, or it died, or this is its thread) the request
-        is carried out here, unless it holds fires, which need the writer."""
-        writer = self._writer
-        waiting = writer not in (None, threading.current_thread())
-        while waiting and not request.done.wait(_REQUEST_POLL):
-            if cancel is not None and cancel.is_set():
-                return False
-            waiting = writer is not None and writer.is_alive()
-        if not request.done.is_set():
-            if request.fires:
-                raise SchedulerStateError("The dispatcher is not running.")
-            self._carry_out(request)
-        if request.error is not None:
-            raise request.error
-        return True
-
-    def _carry_out(self, request: _Request) -> None:
+    def _carry_out(self, request: Request) -> None:
         if revoked(request.cancel) and request.stored is None:
             request.done.set()  # nothing of it stored: dropped whole
             return
         try:
             if request.grid is not None:
-                self._tell_grid(request.grid, request.stored, request.tasks)
+                stored = request.stored
+                if stored is None:
+                    stored = self._store.insert_grid(request.grid)
+                self._listeners.tell_grid(request.grid, stored, request.tasks)
             if request.fires:
                 self._record_fires(request.fires)
         except Exception as exc:
@@ -485,38 +217,9 @@ class LocalDispatcher:
         finally:
             request.done.set()
 
-    def _tell_grid(
-        self,
-        grid: RunGrid,
-        stored: list[tuple[int, str, int]] | None,
-        tasks: Mapping[str, Task],
-    ) -> None:
-        """Store ``grid`` unless ``stored`` already (its rows' ids), then tell listeners."""
-        if stored is None:
-            stored = self._store.insert_grid(grid)
-        # the rows differ from their template's only in id and task: copied, not validated
-        recorded = RecordedGrid([_row_to_run(0, row) for row in grid.rows], stored, tasks)
-        wanted = [
-            [listener for listener, statuses in self._listeners if _wants(statuses, run)]
-            for run in recorded.templates
-        ]
-        if any(wanted):  # a run is copied for each row only when someone wants it
-            for row in recorded.rows:
-                if listeners := wanted[row[2]]:
-                    run = recorded.run(row)
-                    for listener in listeners:
-                        _call_safely(listener, run, "run", row[1])
-        for on_outcome, on_grid in list(self._outcome_listeners):
-            if on_grid is not None:
-                _call_safely(on_grid, recorded, "outcome", None)
-                continue
-            for row in recorded.rows:
-                _call_safely(on_outcome, recorded.outcome(row), "outcome", row[1])
-
     def execute_claimed(self, run: Run, task: Task) -> None:
         """Run a row that is already ``running`` (a claimed pending run) on the pool."""
-        with self._lock:
-            self._running[task.id] += 1
+        self._slots.take(task.id)
         fire = Fire(task, run.scheduled_for, run.attempt, run.reason or RunReason.MANUAL)
         self._start_on_pool([(fire, run.id)], run.started_at or self._clock.now())
 
@@ -525,140 +228,30 @@ class LocalDispatcher:
         An interrupt (Ctrl+C) records the run ``interrupted`` before it propagates."""
         now = self._clock.now()
         fire = Fire(task, scheduled_for, 1, reason)
-        (run_id,) = self._store.insert_runs([self._new_row(fire, RunStatus.RUNNING, now, reason)])
+        (run_id,) = self._store.insert_runs(
+            [new_row(fire, RunStatus.RUNNING, now, reason, self._instance_id)]
+        )
         if run_id is None:
             raise ConflictError(
                 f"Occurrence {occurrence_key(task.id, scheduled_for)} is already recorded."
             )
-        with self._lock:
-            self._running[task.id] += 1
+        self._slots.take(task.id)
         try:
-            with self._heartbeat():
+            with beating(self._store, self._instance_id, self._clock):
                 finished = self._run_action(fire, run_id, now)
         except BaseException:
-            self._release(task.id)
-            self._store.finish_runs([self._interrupted(run_id, _Started(fire, now)).update])
+            self._slots.release(task.id)
+            self._store.finish_runs([self._interrupted(run_id, Started(fire, now)).update])
             raise
         (done,) = self._write_finished(self._settle([finished]))
         return done.run
 
-    @contextlib.contextmanager
-    def _heartbeat(self) -> Iterator[None]:
-        """While a run goes on outside an engine (``cronwell tasks run``), tell other
-        instances this process is alive, so they do not take its run for abandoned."""
-        done = threading.Event()
-
-        def beat() -> None:
-            while not done.wait(HEARTBEAT_INTERVAL):
-                try:
-                    self._store.heartbeat(
-                        self._instance_id, socket.gethostname(), os.getpid(), self._clock.now()
-                    )
-                except Exception:
-                    log.warning("heartbeat failed", extra={"action": "heartbeat_failed"})
-
-        thread = threading.Thread(target=beat, name="cronwell-heartbeat", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            done.set()
-
-    # -- the writer thread ----------------------------------------------------------------
-
-    def _write_loop(
-        self, inbox: queue.SimpleQueue[object], due: queue.SimpleQueue[Fire], hold: BurstHold
-    ) -> None:
-        try:
-            self._write_until_stopped(inbox, due, hold)
-        finally:
-            hold.close()
-
-    def _write_until_stopped(
-        self, inbox: queue.SimpleQueue[object], due: queue.SimpleQueue[Fire], hold: BurstHold
-    ) -> None:
-        """Write what the inbox brings, a batch at a time, fires first. Fires wait in
-        ``due``, not behind the inbox's results: in a queue of both, a fire that came
-        during a fleet's catch-up waited for 2,000 results ahead of it, two batches, 0.2 s.
-        A batch with fires takes everything queued, so that the results queued before
-        them free their slots first (the overlap policy decides on them)."""
-        stopping = False
-        while True:
-            items = [] if stopping else [self._next(inbox, hold)]
-            self._gather(inbox, items)
-            fires = drain(due)
-            if fires:
-                items += drain(inbox)
-            if stopping and not items and not fires:
-                return  # drained: what this thread queued for itself is written too
-            try:
-                # slots of returned actions are freed before fires are decided, as if
-                # freed by the worker the moment the action returned
-                finished = self._settle([i for i in items if isinstance(i, _RESULTS)])
-                # fires first: they are due now, the rest only waits to be written
-                if fires or self._outage_writer.held:
-                    # again: the end of the last burst may have ended the hold taken by
-                    # submit() for these, between the submit and this thread taking them
-                    hold.hold()
-                    self._record_fires(fires)
-                for request in items:
-                    if isinstance(request, _Request):
-                        self._carry_out(request)
-                if finished:
-                    self._write_finished(finished)
-            except Exception as exc:  # never let the writer die: the only way to history
-                log.exception("run history writer failed", extra={"action": "writer_failed"})
-                for request in items:  # whoever waits for a request hears why
-                    if isinstance(request, _Request) and not request.done.is_set():
-                        request.error = exc
-                        request.done.set()
-            stopping = stopping or any(item is _STOP for item in items)
-
-    def _next(self, inbox: queue.SimpleQueue[object], hold: BurstHold) -> object:
-        """The next item to handle. With no run in flight the burst is written: its hold
-        ends, and the collections due meanwhile run now, in the quiet after it (the hold's
-        own watch ends it at its limit otherwise; see :class:`~cronwell.gcpause.BurstHold`)."""
-        if not self._inflight:
-            hold.release()
-        return inbox.get()
-
-    def _gather(self, inbox: queue.SimpleQueue[object], items: list[object]) -> None:
-        """Add what else is queued to ``items``. Results of a burst arrive one by one from
-        the worker threads; while more runs are in flight, no fire waits and results keep
-        coming (some in every ``_QUIET`` seconds), keep gathering for up to ``_LINGER``
-        seconds, so that a burst's results are written in a few transactions rather than
-        one per run (a transaction costs far more than the row). The writer sleeps
-        between looks rather than waiting on the queue: woken by every result, it spent
-        more in thread switches than in writing."""
-        deadline = time.monotonic() + _LINGER
-        checked = 0
-        waited = False
-        while True:
-            count = len(items)
-            while len(items) < _BATCH_LIMIT:
-                try:
-                    items.append(inbox.get_nowait())
-                except queue.Empty:
-                    break
-            if any(not isinstance(item, _RESULTS) for item in items[checked:]):
-                return  # a fire (due now) or a stop: no waiting
-            checked = len(items)
-            if (
-                len(items) >= _BATCH_LIMIT
-                or (waited and len(items) == count)  # nothing came for _QUIET seconds
-                or len(self._inflight) <= len(items)  # nothing more to come
-                or self._stopping.is_set()
-                or time.monotonic() >= deadline
-            ):
-                return
-            time.sleep(_QUIET)
-            waited = True
-
-    def _write_finished(self, results: Sequence[_Finished | _Returned]) -> list[_Finished]:
+    def _write_finished(self, results: Sequence[Finished | Returned]) -> list[Finished]:
         """Write results in one batch (row by row if the batch is refused), then what
         follows from them: retries, failure counts, automatic pauses. Returns them as
         stored."""
-        finished = [self._built(item) for item in results]
+        instance_id = self._instance_id
+        finished = [built(item, instance_id) for item in results]
         for item in finished:
             if item.returned:
                 _log_outcome(item.run)
@@ -670,36 +263,26 @@ class LocalDispatcher:
         except Exception:
             for item in finished:
                 self._write_one_finished(item)
-        with self._idle:
-            for item in finished:
-                self._inflight.pop(item.update.run_id, None)
-                self._replaced.discard(item.update.run_id)
-                self._completed.discard(item.update.run_id)
-            self._idle.notify_all()
-        self._notify([f.run for f in finished])
+        self._slots.finish([item.update.run_id for item in finished])
+        self._listeners.notify([f.run for f in finished])
         try:
-            self._follow_up(finished)
+            self._followups.follow_up(finished)
         except Exception:
             log.exception(
                 "cannot record retries or failure counts", extra={"action": "follow_up_failed"}
             )
         return finished
 
-    def _built(self, item: _Finished | _Returned) -> _Finished:
-        if isinstance(item, _Finished):
-            return item
-        return self._finished(
-            item.run_id,
-            item.started,
-            item.outcome,
-            item.counters,
-            item.reason,
-            returned=True,
-            finished_at=item.finished_at,
-            results=item.results,
-        )
+    def _interrupted(self, run_id: int, started: Started) -> Finished:
+        finished_at = self._clock.now()
+        return interrupted(run_id, started, instance_id=self._instance_id, finished_at=finished_at)
 
-    def _write_one_finished(self, item: _Finished) -> None:
+    def report_external(self, runs: Sequence[tuple[Run, Task, bool]]) -> None:
+        """Count and announce runs that ended outside this dispatcher (abandoned by a
+        process that died): ``(run, task, retrying)``."""
+        self._followups.report_external(runs)
+
+    def _write_one_finished(self, item: Finished) -> None:
         try:
             self._store.finish_runs([item.update])
             return
@@ -713,112 +296,6 @@ class LocalDispatcher:
             error=f"{item.update.error or ''} [result could not be stored: {problem}]".strip(),
         )
         self._with_retry("finish_runs", lambda: self._store.finish_runs([bare]))
-
-    def _follow_up(self, finished: list[_Finished]) -> None:
-        """Retries are data (DESIGN rule 6): a ``pending`` row with its due time, so a
-        restart does not lose it. An occurrence that finally failed counts toward
-        ``max_consecutive_failures``; one that succeeded resets the count."""
-        retries: list[NewRun] = []
-        counted: list[_Finished] = []
-        outcomes: list[RunOutcome] = []
-        for item in finished:
-            run, task = item.run, item.task
-            if run.status not in FAILURES and run.status is not RunStatus.SUCCEEDED:
-                outcomes.append(RunOutcome(run, task))  # interrupted, replaced
-                continue
-            if should_retry(
-                run.status, run.attempt, task.retries, task.retry_on, item.exception_type
-            ):
-                delay = backoff_delay(
-                    run.attempt, task.retry_delay, task.retry_max_delay, task.retry_jitter
-                )
-                due = (run.finished_at or self._clock.now()) + timedelta(seconds=delay)
-                retries.append(
-                    NewRun(
-                        task_id=task.id,
-                        scheduled_for=run.scheduled_for,
-                        attempt=run.attempt + 1,
-                        status=RunStatus.PENDING,
-                        reason=RunReason.RETRY,
-                        due_at=due,
-                        instance_id=self._instance_id,
-                    )
-                )
-                log.info(
-                    "run will be retried",
-                    extra={
-                        "action": "retry_scheduled",
-                        "task_id": task.id,
-                        "attempt": run.attempt + 1,
-                        "delay": round(delay, 3),
-                    },
-                )
-                outcomes.append(RunOutcome(run, task, retrying=True))
-                continue
-            counted.append(item)
-        if retries:  # first, and retried through outages: a lost retry is a lost run
-            self._with_retry("insert_retries", lambda: self._store.insert_runs(retries))
-            self._on_task_change()  # the engine looks for due retries
-        counted_outcomes = self._count_results([(item.run, item.task) for item in counted])
-        outcomes += [
-            replace(outcome, results=item.results) if item.results else outcome
-            for item, outcome in zip(counted, counted_outcomes, strict=True)
-        ]
-        self._tell_outcomes(outcomes)
-
-    def _count_results(self, counted: list[tuple[Run, Task]]) -> list[RunOutcome]:
-        """Count final outcomes in the tasks' failure streaks (read from the store, so
-        another process's runs and restarts count too); pause tasks past their limit."""
-        try:
-            streaks = self._store.reset_failure_streaks(
-                [task.id for run, task in counted if run.status is RunStatus.SUCCEEDED]
-            )
-        except Exception:
-            log.exception("cannot reset failure counts", extra={"action": "count_failed"})
-            streaks = {}
-        outcomes: list[RunOutcome] = []
-        for run, task in counted:
-            if run.status is RunStatus.SUCCEEDED:
-                before = streaks.pop(task.id, 0)  # a second success in the batch: no streak
-                outcomes.append(RunOutcome(run, task, failures_before=before, failures=0))
-                continue
-            try:
-                outcomes.append(self._count_failure(task, run))
-            except Exception:  # e.g. the task was deleted while it ran
-                log.exception(
-                    "cannot count a run's result",
-                    extra={"action": "count_failed", "task_id": task.id},
-                )
-                outcomes.append(RunOutcome(run, task))
-        return outcomes
-
-    def report_external(self, runs: Sequence[tuple[Run, Task, bool]]) -> None:
-        """Count and announce runs that ended outside this dispatcher (abandoned by a
-        process that died): ``(run, task, retrying)``."""
-        outcomes = [
-            RunOutcome(run, task, retrying=True) for run, task, retrying in runs if retrying
-        ]
-        finals = [(run, task) for run, task, retrying in runs if not retrying]
-        outcomes += self._count_results(finals)
-        self._tell_outcomes(outcomes)
-
-    def _count_failure(self, task: Task, run: Run) -> RunOutcome:
-        count = self._store.record_occurrence_result(task.id, True)
-        outcome = RunOutcome(run, task, failures_before=max(0, count - 1), failures=count)
-        limit = task.max_consecutive_failures
-        if limit is not None and count >= limit:
-            reason = (
-                f"Paused after {count} failed occurrences in a row "
-                f"(last: {run.error or run.status.value})."
-            )
-            self._store.auto_pause(task.id, reason, self._clock.now())
-            log.warning(
-                "task paused after repeated failures",
-                extra={"action": "auto_paused", "task_id": task.id, "failures": count},
-            )
-            self._on_task_change()
-            outcome = replace(outcome, auto_paused=True)
-        return outcome
 
     def _record_fires(self, fires: list[Fire]) -> None:
         """Decide, record and start ``fires``. Through a database outage they are held
@@ -841,40 +318,41 @@ class LocalDispatcher:
         outage), start what runs. A database that cannot be reached raises
         ``DatabaseUnavailableError`` with nothing decided: the slots taken are given back."""
         now = self._clock.now()
+        store, instance_id = self._store, self._instance_id
         stopping = self._stopping.is_set()
-        plans: list[tuple[RunStatus, str]] = []
+        plans: list[Plan] = []
         to_replace: list[int] = []
-        with self._lock:
+        slots = self._slots
+        with slots.lock:
             for fire in fires:
-                if stopping:
-                    status, reason = RunStatus.INTERRUPTED, RunReason.SHUTDOWN
-                else:
-                    status, reason = self._decide(fire, now)
+                plan = policy.SHUTDOWN if stopping else decide(fire, slots, now)
+                status = plan.status
                 if status is RunStatus.RUNNING:
-                    if reason == RunReason.REPLACED:
-                        to_replace += self._runs_of(fire.task.id)
+                    if plan.replaces:
+                        to_replace += slots.runs_of_locked(fire.task.id)
                         self._supersede(fire.task.id, fires, plans)
-                        reason = fire.reason
-                    self._running[fire.task.id] += 1
-                plans.append((status, reason))
+                        plan = policy.run(fire.reason)
+                    slots.running[fire.task.id] += 1
+                elif status is RunStatus.PENDING:
+                    slots.reserve_locked(fire)
+                plans.append(plan)
         if missed:
             fires = [*fires, *missed]
-            plans += [(RunStatus.MISSED, RunReason.DATABASE_UNAVAILABLE)] * len(missed)
+            plans += [policy.UNRECORDED] * len(missed)
         try:
-            ids: list[int | None] | None = self._insert_fires(fires, plans, now)
+            ids: list[int | None] | None = insert_fires(store, fires, plans, now, instance_id)
         except DatabaseUnavailableError:
             self._undo(fires, plans)
             raise
         except Exception as exc:
-            ids = self._with_retry(
-                "insert_fires", lambda: self._insert_fires(fires, plans, now), exc
-            )
+            insert = partial(insert_fires, store, fires, plans, now, instance_id)
+            ids = self._with_retry("insert_fires", insert, exc)
         if ids is None:  # abandoned at shutdown; logged by _with_retry
             ids = [None] * len(fires)
         self._replace(to_replace)
         terminal: list[Run] = []
         starting: list[tuple[Fire, int]] = []
-        for fire, (status, reason), run_id in zip(fires, plans, ids, strict=True):
+        for fire, (status, reason, _), run_id in zip(fires, plans, ids, strict=True):
             if run_id is None:
                 log.info(
                     "occurrence already recorded; not run again",
@@ -885,99 +363,43 @@ class LocalDispatcher:
                     },
                 )
                 if status is RunStatus.RUNNING:
-                    self._release(fire.task.id)
+                    self._slots.release(fire.task.id)
                 elif status is RunStatus.PENDING:
-                    with self._lock:
-                        self._queued.pop(fire.task.id, None)
+                    self._slots.unqueue(fire.task.id)
             elif status is RunStatus.RUNNING:
                 starting.append((fire, run_id))
             elif status is RunStatus.PENDING:
-                with self._lock:
-                    self._queued[fire.task.id] = (fire, run_id)
+                self._slots.queue(fire, run_id)
                 self._start_queued_if_idle(fire.task.id)
             else:
-                terminal.append(_row_to_run(run_id, self._new_row(fire, status, now, reason)))
+                terminal.append(row_to_run(run_id, new_row(fire, status, now, reason, instance_id)))
         self._start_on_pool(starting, now)
-        self._notify(terminal)
+        self._listeners.notify(terminal)
         tasks = {fire.task.id: fire.task for fire in fires}
-        self._tell_outcomes([RunOutcome(run, tasks.get(run.task_id)) for run in terminal])
+        self._listeners.tell_outcomes([RunOutcome(run, tasks.get(run.task_id)) for run in terminal])
 
-    def _undo(self, fires: list[Fire], plans: list[tuple[RunStatus, str]]) -> None:
+    def _undo(self, fires: list[Fire], plans: list[Plan]) -> None:
         """Give back the slots that ``plans`` took (a run going, a place in the queue)."""
-        with self._lock:
-            for fire, (status, _) in zip(fires, plans, strict=True):
-                if status is RunStatus.RUNNING:
-                    self._release_locked(fire.task.id)
-                elif status is RunStatus.PENDING:
-                    queued = self._queued.get(fire.task.id)
-                    if queued is not None and queued[1] < 0:
-                        del self._queued[fire.task.id]
+        with self._slots.lock:
+            for fire, plan in zip(fires, plans, strict=True):
+                if plan.status is RunStatus.RUNNING:
+                    self._slots.release_locked(fire.task.id)
+                elif plan.status is RunStatus.PENDING:
+                    self._slots.unreserve_locked(fire.task.id)
 
-    def _insert_fires(
-        self, fires: list[Fire], plans: list[tuple[RunStatus, str]], now: datetime
-    ) -> list[int | None]:
-        """Insert a row per fire, as planned; return each one's id, ``None`` for a fire
-        whose occurrence is already recorded (or comes earlier in ``fires``).
-
-        Fires of one instant and one plan (a burst, a steady second) are one grid: their
-        rows differ only in the task, and a row object per fire was a quarter of what
-        recording it cost. Any other mix goes row by row in one sorted statement: a grid
-        per instant would be a statement each, and grids of one transaction would lock
-        keys in another order than a concurrent writer's."""
-        if not fires:
-            return []
-        fire, (status, reason) = fires[0], plans[0]
-        alike = all(
-            f.scheduled_for == fire.scheduled_for and f.attempt == fire.attempt for f in fires
-        )
-        if not alike or plans.count((status, reason)) != len(plans):
-            rows = [
-                self._new_row(f, plan_status, now, plan_reason)
-                for f, (plan_status, plan_reason) in zip(fires, plans, strict=True)
-            ]
-            return self._store.insert_runs(rows)
-        grid = RunGrid([f.task.id for f in fires], [self._new_row(fire, status, now, reason)])
-        stored = {task_id: run_id for run_id, task_id, _ in self._store.insert_grid(grid)}
-        return [stored.pop(f.task.id, None) for f in fires]  # a task's first fire takes it
-
-    def _decide(self, fire: Fire, now: datetime) -> tuple[RunStatus, str]:
-        """Run it, or record why not (DESIGN rule 5). Caller holds the lock."""
-        task = fire.task
-        lateness = (now - fire.scheduled_for).total_seconds()
-        if fire.reason == RunReason.SCHEDULE and lateness > task.misfire_grace:
-            return RunStatus.MISSED, RunReason.LATE
-        if self._running[task.id] < task.max_instances or fire.reason not in _SCHEDULED:
-            return RunStatus.RUNNING, fire.reason
-        # max_instances runs of the task are going: the overlap policy decides
-        if task.overlap == "queue_one" and task.id not in self._queued:
-            self._queued[task.id] = (fire, -1)  # reserved; the row id comes after the insert
-            return RunStatus.PENDING, RunReason.QUEUED
-        if task.overlap == "replace":
-            return RunStatus.RUNNING, RunReason.REPLACED
-        if task.max_instances > 1 or task.overlap == "allow":
-            return RunStatus.SKIPPED, RunReason.MAX_INSTANCES
-        return RunStatus.SKIPPED, RunReason.OVERLAP
-
-    def _supersede(
-        self, task_id: str, fires: list[Fire], plans: list[tuple[RunStatus, str]]
-    ) -> None:
+    def _supersede(self, task_id: str, fires: list[Fire], plans: list[Plan]) -> None:
         """overlap='replace' within one batch: earlier fires of the task that were about to
-        start are recorded replaced instead. Caller holds the lock."""
-        for index, (status, _) in enumerate(plans):
-            if fires[index].task.id == task_id and status is RunStatus.RUNNING:
-                plans[index] = (RunStatus.INTERRUPTED, RunReason.REPLACED)
-                self._running[task_id] -= 1
-
-    def _runs_of(self, task_id: str) -> list[int]:
-        """Runs of ``task_id`` in flight. Caller holds the lock."""
-        return [rid for rid, s in self._inflight.items() if s.fire.task.id == task_id]
+        start are recorded replaced instead. Caller holds the slots' lock."""
+        for index, plan in enumerate(plans):
+            if fires[index].task.id == task_id and plan.status is RunStatus.RUNNING:
+                plans[index] = policy.SUPERSEDED
+                self._slots.running[task_id] -= 1
 
     def _replace(self, run_ids: list[int]) -> None:
         """Stop runs for a newer occurrence (overlap='replace'), off the writer thread since
         a kill waits for the process to go."""
         for run_id in run_ids:
-            with self._lock:
-                self._replaced.add(run_id)
+            self._slots.mark_replaced(run_id)
             threading.Thread(
                 target=self._runners.cancel, args=(run_id,), name="cronwell-replace", daemon=True
             ).start()
@@ -985,16 +407,9 @@ class LocalDispatcher:
     def _start_queued_if_idle(self, task_id: str) -> None:
         """Start the run queued behind ``task_id``'s running ones once a slot is free
         (fewer than ``max_instances`` run)."""
-        with self._lock:
-            queued = self._queued.get(task_id)
-            if queued is None or queued[1] < 0:
-                return
-            if self._running[task_id] >= queued[0].task.max_instances:
-                return
-            if self._stopping.is_set():
-                return
-            del self._queued[task_id]
-            self._running[task_id] += 1
+        queued = self._slots.take_queued(task_id, self._stopping)
+        if queued is None:
+            return
         fire, run_id = queued
         fire = replace(fire, reason=RunReason.QUEUED)
         now = self._clock.now()
@@ -1007,36 +422,18 @@ class LocalDispatcher:
             )
             started = False
         if not started:
-            self._release(task_id)
+            self._slots.release(task_id)
             return
         self._start_on_pool([(fire, run_id)], now)
-
-    def _new_row(self, fire: Fire, status: RunStatus, now: datetime, reason: str) -> NewRun:
-        running = status is RunStatus.RUNNING
-        terminal = status.is_terminal
-        return NewRun(
-            task_id=fire.task.id,
-            scheduled_for=fire.scheduled_for,
-            attempt=fire.attempt,
-            status=status,
-            reason=reason,
-            started_at=now if running else None,
-            finished_at=now if terminal else None,
-            error=_UNRECORDABLE if reason == RunReason.DATABASE_UNAVAILABLE else None,
-            instance_id=self._instance_id,
-        )
 
     # -- running actions ------------------------------------------------------------------
 
     def _start_on_pool(self, fires: Sequence[tuple[Fire, int]], started_at: datetime) -> None:
-        """Run ``(fire, run id)`` pairs on the pool. Registered in flight under one hold of
-        the lock: worker threads take it too, and one hold per fire kept the writer
-        waiting behind them for most of a burst."""
-        inbox = self._queue
-        started = [(fire, run_id, _Started(fire, started_at)) for fire, run_id in fires]
-        with self._lock:
-            for _, run_id, start in started:
-                self._inflight[run_id] = start
+        """Run ``(fire, run id)`` pairs on the pool, registered in flight under one hold of
+        the slots' lock (see :meth:`Slots.add`)."""
+        inbox = self._writer.inbox
+        started = [(fire, run_id, Started(fire, started_at)) for fire, run_id in fires]
+        self._slots.add((run_id, start) for _, run_id, start in started)
         for fire, run_id, start in started:
             try:
                 if self._pool is None:
@@ -1046,91 +443,62 @@ class LocalDispatcher:
                     background=fire.reason == RunReason.CATCHUP,  # what is due now goes first
                 )
             except RuntimeError:  # stopping: the row must not stay running
-                self._release(fire.task.id)
+                self._slots.release(fire.task.id)
                 inbox.put(self._interrupted(run_id, start))
 
     def _work(
         self, fire: Fire, run_id: int, started_at: datetime, inbox: queue.SimpleQueue[object]
     ) -> None:
-        """A worker's part of a run: the action, then its result to the writer. No lock:
-        in a burst every worker passing through the dispatcher's lock made them queue
-        behind one another, and the writer settles a batch of results under one hold."""
+        """A worker's part of a run: the action, then its result to the writer. No lock: in
+        a burst, workers taking the slots' lock in turn would queue behind one another, so
+        the writer settles a batch of results under one hold instead."""
         try:
             finished = self._run_action(fire, run_id, started_at)
         except BaseException as exc:  # a bug in cronwell: the slot must still be freed
-            outcome = _internal_error(exc)
-            started = _Started(fire, started_at)
-            finished = _Returned(run_id, started, outcome, {}, None, self._clock.now())
-        self._completed.add(run_id)  # atomic; the watchdog no longer expires it
+            outcome = internal_error(exc)
+            started = Started(fire, started_at)
+            finished = Returned(run_id, started, outcome, {}, None, self._clock.now())
+        self._slots.completed.add(run_id)  # atomic; the watchdog no longer expires it
         inbox.put(finished)
 
     def _expire(self, run_id: int, inbox: queue.SimpleQueue[object]) -> None:
         """A function in a thread that ignored its deadline: a thread cannot be killed, so
         the run is recorded ``timed_out`` now and its slot freed (DESIGN rule 7); whatever
         the function returns later is ignored."""
-        with self._lock:
-            started = self._inflight.get(run_id)
-            if started is None or run_id in self._expired or run_id in self._completed:
-                return
-            self._expired.add(run_id)
-        task = started.fire.task
-        outcome = Outcome(
-            status=RunStatus.TIMED_OUT,
-            error=f"timed out after {format_duration(task.timeout or 0)}; the function did not "
-            "stop at its deadline and still runs in its thread, its result will be ignored "
-            "(check ctx.check() in loops, or use isolation='process' for a hard timeout)",
-        )
-        self._release(task.id)
-        self._start_queued_if_idle(task.id)
-        inbox.put(self._finished(run_id, started, outcome, {}))
+        started = self._slots.expire(run_id)
+        if started is None:
+            return
+        task_id = started.fire.task.id
+        self._slots.release(task_id)
+        self._start_queued_if_idle(task_id)
+        now = self._clock.now()
+        inbox.put(timed_out(run_id, started, instance_id=self._instance_id, finished_at=now))
 
-    def _settle(self, finished: list[_Finished | _Returned]) -> list[_Finished | _Returned]:
+    def _settle(self, finished: list[Finished | Returned]) -> list[Finished | Returned]:
         """Free the slots of runs whose action returned, under one hold of the lock, and
         start what was queued behind them. A result whose run the watchdog already
         recorded timed out (and freed) is dropped: the row says ``timed_out``."""
-        kept: list[_Finished | _Returned] = []
-        freed: list[str] = []
-        with self._lock:
-            for item in finished:
-                run_id = item.run_id
-                if item.returned and run_id in self._expired:
-                    self._expired.discard(run_id)
-                    self._completed.discard(run_id)
-                    log.info(
-                        "a timed-out function returned; its result is ignored",
-                        extra={
-                            "action": "late_result_ignored",
-                            "task_id": item.task.id,
-                            "run_id": run_id,
-                        },
-                    )
-                    continue
-                if item.returned:
-                    self._release_locked(item.task.id)
-                    freed.append(item.task.id)
-                kept.append(item)
-            queued = [task_id for task_id in freed if task_id in self._queued]
+        kept, queued = self._slots.settle(finished)
         for task_id in queued:
             self._start_queued_if_idle(task_id)
         return kept
 
-    def _run_action(self, fire: Fire, run_id: int, started_at: datetime) -> _Returned:
+    def _run_action(self, fire: Fire, run_id: int, started_at: datetime) -> Returned:
         """Run ``fire``'s action; its run's ``started_at`` becomes the moment the action
         begins (after waiting for a worker and the jitter), written with its result."""
         task = fire.task
         if task.jitter > 0:
             self._stopping.wait(random.uniform(0, task.jitter))
         started_at = self._clock.now()
-        started = _Started(fire, started_at)
-        if run_id in self._replaced:  # replaced before its action began: not started at all
+        started = Started(fire, started_at)
+        if run_id in self._slots.replaced:  # replaced before its action began: not started at all
             outcome = Outcome(status=RunStatus.INTERRUPTED, error="replaced before it started")
-            return _Returned(run_id, started, outcome, {}, RunReason.REPLACED, self._clock.now())
-        for listener in list(self._start_listeners):
-            _call_safely(partial(listener, run_id, task), started_at, "start", task.id)
-        if task.timeout and not task.action.cancellable and run_id in self._inflight:
+            return Returned(run_id, started, outcome, {}, RunReason.REPLACED, self._clock.now())
+        self._listeners.started(run_id, task, started_at)
+        if task.timeout and not task.action.cancellable and run_id in self._slots.inflight:
             # the watchdog counts from here, not from the wait for a worker or the jitter
             watchdog = threading.Timer(
-                task.timeout + _THREAD_TIMEOUT_SLACK, self._expire, (run_id, self._queue)
+                task.timeout + _THREAD_TIMEOUT_SLACK, self._expire, (run_id, self._writer.inbox)
             )
             watchdog.daemon = True
             watchdog.start()
@@ -1138,16 +506,16 @@ class LocalDispatcher:
         try:
             outcome = self._runners.run(task.action, ctx, timeout=task.timeout)
         except Exception as exc:  # a bug in cronwell, not in the action: still recorded
-            outcome = _internal_error(exc)
+            outcome = internal_error(exc)
         reason = None
         # no lock: a set's membership test is atomic, and a replacement is marked before
         # the action is stopped
-        if run_id in self._replaced:
+        if run_id in self._slots.replaced:
             reason = RunReason.REPLACED
             outcome = replace(outcome, status=RunStatus.INTERRUPTED)
         elif self._stopping.is_set() and outcome.status is RunStatus.INTERRUPTED:
             reason = RunReason.SHUTDOWN
-        return _Returned(
+        return Returned(
             run_id,
             started,
             outcome,
@@ -1157,77 +525,11 @@ class LocalDispatcher:
             results=tuple(ctx.results) if ctx.results else (),
         )
 
-    def _finished(
-        self,
-        run_id: int,
-        started: _Started,
-        outcome: Outcome,
-        counters: dict[str, float],
-        reason: str | None = None,
-        *,
-        returned: bool = False,
-        finished_at: datetime | None = None,
-        results: tuple[Result, ...] = (),
-    ) -> _Finished:
-        fire = started.fire
-        finished_at = finished_at or self._clock.now()
-        status = outcome.status
-        if type(status) is not RunStatus:  # a runner of one's own may give text; an enum
-            status = RunStatus(status)  # call, even on a member, costs 0.8 µs a result
-        run = Run.of_fields(
-            {
-                "id": run_id,
-                "task_id": fire.task.id,
-                "scheduled_for": fire.scheduled_for,
-                "attempt": fire.attempt,
-                "status": status,
-                "reason": reason or fire.reason,
-                "started_at": started.started_at,
-                "finished_at": finished_at,
-                "duration": (finished_at - started.started_at).total_seconds(),
-                "error": outcome.error,
-                "traceback": outcome.traceback,
-                "output": outcome.output,
-                "return_value": outcome.return_value,
-                "counters": counters,  # floats: RunContext.report made them so
-                "instance_id": self._instance_id,
-            }
-        )
-        update = RunUpdate(
-            run_id=run_id,
-            status=run.status,
-            started_at=started.started_at,
-            finished_at=finished_at,
-            duration=run.duration,
-            error=run.error,
-            traceback=run.traceback,
-            output=run.output,
-            return_value=run.return_value,
-            counters=counters,
-            reason=reason,
-        )
-        exception_type = getattr(outcome, "exception_type", None)
-        return _Finished(update, run, fire.task, exception_type, returned, results)
-
-    def _interrupted(self, run_id: int, started: _Started) -> _Finished:
-        outcome = Outcome(status=RunStatus.INTERRUPTED, error="stopped by a shutdown")
-        return self._finished(run_id, started, outcome, {}, reason=RunReason.SHUTDOWN)
-
-    def _wait_idle(self, grace: float | None) -> None:
-        deadline = None if grace is None else time.monotonic() + grace
-        with self._idle:
-            while self._inflight:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return
-                self._idle.wait(remaining)
-
     def _stop_inflight(self) -> None:
         """Kill what can be killed among the runs still going (shell commands, child
         processes) and give their results a moment to arrive; threads cannot be killed
         and are recorded ``interrupted`` by :meth:`_interrupt_inflight`."""
-        with self._lock:
-            stoppable = [rid for rid, s in self._inflight.items() if s.fire.task.action.cancellable]
+        stoppable = self._slots.cancellable()
         killers = [
             threading.Thread(target=self._runners.cancel, args=(rid,), daemon=True)
             for rid in stoppable
@@ -1236,13 +538,11 @@ class LocalDispatcher:
             killer.start()
         for killer in killers:
             killer.join()
-        self._wait_idle(1.0)
+        self._slots.wait_idle(1.0)
 
     def _interrupt_inflight(self) -> None:
         """Record every run still in flight as interrupted."""
-        with self._lock:
-            inflight = list(self._inflight.items())
-            self._inflight.clear()
+        inflight = self._slots.take_inflight()
         if inflight:
             finished = [self._interrupted(run_id, started) for run_id, started in inflight]
             updates = [f.update for f in finished]
@@ -1253,92 +553,11 @@ class LocalDispatcher:
 
             if not self._with_retry("interrupt_runs", write):
                 return  # logged by _with_retry: the next start records them abandoned
-            self._notify([f.run for f in finished])
+            self._listeners.notify([f.run for f in finished])
             log.warning(
                 "runs still going at shutdown were recorded interrupted",
                 extra={"action": "runs_interrupted", "count": len(finished)},
             )
-
-    def _release(self, task_id: str) -> None:
-        with self._lock:
-            self._release_locked(task_id)
-
-    def _release_locked(self, task_id: str) -> None:
-        """One run of ``task_id`` fewer. Caller holds the lock."""
-        self._running[task_id] -= 1
-        if self._running[task_id] <= 0:
-            del self._running[task_id]
-
-    def _tell_outcomes(self, outcomes: Sequence[RunOutcome]) -> None:
-        listeners = [listener for listener, _ in self._outcome_listeners]
-        for outcome in outcomes:
-            for listener in listeners:
-                _call_safely(listener, outcome, "outcome", outcome.run.task_id)
-
-    def _notify(self, runs: Sequence[Run]) -> None:
-        listeners = list(self._listeners)
-        for run in runs:
-            for listener, statuses in listeners:
-                if _wants(statuses, run):
-                    _call_safely(listener, run, "run", run.task_id)
-
-
-_A = TypeVar("_A")
-
-
-def _call_safely(
-    listener: Callable[[_A], None], argument: _A, kind: str, task_id: str | None
-) -> None:
-    """Listeners are other code: one that raises is logged, and the others still hear."""
-    try:
-        listener(argument)
-    except Exception:
-        log.exception(
-            "%s listener failed", kind, extra={"action": "listener_failed", "task_id": task_id}
-        )
-
-
-def _statuses(names: Iterable[RunStatus | str] | RunStatus | str) -> frozenset[RunStatus]:
-    """The statuses a run listener asked for: final ones only, as listeners hear of a
-    run once its final row is stored."""
-    names = [str(names)] if isinstance(names, str) else [str(name) for name in names]
-    final = [status.value for status in RunStatus if status.is_terminal]
-    unknown = [name for name in names if name not in final]
-    if unknown or not names:
-        raise InvalidInputError(
-            f"A run listener hears of runs once they end: it can ask for {', '.join(final)}"
-            + (f"; not {', '.join(map(repr, unknown))}." if unknown else ", not for none.")
-        )
-    return frozenset(RunStatus(name) for name in names)
-
-
-def _wants(statuses: frozenset[RunStatus] | None, run: Run) -> bool:
-    return statuses is None or run.status in statuses
-
-
-def _row_to_run(run_id: int, row: NewRun) -> Run:
-    return Run(
-        id=run_id,
-        task_id=row.task_id,
-        scheduled_for=row.scheduled_for,
-        attempt=row.attempt,
-        status=row.status,
-        reason=row.reason,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        error=row.error,
-        instance_id=row.instance_id,
-    )
-
-
-def _internal_error(exc: BaseException) -> Outcome:
-    """A failed outcome for a bug in cronwell itself (not in the action), with its
-    traceback, so the run is still recorded."""
-    return Outcome(
-        status=RunStatus.FAILED,
-        error=f"cronwell internal error: {type(exc).__name__}: {exc}",
-        traceback=traceback.format_exc(),
-    )
 
 
 def _log_outcome(run: Run) -> None:

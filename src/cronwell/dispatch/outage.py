@@ -32,7 +32,7 @@ from cronwell.domain.run import RunReason
 from cronwell.errors import DatabaseUnavailableError
 
 if TYPE_CHECKING:
-    from cronwell.dispatch.local import Fire
+    from cronwell.dispatch.fire import Fire
 
 log = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from cronwell.clock import Clock
-from cronwell.dispatch import Fire, HandOver, LocalDispatcher
-from cronwell.dispatch.local import HEARTBEAT_INTERVAL
+from cronwell.dispatch import Dispatcher, Fire, HandOver
+from cronwell.dispatch.heartbeat import HEARTBEAT_INTERVAL
 from cronwell.domain.run import Run, RunReason, RunStatus
 from cronwell.domain.task import Task
 from cronwell.engine import entry
@@ -96,7 +96,7 @@ class Engine:
     def __init__(
         self,
         store: Store,
-        dispatcher: LocalDispatcher,
+        dispatcher: Dispatcher,
         clock: Clock,
         *,
         instance_id: str,

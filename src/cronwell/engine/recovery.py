@@ -16,21 +16,20 @@ import logging
 import os
 import socket
 import threading
-import time
-from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from cronwell.dispatch import Fire, LocalDispatcher
+from cronwell.dispatch import Dispatcher, Fire
+from cronwell.dispatch.followups import retry_row
 from cronwell.dispatch.history import unrun_rows
 from cronwell.domain.occurrences import occurrences_between
-from cronwell.domain.policies import backoff_delay, plan_catchup, should_retry
+from cronwell.domain.policies import plan_catchup, should_retry
 from cronwell.domain.run import Run, RunReason, RunStatus
 from cronwell.domain.task import Task
 from cronwell.runners.orphans import GroupFate, stop_orphaned_group
-from cronwell.store import InstanceRecord, NewRun, RunGrid, Store
+from cronwell.store import InstanceRecord, NewRun, Store
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +38,6 @@ HOSTNAME = socket.gethostname()
 INSTANCE_TTL = timedelta(seconds=60)
 # missed occurrences recorded one by one per task; older ones are summed up in one row
 MAX_MISSED_ROWS = 100
-# missed rows written per transaction by a catch-up: one transaction for a whole outage
-# held SQLite's write lock for seconds, and the fires due meanwhile waited for it
-_RECORD_CHUNK = 1000
-# seconds catch-up runs whose rows are recorded may wait for more to hand over with them
-_HAND_OVER_EVERY = 0.05
-# missed rows stored at a time when they are stored beside the writer (PostgreSQL), and
-# chunks of catch-up runs queued for the writer meanwhile
-_BESIDE_CHUNK = 9000
-_RUNS_AHEAD = 2
 
 
 # instances alive in this very process (several Cronwell objects may share one process)
@@ -198,18 +188,8 @@ def _retries(runs: Iterable[Run], tasks: dict[str, Task], instance_id: str) -> I
         task = tasks.get(run.task_id)
         if task is None or not will_retry_abandoned(run, task):
             continue
-        delay = backoff_delay(
-            run.attempt, task.retry_delay, task.retry_max_delay, task.retry_jitter
-        )
-        yield NewRun(
-            task_id=run.task_id,
-            scheduled_for=run.scheduled_for,
-            attempt=run.attempt + 1,
-            status=RunStatus.PENDING,
-            reason=RunReason.RETRY,
-            due_at=(run.finished_at or run.scheduled_for) + timedelta(seconds=delay),
-            instance_id=instance_id,
-        )
+        after = run.finished_at or run.scheduled_for
+        yield retry_row(run, task, after=after, instance_id=instance_id)
 
 
 @dataclass
@@ -268,7 +248,7 @@ def _for_outage(row: NewRun, outages: Sequence[Span]) -> NewRun:
 
 def catch_up(
     store: Store,
-    dispatcher: LocalDispatcher,
+    dispatcher: Dispatcher,
     tasks: Iterable[Task],
     now: datetime,
     instance_id: str,
@@ -341,92 +321,15 @@ def catch_up(
                 "catch_up_runs": runs,
             },
         )
-    ordered = sorted(found_gaps, key=_newest_first)
-    if dispatcher.stores_beside_writer:
-        _record_beside_and_run(dispatcher, ordered, by_id, stop)
-    else:
-        _record_and_run(dispatcher, ordered, by_id, stop)
+    # the most recent gaps first: a task due every second that came due while the engine
+    # started runs before the rows of a fleet of every-minute tasks are all stored
+    ordered: list[_Gap] = sorted(found_gaps, key=_newest_first)
+    dispatcher.hand_over(ordered, by_id, stop)
     return found
 
 
 def _newest_first(gap: _Gap) -> tuple[float, int]:
     return -gap.newest.timestamp(), len(gap.task_ids)
-
-
-def _record_and_run(
-    dispatcher: LocalDispatcher,
-    gaps: list[_Gap],
-    by_id: dict[str, Task],
-    stop: threading.Event | None,
-) -> None:
-    """Record the missed rows and start the catch-up runs of ``gaps``, the most recent
-    first. A task's catch-up runs start only once all its missed rows are recorded: a
-    catch-up cut short (a stop) must not leave an unrecorded occurrence before a recorded
-    one, which the next start would not see. Runs whose rows are recorded are handed
-    over every ``_HAND_OVER_EVERY`` seconds, and at once when there are a chunk of them,
-    rather than after each gap (a round trip to the writer each): an every-second task
-    that came due while the engine started otherwise waited behind the rows of a fleet
-    of every-minute tasks (3 to 4 s behind 10,000 of them). (Running a fleet's catch-ups
-    between chunks of its own rows was slower: both wait for the GIL, and the smaller
-    hand-overs cost more.)"""
-    ready: list[Fire] = []
-    handed = time.monotonic()
-
-    def hand_over(everything: bool = False) -> bool:
-        nonlocal ready, handed
-        due = everything or len(ready) >= _RECORD_CHUNK
-        if ready and (due or time.monotonic() - handed >= _HAND_OVER_EVERY):
-            if not dispatcher.start_behind(ready, _RECORD_CHUNK, stop):
-                return False
-            ready, handed = [], time.monotonic()
-        return True
-
-    for gap in gaps:
-        if gap.rows:
-            tasks_per_request = max(1, _RECORD_CHUNK // len(gap.rows))
-            for start in range(0, len(gap.task_ids), tasks_per_request):
-                chunk = RunGrid(gap.task_ids[start : start + tasks_per_request], gap.rows)
-                if not dispatcher.record(chunk, by_id, stop) or not hand_over():
-                    return
-        ready += gap.fires
-        if not hand_over():
-            return
-    hand_over(everything=True)
-
-
-def _record_beside_and_run(
-    dispatcher: LocalDispatcher,
-    gaps: list[_Gap],
-    by_id: dict[str, Task],
-    stop: threading.Event | None,
-) -> None:
-    """:func:`_record_and_run` where rows are stored beside the writer (PostgreSQL): the
-    missed rows of a chunk of a gap's tasks are stored on this thread, then the chunk's
-    catch-up runs are queued for the writer without waiting for them (a few chunks
-    ahead at most), so the server stores the next chunk's rows while this process runs
-    the runs of the last one. A task's runs still come only after all its own rows. For
-    10,000 tasks and 90,000 missed rows: 1.71 / 2.23 / 1.97 s against 2.47 / 2.80 / 2.47 s
-    through the writer (interleaved pairs), which waited for the server's insert of each
-    chunk of rows before it ran anything. Rows of 1,000 at a time gained nothing: the
-    thread waits for the GIL after each statement."""
-    in_flight: deque[Any] = deque()
-    for gap in gaps:
-        runs_of: dict[str, list[Fire]] = {}
-        for fire in gap.fires:
-            runs_of.setdefault(fire.task.id, []).append(fire)
-        per_chunk = max(1, _BESIDE_CHUNK // len(gap.rows) if gap.rows else len(gap.task_ids))
-        for start in range(0, len(gap.task_ids), per_chunk):
-            task_ids = gap.task_ids[start : start + per_chunk]
-            if gap.rows and not dispatcher.record(RunGrid(task_ids, gap.rows), by_id, stop):
-                return
-            runs = [fire for task_id in task_ids for fire in runs_of.get(task_id, ())]
-            if not dispatcher.start_soon(
-                runs, in_flight, chunk=_RECORD_CHUNK, ahead=_RUNS_AHEAD, cancel=stop
-            ):
-                return
-            if stop is not None and stop.is_set():  # as through the writer: this chunk lands
-                return
-    dispatcher.wait_for(in_flight, stop)
 
 
 def _since(task: Task, last_occurrence: datetime | None) -> datetime | None:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from cronwell.clock import Clock
-from cronwell.dispatch import LocalDispatcher
+from cronwell.dispatch import Dispatcher
 from cronwell.dispatch.history import unrun_rows
 from cronwell.domain.action import PythonAction
 from cronwell.domain.declared import declared_digest, entry_text, is_plain
@@ -65,7 +65,7 @@ class TaskService:
         self,
         store: Store,
         clock: Clock,
-        dispatcher: LocalDispatcher,
+        dispatcher: Dispatcher,
         *,
         default_timezone: str,
         instance_id: str,
