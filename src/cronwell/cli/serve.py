@@ -19,6 +19,8 @@ from cronwell.cli.output import console, err_console, print_json
 from cronwell.errors import CronwellError, DatabaseUnavailableError, InvalidInputError
 
 if TYPE_CHECKING:
+    from cronwell.api.server import ApiServer
+    from cronwell.runtime import Cronwell
     from cronwell.runtime.reload import TasksFiles
 
 
@@ -60,7 +62,6 @@ def serve(
     """Run the scheduler and its HTTP API until SIGINT or SIGTERM; SIGHUP applies the tasks
     files again."""
     from cronwell import log as cw_log
-    from cronwell.api.server import ApiServer  # FastAPI and uvicorn: only serve needs them
     from cronwell.gcpause import freeze_startup_heap
     from cronwell.runtime.reload import FileWatcher, TasksFiles
 
@@ -86,7 +87,7 @@ def serve(
     if files is not None:
         files.check()  # a file with problems stops the start before the database is opened
     # bound first: a port held by another process stops the start before anything runs
-    api = None if no_api else ApiServer(cw, host, port, reload=files)
+    api = None if no_api else _api_server(cw, host, port, files)
     cw.store.check()
     cw.service  # noqa: B018 - opens the database and applies migrations
     if files is not None:
@@ -149,6 +150,16 @@ def serve(
         # A Python function still running in a thread cannot be stopped; its run is
         # recorded interrupted. Exit without waiting for it.
         os._exit(0)
+
+
+def _api_server(cw: Cronwell, host: str, port: int, files: TasksFiles | None) -> ApiServer:
+    """The HTTP API and the dashboard, or a sentence naming the extra they need."""
+    from cronwell.extras import SERVER_MODULES, require_all
+
+    require_all(SERVER_MODULES, "server", "cronwell serve's HTTP API")
+    from cronwell.api.server import ApiServer  # FastAPI and uvicorn: only serve needs them
+
+    return ApiServer(cw, host, port, reload=files)
 
 
 def _reload_on_hangup(files: TasksFiles | None) -> None:
