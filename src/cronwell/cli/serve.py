@@ -61,8 +61,8 @@ def serve(
 ) -> None:
     """Run the scheduler and its HTTP API until SIGINT or SIGTERM; SIGHUP applies the tasks
     files again."""
+    from cronwell import gcpause
     from cronwell import log as cw_log
-    from cronwell.gcpause import freeze_startup_heap
     from cronwell.runtime.reload import FileWatcher, TasksFiles
 
     stop = threading.Event()
@@ -75,6 +75,8 @@ def serve(
 
     signal.signal(signal.SIGHUP, on_hangup)  # from the start: a reload is never fatal
     cw = open_cronwell()
+    if cw.settings.gc_hold is not False:  # unset: this process is cronwell's own
+        gcpause.configure(True)
     if log_level is not None:
         cw_log.configure(log_level.value, "--log-level")
     else:
@@ -117,7 +119,8 @@ def serve(
     if api_url is not None:
         console.print(f"API on {api_url}/api/v1 (health: /healthz)", markup=False)
         console.print(f"Dashboard on {api_url}/", markup=False)
-    freeze_startup_heap()  # all that is up now lives as long as this process
+    if gcpause.allowed():
+        gcpause.freeze_startup_heap()  # all that is up now lives as long as this process
     watcher = FileWatcher(files) if watch and files is not None else None
     if watcher is not None:
         watcher.start()
