@@ -160,7 +160,7 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
             self.clock,
             instance_id=self.settings.instance_id,
             max_workers=self.settings.max_workers,
-            on_task_change=lambda: self.engine.notify(),  # noqa: PLW0108 - engine is built below
+            on_task_change=lambda: self.engine.wake(),  # noqa: PLW0108 - engine is built below
         )
         self.engine = Engine(
             self.store,
@@ -178,7 +178,7 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
             default_timezone=self.timezone,
             instance_id=self.settings.instance_id,
             is_registered=self.registry.__contains__,
-            on_change=self.engine.notify,
+            on_change=self.engine.wake,
             policy=ActionPolicy(
                 allow_shell=self.settings.allow_shell,
                 functions=self.settings.api_functions,
