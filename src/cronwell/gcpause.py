@@ -101,9 +101,9 @@ def collection_paused() -> Iterator[None]:
 def freeze_startup_heap() -> int:
     """Collect once, then leave every object alive now out of the collector's future
     passes (``gc.freeze``); returns how many were set aside. For ``cronwell serve``, whose
-    process is cronwell's own, once it is up: with 1,000 tasks due every second, each full
-    collection walked ~110,000 start-up objects for 50-75 ms every ~7 s, and the fires due
-    meanwhile waited. Frozen objects are still freed when no longer referenced; only a
+    process is cronwell's own, once it is up: otherwise each full collection walks every
+    object made at start-up, a number that grows with the tasks loaded, while the fires
+    due meanwhile wait. Frozen objects are still freed when no longer referenced; only a
     reference cycle among them would stay. An application embedding cronwell decides this
     for its own process."""
     gc.collect()
@@ -118,16 +118,16 @@ class BurstHold:
     A burst of fires allocates a few objects per run (its fire, run, outcome) that live
     until the burst is written. Collections that start meanwhile find them alive and move
     thousands into the oldest generation, so that every few seconds a full collection
-    walks the whole process mid-burst (50-90 ms with ~70,000 objects, whereas the burst
-    itself takes ~90 ms). Held off, most of those objects are freed by reference counting
-    before any collection looks at them, and the collections that are due run after the
-    burst. The holder releases the hold when the burst is written; a watch thread of the
-    hold's own releases it at the limit if the holder has not (a writer retrying through
-    a database outage, a slow listener), so the collector is never off for longer. (A
-    timer thread started for each hold cost the holder the wait for a new thread to get
-    the GIL from the burst's workers: hundreds of milliseconds at times.) A pause like
-    any other (:func:`collection_paused`): a collector the application turned off stays
-    off. :meth:`close` releases the hold and ends the watch.
+    walks the whole process mid-burst, for about as long as the burst itself. Held off,
+    most of those objects are freed by reference counting before any collection looks at
+    them, and the collections that are due run after the burst. The holder releases the
+    hold when the burst is written; a watch thread of the hold's own releases it at the
+    limit if the holder has not (a writer retrying through a database outage, a slow
+    listener), so the collector is never off for longer. One watch thread serves every
+    hold: a thread started per hold would make the holder wait for it to get the GIL from
+    the burst's workers. A pause like any other (:func:`collection_paused`): a collector
+    the application turned off stays off, and nothing happens unless the process allows
+    it (:func:`configure`). :meth:`close` releases the hold and ends the watch.
     """
 
     def __init__(self, longest: float) -> None:

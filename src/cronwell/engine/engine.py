@@ -242,7 +242,7 @@ class Engine:
         )
         revision = self._store.current_revision()
         now = self._clock.now()
-        with collection_paused():  # 100,000 tasks trigger dozens of useless full GCs
+        with collection_paused():  # loading starts collections that find nothing to free
             every_task = {t.id: t for t in self._store.list_tasks(shared_lists=True)}
             abandoned = []
             if not self._own_leftovers_checked:
@@ -448,7 +448,7 @@ class Engine:
     def _load_jobs(self, tasks: list[Task], scheduler: BackgroundScheduler, now: datetime) -> None:
         """Put a job per task straight into the job store of a scheduler not yet started,
         as APScheduler's own ``import_jobs`` does: ``add_job`` validates its arguments and
-        resolves the entry point per call, which cost ~100 µs a task at start-up."""
+        resolves the entry point per call, work repeated for every task at start-up."""
         jobs = []
         for task in tasks:
             trigger = TaskTrigger(task, now)

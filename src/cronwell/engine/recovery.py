@@ -365,10 +365,9 @@ def _record_and_run(
     one, which the next start would not see. Runs whose rows are recorded are handed
     over every ``_HAND_OVER_EVERY`` seconds, and at once when there are a chunk of them,
     rather than after each gap (a round trip to the writer each): an every-second task
-    that came due while the engine started otherwise waited behind the rows of a fleet
-    of every-minute tasks (3 to 4 s behind 10,000 of them). (Running a fleet's catch-ups
-    between chunks of its own rows was slower: both wait for the GIL, and the smaller
-    hand-overs cost more.)"""
+    that comes due while the engine starts would otherwise wait behind the rows of a
+    fleet of every-minute tasks. A fleet's catch-ups are not run between chunks of its
+    own rows: both wait for the GIL, and smaller hand-overs cost more."""
     ready: list[Fire] = []
     handed = time.monotonic()
 
@@ -404,11 +403,9 @@ def _record_beside_and_run(
     missed rows of a chunk of a gap's tasks are stored on this thread, then the chunk's
     catch-up runs are queued for the writer without waiting for them (a few chunks
     ahead at most), so the server stores the next chunk's rows while this process runs
-    the runs of the last one. A task's runs still come only after all its own rows. For
-    10,000 tasks and 90,000 missed rows: 1.71 / 2.23 / 1.97 s against 2.47 / 2.80 / 2.47 s
-    through the writer (interleaved pairs), which waited for the server's insert of each
-    chunk of rows before it ran anything. Rows of 1,000 at a time gained nothing: the
-    thread waits for the GIL after each statement."""
+    the runs of the last one. A task's runs still come only after all its own rows.
+    Through the writer, each chunk's insert would be waited for before anything ran.
+    Smaller chunks gain nothing: the thread waits for the GIL after each statement."""
     in_flight: deque[Any] = deque()
     for gap in gaps:
         runs_of: dict[str, list[Fire]] = {}

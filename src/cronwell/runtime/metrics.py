@@ -91,10 +91,10 @@ class Metrics:
 
 class _RunTally:
     """``cronwell_runs_total{task_id, status}`` and the duration and lateness histograms,
-    kept as plain numbers under one lock and read at scrape time. prometheus-client's
-    labelled Counter made a child (locks and a timestamp) per new task and status, ~20 µs
-    on the writer thread for each task of a burst, and its two histograms, which take a
-    lock per bucket and look for the bucket in Python, cost 3 µs a run."""
+    kept as plain numbers under one lock and read at scrape time. They are counted on the
+    writer thread, for every run of a burst: prometheus-client's labelled Counter makes a
+    child (locks and a timestamp) per new task and status, and its histograms take a lock
+    per bucket and look for the bucket in Python."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()  # the writer and a catch-up may both record runs
