@@ -35,6 +35,9 @@ def run_isolated(target: str, timeout: float, **kwargs: Any) -> Figures:
     """Run ``target(**kwargs)`` in a child process and return its figures; on failure or
     timeout, ``{"error": ...}`` with the tail of the child's log."""
     env = dict(os.environ)
+    # the garbage-collector hold of `cronwell serve`; the figures have always been taken
+    # with it, and CRONWELL_GC_HOLD=false measures an embedded Cronwell's default
+    env.setdefault("CRONWELL_GC_HOLD", "true")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     command = [sys.executable, "-m", "benchmarks.isolate", target, json.dumps(kwargs)]
     with tempfile.TemporaryFile("w+") as log:

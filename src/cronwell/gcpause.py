@@ -2,15 +2,21 @@
 
 Building or loading thousands of objects at once (tasks stored in bulk, tasks loaded at
 start) starts a collection every few hundred new objects, and each of the older
-generations' collections walks every object created so far: for 100,000 tasks that was
-a sixth of the time. Reference counting still frees what it can meanwhile.
+generations' collections walks every object created so far. Reference counting still
+frees what it can meanwhile.
 
 Once a process that is cronwell's own is up, what exists then (modules, settings, the
 loaded tasks, the API's application) lives as long as the process, and each full
-collection walked all of it again.
+collection would walk all of it again (:func:`freeze_startup_heap`).
 
-A burst of fires holds collections off while its runs are in flight (:class:`BurstHold`),
-in any process: they start after it instead of in it.
+A burst of fires holds collections off while its runs are in flight (:class:`BurstHold`):
+they start after it instead of in it.
+
+The collector belongs to the whole process, so all of this is off unless the process
+allows it (:func:`configure`, from the ``gc_hold`` setting): ``cronwell serve``, whose
+process is cronwell's own, does; an application that embeds cronwell keeps its collector
+as it set it unless it sets ``CRONWELL_GC_HOLD``. Off, every pause and hold here does
+nothing.
 """
 
 from __future__ import annotations
@@ -28,15 +34,38 @@ from collections.abc import Iterator
 _lock = threading.Lock()
 _pauses = 0
 _was_enabled = False
+_allowed = False  # configure(): whether pauses and holds may touch the collector
+_fork_hook = False  # registered at the first pause, not at import
 
 
-def _pause() -> None:
-    global _pauses, _was_enabled
+def configure(allowed: bool) -> None:
+    """Whether cronwell may hold this process's collector off (the ``gc_hold`` setting;
+    each :class:`~cronwell.Cronwell` applies its own when it is made). A pause already
+    taken ends as it began."""
+    global _allowed
+    _allowed = allowed
+
+
+def allowed() -> bool:
+    """Whether pauses and holds hold the collector off in this process."""
+    return _allowed
+
+
+def _pause() -> bool:
+    """One pause more, if pauses are allowed; True if it was counted (then the caller
+    ends it with :func:`_resume`)."""
+    global _pauses, _was_enabled, _fork_hook
+    if not _allowed:
+        return False
     with _lock:
+        if not _fork_hook:
+            _fork_hook = True
+            os.register_at_fork(after_in_child=_after_fork_in_child)
         if _pauses == 0:
             _was_enabled = gc.isenabled()
             gc.disable()
         _pauses += 1
+    return True
 
 
 def _resume() -> None:
@@ -57,26 +86,24 @@ def _after_fork_in_child() -> None:
             gc.enable()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
 @contextlib.contextmanager
 def collection_paused() -> Iterator[None]:
     """No cyclic garbage collection inside the block (nested blocks, and blocks on other
-    threads, are fine)."""
-    _pause()
+    threads, are fine), when this process allows it (:func:`configure`)."""
+    paused = _pause()
     try:
         yield
     finally:
-        _resume()
+        if paused:
+            _resume()
 
 
 def freeze_startup_heap() -> int:
     """Collect once, then leave every object alive now out of the collector's future
     passes (``gc.freeze``); returns how many were set aside. For ``cronwell serve``, whose
-    process is cronwell's own, once it is up: with 1,000 tasks due every second, each full
-    collection walked ~110,000 start-up objects for 50-75 ms every ~7 s, and the fires due
-    meanwhile waited. Frozen objects are still freed when no longer referenced; only a
+    process is cronwell's own, once it is up: otherwise each full collection walks every
+    object made at start-up, a number that grows with the tasks loaded, while the fires
+    due meanwhile wait. Frozen objects are still freed when no longer referenced; only a
     reference cycle among them would stay. An application embedding cronwell decides this
     for its own process."""
     gc.collect()
@@ -91,16 +118,16 @@ class BurstHold:
     A burst of fires allocates a few objects per run (its fire, run, outcome) that live
     until the burst is written. Collections that start meanwhile find them alive and move
     thousands into the oldest generation, so that every few seconds a full collection
-    walks the whole process mid-burst (50-90 ms with ~70,000 objects, whereas the burst
-    itself takes ~90 ms). Held off, most of those objects are freed by reference counting
-    before any collection looks at them, and the collections that are due run after the
-    burst. The holder releases the hold when the burst is written; a watch thread of the
-    hold's own releases it at the limit if the holder has not (a writer retrying through
-    a database outage, a slow listener), so the collector is never off for longer. (A
-    timer thread started for each hold cost the holder the wait for a new thread to get
-    the GIL from the burst's workers: hundreds of milliseconds at times.) A pause like
-    any other (:func:`collection_paused`): a collector the application turned off stays
-    off. :meth:`close` releases the hold and ends the watch.
+    walks the whole process mid-burst, for about as long as the burst itself. Held off,
+    most of those objects are freed by reference counting before any collection looks at
+    them, and the collections that are due run after the burst. The holder releases the
+    hold when the burst is written; a watch thread of the hold's own releases it at the
+    limit if the holder has not (a writer retrying through a database outage, a slow
+    listener), so the collector is never off for longer. One watch thread serves every
+    hold: a thread started per hold would make the holder wait for it to get the GIL from
+    the burst's workers. A pause like any other (:func:`collection_paused`): a collector
+    the application turned off stays off, and nothing happens unless the process allows
+    it (:func:`configure`). :meth:`close` releases the hold and ends the watch.
     """
 
     def __init__(self, longest: float) -> None:
@@ -108,20 +135,26 @@ class BurstHold:
         self._changed = threading.Condition()
         self._until: float | None = None
         self._closed = False
-        self._watch = threading.Thread(target=self._expire, name="cronwell-gc-hold", daemon=True)
-        self._watch.start()
+        self._watch: threading.Thread | None = None  # started by the first hold taken
 
     @property
     def held(self) -> bool:
         return self._until is not None
 
     def hold(self) -> None:
-        """Hold the collector off, unless held already."""
+        """Hold the collector off, unless held already or the process does not allow it
+        (:func:`configure`)."""
+        if not _allowed:
+            return
         with self._changed:
-            if self._until is not None or self._closed:
+            if self._until is not None or self._closed or not _pause():
                 return
-            _pause()
             self._until = time.monotonic() + self._longest
+            if self._watch is None:
+                self._watch = threading.Thread(
+                    target=self._expire, name="cronwell-gc-hold", daemon=True
+                )
+                self._watch.start()
             self._changed.notify()
 
     def release(self) -> None:
@@ -135,7 +168,9 @@ class BurstHold:
             self._release_locked()
             self._closed = True
             self._changed.notify()
-        self._watch.join()
+            watch = self._watch
+        if watch is not None:
+            watch.join()
 
     def _release_locked(self) -> None:
         if self._until is not None:

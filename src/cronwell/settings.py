@@ -72,6 +72,14 @@ class Settings(BaseSettings):
     shutdown_grace: float = Field(
         30.0, ge=0, description="Seconds running runs may take to finish when stopping."
     )
+    gc_hold: bool | None = Field(
+        None,
+        description="Let cronwell manage the process's cyclic garbage collector: hold "
+        "collections off while it loads or stores tasks in bulk and while a burst of fires "
+        "is in flight, and freeze the heap once `cronwell serve` is up. Unset: on for "
+        "`cronwell serve`, off in an application that embeds cronwell (its collector stays "
+        "as the application set it).",
+    )
     history_retention_days: float = Field(
         90.0, gt=0, description="Run history older than this is pruned (maintenance task)."
     )

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -120,13 +119,11 @@ def test_a_stopped_service_records_missed_occurrences_and_catches_up(service: ob
         what="a first run",
     )
     assert svc.stop() == 0
-    stopped_at = time.monotonic()
     # The first start may itself have caught up an occurrence that fell due between loading
     # the tasks file and the engine's start (a slow start crosses a second); only what
     # follows the outage is under test here.
     before_outage = max(r.id for r in store.list_runs(task_id="beat", limit=1000))
-    threading.Event().wait(4)  # the outage under test: four occurrences fall due unseen
-    assert time.monotonic() - stopped_at >= 4
+    threading.Event().wait(4)  # the outage under test: occurrences fall due unseen
     svc.start()
 
     def catchups() -> list[Run]:

@@ -19,7 +19,7 @@ from cronwell.store import Store
 from cronwell.store.database import MIGRATIONS_DIR
 from cronwell.store.migrations import HEAD
 
-LAZY = ("alembic", "httpx", "apprise", "jinja2")
+LAZY = ("alembic", "httpx", "apprise", "jinja2", "prometheus_client", "fastapi", "uvicorn")
 
 CHILD = textwrap.dedent("""
     import json, sys

@@ -228,9 +228,10 @@ def test_a_run_started_after_an_outage_is_recorded_as_started_then(
     assert late
     for run in ran:
         assert run.started_at is not None and run.id in _BEGAN
-        # the action's own clock and the row agree on when it began
-        assert abs((run.started_at - _BEGAN[run.id]).total_seconds()) < 0.5, run
-        assert run.duration is not None and run.duration < 0.5, run
+        # the row brackets the moment the action itself saw it begin: stamped as it ran,
+        # not when the row could be written after the outage
+        assert run.finished_at is not None, run
+        assert run.started_at <= _BEGAN[run.id] <= run.finished_at, run
 
 
 def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(

@@ -1,7 +1,9 @@
 """The collector and cronwell: freezing the start-up heap, in a process of its own (it
 changes the whole process's collector), sets aside what was alive and still collects cycles
 made afterwards; pauses (a burst hold, a bulk load) on any thread share one count, give
-the collector back only if it was on, end at a burst hold's limit and in a forked child."""
+the collector back only if it was on, end at a burst hold's limit and in a forked child;
+and none of it touches the collector, starts a thread or registers a fork hook unless the
+process allows it (the gc_hold setting)."""
 
 from __future__ import annotations
 
@@ -10,10 +12,23 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Iterator
 
+import pytest
 from tests.support.waiting import wait_until
 
+from cronwell import gcpause
 from cronwell.gcpause import BurstHold, collection_paused
+
+
+@pytest.fixture(autouse=True)
+def allowed() -> Iterator[None]:
+    """The hold allowed, as in ``cronwell serve``; as it was afterwards."""
+    before = gcpause.allowed()
+    gcpause.configure(True)
+    yield
+    gcpause.configure(before)
+
 
 CHILD = textwrap.dedent("""
     import gc, weakref
@@ -115,7 +130,10 @@ def test_a_hold_ends_at_its_limit_when_its_holder_does_not_end_it() -> None:
 
 FORKED = textwrap.dedent("""
     import gc, os
+    from cronwell import gcpause
     from cronwell.gcpause import BurstHold
+
+    gcpause.configure(True)
 
     hold = BurstHold(longest=30.0)
     hold.hold()
@@ -133,3 +151,58 @@ def test_a_child_forked_during_a_hold_collects() -> None:
         [sys.executable, "-c", FORKED], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.split() == ["0", "True"]
+
+
+def test_not_allowed_neither_pauses_nor_holds_touch_the_collector() -> None:
+    gcpause.configure(False)
+    hold = BurstHold(longest=30.0)
+    try:
+        with collection_paused():
+            assert gc.isenabled()
+        hold.hold()
+        assert not hold.held and gc.isenabled()
+        assert not any(t.name == "cronwell-gc-hold" and t.is_alive() for t in threading.enumerate())
+    finally:
+        hold.close()
+        gc.enable()
+
+
+LAZY_HOOK = textwrap.dedent("""
+    import os
+
+    registered = []
+    real = os.register_at_fork
+
+    def counting(**hooks):
+        registered.extend(
+            f"{when}:{hook.__name__}"
+            for when, hook in hooks.items()
+            if hook.__module__ == "cronwell.gcpause"
+        )
+        real(**hooks)
+
+    os.register_at_fork = counting
+    from cronwell import gcpause
+
+    print("imported", len(registered))
+    with gcpause.collection_paused():
+        pass
+    print("not allowed", len(registered))
+    gcpause.configure(True)
+    with gcpause.collection_paused():
+        pass
+    with gcpause.collection_paused():
+        pass
+    print("paused twice", len(registered), registered)
+""")
+
+
+def test_the_fork_hook_is_registered_at_the_first_pause_taken_not_at_import() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", LAZY_HOOK], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.splitlines() == [
+        "imported 0",
+        "not allowed 0",
+        "paused twice 1 ['after_in_child:_after_fork_in_child']",
+    ]

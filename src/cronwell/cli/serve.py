@@ -19,6 +19,8 @@ from cronwell.cli.output import console, err_console, print_json
 from cronwell.errors import CronwellError, DatabaseUnavailableError, InvalidInputError
 
 if TYPE_CHECKING:
+    from cronwell.api.server import ApiServer
+    from cronwell.runtime import Cronwell
     from cronwell.runtime.reload import TasksFiles
 
 
@@ -59,9 +61,8 @@ def serve(
 ) -> None:
     """Run the scheduler and its HTTP API until SIGINT or SIGTERM; SIGHUP applies the tasks
     files again."""
+    from cronwell import gcpause
     from cronwell import log as cw_log
-    from cronwell.api.server import ApiServer  # FastAPI and uvicorn: only serve needs them
-    from cronwell.gcpause import freeze_startup_heap
     from cronwell.runtime.reload import FileWatcher, TasksFiles
 
     stop = threading.Event()
@@ -74,6 +75,8 @@ def serve(
 
     signal.signal(signal.SIGHUP, on_hangup)  # from the start: a reload is never fatal
     cw = open_cronwell()
+    if cw.settings.gc_hold is not False:  # unset: this process is cronwell's own
+        gcpause.configure(True)
     if log_level is not None:
         cw_log.configure(log_level.value, "--log-level")
     else:
@@ -86,7 +89,7 @@ def serve(
     if files is not None:
         files.check()  # a file with problems stops the start before the database is opened
     # bound first: a port held by another process stops the start before anything runs
-    api = None if no_api else ApiServer(cw, host, port, reload=files)
+    api = None if no_api else _api_server(cw, host, port, files)
     cw.store.check()
     cw.service  # noqa: B018 - opens the database and applies migrations
     if files is not None:
@@ -116,7 +119,8 @@ def serve(
     if api_url is not None:
         console.print(f"API on {api_url}/api/v1 (health: /healthz)", markup=False)
         console.print(f"Dashboard on {api_url}/", markup=False)
-    freeze_startup_heap()  # all that is up now lives as long as this process
+    if gcpause.allowed():
+        gcpause.freeze_startup_heap()  # all that is up now lives as long as this process
     watcher = FileWatcher(files) if watch and files is not None else None
     if watcher is not None:
         watcher.start()
@@ -149,6 +153,16 @@ def serve(
         # A Python function still running in a thread cannot be stopped; its run is
         # recorded interrupted. Exit without waiting for it.
         os._exit(0)
+
+
+def _api_server(cw: Cronwell, host: str, port: int, files: TasksFiles | None) -> ApiServer:
+    """The HTTP API and the dashboard, or a sentence naming the extra they need."""
+    from cronwell.extras import SERVER_MODULES, require_all
+
+    require_all(SERVER_MODULES, "server", "cronwell serve's HTTP API")
+    from cronwell.api.server import ApiServer  # FastAPI and uvicorn: only serve needs them
+
+    return ApiServer(cw, host, port, reload=files)
 
 
 def _reload_on_hangup(files: TasksFiles | None) -> None:

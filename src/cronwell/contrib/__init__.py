@@ -7,20 +7,6 @@ installed is a :class:`~cronwell.errors.MissingExtraError` naming the extra to i
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
+from cronwell.extras import require
 
-from cronwell.errors import MissingExtraError
-
-
-def require(module: str, extra: str) -> ModuleType:
-    """Import ``module`` (a framework an integration needs), or raise
-    :class:`MissingExtraError` saying which extra of cronwell installs it."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name is None or module.partition(".")[0] != exc.name.partition(".")[0]:
-            raise
-        raise MissingExtraError(
-            f"{module} is not installed; this integration needs it: pip install 'cronwell[{extra}]'"
-        ) from exc
+__all__ = ["require"]

@@ -39,6 +39,7 @@ from typing import Any
 from cronwell.contrib import require
 
 require("discord", "discord")  # a MissingExtraError naming the extra when absent
+require("apprise", "discord")  # the discord extra installs the alerts extra with it
 
 import apprise  # noqa: E402
 import discord  # noqa: E402

@@ -26,12 +26,17 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.params import Depends
+from cronwell.extras import SERVER_MODULES, require_all
 
-from cronwell.api.app import create_app
-from cronwell.contrib.lifecycle import start_on_loop, stop_on_loop
-from cronwell.runtime import Cronwell
+# a MissingExtraError naming the extra when FastAPI or the API's other packages are absent
+require_all(SERVER_MODULES, "server", "cronwell.contrib.fastapi")
+
+from fastapi import FastAPI  # noqa: E402
+from fastapi.params import Depends  # noqa: E402
+
+from cronwell.api.app import create_app  # noqa: E402
+from cronwell.contrib.lifecycle import start_on_loop, stop_on_loop  # noqa: E402
+from cronwell.runtime import Cronwell  # noqa: E402
 
 log = logging.getLogger(__name__)
 

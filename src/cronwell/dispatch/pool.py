@@ -2,8 +2,8 @@
 
 What ``ThreadPoolExecutor`` does, without what the dispatcher never uses: a ``Future`` (a
 lock and a condition) per call and a semaphore round trip per hand-off. Each run reports
-its result through the dispatcher's writer queue instead, so a burst of fires spends its
-time on the actions and their rows rather than on the executor's bookkeeping.
+its result through the dispatcher's writer queue instead, so that in a burst the
+threads spend their share of the GIL on runs rather than on the executor's bookkeeping.
 
 Work comes in two lanes with threads of their own: ``size`` threads for what is due now,
 and a quarter as many (at least one) for background work (catch-up runs after an outage).

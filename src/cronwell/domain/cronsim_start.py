@@ -1,8 +1,8 @@
 """Starting a parsed ``cronsim.CronSim`` at another instant: the one place cronwell relies on
 cronsim's internals.
 
-``CronSim(fields, start)`` parses ``fields`` each time, and parsing is half the cost of a
-next-fire computation. :func:`sim_at` instead copies an already parsed template and sets
+``CronSim(fields, start)`` parses ``fields`` each time, and parsing is much of the cost of
+a next-fire computation. :func:`sim_at` instead copies an already parsed template and sets
 the start state that ``CronSim.__init__`` would set: the instant, the direction, and
 Debian cron's fixed-time DST handling (a five-field expression with a fixed minute and hour
 in a zone other than UTC walks local wall time).

@@ -29,9 +29,9 @@ _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
 @functools.lru_cache(maxsize=256)
 def _period(weeks: float, days: float, hours: float, minutes: float, seconds: float) -> timedelta:
-    """An interval's length. Built from five floats it cost ~2.5 µs, twice per fire of
-    every interval task; a schedule is frozen, but a cached property would follow it into
-    copies made with changed fields."""
+    """An interval's length, cached: it is needed twice per fire of every interval task,
+    and building it from five floats is not free; a schedule is frozen, but a cached
+    property would follow it into copies made with changed fields."""
     return timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
 
 

@@ -134,7 +134,7 @@ class Engine:
         self._on_leadership = on_leadership
         # one-offs removed after their run; its listeners are the caller's to register
         # (after those that alert on the same outcomes), its sweep runs at each term
-        self.one_offs = OneOffRemover(store, clock, self.notify)
+        self.one_offs = OneOffRemover(store, clock, self.wake)
 
     @property
     def running(self) -> bool:
@@ -171,7 +171,7 @@ class Engine:
                 target=self._sync_loop, name="cronwell-sync", daemon=True
             )
             self._sync_thread.start()
-            self._listener = self._store.listen_for_changes(self.notify)
+            self._listener = self._store.listen_for_changes(self.wake)
 
     def _try_lead(self, first: bool = False) -> None:
         """Take the lease if it is free, lapsed, or held by an instance known dead; lead
@@ -242,7 +242,7 @@ class Engine:
         )
         revision = self._store.current_revision()
         now = self._clock.now()
-        with collection_paused():  # 100,000 tasks trigger dozens of useless full GCs
+        with collection_paused():  # loading starts collections that find nothing to free
             every_task = {t.id: t for t in self._store.list_tasks(shared_lists=True)}
             abandoned = []
             if not self._own_leftovers_checked:
@@ -361,7 +361,7 @@ class Engine:
         self.started_at = None
         log.info("engine stopped", extra={"action": "engine_stopped"})
 
-    def notify(self) -> None:
+    def wake(self) -> None:
         """Look at the store's change log now instead of at the next poll."""
         self._wake.set()
 
@@ -445,7 +445,7 @@ class Engine:
     def _load_jobs(self, tasks: list[Task], scheduler: BackgroundScheduler, now: datetime) -> None:
         """Put a job per task straight into the job store of a scheduler not yet started,
         as APScheduler's own ``import_jobs`` does: ``add_job`` validates its arguments and
-        resolves the entry point per call, which cost ~100 µs a task at start-up."""
+        resolves the entry point per call, work repeated for every task at start-up."""
         jobs = []
         for task in tasks:
             trigger = TaskTrigger(task, now)
@@ -548,7 +548,7 @@ class Engine:
         abandoned = recover_dead_instances(self._store, self._instance_id, now, tasks)
         if abandoned:
             self._report_abandoned(abandoned, tasks)
-            self.notify()
+            self.wake()
 
     def _report_abandoned(self, runs: list[Run], tasks: dict[str, Task]) -> None:
         """Abandoned runs count as failures (or are retried) and alert like any other."""

@@ -1,10 +1,11 @@
 """An in-memory APScheduler job store with O(log n) insertion, update and removal.
 
 APScheduler's ``MemoryJobStore`` keeps one sorted list: each add or update is a binary search
-in Python plus a list insert and delete, O(n) in the number of jobs. With 100,000 jobs due at
-once, the updates after the fires alone took seconds. This store keeps a heap of
+in Python plus a list insert and delete, O(n) in the number of jobs, so the updates after
+many jobs fire at once grow with the square of their number. This store keeps a heap of
 ``(timestamp, job id)`` entries with lazy deletion: an entry is current only while it is the
-very tuple recorded for the job (a sequence number in each entry cost 32 bytes a job);
+very tuple recorded for the job (no sequence number in each entry: it would cost memory per
+job);
 stale entries are dropped when they reach the top. The interface, and the order of due jobs
 (by time, then id), are ``MemoryJobStore``'s.
 """

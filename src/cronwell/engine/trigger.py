@@ -26,8 +26,8 @@ def first_fire_floor(task: Task, now: datetime) -> datetime:
 
 # APScheduler asks a due job's trigger the same question twice in a row, with the very same
 # datetime object: once to list the run times, once to reschedule. The last answer is kept
-# for the second time, in one place for all triggers (a slot on each of 100,000 triggers
-# would hold memory for one question) and in a list, not a class attribute (each write to
+# for the second time, in one place for all triggers (a slot on each trigger would hold
+# memory per task for one question) and in a list, not a class attribute (each write to
 # a class resets the interpreter's attribute caches for it). The tuple is replaced whole:
 # any thread reads a consistent entry, and an answer depends on the trigger and time only.
 _last: list[tuple[TaskTrigger | None, datetime | None, datetime | None]] = [(None, None, None)]

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from cronwell.clock import Clock
 from cronwell.domain.alerts import Alert
 from cronwell.errors import ConfigError
+from cronwell.extras import require
 from cronwell.notify.discord import escape_mentions, is_discord_url, prepare_discord_url
 from cronwell.notify.files import is_file_url, write_file
 from cronwell.notify.message import Rendered, TemplateSet, render
@@ -141,6 +142,8 @@ class Notifier:
             name: ([urls] if isinstance(urls, str) else list(urls))
             for name, urls in channels.items()
         }
+        if any(not is_file_url(url) for urls in self._channels.values() for url in urls):
+            require("apprise", "alerts", "delivering alerts")  # said at start, not per alert
         self._clock = clock
         self._record = record
         self.max_attempts = max_attempts
@@ -433,7 +436,7 @@ class Notifier:
             body = escape_mentions(body)
             self._remember(prepared)
         shown = redact_url(url)
-        import apprise
+        apprise = require("apprise", "alerts", "delivering alerts")
 
         with capturing() as said:
             try:

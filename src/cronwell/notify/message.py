@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from cronwell.domain.alerts import Alert, AlertEvent, Severity
 from cronwell.errors import ConfigError
+from cronwell.extras import require
 from cronwell.notify import default_templates
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ _EVENT_FILE = re.compile(r"^(?P<event>[a-z_]+)\.(?P<part>title|body)\.j2$")
 def _environment(sources: Mapping[str, str]) -> SandboxedEnvironment:
     """A sandboxed Jinja environment over ``sources``. Jinja is imported here, when the
     first alert is rendered or templates are loaded, not by every process that could."""
-    import jinja2
+    jinja2 = require("jinja2", "alerts", "rendering alerts")
     from jinja2.sandbox import SandboxedEnvironment
 
     env = SandboxedEnvironment(

@@ -201,7 +201,7 @@ def install() -> None:
 
 def _installed() -> bool:
     # Loggers are process-wide singletons: looked up once, not through logging's lock.
-    # Checked before every run: no generator or tuple, which cost more than the checks.
+    # Checked before every run: no generator or tuple, which would cost more than the checks.
     stdout, stderr = sys.stdout, sys.stderr
     return (
         (stdout is None or isinstance(stdout, _StreamProxy))

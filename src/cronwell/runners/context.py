@@ -65,7 +65,7 @@ class RunContext:
     @cached_property
     def occurrence_key(self) -> str:
         """``task_id@ISO-8601-UTC``, made when first read: most actions never read it, and
-        formatting it was a twentieth of what a trivial action's run cost."""
+        formatting it is a noticeable part of a trivial action's run."""
         return occurrence_key(self.task.id, self.scheduled_for)
 
     @property

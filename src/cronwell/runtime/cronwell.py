@@ -24,6 +24,7 @@ from datetime import datetime, timedelta, tzinfo
 from types import TracebackType
 from typing import Any, TypeVar
 
+from cronwell import gcpause
 from cronwell.clock import Clock, SystemClock
 from cronwell.dispatch import FunctionRegistry, LocalDispatcher, RunListener
 from cronwell.dispatch.processes import ProcessRecorder
@@ -84,6 +85,11 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
     "queue_one"}``) and APScheduler's ``job_defaults`` (``coalesce``, ``max_instances``,
     ``misfire_grace_time``, with APScheduler's meaning) fill what the tasks this object
     declares leave out; see :mod:`cronwell.runtime.defaults`.
+
+    The process's garbage collector stays as the application set it, unless the
+    ``gc_hold`` setting (``CRONWELL_GC_HOLD=true``) lets cronwell hold it off through bulk
+    loads and bursts of fires (see :mod:`cronwell.gcpause`; the Cronwell made last decides,
+    as the collector is the process's).
     """
 
     def __init__(
@@ -124,6 +130,9 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
                 f"poll intervals ({3 * self.settings.poll_interval:g}s), or the lease would "
                 "lapse between renewals."
             )
+        # the collector is the process's: held off only where the settings allow it (an
+        # embedded Cronwell leaves it alone unless CRONWELL_GC_HOLD says otherwise)
+        gcpause.configure(bool(self.settings.gc_hold))
         zone_name = self.settings.timezone
         self.timezone: str = zone_key(zone_name, where=where) if zone_name else system_timezone()
         self.clock: Clock = clock or SystemClock()
@@ -151,7 +160,7 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
             self.clock,
             instance_id=self.settings.instance_id,
             max_workers=self.settings.max_workers,
-            on_task_change=lambda: self.engine.notify(),  # noqa: PLW0108 - engine is built below
+            on_task_change=lambda: self.engine.wake(),  # noqa: PLW0108 - engine is built below
         )
         self.engine = Engine(
             self.store,
@@ -169,7 +178,7 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
             default_timezone=self.timezone,
             instance_id=self.settings.instance_id,
             is_registered=self.registry.__contains__,
-            on_change=self.engine.notify,
+            on_change=self.engine.wake,
             policy=ActionPolicy(
                 allow_shell=self.settings.allow_shell,
                 functions=self.settings.api_functions,

@@ -4,6 +4,9 @@ instances in one process, as in tests, never mix their figures).
 Counted as runs are recorded by this process: runs by task and final status, run duration,
 lateness (start minus scheduled time). Read at each scrape: tasks by state, alerts sent and
 failed, whether this instance is the leader, whether the database answered.
+
+Counting needs nothing but the standard library; prometheus-client (the ``server`` extra)
+is imported at the first scrape, so an embedded Cronwell runs without it.
 """
 
 from __future__ import annotations
@@ -14,20 +17,16 @@ import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
+from typing import TYPE_CHECKING
 
 from cronwell.dispatch import RecordedGrid, RunOutcome
 from cronwell.domain.run import Run
 from cronwell.errors import CronwellError
+from cronwell.extras import require
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.core import HistogramMetricFamily, Metric
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # seconds; runs of cron jobs span milliseconds to hours
@@ -52,10 +51,10 @@ class Metrics:
         is_leader: Callable[[], bool],
         alerts: Callable[[], tuple[int, int]],
     ) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
         self._tally = _RunTally()
-        self.registry.register(_StateCollector(instance_id, count_tasks, is_leader, alerts))
-        self.registry.register(self._tally)
+        self._state = _StateCollector(instance_id, count_tasks, is_leader, alerts)
+        self._registry: CollectorRegistry | None = None
+        self._registry_lock = threading.Lock()
 
     def on_outcome(self, outcome: RunOutcome) -> None:
         self._tally.add_run(outcome.run)
@@ -68,17 +67,34 @@ class Metrics:
         per_template = collections.Counter(i for _, _, i in grid.rows)
         self._tally.add_many(per_task, [(grid.templates[i], n) for i, n in per_template.items()])
 
+    @property
+    def registry(self) -> CollectorRegistry:
+        """The Prometheus registry of these metrics, made at first use."""
+        with self._registry_lock:
+            if self._registry is None:
+                require("prometheus_client", "server", "the Prometheus metrics")
+                from prometheus_client import CollectorRegistry
+
+                registry = CollectorRegistry(auto_describe=True)
+                registry.register(self._state)
+                registry.register(self._tally)
+                self._registry = registry
+            return self._registry
+
     def exposition(self) -> bytes:
         """The text format Prometheus scrapes."""
-        return generate_latest(self.registry)
+        registry = self.registry  # first: the sentence naming the extra when it is missing
+        from prometheus_client import generate_latest
+
+        return generate_latest(registry)
 
 
-class _RunTally(Collector):
+class _RunTally:
     """``cronwell_runs_total{task_id, status}`` and the duration and lateness histograms,
-    kept as plain numbers under one lock and read at scrape time. prometheus-client's
-    labelled Counter made a child (locks and a timestamp) per new task and status, ~20 µs
-    on the writer thread for each task of a burst, and its two histograms, which take a
-    lock per bucket and look for the bucket in Python, cost 3 µs a run."""
+    kept as plain numbers under one lock and read at scrape time. They are counted on the
+    writer thread, for every run of a burst: prometheus-client's labelled Counter makes a
+    child (locks and a timestamp) per new task and status, and its histograms take a lock
+    per bucket and look for the bucket in Python."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()  # the writer and a catch-up may both record runs
@@ -111,6 +127,8 @@ class _RunTally(Collector):
         return []
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily
+
         runs = CounterMetricFamily(
             "cronwell_runs",
             "Runs recorded by this instance, by task and final status.",
@@ -147,6 +165,9 @@ class _Buckets:
 
     def family(self, name: str, documentation: str) -> HistogramMetricFamily:
         """The figures as Prometheus wants them: cumulative, ending with ``+Inf``."""
+        from prometheus_client.core import HistogramMetricFamily
+        from prometheus_client.utils import floatToGoString
+
         bounds = [*map(floatToGoString, self._bounds), "+Inf"]
         cumulative = list(itertools.accumulate(self._counts))
         return HistogramMetricFamily(
@@ -158,7 +179,7 @@ class _Buckets:
 
 
 @dataclass(frozen=True)
-class _StateCollector(Collector):
+class _StateCollector:
     """Figures read when scraped rather than counted as they happen."""
 
     instance_id: str
@@ -170,6 +191,8 @@ class _StateCollector(Collector):
         return []  # read at scrape time; nothing to check at registration
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         leader = GaugeMetricFamily(
             "cronwell_leader",
             "1 when this instance holds the scheduler lease and fires tasks.",

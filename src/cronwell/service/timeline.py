@@ -55,7 +55,7 @@ class Fate(StrEnum):
     NO_RECORD = "no_record"
 
 
-_REASONS = {
+_REASONS: dict[str, str] = {
     RunReason.SCHEDULER_DOWN: "no scheduler was running at that time",
     RunReason.LATE: "the scheduler fired it later than its misfire grace allows",
     RunReason.DATABASE_UNAVAILABLE: "the database could not be written when it fell due",

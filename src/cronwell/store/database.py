@@ -28,6 +28,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import QueuePool, StaticPool
 
 from cronwell.errors import ConfigError, DatabaseUnavailableError, InvalidInputError
+from cronwell.extras import require
 from cronwell.store.migrations import HEAD
 from cronwell.store.tables import VERSION_TABLE, runs
 
@@ -155,6 +156,8 @@ def build_engine(url: URL, *, pool_size: int, read_only: bool = False) -> Engine
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
+    if url.get_driver_name() == "psycopg":
+        require("psycopg", "postgres", "a PostgreSQL database")
     connect_args: dict[str, Any] = {}
     if "connect_timeout" not in url.query:
         connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_S

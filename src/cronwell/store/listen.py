@@ -13,14 +13,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
 from sqlalchemy import Text, cast, func
 from sqlalchemy.engine import URL
 from sqlalchemy.sql.elements import ColumnElement
 
 from cronwell.store.database import POSTGRES_CONNECT_TIMEOUT_S, display_url, reason_of
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,8 @@ class ChangeListener:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        import psycopg  # only PostgreSQL listens, and its engine has required psycopg
+
         failures = 0  # attempts in a row that failed
         lost_since_logged = False
         while not self._stop.is_set():

@@ -38,8 +38,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
         """On SQLite, what :meth:`process_bind_param` and the dialect's ``DATETIME`` make
-        of a value together (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC) in one step, once per
-        run timestamp written: the two processors in turn cost about twice as much."""
+        of a value together (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC) in one step rather than
+        two processors in turn, once per run timestamp written."""
         if dialect.name == "sqlite":
             return _sqlite_text
         return super().bind_processor(dialect)

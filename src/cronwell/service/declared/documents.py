@@ -132,7 +132,7 @@ class Definition:
 
 class _KeyLines(Mapping[str, int]):
     """The line of each key of a task, found when first asked for: only a problem asks, and
-    finding them was most of the time of reading a large JSON document."""
+    finding them would take longer than reading a large JSON document itself."""
 
     __slots__ = ("_find", "_lines")
 
