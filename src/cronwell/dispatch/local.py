@@ -507,7 +507,7 @@ class LocalDispatcher(CatchUpFeed):
             outcome = self._runners.run(task.action, ctx, timeout=task.timeout)
         except Exception as exc:  # a bug in cronwell, not in the action: still recorded
             outcome = internal_error(exc)
-        reason = None
+        reason: str | None = None
         # no lock: a set's membership test is atomic, and a replacement is marked before
         # the action is stopped
         if run_id in self._slots.replaced:

@@ -37,7 +37,7 @@ SHUTDOWN = Plan(RunStatus.INTERRUPTED, RunReason.SHUTDOWN)
 SUPERSEDED = Plan(RunStatus.INTERRUPTED, RunReason.REPLACED)
 UNRECORDED = Plan(RunStatus.MISSED, RunReason.DATABASE_UNAVAILABLE)
 # one plan per reason a run starts for: a burst decides thousands of fires alike
-_RUN = {
+_RUN: dict[str, Plan] = {
     reason: Plan(RunStatus.RUNNING, reason)
     for reason in (
         RunReason.SCHEDULE,
@@ -47,7 +47,7 @@ _RUN = {
         RunReason.QUEUED,
     )
 }
-_REPLACE = {reason: Plan(RunStatus.RUNNING, reason, replaces=True) for reason in _RUN}
+_REPLACE: dict[str, Plan] = {reason: Plan(RunStatus.RUNNING, reason, replaces=True) for reason in _RUN}
 
 
 def run(reason: str) -> Plan:

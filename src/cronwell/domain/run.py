@@ -29,7 +29,7 @@ class RunStatus(StrEnum):
         return self not in (RunStatus.PENDING, RunStatus.RUNNING)
 
 
-class RunReason:
+class RunReason(StrEnum):
     """Why a run row exists or ended as it did; stored as text in ``Run.reason``."""
 
     SCHEDULE = "schedule"
