@@ -47,7 +47,9 @@ _RUN: dict[str, Plan] = {
         RunReason.QUEUED,
     )
 }
-_REPLACE: dict[str, Plan] = {reason: Plan(RunStatus.RUNNING, reason, replaces=True) for reason in _RUN}
+_REPLACE: dict[str, Plan] = {
+    reason: Plan(RunStatus.RUNNING, reason, replaces=True) for reason in _RUN
+}
 
 
 def run(reason: str) -> Plan:
