@@ -5,11 +5,11 @@
   :func:`cronwell.engine.entry.fire` with the task id as its argument.
 * A new ``BackgroundScheduler`` is built for each :meth:`Engine.start`, since APScheduler 3
   cannot be restarted after ``shutdown()``.
-* Due jobs are intercepted by :class:`_DispatchExecutor`, which hands the task and every due
-  occurrence time to the dispatcher; APScheduler's own instance counting and misfire handling
-  are bypassed (the dispatcher records those as run rows).
+* Due jobs are intercepted by :class:`~cronwell.engine.executor.DispatchExecutor`, which
+  hands the task and every due occurrence time to the dispatcher; APScheduler's own instance
+  counting and misfire handling are bypassed (the dispatcher records those as run rows).
 * A sync thread polls the store's change log (every ``poll_interval``, or at once when
-  :meth:`notify` is called in this process or, on PostgreSQL, when a change made by another
+  :meth:`wake` is called in this process or, on PostgreSQL, when a change made by another
   process is notified) so that changes made by the CLI or another process reach the running
   engine, and claims pending runs (manual runs queued elsewhere).
 * A standby reads the lease each poll without writing, and tries to take it only once it
@@ -27,7 +27,6 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from apscheduler.executors.base import BaseExecutor
 from apscheduler.job import Job
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -38,6 +37,7 @@ from cronwell.dispatch.heartbeat import HEARTBEAT_INTERVAL
 from cronwell.domain.run import Run, RunReason, RunStatus
 from cronwell.domain.task import Task
 from cronwell.engine import entry
+from cronwell.engine.executor import DispatchExecutor
 from cronwell.engine.jobstore import HeapJobStore
 from cronwell.engine.one_offs import OneOffRemover
 from cronwell.engine.recovery import (
@@ -66,20 +66,6 @@ _LEASE_MARGIN = 0.8
 _JUST_AFTER = 0.01
 # seconds a new leader waits for the catch-up of its previous term to end
 _CATCHUP_JOIN = 5.0
-
-
-class _DispatchExecutor(BaseExecutor):  # type: ignore[misc]
-    """Hands due jobs to the engine instead of running them."""
-
-    def __init__(self, engine: Engine) -> None:
-        super().__init__()
-        self._engine = engine
-
-    def submit_job(self, job: Any, run_times: list[datetime]) -> None:
-        self._engine._on_due(job.id, run_times)
-
-    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:  # pragma: no cover
-        self._engine._on_due(job.id, run_times)
 
 
 class _LeaseTaken(Exception):
@@ -237,7 +223,7 @@ class Engine:
         scheduler = BackgroundScheduler(
             timezone=UTC,
             jobstores={"default": HeapJobStore()},
-            executors={"default": _DispatchExecutor(self)},
+            executors={"default": DispatchExecutor(self._on_due)},
             job_defaults={"coalesce": False, "misfire_grace_time": None, "max_instances": 1},
         )
         revision = self._store.current_revision()

@@ -31,9 +31,8 @@ from cronwell.dispatch.processes import ProcessRecorder
 from cronwell.domain.action import Action, HttpAction, PythonAction, ShellAction
 from cronwell.domain.alerts import AlertEvent
 from cronwell.domain.durations import parse_duration
-from cronwell.domain.run import Run, RunStatus
-from cronwell.domain.schedule import AnySchedule, IntervalSchedule, Preview, Schedule, cron, once
-from cronwell.domain.stats import TaskStats
+from cronwell.domain.run import RunStatus
+from cronwell.domain.schedule import AnySchedule, IntervalSchedule, Schedule, cron, once
 from cronwell.domain.task import DEFAULT_SOURCE, SYSTEM_SOURCE, Task
 from cronwell.domain.timezones import system_timezone, zone_key
 from cronwell.engine import Engine
@@ -54,10 +53,10 @@ from cronwell.runtime.functions import display_name, function_reference
 from cronwell.runtime.maintenance import FUNCTION as MAINTENANCE_FUNCTION
 from cronwell.runtime.maintenance import maintenance_task, prune_history
 from cronwell.runtime.metrics import Metrics
+from cronwell.runtime.operations import TaskOperations
 from cronwell.service import TaskService
 from cronwell.service.allowlist import ActionPolicy
 from cronwell.service.declared import Definition, Plan, Problem
-from cronwell.service.status import SchedulerStatus, scheduler_status
 from cronwell.settings import Settings, load_settings
 from cronwell.store import Store
 
@@ -65,7 +64,7 @@ log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Cronwell(AlertsMixin, ApschedulerCompat):
+class Cronwell(TaskOperations, AlertsMixin, ApschedulerCompat):
     """A scheduler with durable tasks and run history.
 
     ``database_url`` defaults to ``CRONWELL_DATABASE_URL`` or ``sqlite:///cronwell.db``;
@@ -482,66 +481,6 @@ class Cronwell(AlertsMixin, ApschedulerCompat):
         name = sync_source(source, self.source, gathering=self._declarations is not None)
         tasks = self._with_defaults(tasks)
         return sync_tasks(self.service, self.registry, tasks, source=name, prune=prune)
-
-    # -- operating on tasks ---------------------------------------------------------------
-
-    def get_task(self, task_id: str) -> Task:
-        return self.service.get(task_id)
-
-    def list_tasks(self, *, tag: str | None = None, enabled: bool | None = None) -> list[Task]:
-        return self.service.list_tasks(tag=tag, enabled=enabled)
-
-    def pause(self, task_id: str) -> Task:
-        return self.service.pause(task_id)
-
-    def resume(self, task_id: str, *, catch_up: bool = False) -> Task:
-        """Fire the task again from now on; what fell while it was paused is recorded
-        ``skipped``, or handled by its catch-up policy with ``catch_up=True``."""
-        return self.service.resume(task_id, catch_up=catch_up)
-
-    def task_stats(self, task_id: str) -> TaskStats:
-        """Run count, failures, success rate, average and p95 duration, last success and
-        last failure, consecutive failures."""
-        return self.service.stats(task_id)
-
-    def remove(self, task_id: str) -> None:
-        declarations = self._declarations
-        if declarations is not None and declarations.discard(task_id):  # not stored yet
-            self.registry.unregister(task_id)
-            return
-        self.service.delete(task_id)
-        self.registry.unregister(task_id)
-
-    def run_now(self, task_id: str) -> Run:
-        """Run the task now in the calling thread and return the recorded run."""
-        return self.service.run_now(task_id)
-
-    def preview(self, task_id: str, n: int = 5) -> Preview:
-        return self.service.preview(task_id, n)
-
-    def runs(
-        self, task_id: str | None = None, *, status: RunStatus | None = None, limit: int = 50
-    ) -> list[Run]:
-        """Run history, newest first."""
-        return self.service.list_runs(task_id=task_id, status=status, limit=limit)
-
-    def summary(self) -> str:
-        """Tasks grouped by schedule kind and sorted by time of day, as plain text."""
-        return self.service.summary()
-
-    def status(self) -> SchedulerStatus:
-        """This instance's view: running, leader or standby, uptime, tasks, next fires."""
-        self._ensure_ready()
-        engine = self.engine
-        return scheduler_status(
-            self.store,
-            self.clock.now(),
-            engine.next_fire_times(),
-            instance_id=self.settings.instance_id,
-            running=self.running,
-            is_leader=engine.is_leader,
-            started_at=engine.started_at,
-        )
 
     # -- internals ------------------------------------------------------------------------
 
