@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -13,12 +14,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, bindparam, create_engine, event, inspect, text
+from psycopg import sql
+from sqlalchemy import Engine, bindparam, create_engine, event, inspect, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from tests.support.store import next_due_at, runs_in_status
 
@@ -1636,3 +1639,43 @@ def test_taking_a_new_lease_at_the_same_moment_never_fails(database_url: str) ->
         store.close()
     assert len(outcomes) == 20
     assert sum(granted for granted, _ in outcomes) == 10  # one holder per lease, no error
+
+
+def test_without_pg_trgm_the_migration_goes_on_and_says_so(
+    postgres_database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A user who may create tables but not extensions: the trigram index is left out, the
+    warning says how to add it, and a text search still finds its tasks."""
+    role = f"cw_role_{uuid.uuid4().hex[:8]}"
+    admin = psycopg.connect(postgres_database, autocommit=True)
+    try:
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        admin.execute(sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(sql.Identifier(role)))
+        limited = make_url(postgres_database).set(username=role).render_as_string(False)
+        store = Store(limited)
+        try:
+            with caplog.at_level(logging.WARNING, logger="cronwell.store"):
+                store.upgrade()
+            assert store.is_current()
+            warned = [r for r in caplog.records if r.action == "trigram_index_skipped"]
+            assert len(warned) == 1 and "CREATE EXTENSION pg_trgm" in warned[0].getMessage()
+            names = admin.execute(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'cronwell_tasks'"
+            ).fetchall()
+            assert ("ix_cronwell_tasks_text",) not in names
+            assert ("ix_cronwell_tasks_tags",) in names
+            store.insert_task(
+                Task(
+                    id="nightly-report",
+                    schedule=cron("0 3 * * *"),
+                    action=ShellAction(command="true"),
+                ),
+                datetime.now(UTC),
+            )
+            assert store.task_ids(text="REPORT") == ["nightly-report"]
+        finally:
+            store.close()
+    finally:
+        admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+        admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+        admin.close()

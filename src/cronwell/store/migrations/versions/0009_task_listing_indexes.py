@@ -22,6 +22,7 @@ Create Date: 2026-12-07
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -58,8 +59,16 @@ def _create_trigram_index() -> None:
     savepoint = bind.begin_nested()
     try:
         bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
-    except sa.exc.DBAPIError:
+    except sa.exc.DBAPIError as exc:
         savepoint.rollback()
+        logging.getLogger("cronwell.store").warning(
+            "the pg_trgm extension could not be installed (%s): text searches of tasks read "
+            "the whole listing index instead of a trigram index; a database owner can run "
+            "CREATE EXTENSION pg_trgm, then: CREATE INDEX ix_cronwell_tasks_text ON "
+            "cronwell_tasks USING gin (id gin_trgm_ops, name gin_trgm_ops)",
+            str(exc.orig).strip().splitlines()[0],
+            extra={"action": "trigram_index_skipped"},
+        )
         return
     savepoint.commit()
     op.execute(
