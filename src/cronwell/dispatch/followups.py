@@ -17,8 +17,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from cronwell.clock import Clock
-from cronwell.dispatch.outcomes import RunOutcome
 from cronwell.dispatch.results import Finished
+from cronwell.domain.events import EventBus, RunFinished, TaskChanged
 from cronwell.domain.policies import FAILURES, backoff_delay, should_retry
 from cronwell.domain.run import Run, RunReason, RunStatus
 from cronwell.domain.task import Task
@@ -50,10 +50,12 @@ def retry_row(run: Run, task: Task, *, after: datetime, instance_id: str) -> New
 
 
 class FollowUps:
-    """Writes what follows from stored runs and tells ``tell`` the outcomes.
+    """Writes what follows from stored runs and publishes them on ``events`` as
+    :class:`~cronwell.domain.events.RunFinished`.
 
-    ``on_task_change`` is called when a task's schedule needs a new look (a retry is due
-    later, a task was paused); ``with_retry`` carries a write through a database outage."""
+    A :class:`~cronwell.domain.events.TaskChanged` is published when tasks need a new
+    look at their schedule (a retry is due later, a task was paused); ``with_retry``
+    carries a write through a database outage."""
 
     def __init__(
         self,
@@ -61,26 +63,24 @@ class FollowUps:
         clock: Clock,
         instance_id: str,
         *,
-        on_task_change: Callable[[], None],
+        events: EventBus,
         with_retry: WithRetry,
-        tell: Callable[[Sequence[RunOutcome]], None],
     ) -> None:
         self._store = store
         self._clock = clock
         self._instance_id = instance_id
-        self._on_task_change = on_task_change
+        self._events = events
         self._with_retry = with_retry
-        self._tell = tell
 
     def follow_up(self, finished: Sequence[Finished]) -> None:
-        """Retry rows first, then the failure streaks of the final outcomes, then tell."""
+        """Retry rows first, then the failure streaks of the final outcomes, then publish."""
         retries: list[NewRun] = []
         counted: list[Finished] = []
-        outcomes: list[RunOutcome] = []
+        outcomes: list[RunFinished] = []
         for item in finished:
             run, task = item.run, item.task
             if run.status not in FAILURES and run.status is not RunStatus.SUCCEEDED:
-                outcomes.append(RunOutcome(run, task))  # interrupted, replaced
+                outcomes.append(RunFinished(run, task))  # interrupted, replaced
                 continue
             if will_retry(run, task, item.exception_type):
                 after = run.finished_at or self._clock.now()
@@ -95,30 +95,32 @@ class FollowUps:
                         "delay": round(((row.due_at or after) - after).total_seconds(), 3),
                     },
                 )
-                outcomes.append(RunOutcome(run, task, retrying=True))
+                outcomes.append(RunFinished(run, task, retrying=True))
                 continue
             counted.append(item)
         if retries:  # first, and retried through outages: a lost retry is a lost run
             self._with_retry("insert_retries", lambda: self._store.insert_runs(retries))
-            self._on_task_change()  # the engine looks for due retries
+            # the engine looks for due retries
+            changed = tuple(dict.fromkeys(row.task_id for row in retries))
+            self._events.publish(TaskChanged(changed, "retry_scheduled"))
         counted_outcomes = self.count_results([(item.run, item.task) for item in counted])
         outcomes += [
             replace(outcome, results=item.results) if item.results else outcome
             for item, outcome in zip(counted, counted_outcomes, strict=True)
         ]
-        self._tell(outcomes)
+        self._events.publish_all(RunFinished, outcomes)
 
     def report_external(self, runs: Sequence[tuple[Run, Task, bool]]) -> None:
         """Count and announce runs that ended outside this dispatcher (abandoned by a
         process that died): ``(run, task, retrying)``."""
         outcomes = [
-            RunOutcome(run, task, retrying=True) for run, task, retrying in runs if retrying
+            RunFinished(run, task, retrying=True) for run, task, retrying in runs if retrying
         ]
         finals = [(run, task) for run, task, retrying in runs if not retrying]
         outcomes += self.count_results(finals)
-        self._tell(outcomes)
+        self._events.publish_all(RunFinished, outcomes)
 
-    def count_results(self, counted: list[tuple[Run, Task]]) -> list[RunOutcome]:
+    def count_results(self, counted: list[tuple[Run, Task]]) -> list[RunFinished]:
         """Count final outcomes in the tasks' failure streaks; pause tasks past their
         limit."""
         try:
@@ -128,11 +130,11 @@ class FollowUps:
         except Exception:
             log.exception("cannot reset failure counts", extra={"action": "count_failed"})
             streaks = {}
-        outcomes: list[RunOutcome] = []
+        outcomes: list[RunFinished] = []
         for run, task in counted:
             if run.status is RunStatus.SUCCEEDED:
                 before = streaks.pop(task.id, 0)  # a second success in the batch: no streak
-                outcomes.append(RunOutcome(run, task, failures_before=before, failures=0))
+                outcomes.append(RunFinished(run, task, failures_before=before, failures=0))
                 continue
             try:
                 outcomes.append(self._count_failure(task, run))
@@ -141,12 +143,12 @@ class FollowUps:
                     "cannot count a run's result",
                     extra={"action": "count_failed", "task_id": task.id},
                 )
-                outcomes.append(RunOutcome(run, task))
+                outcomes.append(RunFinished(run, task))
         return outcomes
 
-    def _count_failure(self, task: Task, run: Run) -> RunOutcome:
+    def _count_failure(self, task: Task, run: Run) -> RunFinished:
         count = self._store.record_occurrence_result(task.id, True)
-        outcome = RunOutcome(run, task, failures_before=max(0, count - 1), failures=count)
+        outcome = RunFinished(run, task, failures_before=max(0, count - 1), failures=count)
         limit = task.max_consecutive_failures
         if limit is not None and count >= limit:
             reason = (
@@ -158,6 +160,6 @@ class FollowUps:
                 "task paused after repeated failures",
                 extra={"action": "auto_paused", "task_id": task.id, "failures": count},
             )
-            self._on_task_change()
+            self._events.publish(TaskChanged((task.id,), "auto_paused"))
             outcome = replace(outcome, auto_paused=True)
         return outcome

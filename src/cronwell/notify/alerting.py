@@ -1,6 +1,7 @@
 """Deciding what to alert about and where (DESIGN rule 8). Rendering and delivery are the
-:class:`~cronwell.notify.delivery.Notifier`'s; this module turns run outcomes and scheduler
-events into alerts for the right targets, and pings the heartbeat URL."""
+:class:`~cronwell.notify.delivery.Notifier`'s; this module turns run events
+(:mod:`cronwell.domain.events`) and scheduler events into alerts for the right targets,
+and pings the heartbeat URL."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from functools import partial
 from typing import Any
 
 from cronwell.clock import Clock
-from cronwell.dispatch import RecordedGrid, RunOutcome
 from cronwell.domain.alerts import DEFAULT_EVENTS, Alert, AlertEvent, state_events
 from cronwell.domain.durations import format_duration
+from cronwell.domain.events import RunFinished, RunsRecorded, RunStarted
 from cronwell.domain.run import Run
 from cronwell.domain.task import Task
 from cronwell.notify.delivery import DeliveryRecord, Notifier
@@ -98,9 +99,9 @@ class Alerting:
             self._watch_cond.notify_all()
         self.notifier.close()
 
-    # -- run outcomes ---------------------------------------------------------------------
+    # -- run events -----------------------------------------------------------------------
 
-    def on_outcome(self, outcome: RunOutcome) -> None:
+    def on_finished(self, outcome: RunFinished) -> None:
         """Alert for one stored run, as its task's targets want. Called on the dispatcher's
         writer thread: it only queues deliveries."""
         run = outcome.run
@@ -114,8 +115,8 @@ class Alerting:
         events += self._reminder(outcome)
         self._send(events, run.task_id, outcome.task, lambda: outcome)
 
-    def on_grid(self, grid: RecordedGrid) -> None:
-        """Alert for the rows of a grid (a fleet's missed occurrences) as :meth:`on_outcome`
+    def on_recorded(self, grid: RunsRecorded) -> None:
+        """Alert for the rows of a batch (a fleet's missed occurrences) as :meth:`on_finished`
         would, row by row, without a run object for rows that alert nobody: such rows
         carry no failure counts, so their events follow from their template's status, and
         a task that missed several occurrences alerts for its first one only
@@ -136,7 +137,7 @@ class Alerting:
             if not events:
                 continue
             try:  # one task's failure must not silence the rest of the fleet
-                self._send(events, task_id, grid.tasks.get(task_id), partial(grid.outcome, row))
+                self._send(events, task_id, grid.tasks.get(task_id), partial(grid.finished, row))
             except Exception:
                 log.exception(
                     "alerting failed", extra={"action": "listener_failed", "task_id": task_id}
@@ -147,7 +148,7 @@ class Alerting:
         events: list[AlertEvent],
         task_id: str,
         task: Task | None,
-        outcome: Callable[[], RunOutcome],
+        outcome: Callable[[], RunFinished],
     ) -> None:
         """Queue an alert for each of ``events`` that a target of the task wants;
         ``outcome`` is only made for those."""
@@ -169,9 +170,10 @@ class Alerting:
 
     # -- long runs --------------------------------------------------------------------------
 
-    def on_start(self, run_id: int, task: Task, started_at: datetime) -> None:
+    def on_started(self, started: RunStarted) -> None:
         """Watch the run for ``long_running`` when its task asks for it (one thread watches
         every run, in deadline order)."""
+        run_id, task, started_at = started.run_id, started.task, started.started_at
         limit = self._long_running_limit(task)
         if limit is None:
             return
@@ -235,7 +237,7 @@ class Alerting:
         base = self._settings.dashboard_url
         return f"{base.rstrip('/')}/runs/{run_id}" if base else None
 
-    def _reminder(self, outcome: RunOutcome) -> list[AlertEvent]:
+    def _reminder(self, outcome: RunFinished) -> list[AlertEvent]:
         """A task still failing alerts again after ``alert_reminder`` seconds, counted from
         the last failure alert queued for it (read from the log once per task)."""
         every = self._settings.alert_reminder
@@ -268,7 +270,7 @@ class Alerting:
             targets += self._settings.alert_channels
         return list(dict.fromkeys(targets))
 
-    def _alert(self, event: AlertEvent, task: Task, run: Run, outcome: RunOutcome) -> Alert:
+    def _alert(self, event: AlertEvent, task: Task, run: Run, outcome: RunFinished) -> Alert:
         verb = {
             AlertEvent.FAILED: "failed",
             AlertEvent.TIMED_OUT: "timed out",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from cronwell.domain.alerts import Alert, AlertEvent, Severity
 from cronwell.domain.delivery import DeliveryFormat
+from cronwell.domain.events import AlertDelivered, LeadershipChanged, TaskChanged
 from cronwell.notify.delivery import DeliveryRecord
 from cronwell.store import NotificationRecord
 
@@ -73,7 +74,8 @@ class AlertsMixin:
         )
         return self.alerting.notifier.deliver_now(alert, target)
 
-    def _log_delivery(self, record: DeliveryRecord) -> None:
+    def _log_delivery(self, delivered: AlertDelivered) -> None:
+        record = delivered.record
         try:
             self._ensure_ready()
             self.store.record_notification(
@@ -92,11 +94,14 @@ class AlertsMixin:
         except Exception:  # the log must never break delivery
             log.exception("cannot record a delivery", extra={"action": "notification_log_failed"})
 
-    def _leadership_changed(self, leading: bool) -> None:
-        verb = "now schedules" if leading else "lost the scheduler lease and stands by"
+    def _leadership_changed(self, changed: LeadershipChanged) -> None:
+        verb = "now schedules" if changed.leading else "lost the scheduler lease and stands by"
         self.alerting.scheduler_event(
             AlertEvent.LEADER_CHANGED, f"cronwell {self.settings.instance_id} {verb}"
         )
+
+    def _task_changed(self, _changed: TaskChanged) -> None:
+        self.engine.wake()  # the engine takes a new look at the tasks' schedules
 
     def _warn_unknown_channels(self) -> None:
         """Say once at start which channels are named but not configured, instead of a
