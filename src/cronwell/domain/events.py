@@ -1,22 +1,19 @@
 """What happens in a running cronwell, as events, and the bus that tells subscribers.
 
-One small vocabulary of frozen events, in the style of APScheduler 4's:
+One small vocabulary of frozen events, in the style of APScheduler 4's, each with who
+publishes it and when:
 
-==================== =======================================================================
-event                published by, and when
-==================== =======================================================================
-:class:`RunStarted`  the dispatcher, on the run's thread, as an action begins
-:class:`RunFinished` the dispatcher, once a run's final row is stored, with what followed
-                     from it (a retry scheduled, the failure streak, an automatic pause)
-:class:`RunsRecorded` the dispatcher, once a batch of rows that ran nothing (a catch-up's
-                     missed occurrences) is stored, as one event for the whole batch
-:class:`TaskChanged` the dispatcher, when it changed tasks itself (retries scheduled, a task
-                     paused after repeated failures)
-:class:`LeadershipChanged` the engine, when it gains the scheduler lease after standing by,
-                     or loses it
-:class:`AlertDelivered` a notifier, once an alert, a result or a message reached one target
-                     or was given up on (a line of the notifications log)
-==================== =======================================================================
+- :class:`RunStarted`: the dispatcher, on the run's thread, as an action begins.
+- :class:`RunFinished`: the dispatcher, once a run's final row is stored, with what
+  followed from it (a retry scheduled, the failure streak, an automatic pause).
+- :class:`RunsRecorded`: the dispatcher, once a batch of rows that ran nothing (a
+  catch-up's missed occurrences) is stored, as one event for the whole batch.
+- :class:`TaskChanged`: the dispatcher, when it changed tasks itself (retries scheduled, a
+  task paused after repeated failures).
+- :class:`LeadershipChanged`: the engine, when it gains the scheduler lease after standing
+  by, or loses it.
+- :class:`AlertDelivered`: a notifier, once an alert, a result or a message reached one
+  target or was given up on (a line of the notifications log).
 
 :class:`EventBus` is the one way to hear of them: ``bus.subscribe(RunFinished, handler)``.
 Handlers are other code: one that raises is logged, and the others still hear. They run on
@@ -222,10 +219,18 @@ class EventBus:
     def publish(self, event: Event) -> None:
         """Tell ``event``'s subscribers (and, for :class:`RunsRecorded`, those of
         :class:`RunFinished`)."""
-        if type(event) is RunsRecorded:
+        if isinstance(event, RunsRecorded):
             self._publish_recorded(event)
             return
-        self.publish_all(type(event), (event,))
+        told: Any = event  # a RunFinished when a subscription has statuses
+        for subscription in self._subscriptions.get(type(event), ()):
+            statuses = subscription.statuses
+            if statuses is not None and told.run.status not in statuses:
+                continue
+            try:
+                subscription.handler(told)
+            except Exception:
+                _failed(subscription, getattr(getattr(told, "run", None), "task_id", None))
 
     def publish_all(self, event_type: type[_E], events: Sequence[_E]) -> None:
         """Tell ``events``, all of ``event_type``, to its subscribers: each subscriber
