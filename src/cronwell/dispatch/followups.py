@@ -73,14 +73,14 @@ class FollowUps:
         self._with_retry = with_retry
 
     def follow_up(self, finished: Sequence[Finished]) -> None:
-        """Retry rows first, then the failure streaks of the final outcomes, then publish."""
+        """Retry rows first, then the failure streaks of the final results, then publish."""
         retries: list[NewRun] = []
         counted: list[Finished] = []
-        outcomes: list[RunFinished] = []
+        told: list[RunFinished] = []
         for item in finished:
             run, task = item.run, item.task
             if run.status not in FAILURES and run.status is not RunStatus.SUCCEEDED:
-                outcomes.append(RunFinished(run, task))  # interrupted, replaced
+                told.append(RunFinished(run, task))  # interrupted, replaced
                 continue
             if will_retry(run, task, item.exception_type):
                 after = run.finished_at or self._clock.now()
@@ -95,7 +95,7 @@ class FollowUps:
                         "delay": round(((row.due_at or after) - after).total_seconds(), 3),
                     },
                 )
-                outcomes.append(RunFinished(run, task, retrying=True))
+                told.append(RunFinished(run, task, retrying=True))
                 continue
             counted.append(item)
         if retries:  # first, and retried through outages: a lost retry is a lost run
@@ -103,25 +103,23 @@ class FollowUps:
             # the engine looks for due retries
             changed = tuple(dict.fromkeys(row.task_id for row in retries))
             self._events.publish(TaskChanged(changed, "retry_scheduled"))
-        counted_outcomes = self.count_results([(item.run, item.task) for item in counted])
-        outcomes += [
-            replace(outcome, results=item.results) if item.results else outcome
-            for item, outcome in zip(counted, counted_outcomes, strict=True)
+        counted_events = self.count_results([(item.run, item.task) for item in counted])
+        told += [
+            replace(event, results=item.results) if item.results else event
+            for item, event in zip(counted, counted_events, strict=True)
         ]
-        self._events.publish_all(RunFinished, outcomes)
+        self._events.publish_all(RunFinished, told)
 
     def report_external(self, runs: Sequence[tuple[Run, Task, bool]]) -> None:
         """Count and announce runs that ended outside this dispatcher (abandoned by a
         process that died): ``(run, task, retrying)``."""
-        outcomes = [
-            RunFinished(run, task, retrying=True) for run, task, retrying in runs if retrying
-        ]
+        told = [RunFinished(run, task, retrying=True) for run, task, retrying in runs if retrying]
         finals = [(run, task) for run, task, retrying in runs if not retrying]
-        outcomes += self.count_results(finals)
-        self._events.publish_all(RunFinished, outcomes)
+        told += self.count_results(finals)
+        self._events.publish_all(RunFinished, told)
 
     def count_results(self, counted: list[tuple[Run, Task]]) -> list[RunFinished]:
-        """Count final outcomes in the tasks' failure streaks; pause tasks past their
+        """Count final results in the tasks' failure streaks; pause tasks past their
         limit."""
         try:
             streaks = self._store.reset_failure_streaks(
@@ -130,25 +128,25 @@ class FollowUps:
         except Exception:
             log.exception("cannot reset failure counts", extra={"action": "count_failed"})
             streaks = {}
-        outcomes: list[RunFinished] = []
+        told: list[RunFinished] = []
         for run, task in counted:
             if run.status is RunStatus.SUCCEEDED:
                 before = streaks.pop(task.id, 0)  # a second success in the batch: no streak
-                outcomes.append(RunFinished(run, task, failures_before=before, failures=0))
+                told.append(RunFinished(run, task, failures_before=before, failures=0))
                 continue
             try:
-                outcomes.append(self._count_failure(task, run))
+                told.append(self._count_failure(task, run))
             except Exception:  # e.g. the task was deleted while it ran
                 log.exception(
                     "cannot count a run's result",
                     extra={"action": "count_failed", "task_id": task.id},
                 )
-                outcomes.append(RunFinished(run, task))
-        return outcomes
+                told.append(RunFinished(run, task))
+        return told
 
     def _count_failure(self, task: Task, run: Run) -> RunFinished:
         count = self._store.record_occurrence_result(task.id, True)
-        outcome = RunFinished(run, task, failures_before=max(0, count - 1), failures=count)
+        event = RunFinished(run, task, failures_before=max(0, count - 1), failures=count)
         limit = task.max_consecutive_failures
         if limit is not None and count >= limit:
             reason = (
@@ -161,5 +159,5 @@ class FollowUps:
                 extra={"action": "auto_paused", "task_id": task.id, "failures": count},
             )
             self._events.publish(TaskChanged((task.id,), "auto_paused"))
-            outcome = replace(outcome, auto_paused=True)
-        return outcome
+            event = replace(event, auto_paused=True)
+        return event

@@ -50,15 +50,15 @@ class OneOffRemover:
     # Both are called for every run this process records: the first test, on the
     # schedule's type, is all that most runs cost.
 
-    def on_finished(self, outcome: RunFinished) -> None:
-        task = outcome.task
+    def on_finished(self, finished: RunFinished) -> None:
+        task = finished.task
         if (
             task is not None
             and type(task.schedule) is OnceSchedule
             and task.removes_after_run
-            and task.settled_by(outcome.run, retrying=outcome.retrying)
+            and task.settled_by(finished.run, retrying=finished.retrying)
         ):
-            self._remove(task, outcome.run)
+            self._remove(task, finished.run)
 
     def on_recorded(self, grid: RunsRecorded) -> None:
         """Rows of a batch (a catch-up's missed occurrences): one a one-off at most."""

@@ -101,19 +101,19 @@ class Alerting:
 
     # -- run events -----------------------------------------------------------------------
 
-    def on_finished(self, outcome: RunFinished) -> None:
+    def on_finished(self, finished: RunFinished) -> None:
         """Alert for one stored run, as its task's targets want. Called on the dispatcher's
         writer thread: it only queues deliveries."""
-        run = outcome.run
+        run = finished.run
         events = state_events(
             run.status,
-            retrying=outcome.retrying,
-            failures_before=outcome.failures_before,
-            failures=outcome.failures,
-            auto_paused=outcome.auto_paused,
+            retrying=finished.retrying,
+            failures_before=finished.failures_before,
+            failures=finished.failures,
+            auto_paused=finished.auto_paused,
         )
-        events += self._reminder(outcome)
-        self._send(events, run.task_id, outcome.task, lambda: outcome)
+        events += self._reminder(finished)
+        self._send(events, run.task_id, finished.task, lambda: finished)
 
     def on_recorded(self, grid: RunsRecorded) -> None:
         """Alert for the rows of a batch (a fleet's missed occurrences) as :meth:`on_finished`
@@ -148,10 +148,10 @@ class Alerting:
         events: list[AlertEvent],
         task_id: str,
         task: Task | None,
-        outcome: Callable[[], RunFinished],
+        finished: Callable[[], RunFinished],
     ) -> None:
         """Queue an alert for each of ``events`` that a target of the task wants;
-        ``outcome`` is only made for those."""
+        ``finished`` is only made for those."""
         if AlertEvent.MISSED in events and not self._first_missed(task_id):
             # checked before any look-up: catch-ups are big
             events = [event for event in events if event is not AlertEvent.MISSED]
@@ -165,7 +165,7 @@ class Alerting:
                 self._last_failed[task.id] = self._clock.now()
             targets = self._targets(task, event)
             if targets:
-                told = outcome()
+                told = finished()
                 self.notifier.send(self._alert(event, task, told.run, told), targets)
 
     # -- long runs --------------------------------------------------------------------------
@@ -237,13 +237,13 @@ class Alerting:
         base = self._settings.dashboard_url
         return f"{base.rstrip('/')}/runs/{run_id}" if base else None
 
-    def _reminder(self, outcome: RunFinished) -> list[AlertEvent]:
+    def _reminder(self, finished: RunFinished) -> list[AlertEvent]:
         """A task still failing alerts again after ``alert_reminder`` seconds, counted from
         the last failure alert queued for it (read from the log once per task)."""
         every = self._settings.alert_reminder
-        if every is None or outcome.failures <= 1 or outcome.retrying:
+        if every is None or finished.failures <= 1 or finished.retrying:
             return []
-        task_id = outcome.run.task_id
+        task_id = finished.run.task_id
         if task_id not in self._last_failed:
             logged = [
                 n.created_at
@@ -270,7 +270,7 @@ class Alerting:
             targets += self._settings.alert_channels
         return list(dict.fromkeys(targets))
 
-    def _alert(self, event: AlertEvent, task: Task, run: Run, outcome: RunFinished) -> Alert:
+    def _alert(self, event: AlertEvent, task: Task, run: Run, finished: RunFinished) -> Alert:
         verb = {
             AlertEvent.FAILED: "failed",
             AlertEvent.TIMED_OUT: "timed out",
@@ -282,6 +282,7 @@ class Alerting:
         }.get(event, event.value)
         output = run.output or ""
         link = self._link(run.id)
+        failures = finished.failures_before if event is AlertEvent.RECOVERED else finished.failures
         return Alert(
             event=event,
             title=f"{task.name} {verb}",
@@ -293,7 +294,7 @@ class Alerting:
             duration=run.duration,
             error=run.error,
             output_excerpt=output[-_OUTPUT_EXCERPT:] or None,
-            failures=outcome.failures_before if event is AlertEvent.RECOVERED else outcome.failures,
+            failures=failures,
             run_id=run.id,
             link=link,
         )

@@ -52,13 +52,13 @@ class ResultDelivery:
 
     # -- results --------------------------------------------------------------------------
 
-    def on_finished(self, outcome: RunFinished) -> None:
+    def on_finished(self, finished: RunFinished) -> None:
         """Queue the results of one stored run, if it succeeded and its task delivers.
         Called on the dispatcher's writer thread: it only renders and queues."""
-        task, run = outcome.task, outcome.run
+        task, run = finished.task, finished.run
         if task is None or not task.deliver or run.status is not RunStatus.SUCCEEDED:
             return
-        results = outcome.results or _output_of(task, run)
+        results = finished.results or _output_of(task, run)
         on_failed = None
         if self._on_failed is not None:
             listener = self._on_failed

@@ -56,8 +56,8 @@ class Metrics:
         self._registry: CollectorRegistry | None = None
         self._registry_lock = threading.Lock()
 
-    def on_finished(self, outcome: RunFinished) -> None:
-        self._tally.add_run(outcome.run)
+    def on_finished(self, finished: RunFinished) -> None:
+        self._tally.add_run(finished.run)
 
     def on_recorded(self, grid: RunsRecorded) -> None:
         """The rows of a batch, counted together: each differs from its template only in
