@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from cronwell.domain.alerts import Alert, AlertEvent, Severity
 from cronwell.domain.delivery import DeliveryFormat
-from cronwell.domain.events import AlertDelivered, LeadershipChanged, TaskChanged
+from cronwell.domain.events import AlertDelivered, LeadershipChanged
 from cronwell.notify.delivery import DeliveryRecord
 from cronwell.store import NotificationRecord
 
@@ -99,9 +99,6 @@ class AlertsMixin:
         self.alerting.scheduler_event(
             AlertEvent.LEADER_CHANGED, f"cronwell {self.settings.instance_id} {verb}"
         )
-
-    def _task_changed(self, _changed: TaskChanged) -> None:
-        self.engine.wake()  # the engine takes a new look at the tasks' schedules
 
     def _warn_unknown_channels(self) -> None:
         """Say once at start which channels are named but not configured, instead of a

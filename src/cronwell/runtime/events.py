@@ -5,10 +5,13 @@ notifiers publish on."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from cronwell.domain.events import EventBus, RunFinished, Subscription
+from cronwell.domain.events import EventBus, RunFinished, Subscription, TaskChanged
 from cronwell.domain.run import Run, RunStatus
+
+if TYPE_CHECKING:
+    from cronwell.engine import Engine
 
 E = TypeVar("E")
 
@@ -17,6 +20,7 @@ class EventsMixin:
     """Mixin for :class:`cronwell.Cronwell`; ``events`` is the bus it builds."""
 
     events: EventBus
+    engine: Engine
 
     def on_run(
         self,
@@ -60,3 +64,6 @@ class EventsMixin:
         publishes (run events on the one that records runs), so they must return quickly.
         ``.unsubscribe()`` on what it returns stops the calls."""
         return self.events.subscribe(event_type, handler, statuses=statuses)
+
+    def _task_changed(self, _changed: TaskChanged) -> None:
+        self.engine.wake()  # the engine takes a new look at the tasks' schedules
