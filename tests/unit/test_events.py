@@ -22,6 +22,7 @@ from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.schedule import cron
 from cronwell.domain.task import Task
 from cronwell.errors import InvalidInputError
+from cronwell.runtime.events import EventsMixin
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 TASK = Task(id="t", schedule=cron("0 8 * * *"), action=PythonAction(func="os:sep"))
@@ -171,3 +172,34 @@ def test_a_batch_nobody_wants_row_by_row_makes_no_rows(monkeypatch: pytest.Monke
     bus.publish(RunsRecorded([_run(0, RunStatus.MISSED)], [(1, "a", 0), (2, "b", 0)], {}))
     assert made == []
     assert [e.run.id for e in skipped] == [14]
+
+
+def test_on_run_hears_a_batch_as_runs_of_the_statuses_it_asked_for(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``Cronwell.on_run`` takes a batch's rows as runs, one per wanted row, with no event
+    object per row; a listener that raises at one row still hears the next."""
+
+    class Host(EventsMixin):
+        def __init__(self) -> None:
+            self.events = EventBus()
+
+    host = Host()
+    missed: list[Run] = []
+    skipped: list[Run] = []
+
+    def picky(run: Run) -> None:
+        if run.id == 11:
+            raise RuntimeError("listener bug")
+        missed.append(run)
+
+    host.on_run(picky, statuses=["missed"])
+    subscription = host.on_run(skipped.append, statuses=[RunStatus.SKIPPED])
+    with caplog.at_level(logging.ERROR):
+        host.events.publish(_recorded())
+    assert [(r.id, r.task_id) for r in missed] == [(12, "b"), (13, "c")]
+    assert [(r.id, r.status) for r in skipped] == [(14, RunStatus.SKIPPED)]
+    assert [getattr(r, "task_id", None) for r in caplog.records] == ["a"]
+    subscription.unsubscribe()
+    host.events.publish_all(RunFinished, [RunFinished(_run(15, RunStatus.SKIPPED))])
+    assert len(skipped) == 1
