@@ -32,7 +32,7 @@ from functools import partial
 from cronwell.clock import Clock
 from cronwell.dispatch import policy
 from cronwell.dispatch.cancel import revoked
-from cronwell.dispatch.catchup import CatchUpFeed
+from cronwell.dispatch.catchup import CatchUpFeed, CatchUpSizes
 from cronwell.dispatch.fire import Fire, Started
 from cronwell.dispatch.followups import FollowUps
 from cronwell.dispatch.heartbeat import beating
@@ -82,7 +82,8 @@ class LocalDispatcher(CatchUpFeed):
     hands it work through the methods of :class:`CatchUpFeed`.
 
     ``on_task_change`` is called when the dispatcher itself changes a task (an automatic
-    pause), so the engine reschedules at once.
+    pause), so the engine reschedules at once. ``catchup_sizes`` cut a catch-up into the
+    pieces it hands over (the defaults of :class:`CatchUpSizes` unless given).
     """
 
     def __init__(
@@ -94,8 +95,10 @@ class LocalDispatcher(CatchUpFeed):
         instance_id: str,
         max_workers: int = 20,
         on_task_change: Callable[[], None] = lambda: None,
+        catchup_sizes: CatchUpSizes | None = None,
     ) -> None:
         self._store = store
+        self._catchup_sizes = catchup_sizes or CatchUpSizes()
         self._runners = runners
         self._clock = clock
         self._instance_id = instance_id
