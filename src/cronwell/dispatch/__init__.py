@@ -3,12 +3,14 @@ of an executor; :class:`LocalDispatcher` runs actions on worker threads of this 
 What a dispatcher does is published as :mod:`cronwell.domain.events`."""
 
 from cronwell.dispatch.cancel import HandOver
+from cronwell.dispatch.catchup import CatchUpSizes
 from cronwell.dispatch.fire import Fire
 from cronwell.dispatch.local import LocalDispatcher
 from cronwell.dispatch.protocol import Dispatcher
 from cronwell.dispatch.registry import FunctionRegistry
 
 __all__ = [
+    "CatchUpSizes",
     "Dispatcher",
     "Fire",
     "FunctionRegistry",

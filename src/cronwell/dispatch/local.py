@@ -32,7 +32,7 @@ from functools import partial
 from cronwell.clock import Clock
 from cronwell.dispatch import policy
 from cronwell.dispatch.cancel import revoked
-from cronwell.dispatch.catchup import CatchUpFeed
+from cronwell.dispatch.catchup import CatchUpFeed, CatchUpSizes
 from cronwell.dispatch.fire import Fire, Started
 from cronwell.dispatch.followups import FollowUps
 from cronwell.dispatch.heartbeat import beating
@@ -77,6 +77,8 @@ class LocalDispatcher(CatchUpFeed):
     :class:`~cronwell.domain.events.RunFinished`, :class:`~cronwell.domain.events.RunsRecorded`
     and :class:`~cronwell.domain.events.TaskChanged` (retries scheduled, an automatic pause:
     the engine reschedules at once) on ``events`` (a bus of its own when none is given).
+    ``catchup_sizes`` cut a catch-up into the pieces it hands over (the defaults of
+    :class:`CatchUpSizes` unless given).
     """
 
     def __init__(
@@ -88,8 +90,10 @@ class LocalDispatcher(CatchUpFeed):
         instance_id: str,
         max_workers: int = 20,
         events: EventBus | None = None,
+        catchup_sizes: CatchUpSizes | None = None,
     ) -> None:
         self._store = store
+        self._catchup_sizes = catchup_sizes or CatchUpSizes()
         self._runners = runners
         self._clock = clock
         self._instance_id = instance_id
