@@ -17,8 +17,9 @@ publishes it and when:
 
 :class:`EventBus` is the one way to hear of them: ``bus.subscribe(RunFinished, handler)``.
 Handlers are other code: one that raises is logged, and the others still hear. They run on
-the thread that publishes (the dispatcher's history writer for the run events, which every
-fire waits for), so they must return quickly.
+the thread that publishes (the dispatcher's history writer, which every fire waits for, for
+RunFinished and RunsRecorded; the run's worker for RunStarted), so they must return
+quickly.
 
 A catch-up stores tens of thousands of rows at once, and an event object per row would cost
 more than storing the row: a :class:`RunsRecorded` carries them as a grid (a few template
