@@ -11,11 +11,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from tests.support.waiting import RunCollector, wait_until
+from tests.support.waiting import RunCollector, on_run, wait_until
 
 from cronwell import gcpause
 from cronwell.clock import FrozenClock, SystemClock
-from cronwell.dispatch import Fire, LocalDispatcher, RecordedGrid, RunOutcome
+from cronwell.dispatch import Fire, LocalDispatcher
+from cronwell.domain.events import RunFinished, RunsRecorded
 from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.task import Task
 from cronwell.errors import SchedulerStateError
@@ -72,7 +73,7 @@ def test_fires_queued_at_shutdown_are_recorded_not_lost(store: Store, runners: R
 
     # a restarted dispatcher works: nothing of the last term is left in its queue
     collected = RunCollector()
-    dispatcher.add_listener(collected)
+    on_run(dispatcher.events, collected)
     dispatcher.start()
     dispatcher.submit([Fire(task, base + timedelta(seconds=5))])
     assert collected.wait_for(1, "many")[0].status is RunStatus.SUCCEEDED
@@ -82,7 +83,7 @@ def test_fires_queued_at_shutdown_are_recorded_not_lost(store: Store, runners: R
 def test_shutdown_without_wait_interrupts_running_actions(store: Store, runners: Runners) -> None:
     dispatcher = LocalDispatcher(store, runners, SystemClock(), instance_id="t")
     collected = RunCollector()
-    dispatcher.add_listener(collected)
+    on_run(dispatcher.events, collected)
     dispatcher.start()
     task = make_task("long", "echo started; sleep 30")
     dispatcher.submit([Fire(task, datetime.now(UTC))])
@@ -101,7 +102,7 @@ def test_late_occurrences_are_recorded_missed(store: Store, runners: Runners) ->
     clock = FrozenClock(NOW)
     dispatcher = LocalDispatcher(store, runners, clock, instance_id="t")
     collected = RunCollector()
-    dispatcher.add_listener(collected)
+    on_run(dispatcher.events, collected)
     dispatcher.start()
     task = make_task("late", misfire_grace="60s")
     dispatcher.submit(
@@ -118,7 +119,7 @@ def test_late_occurrences_are_recorded_missed(store: Store, runners: Runners) ->
 def test_nul_bytes_in_output_do_not_block_history(store: Store, runners: Runners) -> None:
     dispatcher = LocalDispatcher(store, runners, SystemClock(), instance_id="t")
     collected = RunCollector()
-    dispatcher.add_listener(collected)
+    on_run(dispatcher.events, collected)
     dispatcher.start()
     dispatcher.submit([Fire(make_task("nul", r"printf 'a\000b'"), datetime.now(UTC))])
     dispatcher.submit([Fire(make_task("after"), datetime.now(UTC))])
@@ -172,7 +173,7 @@ def _record_in_one_batch(
     occurrence of task "taken" at ``when`` is recorded beforehand."""
     dispatcher = LocalDispatcher(store, runners, SystemClock(), instance_id="t", max_workers=4)
     collected = RunCollector()
-    dispatcher.add_listener(collected)
+    on_run(dispatcher.events, collected)
     held, go_on = threading.Event(), threading.Event()
 
     def hold_the_writer(run: Run) -> None:
@@ -180,7 +181,7 @@ def _record_in_one_batch(
             held.set()
             go_on.wait(10)
 
-    dispatcher.add_listener(hold_the_writer)
+    on_run(dispatcher.events, hold_the_writer)
     dispatcher.start()
     store.insert_runs([NewRun("taken", when, status=RunStatus.SUCCEEDED, finished_at=when)])
     gate = NewRun("gate", when, status=RunStatus.MISSED, finished_at=when)
@@ -263,7 +264,7 @@ def test_on_sqlite_catch_up_writes_go_through_the_writer_behind_what_is_due_now(
     dispatcher = LocalDispatcher(store, runners, SystemClock(), instance_id="t", max_workers=4)
     assert not dispatcher.stores_beside_writer
     collected = RunCollector()
-    dispatcher.add_listener(collected)
+    on_run(dispatcher.events, collected)
     writer_threads: set[str] = set()
     first_row_seen = threading.Event()
     go_on = threading.Event()
@@ -274,7 +275,7 @@ def test_on_sqlite_catch_up_writes_go_through_the_writer_behind_what_is_due_now(
             first_row_seen.set()
             go_on.wait(10)
 
-    dispatcher.add_listener(hold_the_writer)
+    on_run(dispatcher.events, hold_the_writer)
     dispatcher.start()
     backlog = make_task("backlog", max_instances=100)
     due = make_task("due")
@@ -330,7 +331,7 @@ def test_a_stop_does_not_wait_for_a_busy_writer(store: Store, runners: Runners) 
         busy.set()
         release.wait(10)
 
-    dispatcher.add_listener(hold)
+    on_run(dispatcher.events, hold)
     dispatcher.start()
     row = NewRun(
         task_id="backlog",
@@ -358,25 +359,30 @@ def test_a_stop_does_not_wait_for_a_busy_writer(store: Store, runners: Runners) 
     assert len(store.list_runs(task_id="backlog")) == 2  # the abandoned request still landed
 
 
-def test_a_grid_is_told_once_to_grid_listeners_and_row_by_row_to_the_rest(
+def test_a_grid_is_told_once_to_batch_subscribers_and_row_by_row_to_the_rest(
     store: Store, runners: Runners
 ) -> None:
-    """Rows stored as a grid reach an outcome listener that takes grids in one call, one
-    that does not as an outcome per row, and run listeners only for the statuses they
-    asked for; a listener that raises does not keep the others from hearing."""
+    """Rows stored as a grid reach a RunFinished subscriber that takes batches in one
+    RunsRecorded, one that does not as a RunFinished per row, and run listeners only for
+    the statuses they asked for; a handler that raises does not keep the others from
+    hearing."""
     dispatcher = LocalDispatcher(store, runners, SystemClock(), instance_id="t")
-    per_row: list[RunOutcome] = []
-    grids: list[RecordedGrid] = []
+    per_row: list[RunFinished] = []
+    grids: list[RunsRecorded] = []
     missed_runs, skipped_runs = RunCollector(), RunCollector()
 
-    def broken(_: RecordedGrid) -> None:
+    def broken(_: RunsRecorded) -> None:
         raise RuntimeError("listener bug")
 
-    dispatcher.add_outcome_listener(per_row.append)
-    dispatcher.add_outcome_listener(lambda _: None, broken)
-    dispatcher.add_outcome_listener(lambda _: None, grids.append)
-    dispatcher.add_listener(missed_runs, statuses=["missed"])
-    dispatcher.add_listener(skipped_runs, statuses=[RunStatus.SKIPPED])
+    def ignored(_: RunFinished) -> None:
+        pass
+
+    events = dispatcher.events
+    events.subscribe(RunFinished, per_row.append)
+    events.subscribe(RunFinished, ignored, batch=broken)
+    events.subscribe(RunFinished, ignored, batch=grids.append)
+    on_run(dispatcher.events, missed_runs, statuses=["missed"])
+    on_run(dispatcher.events, skipped_runs, statuses=[RunStatus.SKIPPED])
     fleet = {task_id: make_task(task_id) for task_id in ("g-1", "g-2", "g-3")}
     store.insert_runs([NewRun("g-2", NOW, status=RunStatus.SUCCEEDED, finished_at=NOW)])
     rows = [
@@ -413,7 +419,7 @@ def test_a_status_given_as_text_by_a_runner_is_stored_as_a_status(store: Store) 
     runners = Runners(python=TextRunner(), shell=ShellRunner(), http=HttpRunner())
     dispatcher = LocalDispatcher(store, runners, SystemClock(), instance_id="t")
     collected = RunCollector()
-    dispatcher.add_listener(collected)
+    on_run(dispatcher.events, collected)
     dispatcher.start()
     task = Task.parse(
         {
@@ -463,7 +469,7 @@ def test_the_collector_is_held_off_while_a_burst_runs_and_comes_back_after_it(
     runners = runners_calling(functions)
     dispatcher = LocalDispatcher(store, runners, SystemClock(), instance_id="t", max_workers=8)
     collected = RunCollector()
-    dispatcher.add_listener(collected)
+    on_run(dispatcher.events, collected)
 
     dispatcher.start()
     try:
@@ -515,7 +521,7 @@ def test_a_fire_due_while_results_queue_up_is_recorded_before_them(store: Store)
     runners = runners_calling(functions)
     dispatcher = LocalDispatcher(store, runners, SystemClock(), instance_id="t", max_workers=4)
     collected = RunCollector()
-    dispatcher.add_listener(collected)
+    on_run(dispatcher.events, collected)
     gates = {name: (threading.Event(), threading.Event()) for name in ("gate-1", "gate-2")}
     probe_first: list[bool] = []
 
@@ -527,7 +533,7 @@ def test_a_fire_due_while_results_queue_up_is_recorded_before_them(store: Store)
         elif run.task_id.startswith("quick") and not probe_first:
             probe_first.append(probe_started.wait(5))
 
-    dispatcher.add_listener(listen)
+    on_run(dispatcher.events, listen)
 
     now = datetime.now(UTC)
     late = now - timedelta(hours=1)  # beyond the grace time: recorded missed, not run

@@ -20,6 +20,7 @@ from tests.support.receiver import Receiver, closed_port, receiver, receiver_fac
 
 from cronwell.clock import FrozenClock
 from cronwell.domain.alerts import Alert, AlertEvent
+from cronwell.domain.events import AlertDelivered, EventBus
 from cronwell.notify import DeliveryRecord, Notifier, TemplateSet, render
 
 __all__ = ["receiver", "receiver_factory"]  # fixtures used by pytest
@@ -36,15 +37,17 @@ DISCORD_TOKEN = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-AbCdEfGhIjKlMnOpQrStUvWxY
 
 
 class Records:
-    """The ``record`` callback of a Notifier, waitable."""
+    """The deliveries a Notifier publishes on ``events``, waitable."""
 
     def __init__(self) -> None:
         self.items: list[DeliveryRecord] = []
         self._changed = threading.Condition()
+        self.events = EventBus()
+        self.events.subscribe(AlertDelivered, self)
 
-    def __call__(self, record: DeliveryRecord) -> None:
+    def __call__(self, delivered: AlertDelivered) -> None:
         with self._changed:
-            self.items.append(record)
+            self.items.append(delivered.record)
             self._changed.notify_all()
 
     def wait_for(
@@ -71,7 +74,7 @@ def make_notifier(records: Records) -> Iterator[Callable[..., Notifier]]:
     def make(**kwargs: Any) -> Notifier:
         kwargs.setdefault("channels", {})
         kwargs.setdefault("clock", FrozenClock(NOW))
-        kwargs.setdefault("record", records)
+        kwargs.setdefault("events", records.events)
         kwargs.setdefault("backoff", 0.01)
         kwargs.setdefault("timeout", 5.0)
         notifier = Notifier(**kwargs)
@@ -345,7 +348,7 @@ def test_close_does_not_wait_for_a_hanging_attempt_and_still_records_it(
 
 
 def test_deliver_now_is_synchronous(receiver: Receiver, records: Records) -> None:
-    notifier = Notifier(channels={}, clock=FrozenClock(NOW), record=records)
+    notifier = Notifier(channels={}, clock=FrozenClock(NOW), events=records.events)
     alert = Alert(event=AlertEvent.TEST, title="Test alert from cronwell")
     record = notifier.deliver_now(alert, receiver.url("json"))
     assert record.status == "sent"
@@ -355,7 +358,7 @@ def test_deliver_now_is_synchronous(receiver: Receiver, records: Records) -> Non
 
 
 def test_deliver_now_to_a_dead_target_fails_after_one_attempt(records: Records) -> None:
-    notifier = Notifier(channels={}, clock=FrozenClock(NOW), record=records, max_attempts=4)
+    notifier = Notifier(channels={}, clock=FrozenClock(NOW), events=records.events, max_attempts=4)
     record = notifier.deliver_now(failed_alert(), f"json://127.0.0.1:{closed_port()}/x")
     assert record.status == "failed"
     assert record.attempts == 1
@@ -416,7 +419,7 @@ def test_a_failed_delivery_never_shows_the_secrets(
 
 def test_deliver_now_error_never_shows_the_secrets(records: Records) -> None:
     url = f"json://user:{SECRET_PASSWORD}@127.0.0.1:{closed_port()}/x?token={SECRET_TOKEN}"
-    notifier = Notifier(channels={"x": [url]}, clock=FrozenClock(NOW), record=records)
+    notifier = Notifier(channels={"x": [url]}, clock=FrozenClock(NOW), events=records.events)
     record = notifier.deliver_now(failed_alert(), "x")
     assert record.status == "failed"
     _assert_no_secret([repr(record)])
@@ -447,7 +450,7 @@ def discord(receiver_factory: Callable[..., Receiver], monkeypatch: pytest.Monke
 def test_discord_gets_an_embed_in_the_seed_colours(
     event: AlertEvent, colour: int, discord: Receiver, records: Records
 ) -> None:
-    notifier = Notifier(channels={}, clock=FrozenClock(NOW), record=records)
+    notifier = Notifier(channels={}, clock=FrozenClock(NOW), events=records.events)
     alert = failed_alert(event=event, failures=2)
     record = notifier.deliver_now(alert, f"discord://{DISCORD_ID}/{DISCORD_TOKEN}")
 
@@ -465,7 +468,7 @@ def test_discord_gets_an_embed_in_the_seed_colours(
 
 
 def test_discord_output_cannot_ping_everyone(discord: Receiver, records: Records) -> None:
-    notifier = Notifier(channels={}, clock=FrozenClock(NOW), record=records)
+    notifier = Notifier(channels={}, clock=FrozenClock(NOW), events=records.events)
     alert = failed_alert(output_excerpt="@everyone look! mail ops@example.com <@1234>")
     assert notifier.deliver_now(alert, f"discord://{DISCORD_ID}/{DISCORD_TOKEN}").status == "sent"
     payload = discord.wait_for(1)[0].json()
@@ -475,7 +478,7 @@ def test_discord_output_cannot_ping_everyone(discord: Receiver, records: Records
 
 
 def test_discord_keeps_a_format_the_user_chose(discord: Receiver, records: Records) -> None:
-    notifier = Notifier(channels={}, clock=FrozenClock(NOW), record=records)
+    notifier = Notifier(channels={}, clock=FrozenClock(NOW), events=records.events)
     url = f"discord://{DISCORD_ID}/{DISCORD_TOKEN}/?format=text"
     assert notifier.deliver_now(failed_alert(), url).status == "sent"
     payload = discord.wait_for(1)[0].json()
@@ -497,7 +500,7 @@ def test_discord_failure_hides_the_webhook_token(
     notifier = Notifier(
         channels={"dev": [f"discord://{DISCORD_ID}/{DISCORD_TOKEN}"]},
         clock=FrozenClock(NOW),
-        record=records,
+        events=records.events,
     )
     record = notifier.deliver_now(failed_alert(), "dev")
     assert record.status == "failed"

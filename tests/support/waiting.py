@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from cronwell.domain.run import Run
+from cronwell.domain.events import EventBus, RunFinished, Subscription
+from cronwell.domain.run import Run, RunStatus
 
 T = TypeVar("T")
 
@@ -23,6 +24,16 @@ def wait_until(condition: Callable[[], T], timeout: float = 10.0, what: str = "c
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.02)
+
+
+def on_run(
+    events: EventBus,
+    listener: Callable[[Run], None],
+    statuses: Iterable[RunStatus | str] | str | None = None,
+) -> Subscription:
+    """``listener(run)`` for each :class:`RunFinished` on ``events``, as ``Cronwell.on_run``
+    does: for a dispatcher built alone in a test."""
+    return events.subscribe(RunFinished, lambda event: listener(event.run), statuses=statuses)
 
 
 class RunCollector:

@@ -9,7 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tests.support.metrics import samples
 
-from cronwell.dispatch import RecordedGrid, RunOutcome
+from cronwell.domain.events import RunFinished, RunsRecorded
 from cronwell.domain.run import Run, RunStatus
 from cronwell.errors import DatabaseUnavailableError
 from cronwell.runtime.metrics import Metrics
@@ -55,7 +55,7 @@ def test_runs_fall_in_the_buckets_prometheus_means() -> None:
     """A bucket counts values up to and including its bound, cumulatively, ``+Inf`` all."""
     metrics = _metrics()
     for late, duration in ((0.005, 0.01), (0.0051, 2.0), (-1.0, 99_999.0)):
-        metrics.on_outcome(RunOutcome(_run("t", RunStatus.SUCCEEDED, late, duration)))
+        metrics.on_finished(RunFinished(_run("t", RunStatus.SUCCEEDED, late, duration)))
     figures = samples(metrics.exposition().decode())
 
     def bucket(name: str, le: str) -> float:
@@ -78,8 +78,8 @@ def test_a_grid_counts_each_row_for_its_own_task() -> None:
     metrics = _metrics()
     templates = [_run("", RunStatus.MISSED, None, None), _run("", RunStatus.SKIPPED, None, None)]
     rows = [(1, "a", 0), (2, "a", 1), (3, "b", 0), (4, "b", 0), (5, "c", 1)]
-    metrics.on_grid(RecordedGrid(templates, rows, {}))
-    metrics.on_outcome(RunOutcome(_run("a", RunStatus.MISSED, None, None)))
+    metrics.on_recorded(RunsRecorded(templates, rows, {}))
+    metrics.on_finished(RunFinished(_run("a", RunStatus.MISSED, None, None)))
     figures = samples(metrics.exposition().decode())
     runs = {
         labels: value for (name, labels), value in figures.items() if name == "cronwell_runs_total"
@@ -96,7 +96,7 @@ def test_a_grid_counts_each_row_for_its_own_task() -> None:
 def test_a_grid_of_started_rows_is_observed_once_a_row() -> None:
     metrics = _metrics()
     templates = [_run("", RunStatus.SUCCEEDED, 0.2, 3.0), _run("", RunStatus.MISSED, None, None)]
-    metrics.on_grid(RecordedGrid(templates, [(1, "a", 0), (2, "b", 0), (3, "b", 1)], {}))
+    metrics.on_recorded(RunsRecorded(templates, [(1, "a", 0), (2, "b", 0), (3, "b", 1)], {}))
     figures = samples(metrics.exposition().decode())
     assert figures[("cronwell_run_duration_seconds_count", ())] == 2
     assert figures[("cronwell_run_duration_seconds_sum", ())] == pytest.approx(6.0)

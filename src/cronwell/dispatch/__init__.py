@@ -1,17 +1,11 @@
 """Where runs execute: :class:`Dispatcher` is what the engine, recovery and the service ask
-of an executor; :class:`LocalDispatcher` runs actions on worker threads of this process."""
+of an executor; :class:`LocalDispatcher` runs actions on worker threads of this process.
+What a dispatcher does is published as :mod:`cronwell.domain.events`."""
 
 from cronwell.dispatch.cancel import HandOver
 from cronwell.dispatch.catchup import CatchUpSizes
 from cronwell.dispatch.fire import Fire
 from cronwell.dispatch.local import LocalDispatcher
-from cronwell.dispatch.outcomes import (
-    GridListener,
-    OutcomeListener,
-    RecordedGrid,
-    RunListener,
-    RunOutcome,
-)
 from cronwell.dispatch.protocol import Dispatcher
 from cronwell.dispatch.registry import FunctionRegistry
 
@@ -20,11 +14,6 @@ __all__ = [
     "Dispatcher",
     "Fire",
     "FunctionRegistry",
-    "GridListener",
     "HandOver",
     "LocalDispatcher",
-    "OutcomeListener",
-    "RecordedGrid",
-    "RunListener",
-    "RunOutcome",
 ]

@@ -17,8 +17,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from cronwell.clock import Clock
-from cronwell.dispatch.outcomes import RunOutcome
 from cronwell.dispatch.results import Finished
+from cronwell.domain.events import EventBus, RunFinished, TaskChanged
 from cronwell.domain.policies import FAILURES, backoff_delay, should_retry
 from cronwell.domain.run import Run, RunReason, RunStatus
 from cronwell.domain.task import Task
@@ -50,10 +50,12 @@ def retry_row(run: Run, task: Task, *, after: datetime, instance_id: str) -> New
 
 
 class FollowUps:
-    """Writes what follows from stored runs and tells ``tell`` the outcomes.
+    """Writes what follows from stored runs and publishes them on ``events`` as
+    :class:`~cronwell.domain.events.RunFinished`.
 
-    ``on_task_change`` is called when a task's schedule needs a new look (a retry is due
-    later, a task was paused); ``with_retry`` carries a write through a database outage."""
+    A :class:`~cronwell.domain.events.TaskChanged` is published when tasks need a new
+    look at their schedule (a retry is due later, a task was paused); ``with_retry``
+    carries a write through a database outage."""
 
     def __init__(
         self,
@@ -61,26 +63,24 @@ class FollowUps:
         clock: Clock,
         instance_id: str,
         *,
-        on_task_change: Callable[[], None],
+        events: EventBus,
         with_retry: WithRetry,
-        tell: Callable[[Sequence[RunOutcome]], None],
     ) -> None:
         self._store = store
         self._clock = clock
         self._instance_id = instance_id
-        self._on_task_change = on_task_change
+        self._events = events
         self._with_retry = with_retry
-        self._tell = tell
 
     def follow_up(self, finished: Sequence[Finished]) -> None:
-        """Retry rows first, then the failure streaks of the final outcomes, then tell."""
+        """Retry rows first, then the failure streaks of the final results, then publish."""
         retries: list[NewRun] = []
         counted: list[Finished] = []
-        outcomes: list[RunOutcome] = []
+        told: list[RunFinished] = []
         for item in finished:
             run, task = item.run, item.task
             if run.status not in FAILURES and run.status is not RunStatus.SUCCEEDED:
-                outcomes.append(RunOutcome(run, task))  # interrupted, replaced
+                told.append(RunFinished(run, task))  # interrupted, replaced
                 continue
             if will_retry(run, task, item.exception_type):
                 after = run.finished_at or self._clock.now()
@@ -95,31 +95,31 @@ class FollowUps:
                         "delay": round(((row.due_at or after) - after).total_seconds(), 3),
                     },
                 )
-                outcomes.append(RunOutcome(run, task, retrying=True))
+                told.append(RunFinished(run, task, retrying=True))
                 continue
             counted.append(item)
         if retries:  # first, and retried through outages: a lost retry is a lost run
             self._with_retry("insert_retries", lambda: self._store.insert_runs(retries))
-            self._on_task_change()  # the engine looks for due retries
-        counted_outcomes = self.count_results([(item.run, item.task) for item in counted])
-        outcomes += [
-            replace(outcome, results=item.results) if item.results else outcome
-            for item, outcome in zip(counted, counted_outcomes, strict=True)
+            # the engine looks for due retries
+            changed = tuple(dict.fromkeys(row.task_id for row in retries))
+            self._events.publish(TaskChanged(changed, "retry_scheduled"))
+        counted_events = self.count_results([(item.run, item.task) for item in counted])
+        told += [
+            replace(event, results=item.results) if item.results else event
+            for item, event in zip(counted, counted_events, strict=True)
         ]
-        self._tell(outcomes)
+        self._events.publish_all(RunFinished, told)
 
     def report_external(self, runs: Sequence[tuple[Run, Task, bool]]) -> None:
         """Count and announce runs that ended outside this dispatcher (abandoned by a
         process that died): ``(run, task, retrying)``."""
-        outcomes = [
-            RunOutcome(run, task, retrying=True) for run, task, retrying in runs if retrying
-        ]
+        told = [RunFinished(run, task, retrying=True) for run, task, retrying in runs if retrying]
         finals = [(run, task) for run, task, retrying in runs if not retrying]
-        outcomes += self.count_results(finals)
-        self._tell(outcomes)
+        told += self.count_results(finals)
+        self._events.publish_all(RunFinished, told)
 
-    def count_results(self, counted: list[tuple[Run, Task]]) -> list[RunOutcome]:
-        """Count final outcomes in the tasks' failure streaks; pause tasks past their
+    def count_results(self, counted: list[tuple[Run, Task]]) -> list[RunFinished]:
+        """Count final results in the tasks' failure streaks; pause tasks past their
         limit."""
         try:
             streaks = self._store.reset_failure_streaks(
@@ -128,25 +128,25 @@ class FollowUps:
         except Exception:
             log.exception("cannot reset failure counts", extra={"action": "count_failed"})
             streaks = {}
-        outcomes: list[RunOutcome] = []
+        told: list[RunFinished] = []
         for run, task in counted:
             if run.status is RunStatus.SUCCEEDED:
                 before = streaks.pop(task.id, 0)  # a second success in the batch: no streak
-                outcomes.append(RunOutcome(run, task, failures_before=before, failures=0))
+                told.append(RunFinished(run, task, failures_before=before, failures=0))
                 continue
             try:
-                outcomes.append(self._count_failure(task, run))
+                told.append(self._count_failure(task, run))
             except Exception:  # e.g. the task was deleted while it ran
                 log.exception(
                     "cannot count a run's result",
                     extra={"action": "count_failed", "task_id": task.id},
                 )
-                outcomes.append(RunOutcome(run, task))
-        return outcomes
+                told.append(RunFinished(run, task))
+        return told
 
-    def _count_failure(self, task: Task, run: Run) -> RunOutcome:
+    def _count_failure(self, task: Task, run: Run) -> RunFinished:
         count = self._store.record_occurrence_result(task.id, True)
-        outcome = RunOutcome(run, task, failures_before=max(0, count - 1), failures=count)
+        event = RunFinished(run, task, failures_before=max(0, count - 1), failures=count)
         limit = task.max_consecutive_failures
         if limit is not None and count >= limit:
             reason = (
@@ -158,6 +158,6 @@ class FollowUps:
                 "task paused after repeated failures",
                 extra={"action": "auto_paused", "task_id": task.id, "failures": count},
             )
-            self._on_task_change()
-            outcome = replace(outcome, auto_paused=True)
-        return outcome
+            self._events.publish(TaskChanged((task.id,), "auto_paused"))
+            event = replace(event, auto_paused=True)
+        return event

@@ -6,9 +6,9 @@ The parts, each in its own module: :mod:`~cronwell.dispatch.policy` decides a fi
 (DESIGN rule 2: the row exists before the action starts); :mod:`~cronwell.dispatch.rows`
 builds and inserts the rows; :mod:`~cronwell.dispatch.followups` writes what follows from a
 run's end (retry rows, failure streaks, automatic pauses); :mod:`~cronwell.dispatch.catchup`
-hands a catch-up's rows and runs to the writer; :mod:`~cronwell.dispatch.outcomes` tells
-listeners. This module wires them together and runs the actions, with the timeout watchdog
-(DESIGN rule 7).
+hands a catch-up's rows and runs to the writer. What happens is published as events
+(:mod:`cronwell.domain.events`) on the dispatcher's bus. This module wires them together
+and runs the actions, with the timeout watchdog (DESIGN rule 7).
 
 Nothing is left ``running`` by a stop: once :meth:`LocalDispatcher.shutdown` begins, fires
 still queued are recorded ``interrupted``; running runs get ``grace`` seconds to finish,
@@ -24,7 +24,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
@@ -37,15 +37,6 @@ from cronwell.dispatch.fire import Fire, Started
 from cronwell.dispatch.followups import FollowUps
 from cronwell.dispatch.heartbeat import beating
 from cronwell.dispatch.outage import RETRY_DELAY, Outage, OutageWriter
-from cronwell.dispatch.outcomes import (
-    GridListener,
-    Listeners,
-    OutcomeListener,
-    RunListener,
-    RunOutcome,
-    StartListener,
-    row_to_run,
-)
 from cronwell.dispatch.policy import Plan, decide
 from cronwell.dispatch.pool import WorkerPool
 from cronwell.dispatch.results import (
@@ -56,9 +47,10 @@ from cronwell.dispatch.results import (
     interrupted,
     timed_out,
 )
-from cronwell.dispatch.rows import insert_fires, new_row
+from cronwell.dispatch.rows import insert_fires, new_row, recorded, row_to_run
 from cronwell.dispatch.slots import Slots
 from cronwell.dispatch.writer import HistoryWriter, Request
+from cronwell.domain.events import EventBus, RunFinished, RunStarted
 from cronwell.domain.run import Run, RunReason, RunStatus, occurrence_key
 from cronwell.domain.task import Task
 from cronwell.errors import (
@@ -81,9 +73,12 @@ class LocalDispatcher(CatchUpFeed):
     """Runs fires on a thread pool of ``max_workers`` threads in this process. A catch-up
     hands it work through the methods of :class:`CatchUpFeed`.
 
-    ``on_task_change`` is called when the dispatcher itself changes a task (an automatic
-    pause), so the engine reschedules at once. ``catchup_sizes`` cut a catch-up into the
-    pieces it hands over (the defaults of :class:`CatchUpSizes` unless given).
+    It publishes :class:`~cronwell.domain.events.RunStarted`,
+    :class:`~cronwell.domain.events.RunFinished`, :class:`~cronwell.domain.events.RunsRecorded`
+    and :class:`~cronwell.domain.events.TaskChanged` (retries scheduled, an automatic pause:
+    the engine reschedules at once) on ``events`` (a bus of its own when none is given).
+    ``catchup_sizes`` cut a catch-up into the pieces it hands over (the defaults of
+    :class:`CatchUpSizes` unless given).
     """
 
     def __init__(
@@ -94,7 +89,7 @@ class LocalDispatcher(CatchUpFeed):
         *,
         instance_id: str,
         max_workers: int = 20,
-        on_task_change: Callable[[], None] = lambda: None,
+        events: EventBus | None = None,
         catchup_sizes: CatchUpSizes | None = None,
     ) -> None:
         self._store = store
@@ -104,7 +99,7 @@ class LocalDispatcher(CatchUpFeed):
         self._instance_id = instance_id
         self._max_workers = max_workers
         self._slots = Slots()
-        self._listeners = Listeners()
+        self.events = events if events is not None else EventBus()
         self._stopping = threading.Event()
         self._pool: WorkerPool | None = None
         self.outage = Outage(clock)
@@ -123,9 +118,8 @@ class LocalDispatcher(CatchUpFeed):
             store,
             clock,
             instance_id,
-            on_task_change=on_task_change,
+            events=self.events,
             with_retry=self._with_retry,
-            tell=self._listeners.tell_outcomes,
         )
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -172,22 +166,6 @@ class LocalDispatcher(CatchUpFeed):
         with self._slots.lock:
             self._slots.queued.clear()
 
-    def add_listener(
-        self, listener: RunListener, statuses: Iterable[RunStatus | str] | str | None = None
-    ) -> None:
-        """See :meth:`Listeners.add_listener`."""
-        self._listeners.add_listener(listener, statuses)
-
-    def add_outcome_listener(
-        self, listener: OutcomeListener, on_grid: GridListener | None = None
-    ) -> None:
-        """See :meth:`Listeners.add_outcome_listener`."""
-        self._listeners.add_outcome_listener(listener, on_grid)
-
-    def add_start_listener(self, listener: StartListener) -> None:
-        """See :meth:`Listeners.add_start_listener`."""
-        self._listeners.add_start_listener(listener)
-
     def is_running(self, run_id: int) -> bool:
         return self._slots.is_running(run_id)
 
@@ -212,7 +190,7 @@ class LocalDispatcher(CatchUpFeed):
                 stored = request.stored
                 if stored is None:
                     stored = self._store.insert_grid(request.grid)
-                self._listeners.tell_grid(request.grid, stored, request.tasks)
+                self.events.publish(recorded(request.grid, stored, request.tasks))
             if request.fires:
                 self._record_fires(request.fires)
         except Exception as exc:
@@ -267,13 +245,13 @@ class LocalDispatcher(CatchUpFeed):
             for item in finished:
                 self._write_one_finished(item)
         self._slots.finish([item.update.run_id for item in finished])
-        self._listeners.notify([f.run for f in finished])
         try:
-            self._followups.follow_up(finished)
+            self._followups.follow_up(finished)  # publishes each run as RunFinished
         except Exception:
             log.exception(
                 "cannot record retries or failure counts", extra={"action": "follow_up_failed"}
             )
+            self.events.publish_all(RunFinished, [RunFinished(f.run, f.task) for f in finished])
         return finished
 
     def _interrupted(self, run_id: int, started: Started) -> Finished:
@@ -377,9 +355,10 @@ class LocalDispatcher(CatchUpFeed):
             else:
                 terminal.append(row_to_run(run_id, new_row(fire, status, now, reason, instance_id)))
         self._start_on_pool(starting, now)
-        self._listeners.notify(terminal)
-        tasks = {fire.task.id: fire.task for fire in fires}
-        self._listeners.tell_outcomes([RunOutcome(run, tasks.get(run.task_id)) for run in terminal])
+        if terminal:
+            tasks = {fire.task.id: fire.task for fire in fires}
+            told = [RunFinished(run, tasks.get(run.task_id)) for run in terminal]
+            self.events.publish_all(RunFinished, told)
 
     def _undo(self, fires: list[Fire], plans: list[Plan]) -> None:
         """Give back the slots that ``plans`` took (a run going, a place in the queue)."""
@@ -497,7 +476,8 @@ class LocalDispatcher(CatchUpFeed):
         if run_id in self._slots.replaced:  # replaced before its action began: not started at all
             outcome = Outcome(status=RunStatus.INTERRUPTED, error="replaced before it started")
             return Returned(run_id, started, outcome, {}, RunReason.REPLACED, self._clock.now())
-        self._listeners.started(run_id, task, started_at)
+        if self.events.wants(RunStarted):
+            self.events.publish(RunStarted(run_id, task, started_at))
         if task.timeout and not task.action.cancellable and run_id in self._slots.inflight:
             # the watchdog counts from here, not from the wait for a worker or the jitter
             watchdog = threading.Timer(
@@ -556,7 +536,7 @@ class LocalDispatcher(CatchUpFeed):
 
             if not self._with_retry("interrupt_runs", write):
                 return  # logged by _with_retry: the next start records them abandoned
-            self._listeners.notify([f.run for f in finished])
+            self.events.publish_all(RunFinished, [RunFinished(f.run, f.task) for f in finished])
             log.warning(
                 "runs still going at shutdown were recorded interrupted",
                 extra={"action": "runs_interrupted", "count": len(finished)},

@@ -1,12 +1,15 @@
-"""The run rows of fires: built as planned, inserted in one statement."""
+"""The run rows of fires: built as planned, inserted in one statement, and told as runs."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from cronwell.dispatch.fire import Fire
 from cronwell.dispatch.policy import Plan
-from cronwell.domain.run import RunReason, RunStatus
+from cronwell.domain.events import RunsRecorded
+from cronwell.domain.run import Run, RunReason, RunStatus
+from cronwell.domain.task import Task
 from cronwell.store import NewRun, RunGrid, Store
 
 UNRECORDABLE = "Not run: the database could not be reached when it fell due."
@@ -54,3 +57,27 @@ def insert_fires(
     grid = RunGrid([f.task.id for f in fires], [new_row(fire, status, now, reason, instance_id)])
     stored = {task_id: run_id for run_id, task_id, _ in store.insert_grid(grid)}
     return [stored.pop(f.task.id, None) for f in fires]  # a task's first fire takes it
+
+
+def row_to_run(run_id: int, row: NewRun) -> Run:
+    """The stored run of ``row``, inserted as ``run_id``."""
+    return Run(
+        id=run_id,
+        task_id=row.task_id,
+        scheduled_for=row.scheduled_for,
+        attempt=row.attempt,
+        status=row.status,
+        reason=row.reason,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        error=row.error,
+        instance_id=row.instance_id,
+    )
+
+
+def recorded(
+    grid: RunGrid, stored: Sequence[tuple[int, str, int]], tasks: Mapping[str, Task]
+) -> RunsRecorded:
+    """The rows of ``grid`` stored as ``stored`` (their ids), as one event: a run per
+    template, none per row."""
+    return RunsRecorded([row_to_run(0, row) for row in grid.rows], stored, tasks)

@@ -11,6 +11,7 @@ action delivers its output. Delivery itself (Apprise, files, retries, the log) i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -63,3 +64,22 @@ class Result:
 
     value: Any
     title: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """One line of the notifications log: one alert to one URL (or to a channel that could
+    not be resolved). ``target`` is the redacted URL or the channel name, ``channel`` the
+    channel the URL came from, ``error`` a redacted sentence when ``status`` is ``failed``;
+    ``attempts`` is 0 when nothing could be tried (unknown channel, notifier closed)."""
+
+    created_at: datetime
+    event: str
+    task_id: str | None
+    run_id: int | None
+    target: str
+    status: Literal["sent", "failed"]
+    attempts: int
+    error: str | None
+    title: str
+    channel: str | None = None

@@ -23,7 +23,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +34,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from cronwell.clock import Clock
 from cronwell.dispatch import Dispatcher, Fire, HandOver
 from cronwell.dispatch.heartbeat import HEARTBEAT_INTERVAL
+from cronwell.domain.events import EventBus, LeadershipChanged
 from cronwell.domain.run import Run, RunReason, RunStatus
 from cronwell.domain.task import Task
 from cronwell.engine import entry
@@ -77,7 +78,11 @@ class _LeaseTaken(Exception):
 
 
 class Engine:
-    """Schedules the enabled tasks of one store and feeds their occurrences to a dispatcher."""
+    """Schedules the enabled tasks of one store and feeds their occurrences to a dispatcher.
+
+    It publishes :class:`~cronwell.domain.events.LeadershipChanged` on ``events`` when it
+    gains the scheduler lease after standing by, and when it loses it (not at its own start
+    and stop, which the runtime announces itself)."""
 
     def __init__(
         self,
@@ -88,7 +93,7 @@ class Engine:
         instance_id: str,
         poll_interval: float = 1.0,
         lease_ttl: float = 15.0,
-        on_leadership: Callable[[bool], None] = lambda _leading: None,
+        events: EventBus | None = None,
     ) -> None:
         self._store = store
         self._dispatcher = dispatcher
@@ -117,9 +122,9 @@ class Engine:
         self._renew_at = 0.0
         self._lease_deadline = 0.0
         self._lease_ttl = lease_ttl
-        self._on_leadership = on_leadership
-        # one-offs removed after their run; its listeners are the caller's to register
-        # (after those that alert on the same outcomes), its sweep runs at each term
+        self._events = events if events is not None else EventBus()
+        # one-offs removed after their run; its handlers are the caller's to subscribe
+        # (after those that alert on the same runs), its sweep runs at each term
         self.one_offs = OneOffRemover(store, clock, self.wake)
 
     @property
@@ -185,7 +190,7 @@ class Engine:
             raise
         self._holder = self._instance_id
         if not first:
-            self._on_leadership(True)
+            self._events.publish(LeadershipChanged(self._instance_id, leading=True))
 
     def _holder_gone(self, holder: str) -> bool:
         records = {r.instance_id: r for r in self._store.list_instances()}
@@ -314,7 +319,7 @@ class Engine:
         self._term_over.revoke()
         self._stop_scheduler()
         log.error("lost the scheduler lease; standing by", extra={"action": "lease_lost"})
-        self._on_leadership(False)
+        self._events.publish(LeadershipChanged(self._instance_id, leading=False))
 
     def stop(self) -> None:
         """Stop firing and give the lease up; running actions are the dispatcher's to

@@ -1,15 +1,15 @@
 """One-off tasks that go once their occurrence is settled (``once(at,
 remove_after_run=True)``, and APScheduler's date jobs through ``add_job``).
 
-The process that records the occurrence's last row removes the task: it hears of the row
-as a dispatcher outcome (a run that ended with no retry to follow, a missed or skipped
-row, an abandoned run found by recovery). The row is stored first and stays: the history
-keeps the run, and the row is what tells any later leader that the occurrence happened, so
-catch-up never runs it again. A removal that could not be written (the database went away
-in between) is tried again at each heartbeat, and a process that died in between leaves
-the task to the next leader, whose start sweeps away every such one-off whose occurrence
-is settled. Deleting a task that is already gone is no error: whoever comes second does
-nothing.
+The process that records the occurrence's last row removes the task: it hears of the row as
+a :class:`~cronwell.domain.events.RunFinished` (a run that ended with no retry to follow, a
+missed or skipped row, an abandoned run found by recovery). The row is stored first and
+stays: the history keeps the run, and the row is what tells any later leader that the
+occurrence happened, so catch-up never runs it again. A removal that could not be written
+(the database went away in between) is tried again at each heartbeat, and a process that
+died in between leaves the task to the next leader, whose start sweeps away every such
+one-off whose occurrence is settled. Deleting a task that is already gone is no error: whoever
+comes second does nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from cronwell.clock import Clock
-from cronwell.dispatch import RecordedGrid, RunOutcome
+from cronwell.domain.events import RunFinished, RunsRecorded
 from cronwell.domain.run import Run
 from cronwell.domain.schedule import OnceSchedule
 from cronwell.domain.task import Task
@@ -45,23 +45,23 @@ class OneOffRemover:
         self._lock = threading.Lock()
         self._failed: dict[str, tuple[datetime, str]] = {}  # to try again: occurrence, status
 
-    # -- outcome listeners (the dispatcher's writer thread) ---------------------------------
+    # -- run event handlers (the dispatcher's writer thread) --------------------------------
 
     # Both are called for every run this process records: the first test, on the
     # schedule's type, is all that most runs cost.
 
-    def on_outcome(self, outcome: RunOutcome) -> None:
-        task = outcome.task
+    def on_finished(self, finished: RunFinished) -> None:
+        task = finished.task
         if (
             task is not None
             and type(task.schedule) is OnceSchedule
             and task.removes_after_run
-            and task.settled_by(outcome.run, retrying=outcome.retrying)
+            and task.settled_by(finished.run, retrying=finished.retrying)
         ):
-            self._remove(task, outcome.run)
+            self._remove(task, finished.run)
 
-    def on_grid(self, grid: RecordedGrid) -> None:
-        """Rows of a grid (a catch-up's missed occurrences): one a one-off at most."""
+    def on_recorded(self, grid: RunsRecorded) -> None:
+        """Rows of a batch (a catch-up's missed occurrences): one a one-off at most."""
         tasks, templates = grid.tasks, grid.templates
         for _, task_id, index in grid.rows:
             task = tasks.get(task_id)

@@ -1,6 +1,7 @@
 """Deciding what to alert about and where (DESIGN rule 8). Rendering and delivery are the
-:class:`~cronwell.notify.delivery.Notifier`'s; this module turns run outcomes and scheduler
-events into alerts for the right targets, and pings the heartbeat URL."""
+:class:`~cronwell.notify.delivery.Notifier`'s; this module turns run events
+(:mod:`cronwell.domain.events`) and scheduler events into alerts for the right targets,
+and pings the heartbeat URL."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from functools import partial
 from typing import Any
 
 from cronwell.clock import Clock
-from cronwell.dispatch import RecordedGrid, RunOutcome
 from cronwell.domain.alerts import DEFAULT_EVENTS, Alert, AlertEvent, state_events
 from cronwell.domain.durations import format_duration
+from cronwell.domain.events import RunFinished, RunsRecorded, RunStarted
 from cronwell.domain.run import Run
 from cronwell.domain.task import Task
 from cronwell.notify.delivery import DeliveryRecord, Notifier
@@ -98,24 +99,24 @@ class Alerting:
             self._watch_cond.notify_all()
         self.notifier.close()
 
-    # -- run outcomes ---------------------------------------------------------------------
+    # -- run events -----------------------------------------------------------------------
 
-    def on_outcome(self, outcome: RunOutcome) -> None:
+    def on_finished(self, finished: RunFinished) -> None:
         """Alert for one stored run, as its task's targets want. Called on the dispatcher's
         writer thread: it only queues deliveries."""
-        run = outcome.run
+        run = finished.run
         events = state_events(
             run.status,
-            retrying=outcome.retrying,
-            failures_before=outcome.failures_before,
-            failures=outcome.failures,
-            auto_paused=outcome.auto_paused,
+            retrying=finished.retrying,
+            failures_before=finished.failures_before,
+            failures=finished.failures,
+            auto_paused=finished.auto_paused,
         )
-        events += self._reminder(outcome)
-        self._send(events, run.task_id, outcome.task, lambda: outcome)
+        events += self._reminder(finished)
+        self._send(events, run.task_id, finished.task, lambda: finished)
 
-    def on_grid(self, grid: RecordedGrid) -> None:
-        """Alert for the rows of a grid (a fleet's missed occurrences) as :meth:`on_outcome`
+    def on_recorded(self, grid: RunsRecorded) -> None:
+        """Alert for the rows of a batch (a fleet's missed occurrences) as :meth:`on_finished`
         would, row by row, without a run object for rows that alert nobody: such rows
         carry no failure counts, so their events follow from their template's status, and
         a task that missed several occurrences alerts for its first one only
@@ -136,7 +137,7 @@ class Alerting:
             if not events:
                 continue
             try:  # one task's failure must not silence the rest of the fleet
-                self._send(events, task_id, grid.tasks.get(task_id), partial(grid.outcome, row))
+                self._send(events, task_id, grid.tasks.get(task_id), partial(grid.finished, row))
             except Exception:
                 log.exception(
                     "alerting failed", extra={"action": "listener_failed", "task_id": task_id}
@@ -147,10 +148,10 @@ class Alerting:
         events: list[AlertEvent],
         task_id: str,
         task: Task | None,
-        outcome: Callable[[], RunOutcome],
+        finished: Callable[[], RunFinished],
     ) -> None:
         """Queue an alert for each of ``events`` that a target of the task wants;
-        ``outcome`` is only made for those."""
+        ``finished`` is only made for those."""
         if AlertEvent.MISSED in events and not self._first_missed(task_id):
             # checked before any look-up: catch-ups are big
             events = [event for event in events if event is not AlertEvent.MISSED]
@@ -164,14 +165,15 @@ class Alerting:
                 self._last_failed[task.id] = self._clock.now()
             targets = self._targets(task, event)
             if targets:
-                told = outcome()
+                told = finished()
                 self.notifier.send(self._alert(event, task, told.run, told), targets)
 
     # -- long runs --------------------------------------------------------------------------
 
-    def on_start(self, run_id: int, task: Task, started_at: datetime) -> None:
+    def on_started(self, started: RunStarted) -> None:
         """Watch the run for ``long_running`` when its task asks for it (one thread watches
         every run, in deadline order)."""
+        run_id, task, started_at = started.run_id, started.task, started.started_at
         limit = self._long_running_limit(task)
         if limit is None:
             return
@@ -235,13 +237,13 @@ class Alerting:
         base = self._settings.dashboard_url
         return f"{base.rstrip('/')}/runs/{run_id}" if base else None
 
-    def _reminder(self, outcome: RunOutcome) -> list[AlertEvent]:
+    def _reminder(self, finished: RunFinished) -> list[AlertEvent]:
         """A task still failing alerts again after ``alert_reminder`` seconds, counted from
         the last failure alert queued for it (read from the log once per task)."""
         every = self._settings.alert_reminder
-        if every is None or outcome.failures <= 1 or outcome.retrying:
+        if every is None or finished.failures <= 1 or finished.retrying:
             return []
-        task_id = outcome.run.task_id
+        task_id = finished.run.task_id
         if task_id not in self._last_failed:
             logged = [
                 n.created_at
@@ -268,7 +270,7 @@ class Alerting:
             targets += self._settings.alert_channels
         return list(dict.fromkeys(targets))
 
-    def _alert(self, event: AlertEvent, task: Task, run: Run, outcome: RunOutcome) -> Alert:
+    def _alert(self, event: AlertEvent, task: Task, run: Run, finished: RunFinished) -> Alert:
         verb = {
             AlertEvent.FAILED: "failed",
             AlertEvent.TIMED_OUT: "timed out",
@@ -280,6 +282,7 @@ class Alerting:
         }.get(event, event.value)
         output = run.output or ""
         link = self._link(run.id)
+        failures = finished.failures_before if event is AlertEvent.RECOVERED else finished.failures
         return Alert(
             event=event,
             title=f"{task.name} {verb}",
@@ -291,7 +294,7 @@ class Alerting:
             duration=run.duration,
             error=run.error,
             output_excerpt=output[-_OUTPUT_EXCERPT:] or None,
-            failures=outcome.failures_before if event is AlertEvent.RECOVERED else outcome.failures,
+            failures=failures,
             run_id=run.id,
             link=link,
         )

@@ -19,12 +19,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 from cronwell.clock import Clock
 from cronwell.domain.alerts import Alert
+from cronwell.domain.delivery import DeliveryRecord
+from cronwell.domain.events import AlertDelivered, EventBus
 from cronwell.errors import ConfigError
 from cronwell.extras import require
 from cronwell.notify.discord import escape_mentions, is_discord_url, prepare_discord_url
@@ -39,25 +40,6 @@ if TYPE_CHECKING:
     import apprise
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DeliveryRecord:
-    """One line of the notifications log: one alert to one URL (or to a channel that could
-    not be resolved). ``target`` is the redacted URL or the channel name, ``channel`` the
-    channel the URL came from, ``error`` a redacted sentence when ``status`` is ``failed``;
-    ``attempts`` is 0 when nothing could be tried (unknown channel, notifier closed)."""
-
-    created_at: datetime
-    event: str
-    task_id: str | None
-    run_id: int | None
-    target: str
-    status: Literal["sent", "failed"]
-    attempts: int
-    error: str | None
-    title: str
-    channel: str | None = None
 
 
 def is_url(target: str) -> bool:
@@ -77,7 +59,9 @@ _APPRISE_FORMATS = {"markdown": "markdown", "html": "html", "text": "text"}
 
 
 @dataclass
-class _Outcome:
+class _Attempt:
+    """How one attempt at one URL went: ``ok``, else ``error`` and whether to ``retry``."""
+
     ok: bool
     error: str | None = None
     retry: bool = True
@@ -118,9 +102,9 @@ class Notifier:
     ``channels`` maps a channel name to its Apprise URLs. A failed delivery is retried up to
     ``max_attempts`` attempts in all; attempt *n* failing waits ``backoff * 2**(n-1)``
     seconds before the next. ``timeout`` bounds each HTTP request (Apprise's connect and
-    read timeouts, unless the URL sets ``cto``/``rto``). ``record`` is called once per
-    (alert, URL) with the outcome, from the delivery thread; ``sent`` and ``failed`` count
-    those outcomes.
+    read timeouts, unless the URL sets ``cto``/``rto``). Each (alert, URL) ends as an
+    :class:`~cronwell.domain.events.AlertDelivered` published on ``events``, from the
+    delivery thread; ``sent`` and ``failed`` count them.
     """
 
     def __init__(
@@ -128,7 +112,7 @@ class Notifier:
         *,
         channels: Mapping[str, str | Sequence[str]],
         clock: Clock,
-        record: Callable[[DeliveryRecord], None] = lambda r: None,
+        events: EventBus | None = None,
         max_attempts: int = 4,
         backoff: float = 1.0,
         templates: TemplateSet | None = None,
@@ -145,7 +129,7 @@ class Notifier:
         if any(not is_file_url(url) for urls in self._channels.values() for url in urls):
             require("apprise", "alerts", "delivering alerts")  # said at start, not per alert
         self._clock = clock
-        self._record = record
+        self._events = events
         self.max_attempts = max_attempts
         self.backoff = backoff
         self.timeout = timeout
@@ -425,10 +409,10 @@ class Notifier:
     def _asset(self) -> apprise.AppriseAsset:
         return apprise_asset()  # on the delivery thread, at the first delivery
 
-    def _attempt(self, url: str, rendered: Rendered) -> _Outcome:
+    def _attempt(self, url: str, rendered: Rendered) -> _Attempt:
         if is_file_url(url):
             problem = write_file(url, rendered.body, rendered.file_name)
-            return _Outcome(problem is None, problem)
+            return _Attempt(problem is None, problem)
         body = rendered.body
         prepared = url
         if is_discord_url(url):
@@ -443,7 +427,7 @@ class Notifier:
                 server = apprise.Apprise(asset=self._asset)
                 if not server.add(prepared) or len(server) == 0:
                     reason = self._redact(" ".join(said)).rstrip(".")
-                    return _Outcome(
+                    return _Attempt(
                         False,
                         f"{shown} is not a usable Apprise URL (unknown scheme or missing "
                         f"parts){': ' + reason if reason else ''}.",
@@ -458,11 +442,11 @@ class Notifier:
                     body_format=_APPRISE_FORMATS.get(rendered.body_format, "text"),
                 )
             except Exception as exc:
-                return _Outcome(False, self._redact(f"{type(exc).__name__}: {exc}"))
+                return _Attempt(False, self._redact(f"{type(exc).__name__}: {exc}"))
         if ok:
-            return _Outcome(True)
+            return _Attempt(True)
         reason = self._redact(" ".join(said)) or "the service did not accept the notification"
-        return _Outcome(False, reason)
+        return _Attempt(False, reason)
 
     def _set_timeouts(self, plugin: Any, url: str) -> None:
         query = url.partition("?")[2].lower()
@@ -582,12 +566,8 @@ class Notifier:
                     "attempts": attempts,
                 },
             )
-        try:
-            self._record(record)
-        except Exception:  # a broken log sink must not stop deliveries
-            logger.exception(
-                "Could not record an alert delivery", extra={"action": "alert_record_failed"}
-            )
+        if self._events is not None:  # a handler that raises is logged by the bus
+            self._events.publish(AlertDelivered(record))
         if status == "failed" and on_failed is not None:
             try:
                 on_failed(record)

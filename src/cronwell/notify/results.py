@@ -20,13 +20,13 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from cronwell.dispatch import RecordedGrid, RunOutcome
 from cronwell.domain.action import PythonAction
 from cronwell.domain.alerts import Alert, AlertEvent, Severity
-from cronwell.domain.delivery import EXTENSIONS, Result
+from cronwell.domain.delivery import EXTENSIONS, DeliveryRecord, Result
+from cronwell.domain.events import RunFinished, RunsRecorded
 from cronwell.domain.run import Run, RunStatus
 from cronwell.domain.task import Task
-from cronwell.notify.delivery import DeliveryRecord, Notifier
+from cronwell.notify.delivery import Notifier
 from cronwell.notify.message import Rendered, fenced
 
 FailedDelivery = Callable[[Task, Run, DeliveryRecord], None]
@@ -52,13 +52,13 @@ class ResultDelivery:
 
     # -- results --------------------------------------------------------------------------
 
-    def on_outcome(self, outcome: RunOutcome) -> None:
+    def on_finished(self, finished: RunFinished) -> None:
         """Queue the results of one stored run, if it succeeded and its task delivers.
         Called on the dispatcher's writer thread: it only renders and queues."""
-        task, run = outcome.task, outcome.run
+        task, run = finished.task, finished.run
         if task is None or not task.deliver or run.status is not RunStatus.SUCCEEDED:
             return
-        results = outcome.results or _output_of(task, run)
+        results = finished.results or _output_of(task, run)
         on_failed = None
         if self._on_failed is not None:
             listener = self._on_failed
@@ -85,8 +85,8 @@ class ResultDelivery:
                 )
                 self.notifier.deliver(envelope, rendered, [target.to], on_failed)
 
-    def on_grid(self, grid: RecordedGrid) -> None:
-        """Rows recorded in a grid (missed, skipped) ran nothing: nothing to deliver."""
+    def on_recorded(self, grid: RunsRecorded) -> None:
+        """Rows recorded in a batch (missed, skipped) ran nothing: nothing to deliver."""
 
     # -- messages ---------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from cronwell.domain.alerts import Alert, AlertEvent, Severity
 from cronwell.domain.delivery import DeliveryFormat
+from cronwell.domain.events import AlertDelivered, LeadershipChanged
 from cronwell.notify.delivery import DeliveryRecord
 from cronwell.store import NotificationRecord
 
@@ -73,7 +74,8 @@ class AlertsMixin:
         )
         return self.alerting.notifier.deliver_now(alert, target)
 
-    def _log_delivery(self, record: DeliveryRecord) -> None:
+    def _log_delivery(self, delivered: AlertDelivered) -> None:
+        record = delivered.record
         try:
             self._ensure_ready()
             self.store.record_notification(
@@ -92,8 +94,8 @@ class AlertsMixin:
         except Exception:  # the log must never break delivery
             log.exception("cannot record a delivery", extra={"action": "notification_log_failed"})
 
-    def _leadership_changed(self, leading: bool) -> None:
-        verb = "now schedules" if leading else "lost the scheduler lease and stands by"
+    def _leadership_changed(self, changed: LeadershipChanged) -> None:
+        verb = "now schedules" if changed.leading else "lost the scheduler lease and stands by"
         self.alerting.scheduler_event(
             AlertEvent.LEADER_CHANGED, f"cronwell {self.settings.instance_id} {verb}"
         )

@@ -26,12 +26,19 @@ from typing import Any, TypeVar
 
 from cronwell import gcpause
 from cronwell.clock import Clock, SystemClock
-from cronwell.dispatch import CatchUpSizes, FunctionRegistry, LocalDispatcher, RunListener
+from cronwell.dispatch import CatchUpSizes, FunctionRegistry, LocalDispatcher
 from cronwell.dispatch.processes import ProcessRecorder
 from cronwell.domain.action import Action, HttpAction, PythonAction, ShellAction
 from cronwell.domain.alerts import AlertEvent
 from cronwell.domain.durations import parse_duration
-from cronwell.domain.run import RunStatus
+from cronwell.domain.events import (
+    AlertDelivered,
+    EventBus,
+    LeadershipChanged,
+    RunFinished,
+    RunStarted,
+    TaskChanged,
+)
 from cronwell.domain.schedule import AnySchedule, IntervalSchedule, Schedule, cron, once
 from cronwell.domain.task import DEFAULT_SOURCE, SYSTEM_SOURCE, Task
 from cronwell.domain.timezones import system_timezone, zone_key
@@ -49,6 +56,7 @@ from cronwell.runtime.compat import ApschedulerCompat
 from cronwell.runtime.declared import Declarations, check_app_source, sync_source, sync_tasks
 from cronwell.runtime.declaring import DeclarationChecks
 from cronwell.runtime.defaults import TaskDefaults
+from cronwell.runtime.events import EventsMixin
 from cronwell.runtime.functions import display_name, function_reference
 from cronwell.runtime.maintenance import FUNCTION as MAINTENANCE_FUNCTION
 from cronwell.runtime.maintenance import maintenance_task, prune_history
@@ -64,7 +72,7 @@ log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Cronwell(TaskOperations, AlertsMixin, ApschedulerCompat):
+class Cronwell(TaskOperations, AlertsMixin, EventsMixin, ApschedulerCompat):
     """A scheduler with durable tasks and run history.
 
     ``database_url`` defaults to ``CRONWELL_DATABASE_URL`` or ``sqlite:///cronwell.db``;
@@ -161,13 +169,15 @@ class Cronwell(TaskOperations, AlertsMixin, ApschedulerCompat):
             shell=ShellRunner(output_limit=limit, on_process=recorder),
             http=HttpRunner(output_limit=limit),
         )
+        # what happens (runs, task changes, leadership, deliveries), told to subscribers
+        self.events = events = EventBus()
         self.dispatcher = LocalDispatcher(
             self.store,
             self._runners,
             self.clock,
             instance_id=self.settings.instance_id,
             max_workers=self.settings.max_workers,
-            on_task_change=lambda: self.engine.wake(),  # noqa: PLW0108 - engine is built below
+            events=events,
             catchup_sizes=catchup_sizes,
         )
         self.engine = Engine(
@@ -177,8 +187,11 @@ class Cronwell(TaskOperations, AlertsMixin, ApschedulerCompat):
             instance_id=self.settings.instance_id,
             poll_interval=self.settings.poll_interval,
             lease_ttl=self.settings.lease_ttl,
-            on_leadership=self._leadership_changed,
+            events=events,
         )
+        events.subscribe(TaskChanged, self._task_changed)
+        events.subscribe(LeadershipChanged, self._leadership_changed)
+        events.subscribe(AlertDelivered, self._log_delivery)
         self._service = TaskService(
             self.store,
             self.clock,
@@ -200,7 +213,7 @@ class Cronwell(TaskOperations, AlertsMixin, ApschedulerCompat):
             Notifier(
                 channels=self.settings.channels,
                 clock=self.clock,
-                record=self._log_delivery,
+                events=events,
                 templates=(
                     TemplateSet.from_directory(self.settings.alert_templates)
                     if self.settings.alert_templates
@@ -209,8 +222,8 @@ class Cronwell(TaskOperations, AlertsMixin, ApschedulerCompat):
             ),
             is_running=self.dispatcher.is_running,
         )
-        self.dispatcher.add_outcome_listener(self.alerting.on_outcome, self.alerting.on_grid)
-        self.dispatcher.add_start_listener(self.alerting.on_start)
+        events.subscribe(RunFinished, self.alerting.on_finished, batch=self.alerting.on_recorded)
+        events.subscribe(RunStarted, self.alerting.on_started)
         notifier = self.alerting.notifier
         self.metrics = Metrics(
             instance_id=self.settings.instance_id,
@@ -218,17 +231,17 @@ class Cronwell(TaskOperations, AlertsMixin, ApschedulerCompat):
             is_leader=lambda: self.engine.is_leader,
             alerts=lambda: (notifier.sent, notifier.failed),
         )
-        self.dispatcher.add_outcome_listener(self.metrics.on_outcome, self.metrics.on_grid)
+        events.subscribe(RunFinished, self.metrics.on_finished, batch=self.metrics.on_recorded)
         # results of successful runs (Task.deliver) and notify(): a notifier of their own
         self.result_delivery = ResultDelivery(
-            Notifier(channels=self.settings.channels, clock=self.clock, record=self._log_delivery),
+            Notifier(channels=self.settings.channels, clock=self.clock, events=events),
             on_failed=self.alerting.delivery_failed,
         )
         results = self.result_delivery
-        self.dispatcher.add_outcome_listener(results.on_outcome, results.on_grid)
-        # last: a one-off is removed once the others have heard of its final run
+        events.subscribe(RunFinished, results.on_finished, batch=results.on_recorded)
+        # a one-off is removed once the above have heard of its final run
         one_offs = self.engine.one_offs
-        self.dispatcher.add_outcome_listener(one_offs.on_outcome, one_offs.on_grid)
+        events.subscribe(RunFinished, one_offs.on_finished, batch=one_offs.on_recorded)
         self._ready = False
         self._ready_lock = threading.Lock()
         self._checks = DeclarationChecks(lambda: self.service, self.clock)
@@ -343,19 +356,6 @@ class Cronwell(TaskOperations, AlertsMixin, ApschedulerCompat):
         tb: TracebackType | None,
     ) -> None:
         self.shutdown()
-
-    def on_run(
-        self, listener: RunListener, statuses: Iterable[RunStatus | str] | str | None = None
-    ) -> None:
-        """Call ``listener(run)`` for every run of this process once it is recorded, or
-        only for runs that end in one of ``statuses`` (as APScheduler's listener mask
-        does): ``on_run(page, statuses=["failed", "timed_out"])``.
-
-        A listener is called on the thread that records runs, which every fire waits for:
-        it must return quickly. A catch-up records each missed occurrence, up to 100 a task
-        (90,000 rows for 10,000 tasks down ten minutes); a listener that leaves out
-        ``missed`` spares a run object per row."""
-        self.dispatcher.add_listener(listener, statuses)
 
     def wrap_runner(self, kind: str, wrap: Callable[[Runner], Runner]) -> None:
         """Run every action of ``kind`` (``"python"``, ``"shell"``, ``"http"``) through

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cronwell.dispatch import RecordedGrid, RunOutcome
+from cronwell.domain.events import RunFinished, RunsRecorded
 from cronwell.domain.run import Run
 from cronwell.errors import CronwellError
 from cronwell.extras import require
@@ -36,7 +36,7 @@ LATENESS_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 60, 300)
 
 
 class Metrics:
-    """The metrics; feed :meth:`on_outcome` every stored run, serve :meth:`exposition`.
+    """The metrics; feed :meth:`on_finished` every stored run, serve :meth:`exposition`.
 
     Histograms carry no task label: with thousands of tasks, per-task buckets would make
     more series than most Prometheus servers should keep (per-task figures are in the task
@@ -56,11 +56,11 @@ class Metrics:
         self._registry: CollectorRegistry | None = None
         self._registry_lock = threading.Lock()
 
-    def on_outcome(self, outcome: RunOutcome) -> None:
-        self._tally.add_run(outcome.run)
+    def on_finished(self, finished: RunFinished) -> None:
+        self._tally.add_run(finished.run)
 
-    def on_grid(self, grid: RecordedGrid) -> None:
-        """The rows of a grid, counted together: each differs from its template only in
+    def on_recorded(self, grid: RunsRecorded) -> None:
+        """The rows of a batch, counted together: each differs from its template only in
         its id and task."""
         statuses = [run.status.value for run in grid.templates]
         per_task = collections.Counter((task_id, statuses[i]) for _, task_id, i in grid.rows)
