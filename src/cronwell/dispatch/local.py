@@ -48,10 +48,12 @@ from cronwell.dispatch.outcomes import (
 )
 from cronwell.dispatch.policy import Plan, decide
 from cronwell.dispatch.pool import WorkerPool
+from cronwell.dispatch.remote import Publisher, RemoteExecution
 from cronwell.dispatch.results import (
     Finished,
     Returned,
     built,
+    ended_elsewhere,
     internal_error,
     interrupted,
     timed_out,
@@ -62,6 +64,7 @@ from cronwell.dispatch.writer import HistoryWriter, Request
 from cronwell.domain.run import Run, RunReason, RunStatus, occurrence_key
 from cronwell.domain.task import Task
 from cronwell.errors import (
+    ConfigError,
     ConflictError,
     DatabaseUnavailableError,
 )
@@ -83,6 +86,11 @@ class LocalDispatcher(CatchUpFeed):
 
     ``on_task_change`` is called when the dispatcher itself changes a task (an automatic
     pause), so the engine reschedules at once.
+
+    Runs of tasks that execute on Celery (``executor``, or ``default_executor`` for tasks
+    that leave it unset) are decided and recorded here too, then handed to
+    :class:`~cronwell.dispatch.remote.RemoteExecution`, which sends them with the
+    ``publisher`` it builds when first needed, and hands back their ends.
     """
 
     def __init__(
@@ -94,6 +102,9 @@ class LocalDispatcher(CatchUpFeed):
         instance_id: str,
         max_workers: int = 20,
         on_task_change: Callable[[], None] = lambda: None,
+        publisher: Callable[[], Publisher] | None = None,
+        default_executor: str = "local",
+        default_queue: str = "cronwell",
     ) -> None:
         self._store = store
         self._runners = runners
@@ -124,6 +135,15 @@ class LocalDispatcher(CatchUpFeed):
             with_retry=self._with_retry,
             tell=self._listeners.tell_outcomes,
         )
+        self._remote = RemoteExecution(
+            store,
+            clock,
+            publisher or _no_publisher,
+            default_executor=default_executor,
+            default_queue=default_queue,
+            on_ended=self._ended_elsewhere,
+            on_started=self._listeners.started,
+        )
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -138,6 +158,8 @@ class LocalDispatcher(CatchUpFeed):
         self._slots.forget_term()
         self._pool = WorkerPool(self._max_workers, "cronwell-run")
         self._writer.start()
+        for _, task_id in self._remote.start():  # runs an earlier leader sent to workers
+            self._slots.take(task_id)
 
     def shutdown(self, wait: bool = True, grace: float | None = None) -> None:
         """Stop. Queued fires are recorded ``interrupted``. With ``wait``, running runs may
@@ -165,6 +187,7 @@ class LocalDispatcher(CatchUpFeed):
         self._writer.stop()
         self._pool = None
         self._interrupt_inflight()
+        self._remote.stop()  # runs on remote workers go on; the next leader watches them
         # a run queued behind another stays pending; the next engine start releases it
         with self._slots.lock:
             self._slots.queued.clear()
@@ -281,6 +304,25 @@ class LocalDispatcher(CatchUpFeed):
         """Count and announce runs that ended outside this dispatcher (abandoned by a
         process that died): ``(run, task, retrying)``."""
         self._followups.report_external(runs)
+
+    def _ended_elsewhere(self, ended: Sequence[tuple[Run, Task]]) -> None:
+        """Runs that ended on remote workers (or were ended for them): their slots are
+        freed, and what follows is written as for runs of this process. A run abandoned by
+        a dead worker was retried and announced by the engine's recovery already."""
+        for _, task in ended:
+            self._slots.release(task.id)
+            self._start_queued_if_idle(task.id)
+        told = [
+            ended_elsewhere(run, task)
+            for run, task in ended
+            if run.status is not RunStatus.ABANDONED
+        ]
+        self._listeners.notify([item.run for item in told])
+        self._followups.follow_up(told)
+
+    def remote_in_flight(self) -> int:
+        """Runs sent to remote workers that have not ended yet."""
+        return self._remote.in_flight()
 
     def _write_one_finished(self, item: Finished) -> None:
         try:
@@ -430,7 +472,13 @@ class LocalDispatcher(CatchUpFeed):
 
     def _start_on_pool(self, fires: Sequence[tuple[Fire, int]], started_at: datetime) -> None:
         """Run ``(fire, run id)`` pairs on the pool, registered in flight under one hold of
-        the slots' lock (see :meth:`Slots.add`)."""
+        the slots' lock (see :meth:`Slots.add`); those of remote tasks go to their workers
+        instead."""
+        is_remote = self._remote.is_remote
+        remote = [pair for pair in fires if is_remote(pair[0].task)]
+        if remote:
+            self._remote.send(remote)
+            fires = [pair for pair in fires if not is_remote(pair[0].task)]
         inbox = self._writer.inbox
         started = [(fire, run_id, Started(fire, started_at)) for fire, run_id in fires]
         self._slots.add((run_id, start) for _, run_id, start in started)
@@ -558,6 +606,13 @@ class LocalDispatcher(CatchUpFeed):
                 "runs still going at shutdown were recorded interrupted",
                 extra={"action": "runs_interrupted", "count": len(finished)},
             )
+
+
+def _no_publisher() -> Publisher:
+    raise ConfigError(
+        "the task's executor is 'celery' but this scheduler has no broker: set "
+        "CRONWELL_CELERY_BROKER (and install cronwell[celery])."
+    )
 
 
 def _log_outcome(run: Run) -> None:

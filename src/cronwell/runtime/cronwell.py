@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from cronwell import gcpause
 from cronwell.clock import Clock, SystemClock
 from cronwell.dispatch import FunctionRegistry, LocalDispatcher, RunListener
+from cronwell.dispatch.celery import celery_publisher
 from cronwell.dispatch.processes import ProcessRecorder
 from cronwell.domain.action import Action, HttpAction, PythonAction, ShellAction
 from cronwell.domain.alerts import AlertEvent
@@ -160,6 +161,9 @@ class Cronwell(TaskOperations, AlertsMixin, ApschedulerCompat):
             instance_id=self.settings.instance_id,
             max_workers=self.settings.max_workers,
             on_task_change=lambda: self.engine.wake(),  # noqa: PLW0108 - engine is built below
+            publisher=celery_publisher(self.settings),
+            default_executor=self.settings.executor,
+            default_queue=self.settings.celery_queue,
         )
         self.engine = Engine(
             self.store,

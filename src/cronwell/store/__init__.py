@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         RunGrid,
         RunUpdate,
     )
+    from cronwell.store.remote import RemoteState
     from cronwell.store.store import Store
 
 _EXPORTS = {
@@ -33,6 +34,7 @@ _EXPORTS = {
     "NewRun": "cronwell.store.records",
     "NotificationRecord": "cronwell.store.records",
     "RunGrid": "cronwell.store.records",
+    "RemoteState": "cronwell.store.remote",
     "RunProcess": "cronwell.store.processes",
     "RunUpdate": "cronwell.store.records",
     "Store": "cronwell.store.store",
@@ -46,6 +48,7 @@ __all__ = [
     "LeaseState",
     "NewRun",
     "NotificationRecord",
+    "RemoteState",
     "RunGrid",
     "RunProcess",
     "RunUpdate",

@@ -476,6 +476,7 @@ def run_from_row(row: Row) -> Run:
         instance_id=row.instance_id,
         pgid=row.pgid,
         host=row.host,
+        queue=row.queue,
     )
 
 
