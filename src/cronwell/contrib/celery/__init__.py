@@ -26,6 +26,7 @@ from cronwell.dispatch.celery import EXECUTE, celery_app, configure
 from cronwell.errors import ConfigError
 from cronwell.extras import require
 from cronwell.settings import Settings
+from cronwell.store import Store
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -37,6 +38,7 @@ __all__ = ["EXECUTE", "app", "register"]
 Resolver = Callable[[str, str], Callable[..., Any]]
 
 _runtime: WorkerRuntime | None = None
+_main_store: Store | None = None  # the worker's main process's, for hard time limits
 _runtime_pid = 0
 _runtime_lock = threading.Lock()
 
@@ -49,14 +51,26 @@ def register(
     ``resolve(task_id, reference)`` finds a Python action's function (default: import
     ``module:function``)."""
     require("celery", "celery", "cronwell.contrib.celery")
-    from celery.exceptions import SoftTimeLimitExceeded
+    from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
     from celery.signals import worker_process_shutdown
 
     configured = settings or Settings()
     configure(app, default_queue=configured.celery_queue)
 
+    def on_failure(
+        self: Any, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        # called in the worker's main process when the hard time limit killed the pool
+        # process that ran the action: that process could not record the end itself
+        if isinstance(exc, TimeLimitExceeded) and args:
+            record_hard_limit(configured, int(args[0]), float(exc.args[0]) if exc.args else None)
+
     @app.task(  # type: ignore[untyped-decorator]
-        name=EXECUTE, ignore_result=True, acks_late=True, reject_on_worker_lost=True
+        name=EXECUTE,
+        ignore_result=True,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        on_failure=on_failure,
     )
     def execute(run_id: int, attempt: int, task_version: int) -> str:
         runtime = _runtime_here(configured, resolve)
@@ -79,6 +93,18 @@ def _runtime_here(settings: Settings, resolve: Resolver | None) -> WorkerRuntime
             _runtime = WorkerRuntime(settings, resolve=resolve)
             _runtime_pid = os.getpid()
         return _runtime
+
+
+def record_hard_limit(settings: Settings, run_id: int, limit: float | None) -> None:
+    """Record run ``run_id`` ``timed_out``: the worker's hard time limit killed the process
+    that ran it (an action that did not stop at the soft limit)."""
+    from cronwell.contrib.celery.worker import record_hard_limit as record
+
+    global _main_store
+    with _runtime_lock:
+        if _main_store is None:
+            _main_store = Store(settings.database_url)
+    record(_main_store, run_id, limit)
 
 
 def _close_runtime() -> None:

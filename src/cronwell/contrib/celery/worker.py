@@ -140,7 +140,8 @@ class WorkerRuntime:
             # request): stop what it started, and the run timed out
             self.runners.cancel(run_id)
             outcome = Outcome(RunStatus.TIMED_OUT)
-        if outcome.status is not RunStatus.TIMED_OUT and outcome.exception_type == _SOFT_LIMIT:
+        soft_limit_hit = (outcome.exception_type or "").rpartition(".")[2] == _SOFT_LIMIT
+        if outcome.status is not RunStatus.TIMED_OUT and soft_limit_hit:
             outcome = Outcome(
                 RunStatus.TIMED_OUT,
                 output=outcome.output,
@@ -159,3 +160,22 @@ class WorkerRuntime:
 
 
 _SOFT_LIMIT = "SoftTimeLimitExceeded"
+
+
+def record_hard_limit(store: Store, run_id: int, limit: float | None) -> bool:
+    """Record a run whose process the hard time limit killed as ``timed_out``, if it still
+    shows ``running``; whether it did."""
+    now = SystemClock().now()
+    run = store.get_run(run_id)
+    took = None if run.started_at is None else (now - run.started_at).total_seconds()
+    hard = "" if limit is None else f" ({format_duration(limit)})"
+    ended = store.remote.end(
+        [(run_id, took)],
+        RunStatus.RUNNING,
+        RunStatus.TIMED_OUT,
+        now,
+        reason=None,
+        error=f"timed out: the action did not stop at its timeout, and the worker's hard "
+        f"time limit{hard} killed its process",
+    )
+    return bool(ended)

@@ -1,0 +1,345 @@
+"""Celery execution (issue 23, DESIGN rule 13) with real brokers and real workers.
+
+A cronwell leader on PostgreSQL fires and records; ``celery -A cronwell.contrib.celery
+worker`` subprocesses on RabbitMQ or Redis execute. Every execution appends to a ledger
+file (``tests/support/celery_actions.py``), so each test counts executions, not just rows.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from tests.conftest import service_unavailable
+from tests.support.celery import BROKERS, CeleryWorker, broker_problem, read_ledger, unique_queue
+from tests.support.proxy import CuttableProxy
+from tests.support.waiting import wait_until
+
+from cronwell import Cronwell
+from cronwell.domain.run import Run, RunReason, RunStatus
+from cronwell.engine.recovery import HOSTNAME
+from cronwell.settings import Settings
+from cronwell.store import Store
+
+pytestmark = [pytest.mark.postgres, pytest.mark.celery, pytest.mark.timeout(180)]
+
+RECORD = "tests.support.celery_actions:record"
+STUBBORN = "tests.support.celery_actions:stubborn"
+
+
+@pytest.fixture(params=sorted(BROKERS))
+def broker(request: pytest.FixtureRequest) -> str:
+    url = BROKERS[request.param]
+    problem = broker_problem(url)
+    if problem:
+        service_unavailable(f"{request.param}: {problem}")
+    return url
+
+
+@pytest.fixture
+def queue() -> str:
+    return unique_queue()
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Path:
+    return tmp_path / "ledger.txt"
+
+
+@pytest.fixture
+def workers(
+    postgres_database: str, broker: str, queue: str, tmp_path: Path
+) -> Iterator[list[CeleryWorker]]:
+    """Start workers with ``workers.append(start(name))``; all are stopped afterwards."""
+    started: list[CeleryWorker] = []
+    yield started
+    for worker in started:
+        worker.stop()
+
+
+def start_worker(
+    started: list[CeleryWorker], database_url: str, broker: str, queue: str, name: str, **kw: int
+) -> CeleryWorker:
+    worker = CeleryWorker(database_url, broker, queue, name=name, **kw)
+    started.append(worker)
+    worker.wait_ready()
+    return worker
+
+
+@pytest.fixture
+def leader(postgres_database: str, broker: str, queue: str) -> Iterator[Cronwell]:
+    store = Store(postgres_database)
+    store.upgrade()
+    store.close()
+    settings = Settings(
+        database_url=postgres_database,
+        instance_id="leader",
+        executor="celery",
+        celery_broker=broker,
+        celery_queue=queue,
+        poll_interval=0.2,
+        lease_ttl=3,
+    )
+    cw = Cronwell(settings=settings)
+    yield cw
+    cw.shutdown(wait=False)
+    cw.close()
+
+
+def record_task(
+    task_id: str,
+    at: datetime,
+    ledger: Path,
+    seconds: float = 0.0,
+    func: str = RECORD,
+    **fields: object,
+) -> dict[str, object]:
+    """A one-off at ``at`` whose action notes its execution in ``ledger``."""
+    return {
+        "id": task_id,
+        "schedule": {"kind": "once", "at": at.isoformat()},
+        "action": {
+            "kind": "python",
+            "func": func,
+            "kwargs": {"ledger": str(ledger), "seconds": seconds},
+        },
+        **fields,
+    }
+
+
+def all_runs(store: Store) -> list[Run]:
+    return store.list_runs(limit=100_000)
+
+
+def settled(store: Store, expected: int) -> list[Run]:
+    """Every run once ``expected`` of them have ended and none is queued or going."""
+    runs = all_runs(store)
+    ended = [r for r in runs if r.status.is_terminal]
+    if len(ended) >= expected and len(ended) == len(runs):
+        return runs
+    return []
+
+
+def test_a_burst_of_1000_occurrences_runs_each_exactly_once(
+    leader: Cronwell,
+    workers: list[CeleryWorker],
+    postgres_database: str,
+    broker: str,
+    queue: str,
+    ledger: Path,
+) -> None:
+    for name in ("a", "b"):
+        start_worker(workers, postgres_database, broker, queue, name, concurrency=2)
+    at = datetime.now(UTC) + timedelta(seconds=3)
+    leader.add_tasks([record_task(f"burst-{i:04d}", at, ledger) for i in range(1000)])
+    leader.start()
+
+    runs = wait_until(lambda: settled(leader.store, 1000), timeout=120, what="1,000 runs ended")
+
+    assert len(runs) == 1000
+    assert Counter(r.status for r in runs) == {RunStatus.SUCCEEDED: 1000}
+    assert all(r.queue == queue and (r.instance_id or "").startswith("celery@") for r in runs)
+    executions = read_ledger(ledger)
+    assert len(executions) == 1000
+    assert {run_id for run_id, _, _ in executions} == {r.id for r in runs}
+    # the work was shared: both workers' processes executed some
+    assert len({r.instance_id for r in runs}) >= 2
+
+
+def test_a_killed_worker_loses_nothing_and_its_runs_are_abandoned_then_retried(
+    leader: Cronwell,
+    workers: list[CeleryWorker],
+    postgres_database: str,
+    broker: str,
+    queue: str,
+    ledger: Path,
+) -> None:
+    doomed = start_worker(workers, postgres_database, broker, queue, "doomed", concurrency=2)
+    start_worker(workers, postgres_database, broker, queue, "survivor", concurrency=2)
+    at = datetime.now(UTC) + timedelta(seconds=2)
+    leader.add_tasks(
+        [
+            record_task(f"slow-{i:02d}", at, ledger, seconds=1.5, retries=1, retry_delay=0.2)
+            for i in range(24)
+        ]
+    )
+    leader.start()
+    store = leader.store
+
+    wait_until(lambda: len(read_ledger(ledger)) >= 4, timeout=60, what="runs started")
+    doomed_ids = {f"celery@{HOSTNAME}:{pid}" for pid in session_members(doomed.process.pid)}
+    doomed.kill()
+
+    runs = wait_until(
+        lambda: _every_occurrence_succeeded(store, 24),
+        timeout=120,
+        what="every occurrence succeeded",
+    )
+
+    executions = read_ledger(ledger)
+    per_attempt = Counter((run_id, attempt) for run_id, attempt, _ in executions)
+    assert max(per_attempt.values()) == 1  # no attempt executed twice, redelivered or not
+    abandoned = [r for r in runs if r.status is RunStatus.ABANDONED]
+    assert abandoned, "the killed worker was running some runs"
+    assert {r.instance_id for r in abandoned} <= doomed_ids
+    by_occurrence = {(r.task_id, r.attempt): r for r in runs}
+    for run in abandoned:
+        retry = by_occurrence[(run.task_id, run.attempt + 1)]
+        assert retry.status is RunStatus.SUCCEEDED
+        assert retry.reason == RunReason.RETRY
+    assert not [r for r in runs if r.status in (RunStatus.QUEUED, RunStatus.RUNNING)]
+
+
+def session_members(session: int) -> set[int]:
+    """The processes of a session (the worker started one: its pool's children too)."""
+    members = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) == session:
+                    members.add(int(entry.name))
+            except OSError:
+                continue
+    return members
+
+
+def _every_occurrence_succeeded(store: Store, tasks: int) -> list[Run]:
+    runs = all_runs(store)
+    if any(not r.status.is_terminal for r in runs):
+        return []
+    succeeded = {r.task_id for r in runs if r.status is RunStatus.SUCCEEDED}
+    return runs if len(succeeded) == tasks else []
+
+
+def test_a_run_past_its_timeout_on_a_worker_ends_timed_out(
+    leader: Cronwell,
+    workers: list[CeleryWorker],
+    postgres_database: str,
+    broker: str,
+    queue: str,
+    ledger: Path,
+) -> None:
+    start_worker(workers, postgres_database, broker, queue, "w")
+    at = datetime.now(UTC) + timedelta(seconds=1)
+    leader.add_tasks([record_task("too-slow", at, ledger, seconds=60, timeout=1)])
+    leader.start()
+
+    (run,) = wait_until(lambda: settled(leader.store, 1), timeout=60, what="the run ended")
+
+    assert run.status is RunStatus.TIMED_OUT, run.error
+    assert "timed out after 1s" in (run.error or "")
+    assert (run.instance_id or "").startswith("celery@")
+    assert len(read_ledger(ledger)) == 1
+
+
+def test_an_action_that_ignores_its_soft_limit_is_killed_at_the_hard_one_and_timed_out(
+    leader: Cronwell,
+    workers: list[CeleryWorker],
+    postgres_database: str,
+    broker: str,
+    queue: str,
+    ledger: Path,
+) -> None:
+    start_worker(workers, postgres_database, broker, queue, "w")
+    at = datetime.now(UTC) + timedelta(seconds=1)
+    leader.add_tasks([record_task("stubborn", at, ledger, seconds=60, func=STUBBORN, timeout=1)])
+    leader.start()
+
+    (run,) = wait_until(lambda: settled(leader.store, 1), timeout=60, what="the run ended")
+
+    assert run.status is RunStatus.TIMED_OUT, run.error
+    assert "hard time limit (6s) killed its process" in (run.error or "")
+    assert len(read_ledger(ledger)) == 1
+
+
+def test_a_message_delivered_twice_executes_once(
+    leader: Cronwell,
+    workers: list[CeleryWorker],
+    postgres_database: str,
+    broker: str,
+    queue: str,
+    ledger: Path,
+) -> None:
+    """A redelivery (here: the same message sent again while its run goes on, as a broker
+    does for an unacknowledged message) finds the run taken and does nothing."""
+    first = start_worker(workers, postgres_database, broker, queue, "first")
+    second = start_worker(workers, postgres_database, broker, queue, "second")
+    at = datetime.now(UTC) + timedelta(seconds=1)
+    leader.add_tasks([record_task("once-only", at, ledger, seconds=2)])
+    leader.start()
+    store = leader.store
+    (running,) = wait_until(
+        lambda: store.list_runs(status=RunStatus.RUNNING, limit=5), timeout=30, what="a run"
+    )
+    from cronwell.dispatch.celery import CeleryPublisher
+    from cronwell.dispatch.remote import Message
+
+    publisher = CeleryPublisher.for_broker(broker, default_queue=queue)
+    try:
+        publisher.publish([Message(running.id, running.attempt, 1, queue, None)] * 2)
+    finally:
+        publisher.close()
+
+    (run,) = wait_until(lambda: settled(store, 1), timeout=60, what="the run ended")
+    wait_until(
+        lambda: (first.output() + second.output()).count("'not claimed'") >= 2,
+        timeout=30,
+        what="the copies reached a worker",
+    )
+    assert run.status is RunStatus.SUCCEEDED
+    assert len(read_ledger(ledger)) == 1
+
+
+@pytest.mark.parametrize("broker", ["rabbitmq"], indirect=True)
+def test_redelivery_after_a_worker_loses_its_connection_leaves_one_execution(
+    leader: Cronwell,
+    workers: list[CeleryWorker],
+    postgres_database: str,
+    broker: str,
+    queue: str,
+    ledger: Path,
+) -> None:
+    """RabbitMQ gives an unacknowledged message to another consumer when the connection of
+    the one that had it drops: the run is already taken, and the copy does nothing."""
+    with CuttableProxy("127.0.0.1", 5672) as proxy:
+        via_proxy = broker.replace("127.0.0.1:5672", f"127.0.0.1:{proxy.port}")
+        start_worker(workers, postgres_database, via_proxy, queue, "cut-off")
+        at = datetime.now(UTC) + timedelta(seconds=1)
+        leader.add_tasks([record_task("cut", at, ledger, seconds=4)])
+        leader.start()
+        store = leader.store
+        wait_until(
+            lambda: store.list_runs(status=RunStatus.RUNNING, limit=5),
+            timeout=30,
+            what="the run taken",
+        )
+        other = start_worker(workers, postgres_database, broker, queue, "other")
+        proxy.cut()
+        wait_until(
+            lambda: "'not claimed'" in other.output(),
+            timeout=60,
+            what="the message redelivered to the other worker",
+        )
+        (run,) = wait_until(lambda: settled(store, 1), timeout=60, what="the run ended")
+    assert run.status is RunStatus.SUCCEEDED
+    assert len(read_ledger(ledger)) == 1
+    assert run.instance_id is not None and run.instance_id not in other.output()
+
+
+def test_a_run_no_worker_takes_is_missed_with_the_reason(
+    leader: Cronwell, broker: str, queue: str, ledger: Path
+) -> None:
+    at = datetime.now(UTC) + timedelta(seconds=1)
+    leader.add_tasks([record_task("nobody", at, ledger, misfire_grace=1)])
+    leader.start()
+
+    (run,) = wait_until(lambda: settled(leader.store, 1), timeout=30, what="the run missed")
+
+    assert run.status is RunStatus.MISSED
+    assert run.reason == RunReason.NO_WORKER
+    assert "No worker took it" in (run.error or "") and queue in (run.error or "")
+    assert not read_ledger(ledger)
