@@ -7,6 +7,7 @@ file (``tests/support/celery_actions.py``), so each test counts executions, not 
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.celery, pytest.mark.timeout(180)
 
 RECORD = "tests.support.celery_actions:record"
 STUBBORN = "tests.support.celery_actions:stubborn"
+FAIL_FIRST = "tests.support.celery_actions:fail_first"
 
 
 @pytest.fixture(params=sorted(BROKERS))
@@ -343,3 +345,116 @@ def test_a_run_no_worker_takes_is_missed_with_the_reason(
     assert run.reason == RunReason.NO_WORKER
     assert "No worker took it" in (run.error or "") and queue in (run.error or "")
     assert not read_ledger(ledger)
+
+
+def leader_on(database_url: str, broker: str, queue: str, instance_id: str) -> Cronwell:
+    return Cronwell(
+        settings=Settings(
+            database_url=database_url,
+            instance_id=instance_id,
+            executor="celery",
+            celery_broker=broker,
+            celery_queue=queue,
+            poll_interval=0.2,
+            lease_ttl=3,
+        )
+    )
+
+
+def test_runs_waiting_for_a_worker_show_as_queue_depth_until_one_comes(
+    leader: Cronwell,
+    workers: list[CeleryWorker],
+    postgres_database: str,
+    broker: str,
+    queue: str,
+    ledger: Path,
+) -> None:
+    at = datetime.now(UTC) + timedelta(seconds=1)
+    leader.add_tasks([record_task(f"wait-{i}", at, ledger, misfire_grace=600) for i in range(3)])
+    leader.start()
+    store = leader.store
+
+    wait_until(lambda: store.remote.queue_depths() == {queue: 3}, timeout=30, what="3 queued")
+    exposition = leader.metrics.exposition().decode()
+    assert f'cronwell_queue_depth{{queue="{queue}"}} 3.0' in exposition
+    assert not read_ledger(ledger)
+
+    start_worker(workers, postgres_database, broker, queue, "late")
+    runs = wait_until(lambda: settled(store, 3), timeout=60, what="the queued runs ran")
+
+    assert {r.status for r in runs} == {RunStatus.SUCCEEDED}
+    assert f'cronwell_queue_depth{{queue="{queue}"}}' not in leader.metrics.exposition().decode()
+
+
+@pytest.mark.parametrize("broker", ["rabbitmq"], indirect=True)
+def test_a_run_on_a_worker_holds_its_slot_so_overlap_applies(
+    leader: Cronwell,
+    workers: list[CeleryWorker],
+    postgres_database: str,
+    broker: str,
+    queue: str,
+    ledger: Path,
+) -> None:
+    start_worker(workers, postgres_database, broker, queue, "w", concurrency=2)
+    task = record_task("every-second", datetime.now(UTC), ledger, seconds=2.5, overlap="skip")
+    task["schedule"] = {"kind": "cron", "cron": "* * * * * *"}
+    leader.add_tasks([task])
+    leader.start()
+    store = leader.store
+
+    wait_until(
+        lambda: len(store.list_runs(status=RunStatus.SUCCEEDED, limit=10)) >= 3,
+        timeout=60,
+        what="two runs done",
+    )
+    runs = store.list_runs(limit=100)
+    skipped = [r for r in runs if r.status is RunStatus.SKIPPED]
+    assert skipped and {r.reason for r in skipped} == {RunReason.OVERLAP}
+    # scheduled occurrences only: a catch-up run (the task's first look may make one) runs
+    # whatever else is going, by design
+    done = sorted(
+        (r for r in runs if r.status is RunStatus.SUCCEEDED and r.reason == RunReason.SCHEDULE),
+        key=lambda r: r.id,
+    )
+    assert len(done) >= 2
+    for earlier, later in itertools.pairwise(done):
+        assert earlier.finished_at is not None and later.started_at is not None
+        assert later.started_at >= earlier.finished_at  # never two at once
+
+
+def test_a_new_leader_watches_the_runs_the_last_one_sent(
+    workers: list[CeleryWorker],
+    postgres_database: str,
+    broker: str,
+    queue: str,
+    ledger: Path,
+) -> None:
+    """The first leader stops while its run goes on on a worker; the next one sees it fail
+    and retries it, as the first would have."""
+    start_worker(workers, postgres_database, broker, queue, "w")
+    store = Store(postgres_database)
+    store.upgrade()
+    first = leader_on(postgres_database, broker, queue, "first")
+    at = datetime.now(UTC) + timedelta(seconds=1)
+    first.add_tasks(
+        [record_task("handed-over", at, ledger, 3, func=FAIL_FIRST, retries=1, retry_delay=0.2)]
+    )
+    first.start()
+    wait_until(lambda: store.list_runs(status=RunStatus.RUNNING, limit=5), timeout=30, what="taken")
+    first.shutdown()
+    first.close()
+    second = leader_on(postgres_database, broker, queue, "second")
+    second.start()
+    try:
+        runs = wait_until(
+            lambda: [r for r in store.list_runs(limit=10) if r.status is RunStatus.SUCCEEDED],
+            timeout=60,
+            what="the retry succeeded",
+        )
+    finally:
+        second.shutdown()
+        second.close()
+        store.close()
+    (retry,) = runs
+    assert (retry.attempt, retry.reason) == (2, RunReason.RETRY)
+    assert [attempt for _, attempt, _ in read_ledger(ledger)] == [1, 2]

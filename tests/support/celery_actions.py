@@ -33,3 +33,11 @@ def stubborn(ctx: RunContext, ledger: str, seconds: float) -> None:
             time.sleep(0.05)
         except BaseException:
             continue
+
+
+def fail_first(ctx: RunContext, ledger: str, seconds: float) -> int:
+    """Note this execution, take ``seconds``, then fail on the first attempt only."""
+    record(ctx, ledger, seconds)
+    if ctx.attempt == 1:
+        raise RuntimeError("the first attempt fails")
+    return ctx.attempt

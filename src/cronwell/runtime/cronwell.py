@@ -212,6 +212,7 @@ class Cronwell(TaskOperations, AlertsMixin, ApschedulerCompat):
             count_tasks=lambda enabled: self.store.count_tasks(enabled=enabled),
             is_leader=lambda: self.engine.is_leader,
             alerts=lambda: (notifier.sent, notifier.failed),
+            queue_depths=self.store.remote.queue_depths,
         )
         self.dispatcher.add_outcome_listener(self.metrics.on_outcome, self.metrics.on_grid)
         # results of successful runs (Task.deliver) and notify(): a notifier of their own

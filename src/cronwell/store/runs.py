@@ -426,7 +426,7 @@ class Runs:
         return deleted
 
 
-_ACTIVE = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
+_ACTIVE = (RunStatus.PENDING.value, RunStatus.QUEUED.value, RunStatus.RUNNING.value)
 
 
 _ABANDON = (
