@@ -48,7 +48,7 @@ from cronwell.dispatch.outcomes import (
 )
 from cronwell.dispatch.policy import Plan, decide
 from cronwell.dispatch.pool import WorkerPool
-from cronwell.dispatch.remote import Publisher, RemoteExecution
+from cronwell.dispatch.remote import Publisher, RemoteExecution, no_publisher
 from cronwell.dispatch.results import (
     Finished,
     Returned,
@@ -63,11 +63,7 @@ from cronwell.dispatch.slots import Slots
 from cronwell.dispatch.writer import HistoryWriter, Request
 from cronwell.domain.run import Run, RunReason, RunStatus, occurrence_key
 from cronwell.domain.task import Task
-from cronwell.errors import (
-    ConfigError,
-    ConflictError,
-    DatabaseUnavailableError,
-)
+from cronwell.errors import ConflictError, DatabaseUnavailableError
 from cronwell.runners import Outcome, RunContext, Runners
 from cronwell.store import Store
 
@@ -138,11 +134,12 @@ class LocalDispatcher(CatchUpFeed):
         self._remote = RemoteExecution(
             store,
             clock,
-            publisher or _no_publisher,
+            publisher or no_publisher,
             default_executor=default_executor,
             default_queue=default_queue,
             on_ended=self._ended_elsewhere,
             on_started=self._listeners.started,
+            on_error=self.outage.report,
         )
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -319,10 +316,6 @@ class LocalDispatcher(CatchUpFeed):
         ]
         self._listeners.notify([item.run for item in told])
         self._followups.follow_up(told)
-
-    def remote_in_flight(self) -> int:
-        """Runs sent to remote workers that have not ended yet."""
-        return self._remote.in_flight()
 
     def _write_one_finished(self, item: Finished) -> None:
         try:
@@ -606,13 +599,6 @@ class LocalDispatcher(CatchUpFeed):
                 "runs still going at shutdown were recorded interrupted",
                 extra={"action": "runs_interrupted", "count": len(finished)},
             )
-
-
-def _no_publisher() -> Publisher:
-    raise ConfigError(
-        "the task's executor is 'celery' but this scheduler has no broker: set "
-        "CRONWELL_CELERY_BROKER (and install cronwell[celery])."
-    )
 
 
 def _log_outcome(run: Run) -> None:

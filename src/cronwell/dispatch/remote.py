@@ -39,7 +39,7 @@ from cronwell.dispatch.fire import Fire
 from cronwell.domain.durations import format_duration
 from cronwell.domain.run import Run, RunReason, RunStatus
 from cronwell.domain.task import Task
-from cronwell.errors import CronwellError
+from cronwell.errors import ConfigError, CronwellError
 from cronwell.store import Store
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,14 @@ class _Flight:
     started: bool = False
 
 
+def no_publisher() -> Publisher:
+    """What a scheduler without a broker sends remote runs with: nothing; they fail."""
+    raise ConfigError(
+        "the task's executor is 'celery' but this scheduler has no broker: set "
+        "CRONWELL_CELERY_BROKER (and install cronwell[celery])."
+    )
+
+
 Ended = Callable[[Sequence[tuple[Run, Task]]], None]
 StartedHook = Callable[[int, Task, datetime], None]
 
@@ -109,6 +117,7 @@ class RemoteExecution:
         default_queue: str = "cronwell",
         on_ended: Ended,
         on_started: StartedHook,
+        on_error: Callable[[BaseException], bool] = lambda _: False,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -118,11 +127,12 @@ class RemoteExecution:
         self.default_queue = default_queue
         self._on_ended = on_ended
         self._on_started = on_started
+        self._on_error = on_error  # True when it logged the error itself (an outage)
+        self._unsent: list[tuple[Fire, int]] = []  # recorded, not yet marked queued
         self._inbox: queue.SimpleQueue[tuple[Fire, int] | None] = queue.SimpleQueue()
         self._flights: dict[int, _Flight] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
 
     def is_remote(self, task: Task) -> bool:
         """Whether ``task``'s runs execute on remote workers."""
@@ -136,7 +146,6 @@ class RemoteExecution:
     def start(self) -> list[tuple[int, str]]:
         """Watch on the remote runs in flight that an earlier leader sent; returns their
         ``(run_id, task_id)`` for the dispatcher to count in its slots."""
-        self._stop.clear()
         adopted: list[tuple[int, str]] = []
         in_flight = self._store.remote.in_flight()
         if in_flight:
@@ -168,18 +177,19 @@ class RemoteExecution:
         if thread is None:
             return
         self._inbox.put(None)
-        self._stop.set()
         thread.join()
         self._thread = None
+        if self._unsent:  # the database stayed away: recovered as abandoned at the next start
+            log.error(
+                "runs recorded for remote workers could not be marked queued before the stop",
+                extra={"action": "remote_runs_unsent", "count": len(self._unsent)},
+            )
+            self._unsent = []
         with self._lock:
             self._flights.clear()
         if self._publisher is not None:
             self._publisher.close()
             self._publisher = None
-
-    def in_flight(self) -> int:
-        with self._lock:
-            return len(self._flights)
 
     # -- sending --------------------------------------------------------------------------
 
@@ -212,8 +222,9 @@ class RemoteExecution:
                     item = self._inbox.get_nowait()
             except queue.Empty:
                 pass
-            if batch:
-                self._guarded(self._send, batch)
+            batch, self._unsent = self._unsent + batch, []
+            if batch and not self._guarded(self._send, batch):
+                self._unsent = batch  # marked again at the next look: marking is idempotent
             if stopping:
                 return
             if time.monotonic() >= next_watch:
@@ -221,16 +232,20 @@ class RemoteExecution:
                 self._guarded(self._resend)
                 next_watch = time.monotonic() + WATCH_INTERVAL
 
-    def _guarded(self, step: Callable[..., None], *args: object) -> None:
+    def _guarded(self, step: Callable[..., None], *args: object) -> bool:
+        """Run one step of the loop; False when it failed (logged: the loop tries again)."""
         try:
             step(*args)
         except Exception as exc:
-            log.warning(
-                "remote runs: %s failed; will try again: %s",
-                step.__name__.strip("_"),
-                exc,
-                extra={"action": "remote_runs_failed"},
-            )
+            if not self._on_error(exc):
+                log.warning(
+                    "remote runs: %s failed; will try again: %s",
+                    step.__name__.strip("_"),
+                    exc,
+                    extra={"action": "remote_runs_failed"},
+                )
+            return False
+        return True
 
     def _send(self, batch: list[tuple[Fire, int]]) -> None:
         try:
