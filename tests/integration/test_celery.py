@@ -18,15 +18,18 @@ import pytest
 from tests.conftest import service_unavailable
 from tests.support.celery import BROKERS, CeleryWorker, broker_problem, read_ledger, unique_queue
 from tests.support.proxy import CuttableProxy
+from tests.support.receiver import Receiver, receiver, receiver_factory
 from tests.support.waiting import wait_until
 
-from cronwell import Cronwell
+from cronwell import Cronwell, once
 from cronwell.domain.run import Run, RunReason, RunStatus
 from cronwell.engine.recovery import HOSTNAME
 from cronwell.settings import Settings
 from cronwell.store import Store
 
 pytestmark = [pytest.mark.postgres, pytest.mark.celery, pytest.mark.timeout(180)]
+
+__all__ = ["receiver", "receiver_factory"]  # fixtures used by pytest
 
 RECORD = "tests.support.celery_actions:record"
 STUBBORN = "tests.support.celery_actions:stubborn"
@@ -458,3 +461,71 @@ def test_a_new_leader_watches_the_runs_the_last_one_sent(
     (retry,) = runs
     assert (retry.attempt, retry.reason) == (2, RunReason.RETRY)
     assert [attempt for _, attempt, _ in read_ledger(ledger)] == [1, 2]
+
+
+@pytest.mark.parametrize("broker", ["redis"], indirect=True)
+def test_shell_http_and_python_actions_run_on_workers_and_alerts_name_the_worker(
+    workers: list[CeleryWorker],
+    postgres_database: str,
+    broker: str,
+    queue: str,
+    ledger: Path,
+    receiver: Receiver,
+) -> None:
+    start_worker(workers, postgres_database, broker, queue, "w", concurrency=2)
+    store = Store(postgres_database)
+    store.upgrade()
+    cw = Cronwell(
+        settings=Settings(
+            database_url=postgres_database,
+            instance_id="leader",
+            executor="celery",
+            celery_broker=broker,
+            celery_queue=queue,
+            channels={"ops": receiver.url("json")},
+            alert_channels=["ops"],
+        )
+    )
+    at = datetime.now(UTC) + timedelta(seconds=1)
+    cw.add_tasks(
+        [
+            record_task("python", at, ledger),
+            {
+                "id": "shell",
+                "schedule": once(at),
+                "action": {"kind": "shell", "command": "echo from-a-worker"},
+            },
+            {
+                "id": "http",
+                "schedule": once(at),
+                "action": {"kind": "http", "url": receiver.url("http", "ping")},
+            },
+            {
+                "id": "broken",
+                "schedule": once(at),
+                "action": {"kind": "shell", "command": "exit 3"},
+            },
+        ]
+    )
+    cw.start()
+    try:
+        runs = {
+            r.task_id: r for r in wait_until(lambda: settled(store, 4), timeout=60, what="4 runs")
+        }
+        alert = next(r.json() for r in receiver.wait_for(2) if r.method == "POST")
+    finally:
+        cw.shutdown()
+        cw.close()
+        store.close()
+
+    assert {task_id: r.status for task_id, r in runs.items()} == {
+        "python": RunStatus.SUCCEEDED,
+        "shell": RunStatus.SUCCEEDED,
+        "http": RunStatus.SUCCEEDED,
+        "broken": RunStatus.FAILED,
+    }
+    assert "from-a-worker" in (runs["shell"].output or "")
+    assert [r.path for r in receiver.requests if r.method == "GET"] == ["/ping"]
+    assert all((r.instance_id or "").startswith("celery@") for r in runs.values())
+    assert "broken" in alert["title"]
+    assert f"{runs['broken'].instance_id} (queue {queue})" in alert["message"]
