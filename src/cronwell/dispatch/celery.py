@@ -25,9 +25,8 @@ if TYPE_CHECKING:
 EXECUTE = "cronwell.execute"
 
 
-def configure(app: Celery, *, default_queue: str = "cronwell") -> None:
-    """Give ``app`` the settings cronwell's messages need; an application's own Celery app
-    keeps its other settings."""
+def _configure(app: Celery, *, default_queue: str) -> None:
+    """The settings of cronwell's own Celery app."""
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
@@ -46,7 +45,7 @@ def celery_app(broker: str, *, default_queue: str = "cronwell") -> Celery:
     from celery import Celery
 
     app = Celery("cronwell", broker=broker, set_as_current=False)
-    configure(app, default_queue=default_queue)
+    _configure(app, default_queue=default_queue)
     return app
 
 

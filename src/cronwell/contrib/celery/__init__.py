@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from cronwell.dispatch.celery import EXECUTE, celery_app, configure
+from cronwell.dispatch.celery import EXECUTE, celery_app
 from cronwell.errors import ConfigError
 from cronwell.extras import require
 from cronwell.settings import Settings
@@ -46,16 +46,16 @@ _runtime_lock = threading.Lock()
 def register(
     app: Celery, *, settings: Settings | None = None, resolve: Resolver | None = None
 ) -> None:
-    """Register ``cronwell.execute`` on ``app`` (and the settings cronwell's messages
-    need). ``settings`` default to the environment's (``CRONWELL_DATABASE_URL``...);
-    ``resolve(task_id, reference)`` finds a Python action's function (default: import
-    ``module:function``)."""
+    """Register ``cronwell.execute`` on ``app`` with the options its messages need (JSON,
+    late acknowledgement, put back when its worker is lost, no result); the app's own
+    settings and its other tasks are left as they are. ``settings`` default to the
+    environment's (``CRONWELL_DATABASE_URL``...); ``resolve(task_id, reference)`` finds a
+    Python action's function (default: import ``module:function``)."""
     require("celery", "celery", "cronwell.contrib.celery")
     from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
     from celery.signals import worker_process_shutdown
 
     configured = settings or Settings()
-    configure(app, default_queue=configured.celery_queue)
 
     def on_failure(
         self: Any, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
@@ -67,6 +67,7 @@ def register(
 
     @app.task(  # type: ignore[untyped-decorator]
         name=EXECUTE,
+        serializer="json",
         ignore_result=True,
         acks_late=True,
         reject_on_worker_lost=True,
