@@ -17,19 +17,27 @@ from sqlalchemy import event
 from tests.support.waiting import RunCollector, wait_until
 
 from cronwell import Cronwell, PythonAction, RunStatus, Task, cron, every
-from cronwell.dispatch import catchup
+from cronwell.dispatch import CatchUpSizes
 from cronwell.engine import recovery
 from cronwell.engine.engine import LEASE
 from cronwell.engine.recovery import recover_dead_instances
 from cronwell.settings import load_settings
-from cronwell.store import NewRun, Store
-from cronwell.store import listen as listen_module
+from cronwell.store import ListenRetry, NewRun, Store
 
 
-def _cronwell(url: str, instance_id: str, **settings: Any) -> Cronwell:
+def _cronwell(
+    url: str,
+    instance_id: str,
+    *,
+    catchup_sizes: CatchUpSizes | None = None,
+    listen_retry: ListenRetry | None = None,
+    **settings: Any,
+) -> Cronwell:
     values: dict[str, Any] = {"poll_interval": 0.05, "lease_ttl": 3.0, **settings}
     return Cronwell(
-        settings=load_settings(database_url=url, timezone="UTC", instance_id=instance_id, **values)
+        settings=load_settings(database_url=url, timezone="UTC", instance_id=instance_id, **values),
+        catchup_sizes=catchup_sizes,
+        listen_retry=listen_retry,
     )
 
 
@@ -118,10 +126,12 @@ def test_a_catch_up_in_progress_stops_when_the_lease_is_lost(
 ) -> None:
     """The lease is taken away while the catch-up is between two chunks of missed rows:
     once the engine stands by, its catch-up stores and starts nothing more."""
-    monkeypatch.setattr(catchup, "_RECORD_CHUNK", 18)  # two tasks of nine missed rows
-    monkeypatch.setattr(catchup, "_BESIDE_CHUNK", 18)
-    monkeypatch.setattr(catchup, "_RUNS_AHEAD", 0)  # a chunk's runs start before the next
-    cw = _cronwell(database_url, "lead-a")
+    two_tasks = CatchUpSizes(
+        record_chunk=18,  # two tasks of nine missed rows
+        beside_chunk=18,
+        runs_ahead=0,  # a chunk's runs start before the next
+    )
+    cw = _cronwell(database_url, "lead-a", catchup_sizes=two_tasks)
     cw.service  # noqa: B018 - the tables, before tasks are stored straight into them
     # the fleet's next occurrence must not fall inside the test: start early in a minute
     assert wait_until(lambda: datetime.now(UTC).second < 45, timeout=20)
@@ -212,8 +222,15 @@ def test_a_resume_with_catch_up_stores_its_rows_with_the_resume(
 @pytest.fixture
 def listening_leader(postgres_database: str) -> Iterator[Cronwell]:
     """A leader whose next poll is 30 s away: only a notification explains a pick-up
-    before then."""
-    cw = _cronwell(postgres_database, "listener", poll_interval=30.0, lease_ttl=90.0)
+    before then. A lost listener stays down a second before it reconnects: time for an
+    edit while nobody listens."""
+    cw = _cronwell(
+        postgres_database,
+        "listener",
+        listen_retry=ListenRetry(first=1.0),
+        poll_interval=30.0,
+        lease_ttl=90.0,
+    )
     cw.start()
     listener = cw.engine._listener
     assert listener is not None
@@ -265,13 +282,12 @@ def _terminate(url: str, backend_pid: int) -> None:
 def test_on_postgresql_a_lost_listener_reconnects_and_reads_what_it_missed(
     listening_leader: Cronwell,
     postgres_database: str,
-    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """The listening connection is killed; a change committed while nobody listens is
-    read once the listener is back, still long before the next poll."""
+    """The listening connection is killed; a change committed while nobody listens (the
+    listener waits a second before it reconnects) is read once the listener is back,
+    still long before the next poll."""
     caplog.set_level(logging.INFO, logger="cronwell.store.listen")
-    monkeypatch.setattr(listen_module, "_FIRST_RETRY", 1.0)  # time to edit while it is down
     cw = listening_leader
     listener = cw.engine._listener
     assert listener is not None and listener.backend_pid is not None
@@ -288,11 +304,10 @@ def test_on_postgresql_a_lost_listener_reconnects_and_reads_what_it_missed(
 
 
 def test_on_postgresql_polling_still_works_while_the_listener_is_down(
-    postgres_database: str, monkeypatch: pytest.MonkeyPatch
+    postgres_database: str,
 ) -> None:
-    monkeypatch.setattr(listen_module, "_FIRST_RETRY", 600.0)  # it stays down
-    monkeypatch.setattr(listen_module, "_LAST_RETRY", 600.0)
-    cw = _cronwell(postgres_database, "poller", poll_interval=0.1)
+    stays_down = ListenRetry(first=600.0, last=600.0)
+    cw = _cronwell(postgres_database, "poller", listen_retry=stays_down, poll_interval=0.1)
     try:
         cw.start()
         listener = cw.engine._listener

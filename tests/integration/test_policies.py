@@ -14,7 +14,7 @@ import pytest
 from tests.support.waiting import RunCollector, wait_until
 
 from cronwell import Cronwell, PythonAction, Run, RunContext, RunStatus, Task, cron, every
-from cronwell.dispatch import Fire, catchup
+from cronwell.dispatch import CatchUpSizes, Fire, catchup
 from cronwell.engine.recovery import catch_up
 from cronwell.errors import InvalidInputError, InvalidTaskError
 from cronwell.store import NewRun, RunGrid, Store
@@ -479,9 +479,10 @@ class _Recorder:
     stores_beside_writer = False  # the writer stores the rows, as on SQLite
 
     def hand_over(self, backlogs: list[Any], tasks: Any, cancel: Any = None) -> None:
-        catchup.hand_over(self, backlogs, tasks, cancel)  # type: ignore[arg-type]
+        catchup.hand_over(self, backlogs, tasks, cancel, self.sizes)  # type: ignore[arg-type]
 
-    def __init__(self) -> None:
+    def __init__(self, sizes: CatchUpSizes) -> None:
+        self.sizes = sizes
         self.calls: list[tuple[str, list[str]]] = []
 
     def record(self, grid: RunGrid, tasks: object = None, cancel: object = None) -> bool:
@@ -493,9 +494,10 @@ class _Recorder:
         return True
 
 
-def _catch_up_fleet_and_frequent_task(store: Store) -> list[tuple[str, bool]]:
-    """Catch up 300 every-minute tasks and one every-second task after 10 minutes down;
-    each call handed to the dispatcher as (what, whether the frequent task is in it)."""
+def _catch_up_fleet_and_frequent_task(store: Store, sizes: CatchUpSizes) -> list[tuple[str, bool]]:
+    """Catch up 300 every-minute tasks and one every-second task after 10 minutes down,
+    cut by ``sizes``; each call handed to the dispatcher as (what, whether the frequent
+    task is in it)."""
     now = datetime.now(UTC).replace(microsecond=0)
 
     def stored_task(task_id: str, schedule: object) -> Task:
@@ -508,7 +510,7 @@ def _catch_up_fleet_and_frequent_task(store: Store) -> list[tuple[str, bool]]:
         stored_task(f"fleet-{i:04d}", {"kind": "cron", "cron": "* * * * *"}) for i in range(300)
     ]
     frequent = stored_task("frequent", {"kind": "interval", "seconds": 1})
-    recorder = _Recorder()
+    recorder = _Recorder(sizes)
     catch_up(store, recorder, [*fleet, frequent], now, "t")  # type: ignore[arg-type]
     ran = [task_id for kind, ids in recorder.calls if kind == "runs" for task_id in ids]
     assert sorted(ran) == sorted([task.id for task in fleet] + ["frequent"])
@@ -516,15 +518,15 @@ def _catch_up_fleet_and_frequent_task(store: Store) -> list[tuple[str, bool]]:
 
 
 def test_a_recent_occurrence_is_caught_up_before_a_fleets_rows_are_all_written(
-    store: Store, monkeypatch: pytest.MonkeyPatch
+    store: Store,
 ) -> None:
     """After an outage, an every-second task that came due while the engine started is
     not run behind the missed rows of a fleet of every-minute tasks: the most recent gaps
     come first, and their runs are handed over once their own rows are stored (never
     before: a catch-up cut short must not leave an unrecorded occurrence behind a
     recorded one)."""
-    monkeypatch.setattr(catchup, "_HAND_OVER_EVERY", 0.0)  # as if storing rows took long
-    calls = _catch_up_fleet_and_frequent_task(store)
+    as_if_storing_took_long = CatchUpSizes(hand_over_every=0.0)
+    calls = _catch_up_fleet_and_frequent_task(store, as_if_storing_took_long)
     assert calls[:2] == [("rows", True), ("runs", True)]
     fleet_rows = [i for i, (kind, has) in enumerate(calls) if kind == "rows" and not has]
     fleet_runs = [i for i, (kind, has) in enumerate(calls) if kind == "runs" and not has]
@@ -533,25 +535,24 @@ def test_a_recent_occurrence_is_caught_up_before_a_fleets_rows_are_all_written(
 
 
 def test_catch_up_runs_are_handed_over_together_when_rows_are_stored_quickly(
-    store: Store, monkeypatch: pytest.MonkeyPatch
+    store: Store,
 ) -> None:
     """Within the hand-over interval, runs whose rows are stored wait for the others: one
     hand-over, after every row, rather than one per gap."""
-    monkeypatch.setattr(catchup, "_HAND_OVER_EVERY", 3600.0)
-    calls = _catch_up_fleet_and_frequent_task(store)
+    calls = _catch_up_fleet_and_frequent_task(store, CatchUpSizes(hand_over_every=3600.0))
     assert [kind for kind, _ in calls].count("runs") == 1
     assert calls[-1] == ("runs", True)
 
 
 def test_on_postgresql_a_catch_up_stores_rows_beside_the_writer_and_runs_follow_each_chunk(
-    postgres_database: str, monkeypatch: pytest.MonkeyPatch
+    postgres_database: str,
 ) -> None:
     """PostgreSQL takes writers side by side: the catch-up thread stores a chunk of missed
     rows itself, queues that chunk's runs for the writer and goes on with the next chunk.
     Every row and run is recorded, each task's run after all its own rows, early chunks'
     runs before the last chunk's rows, and listeners hear of the rows on the writer."""
-    monkeypatch.setattr(catchup, "_BESIDE_CHUNK", 90)  # 10 tasks of 9 missed rows a chunk
-    cw = Cronwell(postgres_database, timezone="UTC")
+    ten_tasks = CatchUpSizes(beside_chunk=90)  # 10 tasks of 9 missed rows a chunk
+    cw = Cronwell(postgres_database, timezone="UTC", catchup_sizes=ten_tasks)
     cw.service  # noqa: B018 - the tables, before tasks are stored straight into them
     # the fleet's next occurrence must not fall inside the catch-up: start early in a minute
     assert wait_until(lambda: datetime.now(UTC).second < 50, timeout=15)

@@ -19,6 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from cronwell.dispatch.cancel import revoked
@@ -28,16 +29,36 @@ from cronwell.domain.task import Task
 from cronwell.errors import SchedulerStateError
 from cronwell.store import NewRun, RunGrid, Store
 
-# missed rows written per transaction through the writer, and catch-up runs per chunk
-# handed to it: one transaction for a whole outage would hold SQLite's write lock long
-# enough to delay the fires due meanwhile
-_RECORD_CHUNK = 1000
-# seconds catch-up runs whose rows are recorded may wait for more to hand over with them
-_HAND_OVER_EVERY = 0.05
-# missed rows stored at a time beside the writer (PostgreSQL), and chunks of catch-up runs
-# queued for the writer meanwhile
-_BESIDE_CHUNK = 9000
-_RUNS_AHEAD = 2
+
+@dataclass(frozen=True)
+class CatchUpSizes:
+    """How much of a catch-up is handed over at a time: a catch-up after a long outage
+    of a large fleet is many thousands of rows and runs, and it goes on while the
+    scheduler fires what is due now, so it is cut into pieces that keep those fires on
+    time. The defaults suit SQLite and PostgreSQL alike; a dispatcher takes other sizes
+    only where a test or a benchmark needs a catch-up cut finer or coarser.
+
+    ``record_chunk``
+        Missed rows written per transaction through the writer (SQLite), and catch-up
+        runs queued for the writer per request. One transaction for a whole outage would
+        hold SQLite's write lock long enough to delay the fires due meanwhile.
+    ``hand_over_every``
+        Seconds that catch-up runs whose rows are recorded may wait for more runs to be
+        handed over with them (through the writer): fewer, larger hand-overs, each a
+        round trip to the writer, without holding back a frequent task for long.
+    ``beside_chunk``
+        Missed rows stored at a time beside the writer (PostgreSQL): large, since the
+        catch-up thread waits for the GIL after each statement.
+    ``runs_ahead``
+        Requests of catch-up runs queued for the writer while the catch-up thread goes
+        on storing the next rows beside it (PostgreSQL): enough that the writer never
+        waits for the catch-up, few enough that a stop leaves little queued.
+    """
+
+    record_chunk: int = 1000
+    hand_over_every: float = 0.05
+    beside_chunk: int = 9000
+    runs_ahead: int = 2
 
 
 class Backlog(Protocol):
@@ -86,21 +107,24 @@ def hand_over(
     backlogs: Sequence[Backlog],
     tasks: Mapping[str, Task],
     cancel: threading.Event | None = None,
+    sizes: CatchUpSizes = CatchUpSizes(),
 ) -> None:
     """Store the missed rows and start the catch-up runs of ``backlogs``, in order, the
-    way the database takes them; nothing more once ``cancel`` is set."""
+    way the database takes them, in pieces of ``sizes``; nothing more once ``cancel`` is
+    set."""
     if feed.stores_beside_writer:
-        hand_over_beside_writer(feed, backlogs, tasks, cancel)
+        hand_over_beside_writer(feed, backlogs, tasks, cancel, sizes)
     else:
-        hand_over_through_writer(feed, backlogs, tasks, cancel)
+        hand_over_through_writer(feed, backlogs, tasks, cancel, sizes)
 
 
 class CatchUpFeed:
     """A dispatcher's side of the hand-over: the dispatcher that derives from it sets
-    ``_store`` and ``_writer``."""
+    ``_store``, ``_writer`` and ``_catchup_sizes``."""
 
     _store: Store
     _writer: HistoryWriter
+    _catchup_sizes: CatchUpSizes
 
     def hand_over(
         self,
@@ -109,7 +133,7 @@ class CatchUpFeed:
         cancel: threading.Event | None = None,
     ) -> None:
         """Store a catch-up's missed rows and start its runs (:func:`hand_over`)."""
-        hand_over(self, backlogs, tasks, cancel)
+        hand_over(self, backlogs, tasks, cancel, self._catchup_sizes)
 
     @property
     def stores_beside_writer(self) -> bool:
@@ -186,29 +210,31 @@ def hand_over_through_writer(
     backlogs: Sequence[Backlog],
     tasks: Mapping[str, Task],
     cancel: threading.Event | None,
+    sizes: CatchUpSizes,
 ) -> None:
     """Have the writer store the missed rows and start the catch-up runs of
-    ``backlogs``, in order, a chunk of rows at a time. Runs whose rows are recorded are
-    handed over every ``_HAND_OVER_EVERY`` seconds, and at once when there are a chunk of
-    them, rather than after each backlog (a round trip to the writer each): a frequent
-    task that came due while the engine started does not wait behind the rows of a
-    whole fleet. A fleet's catch-up runs are not interleaved with chunks of its own rows:
-    both wait for the GIL, and smaller hand-overs cost more."""
+    ``backlogs``, in order, ``sizes.record_chunk`` rows at a time. Runs whose rows are
+    recorded are handed over every ``sizes.hand_over_every`` seconds, and at once when
+    there are a chunk of them, rather than after each backlog (a round trip to the
+    writer each): a frequent task that came due while the engine started does not wait
+    behind the rows of a whole fleet. A fleet's catch-up runs are not interleaved with
+    chunks of its own rows: both wait for the GIL, and smaller hand-overs cost more."""
+    record_chunk, every = sizes.record_chunk, sizes.hand_over_every
     ready: list[Fire] = []
     handed = time.monotonic()
 
     def hand_over(everything: bool = False) -> bool:
         nonlocal ready, handed
-        due = everything or len(ready) >= _RECORD_CHUNK
-        if ready and (due or time.monotonic() - handed >= _HAND_OVER_EVERY):
-            if not feed.start_behind(ready, _RECORD_CHUNK, cancel):
+        due = everything or len(ready) >= record_chunk
+        if ready and (due or time.monotonic() - handed >= every):
+            if not feed.start_behind(ready, record_chunk, cancel):
                 return False
             ready, handed = [], time.monotonic()
         return True
 
     for backlog in backlogs:
         if backlog.rows:
-            tasks_per_request = max(1, _RECORD_CHUNK // len(backlog.rows))
+            tasks_per_request = max(1, record_chunk // len(backlog.rows))
             for start in range(0, len(backlog.task_ids), tasks_per_request):
                 task_ids = backlog.task_ids[start : start + tasks_per_request]
                 chunk = RunGrid(task_ids, backlog.rows)
@@ -225,27 +251,33 @@ def hand_over_beside_writer(
     backlogs: Sequence[Backlog],
     tasks: Mapping[str, Task],
     cancel: threading.Event | None,
+    sizes: CatchUpSizes,
 ) -> None:
     """:func:`hand_over_through_writer` where rows are stored beside the writer
-    (PostgreSQL): the missed rows of a chunk of a backlog's tasks are stored on this
-    thread, then the chunk's catch-up runs are queued for the writer without waiting for
-    them (a few chunks ahead at most), so the server stores the next chunk's rows while
-    this process runs the runs of the last one. A task's runs still come only after all
-    its own rows. Chunks are large: the thread waits for the GIL after each statement."""
+    (PostgreSQL): the missed rows of a chunk of a backlog's tasks (``sizes.beside_chunk``
+    rows) are stored on this thread, then the chunk's catch-up runs are queued for the
+    writer without waiting for them (``sizes.runs_ahead`` requests ahead at most), so
+    the server stores the next chunk's rows while this process runs the runs of the last
+    one. A task's runs still come only after all its own rows. Chunks are large: the
+    thread waits for the GIL after each statement."""
     in_flight: deque[Request] = deque()
     for backlog in backlogs:
         runs_of: dict[str, list[Fire]] = {}
         for fire in backlog.fires:
             runs_of.setdefault(fire.task.id, []).append(fire)
         rows = backlog.rows
-        per_chunk = max(1, _BESIDE_CHUNK // len(rows) if rows else len(backlog.task_ids))
+        per_chunk = max(1, sizes.beside_chunk // len(rows) if rows else len(backlog.task_ids))
         for start in range(0, len(backlog.task_ids), per_chunk):
             task_ids = backlog.task_ids[start : start + per_chunk]
             if rows and not feed.record(RunGrid(task_ids, rows), tasks, cancel):
                 return
             runs = [fire for task_id in task_ids for fire in runs_of.get(task_id, ())]
             if not feed.start_soon(
-                runs, in_flight, chunk=_RECORD_CHUNK, ahead=_RUNS_AHEAD, cancel=cancel
+                runs,
+                in_flight,
+                chunk=sizes.record_chunk,
+                ahead=sizes.runs_ahead,
+                cancel=cancel,
             ):
                 return
             if cancel is not None and cancel.is_set():  # as through the writer: this chunk lands

@@ -32,7 +32,7 @@ from functools import partial
 from cronwell.clock import Clock
 from cronwell.dispatch import policy
 from cronwell.dispatch.cancel import revoked
-from cronwell.dispatch.catchup import CatchUpFeed
+from cronwell.dispatch.catchup import CatchUpFeed, CatchUpSizes
 from cronwell.dispatch.fire import Fire, Started
 from cronwell.dispatch.followups import FollowUps
 from cronwell.dispatch.heartbeat import beating
@@ -81,7 +81,8 @@ class LocalDispatcher(CatchUpFeed):
     hands it work through the methods of :class:`CatchUpFeed`.
 
     ``on_task_change`` is called when the dispatcher itself changes a task (an automatic
-    pause), so the engine reschedules at once.
+    pause), so the engine reschedules at once. ``catchup_sizes`` cut a catch-up into the
+    pieces it hands over (the defaults of :class:`CatchUpSizes` unless given).
 
     Runs of tasks that execute on Celery (``executor``, or ``default_executor`` for tasks
     that leave it unset) are decided and recorded here too, then handed to
@@ -101,8 +102,10 @@ class LocalDispatcher(CatchUpFeed):
         publisher: Callable[[], Publisher] | None = None,
         default_executor: str = "local",
         default_queue: str = "cronwell",
+        catchup_sizes: CatchUpSizes | None = None,
     ) -> None:
         self._store = store
+        self._catchup_sizes = catchup_sizes or CatchUpSizes()
         self._runners = runners
         self._clock = clock
         self._instance_id = instance_id

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from cronwell import gcpause
 from cronwell.clock import Clock, SystemClock
-from cronwell.dispatch import FunctionRegistry, LocalDispatcher, RunListener
+from cronwell.dispatch import CatchUpSizes, FunctionRegistry, LocalDispatcher, RunListener
 from cronwell.dispatch.celery import celery_publisher
 from cronwell.dispatch.processes import ProcessRecorder
 from cronwell.domain.action import Action, HttpAction, PythonAction, ShellAction
@@ -59,7 +59,7 @@ from cronwell.service import TaskService
 from cronwell.service.allowlist import ActionPolicy
 from cronwell.service.declared import Definition, Plan, Problem
 from cronwell.settings import Settings, load_settings
-from cronwell.store import Store
+from cronwell.store import ListenRetry, Store
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -90,6 +90,12 @@ class Cronwell(TaskOperations, AlertsMixin, ApschedulerCompat):
     ``gc_hold`` setting (``CRONWELL_GC_HOLD=true``) lets cronwell hold it off through bulk
     loads and bursts of fires (see :mod:`cronwell.gcpause`; the Cronwell made last decides,
     as the collector is the process's).
+
+    ``catchup_sizes`` (how a catch-up is cut into pieces, see
+    :class:`~cronwell.dispatch.CatchUpSizes`) and ``listen_retry`` (how a lost change
+    listener reconnects on PostgreSQL, see :class:`~cronwell.store.ListenRetry`) are
+    left at their defaults in an application: they are there for tests and benchmarks
+    that need a catch-up cut finer or a listener kept down.
     """
 
     def __init__(
@@ -106,6 +112,8 @@ class Cronwell(TaskOperations, AlertsMixin, ApschedulerCompat):
         source: str = DEFAULT_SOURCE,
         task_defaults: Mapping[str, Any] | None = None,
         job_defaults: Mapping[str, Any] | None = None,
+        catchup_sizes: CatchUpSizes | None = None,
+        listen_retry: ListenRetry | None = None,
     ) -> None:
         self.source = check_app_source(source)
         self._task_defaults = TaskDefaults(task_defaults, job_defaults)
@@ -139,7 +147,7 @@ class Cronwell(TaskOperations, AlertsMixin, ApschedulerCompat):
         # the tasks declared before start() when declared=True; None once synced
         self._declarations = Declarations(self.clock) if declared else None
         self.registry = FunctionRegistry()
-        self.store = Store(self.settings.database_url)
+        self.store = Store(self.settings.database_url, listen_retry=listen_retry)
         self._loop: asyncio.AbstractEventLoop | None = None
         limit = self.settings.output_limit
         # the process group of each run's child, on its row (DESIGN rule 7)
@@ -164,6 +172,7 @@ class Cronwell(TaskOperations, AlertsMixin, ApschedulerCompat):
             publisher=celery_publisher(self.settings),
             default_executor=self.settings.executor,
             default_queue=self.settings.celery_queue,
+            catchup_sizes=catchup_sizes,
         )
         self.engine = Engine(
             self.store,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from cronwell.store.database import display_url, normalize_url
     from cronwell.store.leases import LeaseState
-    from cronwell.store.listen import ChangeListener
+    from cronwell.store.listen import ChangeListener, ListenRetry
     from cronwell.store.processes import RunProcess
     from cronwell.store.records import (
         InstanceRecord,
@@ -31,6 +31,7 @@ _EXPORTS = {
     "ChangeListener": "cronwell.store.listen",
     "InstanceRecord": "cronwell.store.records",
     "LeaseState": "cronwell.store.leases",
+    "ListenRetry": "cronwell.store.listen",
     "NewRun": "cronwell.store.records",
     "NotificationRecord": "cronwell.store.records",
     "RunGrid": "cronwell.store.records",
@@ -46,6 +47,7 @@ __all__ = [
     "ChangeListener",
     "InstanceRecord",
     "LeaseState",
+    "ListenRetry",
     "NewRun",
     "NotificationRecord",
     "RemoteState",

@@ -10,15 +10,16 @@ from collections.abc import Callable
 from sqlalchemy import func, select
 
 from cronwell.store.database import Database
-from cronwell.store.listen import ChangeListener
+from cronwell.store.listen import ChangeListener, ListenRetry
 from cronwell.store.tables import task_changes
 
 
 class ChangeLog:
     """Reads of the change log."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, listen_retry: ListenRetry | None = None) -> None:
         self._db = db
+        self._listen_retry = listen_retry
 
     def current_revision(self) -> int:
         """The latest task change revision, 0 before the first change."""
@@ -32,7 +33,7 @@ class ChangeLog:
         notifications (poll :meth:`changes_since`)."""
         if self._db.is_sqlite:
             return None
-        return ChangeListener(self._db.url, on_change)
+        return ChangeListener(self._db.url, on_change, self._listen_retry)
 
     def changes_since(self, revision: int) -> tuple[int, set[str]]:
         """``(latest revision, ids of tasks changed after revision)``. Pass the returned

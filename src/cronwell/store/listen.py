@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Text, cast, func
@@ -29,9 +30,6 @@ log = logging.getLogger(__name__)
 CHANNEL = "cronwell_changes"
 # seconds a listener waits for notifications before it looks whether it should stop
 _STOP_CHECK = 0.2
-# seconds between attempts to reconnect: doubling from the first to the last
-_FIRST_RETRY = 0.1
-_LAST_RETRY = 5.0
 
 
 def notify_change(revision: Any) -> ColumnElement[Any]:
@@ -40,15 +38,36 @@ def notify_change(revision: Any) -> ColumnElement[Any]:
     return func.pg_notify(CHANNEL, cast(revision, Text))
 
 
+@dataclass(frozen=True)
+class ListenRetry:
+    """Seconds a lost :class:`ChangeListener` waits between attempts to reconnect:
+    ``first`` after the first failed attempt, doubling with each failure in a row up to
+    ``last``. The first retry is quick, as a connection dropped by a server restart or
+    a network blip usually comes back at once; the delay is bounded so that a listener
+    is back within seconds of the server, while polling covers the gap meanwhile."""
+
+    first: float = 0.1
+    last: float = 5.0
+
+    def delay(self, failures: int) -> float:
+        """The wait after ``failures`` failed attempts in a row before this one:
+        ``min(last, first * 2**failures)``."""
+        return min(self.last, self.first * 2.0**failures)
+
+
 class ChangeListener:
     """A thread with one connection in ``LISTEN`` on :data:`CHANNEL` that calls
-    ``on_change`` for every notification, until :meth:`close`."""
+    ``on_change`` for every notification, until :meth:`close`; it reconnects after
+    ``retry`` delays (the defaults of :class:`ListenRetry` unless given)."""
 
-    def __init__(self, url: URL, on_change: Callable[[], None]) -> None:
+    def __init__(
+        self, url: URL, on_change: Callable[[], None], retry: ListenRetry | None = None
+    ) -> None:
         self._conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._display_url = display_url(url)
         self._password = url.password
         self._on_change = on_change
+        self._retry = retry or ListenRetry()
         self._stop = threading.Event()
         self.listening = threading.Event()
         """Set while the connection is in ``LISTEN``."""
@@ -104,7 +123,7 @@ class ChangeListener:
                         reason_of(exc, self._password),
                         extra={"action": "change_listener_lost"},
                     )
-                self._stop.wait(min(_LAST_RETRY, _FIRST_RETRY * 2**failures))
+                self._stop.wait(self._retry.delay(failures))
                 failures = min(failures + 1, 16)  # the delay stays a float however long
         self.listening.clear()
 

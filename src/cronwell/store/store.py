@@ -36,7 +36,7 @@ from cronwell.domain.task import Task
 from cronwell.store.changes import ChangeLog
 from cronwell.store.database import Database, MigrationProgress
 from cronwell.store.leases import Instances, Leases, LeaseState
-from cronwell.store.listen import ChangeListener
+from cronwell.store.listen import ChangeListener, ListenRetry
 from cronwell.store.notifications import Notifications
 from cronwell.store.overview import Overview, TaskState, TaskStateCounts
 from cronwell.store.processes import RunProcess, RunProcesses
@@ -63,9 +63,15 @@ class Store:
     (``postgres://`` works too; the psycopg 3 driver is used). Creating a store does not
     connect; :meth:`check` or :meth:`upgrade` do, and raise
     :class:`~cronwell.errors.DatabaseUnavailableError` with the password hidden.
+
+    ``listen_retry`` paces the reconnects of the change listeners it starts on
+    PostgreSQL (:meth:`listen_for_changes`; the defaults of
+    :class:`~cronwell.store.listen.ListenRetry` unless given).
     """
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, listen_retry: ListenRetry | None = None
+    ) -> None:
         self.database = db = Database(url, pool_size=pool_size)
         self.url: str = db.url.render_as_string(hide_password=False)
         self.display_url: str = db.display_url
@@ -75,7 +81,7 @@ class Store:
         sql = backend_sql(db.is_sqlite)
         self._runs = Runs(db, sql)
         self._tasks = Tasks(db, sql, self._runs)
-        self._changes = ChangeLog(db)
+        self._changes = ChangeLog(db, listen_retry)
         self._processes = RunProcesses(db)
         self._stats = Stats(db)
         self._overview = Overview(db, sql)
