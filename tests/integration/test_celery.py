@@ -529,3 +529,27 @@ def test_shell_http_and_python_actions_run_on_workers_and_alerts_name_the_worker
     assert all((r.instance_id or "").startswith("celery@") for r in runs.values())
     assert "broken" in alert["title"]
     assert f"{runs['broken'].instance_id} (queue {queue})" in alert["message"]
+
+
+@pytest.mark.parametrize("broker", ["rabbitmq"], indirect=True)
+def test_a_backlog_that_workers_take_from_waits_its_turn_past_the_grace(
+    leader: Cronwell,
+    workers: list[CeleryWorker],
+    postgres_database: str,
+    broker: str,
+    queue: str,
+    ledger: Path,
+) -> None:
+    """Six runs of a second each on one worker process wait up to six seconds, longer than
+    their grace of two: the queue is moving, so none of them is missed."""
+    start_worker(workers, postgres_database, broker, queue, "only")
+    at = datetime.now(UTC) + timedelta(seconds=1)
+    leader.add_tasks(
+        [record_task(f"backlog-{i}", at, ledger, seconds=1, misfire_grace=2) for i in range(6)]
+    )
+    leader.start()
+
+    runs = wait_until(lambda: settled(leader.store, 6), timeout=60, what="six runs ended")
+
+    assert {r.status for r in runs} == {RunStatus.SUCCEEDED}
+    assert len(read_ledger(ledger)) == 6

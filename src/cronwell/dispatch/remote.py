@@ -10,8 +10,9 @@ the rows until they end:
 - a run a worker ended is handed back to the dispatcher, which frees its slot and writes
   what follows (retries as new attempt rows, failure streaks, alerts): retries stay
   cronwell's, never the broker's;
-- a run nobody takes within the task's ``misfire_grace`` (counted from when it was sent)
-  is recorded ``missed``, reason ``no_worker``;
+- a run nobody takes is recorded ``missed``, reason ``no_worker``, once neither it nor any
+  other run of its queue was taken for the task's ``misfire_grace`` (a queue that workers
+  take from is a backlog, and its runs wait their turn);
 - a run that goes on past its timeout and the worker's hard time limit is recorded
   ``timed_out`` (the worker's own limits normally end it first);
 - a run whose worker died is recorded ``abandoned`` by the engine's recovery, which finds
@@ -45,8 +46,10 @@ from cronwell.store import Store
 log = logging.getLogger(__name__)
 
 CELERY = "celery"
-# seconds between looks at the rows of the runs in flight
+# seconds between looks at the rows of the runs in flight, at least; a look at many rows
+# waits a few times its own length before the next, to leave the cores to the workers
 WATCH_INTERVAL = 0.5
+_WATCH_SHARE = 4
 # seconds a worker's hard time limit allows past a task's timeout (its soft limit)
 HARD_LIMIT_SLACK = 5.0
 # seconds past the hard limit before the leader records a run timed out itself
@@ -131,6 +134,7 @@ class RemoteExecution:
         self._unsent: list[tuple[Fire, int]] = []  # recorded, not yet marked queued
         self._inbox: queue.SimpleQueue[tuple[Fire, int] | None] = queue.SimpleQueue()
         self._flights: dict[int, _Flight] = {}
+        self._taken_at: dict[str, float] = {}  # by queue: when a worker last took a run of it
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
@@ -228,9 +232,11 @@ class RemoteExecution:
             if stopping:
                 return
             if time.monotonic() >= next_watch:
+                began = time.monotonic()
                 self._guarded(self._watch)
                 self._guarded(self._resend)
-                next_watch = time.monotonic() + WATCH_INTERVAL
+                took = time.monotonic() - began
+                next_watch = time.monotonic() + max(WATCH_INTERVAL, took * _WATCH_SHARE)
 
     def _guarded(self, step: Callable[..., None], *args: object) -> bool:
         """Run one step of the loop; False when it failed (logged: the loop tries again)."""
@@ -327,13 +333,19 @@ class RemoteExecution:
         ended: list[int] = []
         missed: list[int] = []
         overdue: list[tuple[int, float | None]] = []
-        for state in self._store.remote.states(list(flights)):
+        states = self._store.remote.states(list(flights))
+        taken_at = self._taken_at
+        for state in states:
+            if state.status is not RunStatus.QUEUED and not flights[state.run_id].started:
+                taken_at[flights[state.run_id].queue] = now
+        for state in states:
             flight = flights[state.run_id]
             if state.status.is_terminal:
                 ended.append(state.run_id)
             elif state.status is RunStatus.QUEUED:
                 grace = flight.task.misfire_grace
-                if math.isfinite(grace) and now - flight.queued_at > grace:
+                waited = now - max(flight.queued_at, taken_at.get(flight.queue, 0.0))
+                if math.isfinite(grace) and waited > grace:
                     missed.append(state.run_id)
             elif state.status is RunStatus.RUNNING and state.started_at is not None:
                 if not flight.started:
@@ -372,8 +384,9 @@ class RemoteExecution:
                 RunStatus.MISSED,
                 now,
                 reason=RunReason.NO_WORKER,
-                error=f"No worker took it: {where} for longer than the task's misfire grace "
-                f"({grace}). Is a worker consuming that queue?",
+                error=f"No worker took it: {where}, and no worker took any run of that "
+                f"queue, for longer than the task's misfire grace ({grace}). Is a worker "
+                "consuming that queue?",
             )
         return ends
 
