@@ -48,6 +48,7 @@ from benchmarks.common import (
     fresh_database,
     lateness_ms,
     lease_kept,
+    percentile,
     timed,
     wait_for_instant,
     wait_until,
@@ -126,6 +127,7 @@ def _summary(system: str, f: Figures) -> str:
         parts.append(f"sent in {f['sent_s']} s ({f['fires_per_s']:,} fires/s)")
     parts.append(f"all executed in {f['executed_s']} s ({f['runs_per_s']:,} runs/s)")
     parts.append(f"start late p50/p99 {f['start_late_p50_ms']}/{f['start_late_p99_ms']} ms")
+    parts.append(f"a run p50 {f['run_p50_ms']} ms")
     if f.get("statuses") and set(f["statuses"]) != {"succeeded"}:
         parts.append(str(f["statuses"]))
     if system in (BEAT, DIRECT):
@@ -349,11 +351,13 @@ class _Rows:
 
     def figures(self, n: int, due: float) -> Figures:
         rows = self._query(
-            "SELECT status, started_at, finished_at FROM cronwell_runs WHERE task_id LIKE %s"
+            "SELECT status, started_at, finished_at, duration FROM cronwell_runs "
+            "WHERE task_id LIKE %s"
         )
-        statuses = Counter(str(status) for status, _, _ in rows)
-        started = [s.timestamp() - due for _, s, _ in rows if s is not None]
-        finished = [f.timestamp() for _, _, f in rows if f is not None]
+        statuses = Counter(str(row[0]) for row in rows)
+        started = [row[1].timestamp() - due for row in rows if row[1] is not None]
+        finished = [row[2].timestamp() for row in rows if row[2] is not None]
+        took = [float(row[3]) for row in rows if row[3] is not None]
         executed = _since(due, max(finished) if finished else None)
         return {
             "ran": len(finished),
@@ -361,6 +365,7 @@ class _Rows:
             "executed_s": executed,
             "runs_per_s": _rate(len(finished), executed),
             **lateness_ms(started, "start_late"),
+            "run_p50_ms": round(1000 * percentile(took, 0.5), 1) if took else None,
         }
 
 
@@ -440,6 +445,9 @@ def _ledger_figures(
         "executed_s": executed,
         "runs_per_s": _rate(len(entries), executed),
         **lateness_ms([start - due for start, _ in entries], "start_late"),
+        "run_p50_ms": round(1000 * percentile([e - s for s, e in entries], 0.5), 1)
+        if entries
+        else None,
     }
 
 
