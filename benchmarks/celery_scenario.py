@@ -197,15 +197,14 @@ def _workers(url: str, broker: str, concurrency: int) -> Iterator[tuple[str, Pat
             *("--without-mingle", "--without-gossip", "--without-heartbeat"),
             *("-n", f"{queue}@%h", "--include", "benchmarks.celery_tasks", "-l", "warning"),
         ]
-        with _process(command, env, folder / "worker.log") as process:
+        with _process(command, env, folder / "worker.log"):
             if not wait_until(ready.exists, _WORKER_START_S, 0.1):
                 raise RuntimeError(f"the worker is not ready: {_tail(folder / 'worker.log')}")
-            del process
             yield queue, folder
 
 
 @contextlib.contextmanager
-def _process(arguments: list[str], env: dict[str, str], log: Path) -> Iterator[Any]:
+def _process(arguments: list[str], env: dict[str, str], log: Path) -> Iterator[None]:
     """``python -m celery ARGUMENTS`` in a session of its own, stopped with SIGTERM (and
     its process group killed after 60 s)."""
     with open(log, "w") as out:
@@ -218,7 +217,7 @@ def _process(arguments: list[str], env: dict[str, str], log: Path) -> Iterator[A
             start_new_session=True,
         )
         try:
-            yield process
+            yield
         finally:
             process.terminate()
             try:
