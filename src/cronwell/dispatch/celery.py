@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 EXECUTE = "cronwell.execute"
 
 
-def _configure(app: Celery, *, default_queue: str) -> None:
-    """The settings of cronwell's own Celery app."""
+def configure(app: Celery, *, default_queue: str = "cronwell") -> None:
+    """Give ``app`` the settings of cronwell's own Celery app (``register`` leaves an
+    application's app as it is; the benchmarks configure their plain app alike)."""
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
@@ -45,7 +46,7 @@ def celery_app(broker: str, *, default_queue: str = "cronwell") -> Celery:
     from celery import Celery
 
     app = Celery("cronwell", broker=broker, set_as_current=False)
-    _configure(app, default_queue=default_queue)
+    configure(app, default_queue=default_queue)
     return app
 
 
