@@ -3,7 +3,8 @@ SQLite and PostgreSQL. Prints a table (scenario, backend, system, figures, ratio
 one JSON line with every figure and ratio. Progress goes to stderr.
 
 Scenarios (see each module): preview, burst, steady, scale, catchup, propagation, apply,
-dashboard. Every measurement runs in a fresh child process, one after the other; each
+dashboard, celery (runs executed on Celery workers, against Celery beat; PostgreSQL and a
+broker only). Every measurement runs in a fresh child process, one after the other; each
 PostgreSQL measurement gets a database of its own (``cronwell_bench_<random>``, dropped
 afterwards) on the server of ``--postgres-url``; each SQLite one a file in a new temporary
 folder.
@@ -20,7 +21,17 @@ import time
 from importlib.metadata import version
 from typing import Any
 
-from benchmarks import apply, burst, catchup, dashboard, preview, propagation, scale, steady
+from benchmarks import (
+    apply,
+    burst,
+    catchup,
+    celery_scenario,
+    dashboard,
+    preview,
+    propagation,
+    scale,
+    steady,
+)
 from benchmarks.common import BACKENDS, POSTGRES_ADMIN_ENV, postgres_admin_url, postgres_available
 from benchmarks.results import Result, compute_ratios, json_line, markdown_table, text_table
 
@@ -33,6 +44,7 @@ SCENARIOS = (
     "propagation",
     "apply",
     "dashboard",
+    "celery",
 )
 DEFAULTS: dict[str, Any] = {
     "preview": 2000,
@@ -46,6 +58,10 @@ DEFAULTS: dict[str, Any] = {
     "propagation": 200,
     "apply": 100_000,
     "dashboard": 100_000,
+    "celery": 10_000,
+    "celery_cpu": 200,
+    "celery_workers": [1, 2],
+    "celery_broker": "rabbitmq",
 }
 QUICK: dict[str, Any] = {
     "preview": 200,
@@ -59,6 +75,10 @@ QUICK: dict[str, Any] = {
     "propagation": 50,
     "apply": 1000,
     "dashboard": 1000,
+    "celery": 200,
+    "celery_cpu": 20,
+    "celery_workers": [1, 2],
+    "celery_broker": "rabbitmq",
 }
 
 
@@ -89,6 +109,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--preview", type=int, help="preview: fire times per expression (default 2000)")
     add("--apply", type=int, help="apply: tasks in the applied document (default 100000)")
     add("--dashboard", type=int, help="dashboard: stored tasks (default 100000)")
+    add("--celery", type=int, help="celery: burst of runs sent to workers (default 10000)")
+    add("--celery-cpu", type=int, help="celery: CPU-bound runs of ~50 ms (default 200)")
+    add(
+        "--celery-workers",
+        type=int,
+        nargs="+",
+        help="celery: prefork processes of the one worker, one burst each (default 1 2)",
+    )
+    add(
+        "--celery-broker",
+        choices=(*celery_scenario.BROKERS, "both"),
+        help="celery: the broker (default rabbitmq)",
+    )
     add("--markdown", action="store_true", help="also print the table for benchmarks/README.md")
     options = parser.parse_args(argv)
     sizes = QUICK if options.quick else DEFAULTS
@@ -131,6 +164,15 @@ def run(options: argparse.Namespace, chosen: list[str]) -> list[Result]:
         results += apply.run(options.apply, chosen)
     if "dashboard" in options.only:
         results += dashboard.run(options.dashboard, chosen)
+    if "celery" in options.only:
+        brokers = (
+            list(celery_scenario.BROKERS)
+            if options.celery_broker == "both"
+            else [options.celery_broker]
+        )
+        results += celery_scenario.run(
+            options.celery, options.celery_cpu, options.celery_workers, brokers, chosen
+        )
     return results
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -62,6 +62,23 @@ class Settings(BaseSettings):
         "prefixes ending in '.' such as 'myapp.' (every module under myapp), or exact "
         "'pkg.mod:func' references. "
         "Comma-separated or a JSON list. Empty: only registered functions.",
+    )
+    executor: Literal["local", "celery"] = Field(
+        "local",
+        description="Where the runs of tasks that leave executor unset execute: 'local' "
+        "(this process's worker pool) or 'celery' (Celery workers, see "
+        "CRONWELL_CELERY_BROKER).",
+    )
+    celery_broker: str | None = Field(
+        None,
+        description="The Celery broker URL (amqp://guest@127.0.0.1:5672// for RabbitMQ, "
+        "redis://127.0.0.1:6379/0 for Redis) the leader sends runs to and "
+        "`celery -A cronwell.contrib.celery worker` takes them from.",
+    )
+    celery_queue: str = Field(
+        "cronwell",
+        min_length=1,
+        description="The Celery queue of runs whose task names none.",
     )
     lease_ttl: float = Field(
         15.0,

@@ -4,7 +4,8 @@ of ``make bench``. The figures are checked for completeness only, never for spee
 
 from __future__ import annotations
 
-from benchmarks import apply, burst, catchup, propagation, steady
+from benchmarks import apply, burst, catchup, celery_scenario, propagation, steady
+from tests.conftest import service_unavailable
 
 
 def test_the_burst_records_every_fire(database_url: str) -> None:
@@ -40,3 +41,15 @@ def test_the_apply_scenario_creates_changes_one_in_a_hundred_then_nothing(
 ) -> None:
     figures = apply.cronwell(300, database_url)
     assert (figures["created"], figures["updated"], figures["noop_unchanged"]) == (300, 3, 300)
+
+
+def test_the_celery_scenario_runs_every_run_on_a_worker_and_beat_too(
+    postgres_database: str,
+) -> None:
+    broker = celery_scenario.BROKERS["rabbitmq"]
+    if not celery_scenario.broker_available(broker):
+        service_unavailable(f"RabbitMQ unreachable at {broker}")
+    figures = celery_scenario.burst(10, postgres_database, broker, 1)
+    assert figures["cronwell"]["statuses"] == {"succeeded": 10}
+    assert figures["cronwell"]["fires_per_s"] is not None  # every message was sent
+    assert figures["celery-beat"]["ran"] == 10

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,7 +16,9 @@ from tests.support.waiting import wait_until
 from cronwell import Cronwell, every
 from cronwell.api import create_app
 from cronwell.clock import FrozenClock
+from cronwell.domain.run import RunStatus
 from cronwell.settings import Settings
+from cronwell.store import NewRun
 
 XSS = "<script>alert('x')</script>\" onmouseover=\"alert(1)"
 
@@ -344,3 +346,29 @@ def test_mounted_under_a_prefix_every_link_and_redirect_keeps_it(database_url: s
             assert not cw.get_task("job").enabled
     finally:
         cw.close()
+
+
+def test_a_run_on_a_celery_worker_shows_its_queue_and_worker(
+    cw: Cronwell, client: TestClient
+) -> None:
+    cw.add_task("heavy", schedule=every(seconds=3600), shell="true", executor="celery")
+    now = datetime.now(UTC)
+    waiting_id, taken_id = (
+        cw.store.insert_runs(
+            [NewRun("heavy", now - timedelta(minutes=m), status=RunStatus.RUNNING, started_at=now)]
+        )[0]
+        for m in (1, 2)
+    )
+    assert waiting_id is not None and taken_id is not None
+    cw.store.remote.mark_queued([waiting_id, taken_id], "reports")
+    cw.store.remote.claim(taken_id, "celery@worker-7:4242", "worker-7", now)
+    cw.store.register_instance("celery@worker-7:4242", "worker-7", 4242, now)
+
+    waiting = client.get(f"/runs/{waiting_id}").text
+    taken = client.get(f"/runs/{taken_id}").text
+    overview = client.get("/").text
+
+    assert "waiting for a worker" in waiting and "reports" in waiting
+    assert "celery@worker-7:4242 on worker-7" in taken and "Worker" in taken
+    assert ">queued<" in overview  # under way, with the runs going
+    assert 'celery@worker-7:4242 <span class="badge">worker</span>' in overview

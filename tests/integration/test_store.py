@@ -51,7 +51,7 @@ TABLES = {
     "cronwell_notifications",
     "cronwell_leases",
 }
-HEAD = "0009"
+HEAD = "0010"
 
 
 def make_task(task_id: str, **fields: Any) -> Task:

@@ -19,6 +19,7 @@ class RunStatusChoice(StrEnum):
     """:class:`cronwell.domain.run.RunStatus`."""
 
     PENDING = "pending"
+    QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"

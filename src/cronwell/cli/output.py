@@ -76,6 +76,7 @@ STATUS_STYLE = {  # by RunStatus value
     "skipped": "yellow",
     "interrupted": "yellow",
     "running": "cyan",
+    "queued": "cyan",
     "pending": "cyan",
 }
 

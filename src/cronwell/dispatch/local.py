@@ -24,7 +24,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
@@ -39,10 +39,12 @@ from cronwell.dispatch.heartbeat import beating
 from cronwell.dispatch.outage import RETRY_DELAY, Outage, OutageWriter
 from cronwell.dispatch.policy import Plan, decide
 from cronwell.dispatch.pool import WorkerPool
+from cronwell.dispatch.remote import Publisher, RemoteExecution, no_publisher
 from cronwell.dispatch.results import (
     Finished,
     Returned,
     built,
+    ended_elsewhere,
     internal_error,
     interrupted,
     timed_out,
@@ -53,10 +55,7 @@ from cronwell.dispatch.writer import HistoryWriter, Request
 from cronwell.domain.events import EventBus, RunFinished, RunStarted
 from cronwell.domain.run import Run, RunReason, RunStatus, occurrence_key
 from cronwell.domain.task import Task
-from cronwell.errors import (
-    ConflictError,
-    DatabaseUnavailableError,
-)
+from cronwell.errors import ConflictError, DatabaseUnavailableError
 from cronwell.runners import Outcome, RunContext, Runners
 from cronwell.store import Store
 
@@ -79,6 +78,11 @@ class LocalDispatcher(CatchUpFeed):
     the engine reschedules at once) on ``events`` (a bus of its own when none is given).
     ``catchup_sizes`` cut a catch-up into the pieces it hands over (the defaults of
     :class:`CatchUpSizes` unless given).
+
+    Runs of tasks that execute on Celery (``executor``, or ``default_executor`` for tasks
+    that leave it unset) are decided and recorded here too, then handed to
+    :class:`~cronwell.dispatch.remote.RemoteExecution`, which sends them with the
+    ``publisher`` it builds when first needed, and hands back their ends.
     """
 
     def __init__(
@@ -90,6 +94,9 @@ class LocalDispatcher(CatchUpFeed):
         instance_id: str,
         max_workers: int = 20,
         events: EventBus | None = None,
+        publisher: Callable[[], Publisher] | None = None,
+        default_executor: str = "local",
+        default_queue: str = "cronwell",
         catchup_sizes: CatchUpSizes | None = None,
     ) -> None:
         self._store = store
@@ -121,6 +128,16 @@ class LocalDispatcher(CatchUpFeed):
             events=self.events,
             with_retry=self._with_retry,
         )
+        self._remote = RemoteExecution(
+            store,
+            clock,
+            publisher or no_publisher,
+            default_executor=default_executor,
+            default_queue=default_queue,
+            on_ended=self._ended_elsewhere,
+            on_started=self._started_elsewhere,
+            on_error=self.outage.report,
+        )
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -135,6 +152,8 @@ class LocalDispatcher(CatchUpFeed):
         self._slots.forget_term()
         self._pool = WorkerPool(self._max_workers, "cronwell-run")
         self._writer.start()
+        for _, task_id in self._remote.start():  # runs an earlier leader sent to workers
+            self._slots.take(task_id)
 
     def shutdown(self, wait: bool = True, grace: float | None = None) -> None:
         """Stop. Queued fires are recorded ``interrupted``. With ``wait``, running runs may
@@ -162,6 +181,7 @@ class LocalDispatcher(CatchUpFeed):
         self._writer.stop()
         self._pool = None
         self._interrupt_inflight()
+        self._remote.stop()  # runs on remote workers go on; the next leader watches them
         # a run queued behind another stays pending; the next engine start releases it
         with self._slots.lock:
             self._slots.queued.clear()
@@ -262,6 +282,26 @@ class LocalDispatcher(CatchUpFeed):
         """Count and announce runs that ended outside this dispatcher (abandoned by a
         process that died): ``(run, task, retrying)``."""
         self._followups.report_external(runs)
+
+    def _ended_elsewhere(self, ended: Sequence[tuple[Run, Task]]) -> None:
+        """Runs that ended on remote workers (or were ended for them): their slots are
+        freed, and what follows is written and published as for runs of this process. A
+        run abandoned by a dead worker was retried and announced by the engine's recovery
+        already."""
+        for _, task in ended:
+            self._slots.release(task.id)
+            self._start_queued_if_idle(task.id)
+        self._followups.follow_up(
+            [
+                ended_elsewhere(run, task)
+                for run, task in ended
+                if run.status is not RunStatus.ABANDONED
+            ]
+        )
+
+    def _started_elsewhere(self, run_id: int, task: Task, started_at: datetime) -> None:
+        if self.events.wants(RunStarted):
+            self.events.publish(RunStarted(run_id, task, started_at))
 
     def _write_one_finished(self, item: Finished) -> None:
         try:
@@ -412,7 +452,13 @@ class LocalDispatcher(CatchUpFeed):
 
     def _start_on_pool(self, fires: Sequence[tuple[Fire, int]], started_at: datetime) -> None:
         """Run ``(fire, run id)`` pairs on the pool, registered in flight under one hold of
-        the slots' lock (see :meth:`Slots.add`)."""
+        the slots' lock (see :meth:`Slots.add`); those of remote tasks go to their workers
+        instead."""
+        is_remote = self._remote.is_remote
+        remote = [pair for pair in fires if is_remote(pair[0].task)]
+        if remote:
+            self._remote.send(remote)
+            fires = [pair for pair in fires if not is_remote(pair[0].task)]
         inbox = self._writer.inbox
         started = [(fire, run_id, Started(fire, started_at)) for fire, run_id in fires]
         self._slots.add((run_id, start) for _, run_id, start in started)

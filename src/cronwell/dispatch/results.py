@@ -112,6 +112,23 @@ def finished(
     return Finished(update, run, fire.task, exception_type, returned, results)
 
 
+def ended_elsewhere(run: Run, task: Task) -> Finished:
+    """A run whose end a remote worker (or the leader, for it) stored: as stored. A Python
+    action's error starts with its exception's class name, which ``retry_on`` looks at."""
+    update = RunUpdate(
+        run_id=run.id,
+        status=run.status,
+        started_at=run.started_at,
+        finished_at=run.finished_at or run.scheduled_for,
+        duration=run.duration,
+        error=run.error,
+        reason=run.reason,
+    )
+    head = (run.error or "").partition(":")[0]
+    exception_type = head if head.isidentifier() else None
+    return Finished(update, run, task, exception_type)
+
+
 def interrupted(
     run_id: int, started: Started, *, instance_id: str, finished_at: datetime
 ) -> Finished:

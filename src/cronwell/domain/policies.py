@@ -15,6 +15,8 @@ Overlap = Literal["allow", "skip", "queue_one", "replace"]
 RETRYABLE = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.ABANDONED})
 FAILURES = RETRYABLE
 Catchup = Literal["none", "latest", "all"]
+# where a task's runs execute (DESIGN rule 13): this process's worker pool, or Celery workers
+Executor = Literal["local", "celery"]
 
 
 def backoff_delay(

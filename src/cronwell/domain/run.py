@@ -15,6 +15,7 @@ class RunStatus(StrEnum):
     """Where a run stands. Terminal statuses never change again."""
 
     PENDING = "pending"  # due later (a retry, a queued manual run)
+    QUEUED = "queued"  # sent to a remote worker (Celery), not yet taken by one
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -26,7 +27,7 @@ class RunStatus(StrEnum):
 
     @property
     def is_terminal(self) -> bool:
-        return self not in (RunStatus.PENDING, RunStatus.RUNNING)
+        return self not in (RunStatus.PENDING, RunStatus.QUEUED, RunStatus.RUNNING)
 
 
 class RunReason(StrEnum):
@@ -46,6 +47,7 @@ class RunReason(StrEnum):
     DATABASE_UNAVAILABLE = "database_unavailable"  # fell due while history could not be written
     PAUSED = "paused"
     PROCESS_DIED = "process_died"
+    NO_WORKER = "no_worker"  # sent to a remote worker queue and not taken within the grace
 
 
 class Run(BaseModel):
@@ -73,7 +75,14 @@ class Run(BaseModel):
         description="Process group of the run's child process (a shell command or a "
         "process-isolated Python action), recorded when it starts.",
     )
-    host: str | None = Field(None, description="Host the run's child process runs on.")
+    host: str | None = Field(
+        None, description="Host the run's child process (or its remote worker) runs on."
+    )
+    queue: str | None = Field(
+        None,
+        description="The Celery queue the run was sent to; None for a run of this process's "
+        "worker pool. Its worker is named by instance_id (celery@host:pid).",
+    )
 
     @property
     def occurrence_key(self) -> str:
@@ -82,7 +91,7 @@ class Run(BaseModel):
     @classmethod
     def of_fields(cls, values: dict[str, Any]) -> Run:
         """The run of ``values`` that cronwell made itself (every field, each of its type;
-        or every field but the process group and host, which are then ``None``), not
+        or every field but the process group, host and queue, which are then ``None``), not
         validated again: the writer builds one per finished run, and validation cost two
         thirds of it. Anything else is validated as usual. ``values`` may be completed in
         place."""
@@ -97,7 +106,7 @@ class Run(BaseModel):
 
 _RUN_FIELDS = tuple(Run.model_fields)
 _RUN_FIELD_SET = set(_RUN_FIELDS)
-_NO_PROCESS: dict[str, Any] = {"pgid": None, "host": None}
+_NO_PROCESS: dict[str, Any] = {"pgid": None, "host": None, "queue": None}
 _CORE_FIELDS = tuple(name for name in _RUN_FIELDS if name not in _NO_PROCESS)
 _CORE_FIELD_SET = set(_CORE_FIELDS)
 

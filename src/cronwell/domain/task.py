@@ -24,7 +24,7 @@ from cronwell.domain.action import Action
 from cronwell.domain.alerts import AlertTarget
 from cronwell.domain.delivery import DeliveryTarget
 from cronwell.domain.durations import parse_duration
-from cronwell.domain.policies import Catchup, Overlap
+from cronwell.domain.policies import Catchup, Executor, Overlap
 from cronwell.domain.run import Run
 from cronwell.domain.schedule import AnySchedule, OnceSchedule, Preview, require_aware
 from cronwell.domain.timezones import zone, zone_key
@@ -88,6 +88,18 @@ class Task(BaseModel):
     misfire_grace: float = Field(
         DEFAULT_MISFIRE_GRACE,
         description="Seconds an occurrence may start late before it is recorded as missed.",
+    )
+    executor: Executor | None = Field(
+        None,
+        description="Where runs execute: 'local' (this process's worker pool) or 'celery' "
+        "(Celery workers: the leader records each run, then sends it to a queue). Unset: "
+        "the scheduler's default, CRONWELL_EXECUTOR.",
+    )
+    queue: str | None = Field(
+        None,
+        max_length=200,
+        description="With executor='celery': the Celery queue its runs go to. Unset: "
+        "CRONWELL_CELERY_QUEUE.",
     )
     # -- run policies (DESIGN rules 5 to 7) --
     timeout: float | None = Field(

@@ -297,6 +297,8 @@ class Alerting:
             failures=failures,
             run_id=run.id,
             link=link,
+            # a run on a Celery worker names it (and its queue)
+            details={"worker": f"{run.instance_id} (queue {run.queue})"} if run.queue else {},
         )
 
     # -- scheduler events -------------------------------------------------------------------

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from cronwell import gcpause
 from cronwell.clock import Clock, SystemClock
 from cronwell.dispatch import CatchUpSizes, FunctionRegistry, LocalDispatcher
+from cronwell.dispatch.celery import celery_publisher
 from cronwell.dispatch.processes import ProcessRecorder
 from cronwell.domain.action import Action, HttpAction, PythonAction, ShellAction
 from cronwell.domain.alerts import AlertEvent
@@ -178,6 +179,9 @@ class Cronwell(TaskOperations, AlertsMixin, EventsMixin, ApschedulerCompat):
             instance_id=self.settings.instance_id,
             max_workers=self.settings.max_workers,
             events=events,
+            publisher=celery_publisher(self.settings),
+            default_executor=self.settings.executor,
+            default_queue=self.settings.celery_queue,
             catchup_sizes=catchup_sizes,
         )
         self.engine = Engine(
@@ -230,6 +234,7 @@ class Cronwell(TaskOperations, AlertsMixin, EventsMixin, ApschedulerCompat):
             count_tasks=lambda enabled: self.store.count_tasks(enabled=enabled),
             is_leader=lambda: self.engine.is_leader,
             alerts=lambda: (notifier.sent, notifier.failed),
+            queue_depths=self.store.remote.queue_depths,
         )
         events.subscribe(RunFinished, self.metrics.on_finished, batch=self.metrics.on_recorded)
         # results of successful runs (Task.deliver) and notify(): a notifier of their own

@@ -3,7 +3,8 @@ instances in one process, as in tests, never mix their figures).
 
 Counted as runs are recorded by this process: runs by task and final status, run duration,
 lateness (start minus scheduled time). Read at each scrape: tasks by state, alerts sent and
-failed, whether this instance is the leader, whether the database answered.
+failed, whether this instance is the leader, whether the database answered, and the runs
+waiting in each Celery queue for a worker.
 
 Counting needs nothing but the standard library; prometheus-client (the ``server`` extra)
 is imported at the first scrape, so an embedded Cronwell runs without it.
@@ -50,9 +51,10 @@ class Metrics:
         count_tasks: Callable[[bool | None], int],
         is_leader: Callable[[], bool],
         alerts: Callable[[], tuple[int, int]],
+        queue_depths: Callable[[], Mapping[str, int]] = dict,
     ) -> None:
         self._tally = _RunTally()
-        self._state = _StateCollector(instance_id, count_tasks, is_leader, alerts)
+        self._state = _StateCollector(instance_id, count_tasks, is_leader, alerts, queue_depths)
         self._registry: CollectorRegistry | None = None
         self._registry_lock = threading.Lock()
 
@@ -186,6 +188,7 @@ class _StateCollector:
     count_tasks: Callable[[bool | None], int]
     is_leader: Callable[[], bool]
     alerts: Callable[[], tuple[int, int]]
+    queue_depths: Callable[[], Mapping[str, int]]
 
     def describe(self) -> list[Metric]:
         return []  # read at scrape time; nothing to check at registration
@@ -221,3 +224,11 @@ class _StateCollector:
         tasks.add_metric(["enabled"], enabled)
         tasks.add_metric(["paused"], paused)
         yield tasks
+        depth = GaugeMetricFamily(
+            "cronwell_queue_depth",
+            "Runs sent to a Celery queue that no worker has taken yet, by queue.",
+            labels=["queue"],
+        )
+        for queue, count in sorted(self.queue_depths().items()):
+            depth.add_metric([queue], float(count))
+        yield depth

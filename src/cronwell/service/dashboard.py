@@ -31,6 +31,8 @@ PAGE_SIZE = 50
 #: A standby computes each task's next fire to sort by it, up to this many tasks.
 STANDBY_SORT_LIMIT = 10_000
 FAILURES = (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.ABANDONED, RunStatus.MISSED)
+# runs under way: going here or on a worker, or waiting in a Celery queue for one
+_GOING = (RunStatus.RUNNING, RunStatus.QUEUED)
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ class DashboardService:
             auto_paused=self._tasks_in("auto_paused", listed),
             failing=self._tasks_in("failing", listed, order="failing"),
             upcoming=self._upcoming(upcoming, now),
-            running=store.list_runs(status=RunStatus.RUNNING, limit=listed),
+            running=store.list_runs(status=_GOING, limit=listed),
             failures=store.list_runs(status=FAILURES, since=since, limit=listed),
             failures_total=store.count_runs(status=FAILURES, since=since),
             failed_alerts=store.list_notifications(status="failed", limit=10),
@@ -224,7 +226,7 @@ class DashboardService:
             chart=list(reversed(chart)),
             recent=chart[:recent],
             run_total=self._store.count_runs(task_id=task_id),
-            running=self._store.list_runs(task_id=task_id, status=RunStatus.RUNNING, limit=10),
+            running=self._store.list_runs(task_id=task_id, status=_GOING, limit=10),
         )
 
     def timeline(self, task_id: str, day: date, zone_name: str) -> Timeline:

@@ -194,6 +194,8 @@ def _from_rows(rows: list[Run]) -> tuple[Fate, str]:
         return Fate.RUNNING, f"running{attempts}"
     if status is RunStatus.PENDING:
         return Fate.PENDING, f"waiting to run{attempts} ({detail or 'queued'})"
+    if status is RunStatus.QUEUED:
+        return Fate.PENDING, f"waiting for a worker{attempts} (queue {last.queue})"
     if status is RunStatus.MISSED:
         return Fate.MISSED, f"missed: {detail or _first_line(last.error) or 'not run in time'}"
     if status is RunStatus.SKIPPED:

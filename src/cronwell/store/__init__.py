@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         RunGrid,
         RunUpdate,
     )
+    from cronwell.store.remote import RemoteState
     from cronwell.store.store import Store
 
 _EXPORTS = {
@@ -34,6 +35,7 @@ _EXPORTS = {
     "NewRun": "cronwell.store.records",
     "NotificationRecord": "cronwell.store.records",
     "RunGrid": "cronwell.store.records",
+    "RemoteState": "cronwell.store.remote",
     "RunProcess": "cronwell.store.processes",
     "RunUpdate": "cronwell.store.records",
     "Store": "cronwell.store.store",
@@ -48,6 +50,7 @@ __all__ = [
     "ListenRetry",
     "NewRun",
     "NotificationRecord",
+    "RemoteState",
     "RunGrid",
     "RunProcess",
     "RunUpdate",

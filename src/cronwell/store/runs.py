@@ -426,7 +426,7 @@ class Runs:
         return deleted
 
 
-_ACTIVE = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
+_ACTIVE = (RunStatus.PENDING.value, RunStatus.QUEUED.value, RunStatus.RUNNING.value)
 
 
 _ABANDON = (
@@ -476,6 +476,7 @@ def run_from_row(row: Row) -> Run:
         instance_id=row.instance_id,
         pgid=row.pgid,
         host=row.host,
+        queue=row.queue,
     )
 
 

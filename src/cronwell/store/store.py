@@ -10,6 +10,8 @@ and the repositories that read and write it, one module each:
 - ``stats.py`` and ``overview.py`` (the reads that sum up history, the dashboard's);
 - ``notifications.py`` (the notifications log);
 - ``leases.py`` (instances, their heartbeats, and the scheduler lease);
+- ``remote.py`` (runs executed by Celery workers: their claims and how the leader ends
+  them), reached as :attr:`Store.remote` rather than through hand-offs;
 - ``sql/`` (the statements each backend writes its own way, behind one interface).
 
 Every public method is one transaction. Every time argument is an aware datetime handed in
@@ -46,6 +48,7 @@ from cronwell.store.records import (
     RunUpdate,
     StoredDefinition,
 )
+from cronwell.store.remote import RemoteRuns
 from cronwell.store.runs import Runs
 from cronwell.store.sql import backend_sql
 from cronwell.store.stats import Stats
@@ -85,6 +88,7 @@ class Store:
         self._notifications = Notifications(db)
         self._leases = Leases(db)
         self._instances = Instances(db)
+        self.remote = RemoteRuns(db)
 
     def __repr__(self) -> str:
         return f"Store({self.display_url!r})"

@@ -107,6 +107,9 @@ runs = Table(
     # group before it abandons the run (DESIGN rule 7). NULL for runs without one.
     Column("pgid", Integer, nullable=True),
     Column("host", String(255), nullable=True),
+    # The Celery queue a run was sent to (DESIGN rule 13); NULL for runs of the leader's
+    # own worker pool. A row with a queue that is queued or running is a remote run in flight.
+    Column("queue", String(200), nullable=True),
     # DESIGN rule 2: the database fences duplicate occurrences. The fence's index also
     # serves look-ups by task and time (a task's history, where catch-up picks up).
     UniqueConstraint("task_id", "scheduled_for", "attempt", name="uq_run_occurrence"),

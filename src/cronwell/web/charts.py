@@ -15,6 +15,7 @@ from cronwell.domain.run import Run
 STATUS_ORDER = (
     "succeeded",
     "running",
+    "queued",
     "pending",
     "failed",
     "timed_out",
