@@ -341,10 +341,12 @@ class Engine:
         if self._catchup_thread is not None:  # what it found is recorded before the
             self._catchup_thread.join()  # dispatcher stops
             self._catchup_thread = None
-        if was_leader:
-            try:
-                self._store.release_lease(LEASE, self._instance_id)
-            except Exception:
+        # given up whether or not this instance still counts itself leader: one that
+        # stepped down for a late renewal may hold the row yet (only its own is deleted)
+        try:
+            self._store.release_lease(LEASE, self._instance_id)
+        except Exception:
+            if was_leader:
                 log.warning(
                     "cannot release the lease; it lapses by itself",
                     extra={"action": "lease_release_failed"},
