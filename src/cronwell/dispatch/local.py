@@ -47,6 +47,7 @@ from cronwell.dispatch.results import (
     ended_elsewhere,
     internal_error,
     interrupted,
+    log_end,
     timed_out,
 )
 from cronwell.dispatch.rows import insert_fires, new_row, recorded, row_to_run
@@ -255,7 +256,7 @@ class LocalDispatcher(CatchUpFeed):
         finished = [built(item, instance_id) for item in results]
         for item in finished:
             if item.returned:
-                _log_outcome(item.run)
+                log_end(item.run)
         updates = [f.update for f in finished]
         try:
             self._store.finish_runs(updates)
@@ -587,17 +588,3 @@ class LocalDispatcher(CatchUpFeed):
                 "runs still going at shutdown were recorded interrupted",
                 extra={"action": "runs_interrupted", "count": len(finished)},
             )
-
-
-def _log_outcome(run: Run) -> None:
-    extra = {
-        "action": f"run_{run.status.value}",
-        "task_id": run.task_id,
-        "run_id": run.id,
-        "attempt": run.attempt,
-        "duration": round(run.duration or 0.0, 3),
-    }
-    if run.status is RunStatus.SUCCEEDED:
-        log.info("run succeeded", extra=extra)
-    else:
-        log.warning("run ended %s: %s", run.status.value, run.error, extra=extra)

@@ -3,6 +3,7 @@ runner's :class:`~cronwell.runners.Outcome`."""
 
 from __future__ import annotations
 
+import logging
 import traceback
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,8 @@ from cronwell.domain.run import Run, RunReason, RunStatus
 from cronwell.domain.task import Task
 from cronwell.runners import Outcome
 from cronwell.store import RunUpdate
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,3 +190,18 @@ def internal_error(exc: BaseException) -> Outcome:
         error=f"cronwell internal error: {type(exc).__name__}: {exc}",
         traceback=traceback.format_exc(),
     )
+
+
+def log_end(run: Run) -> None:
+    """Log how a run of this process ended (a warning unless it succeeded)."""
+    extra = {
+        "action": f"run_{run.status.value}",
+        "task_id": run.task_id,
+        "run_id": run.id,
+        "attempt": run.attempt,
+        "duration": round(run.duration or 0.0, 3),
+    }
+    if run.status is RunStatus.SUCCEEDED:
+        log.info("run succeeded", extra=extra)
+    else:
+        log.warning("run ended %s: %s", run.status.value, run.error, extra=extra)

@@ -35,7 +35,7 @@ from cronwell.clock import Clock
 from cronwell.dispatch import Dispatcher, Fire, HandOver
 from cronwell.dispatch.heartbeat import HEARTBEAT_INTERVAL
 from cronwell.domain.events import EventBus, LeadershipChanged
-from cronwell.domain.run import Run, RunReason, RunStatus
+from cronwell.domain.run import RunReason, RunStatus
 from cronwell.domain.task import Task
 from cronwell.engine import entry
 from cronwell.engine.executor import DispatchExecutor
@@ -48,7 +48,7 @@ from cronwell.engine.recovery import (
     mark_live,
     recover_dead_instances,
     recover_own_leftovers,
-    will_retry_abandoned,
+    report_abandoned,
 )
 from cronwell.engine.trigger import TaskTrigger, first_fire_floor
 from cronwell.errors import SchedulerStateError
@@ -240,7 +240,7 @@ class Engine:
                 abandoned = recover_own_leftovers(self._store, self._instance_id, now, every_task)
                 self._own_leftovers_checked = True
             abandoned += recover_dead_instances(self._store, self._instance_id, now, every_task)
-            self._report_abandoned(abandoned, every_task)
+            report_abandoned(self._dispatcher, abandoned, every_task)
             removed = self.one_offs.sweep(every_task.values(), now)
             tasks = [t for t in every_task.values() if t.enabled and t.id not in removed]
             self._tasks = {}
@@ -540,15 +540,8 @@ class Engine:
             tasks = dict(self._tasks)
         abandoned = recover_dead_instances(self._store, self._instance_id, now, tasks)
         if abandoned:
-            self._report_abandoned(abandoned, tasks)
+            report_abandoned(self._dispatcher, abandoned, tasks)
             self.wake()
-
-    def _report_abandoned(self, runs: list[Run], tasks: dict[str, Task]) -> None:
-        """Abandoned runs count as failures (or are retried) and alert like any other."""
-        known = [(run, tasks[run.task_id]) for run in runs if run.task_id in tasks]
-        self._dispatcher.report_external(
-            [(run, task, will_retry_abandoned(run, task)) for run, task in known]
-        )
 
     def sync(self) -> None:
         """Apply task changes made since the last look and start pending runs now due."""

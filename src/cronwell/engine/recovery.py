@@ -179,6 +179,15 @@ def _stop_process_groups(store: Store, dead: list[str]) -> tuple[set[int], dict[
     return alive, notes
 
 
+def report_abandoned(dispatcher: Dispatcher, runs: list[Run], tasks: dict[str, Task]) -> None:
+    """Abandoned runs count as failures (or are retried) and alert like any other: the
+    dispatcher announces those whose task is known."""
+    known = [(run, tasks[run.task_id]) for run in runs if run.task_id in tasks]
+    dispatcher.report_external(
+        [(run, task, will_retry_abandoned(run, task)) for run, task in known]
+    )
+
+
 def will_retry_abandoned(run: Run, task: Task) -> bool:
     return should_retry(RunStatus.ABANDONED, run.attempt, task.retries, task.retry_on, None)
 
