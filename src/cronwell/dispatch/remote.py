@@ -369,7 +369,9 @@ class RemoteExecution:
     def _end_missed(
         self, missed: list[int], flights: dict[int, _Flight], now: datetime
     ) -> list[int]:
-        ends: list[int] = []
+        # one write per sentence (a queue, whether it was sent, a grace), not per run: a
+        # queue nobody consumes may hold a whole burst
+        by_error: dict[str, list[tuple[int, float | None]]] = {}
         for run_id in missed:
             flight = flights[run_id]
             grace = format_duration(flight.task.misfire_grace)
@@ -378,15 +380,21 @@ class RemoteExecution:
                 if flight.sent
                 else "the broker could not be reached to send it"
             )
+            error = (
+                f"No worker took it: {where}, and no worker took any run of that queue, for "
+                f"longer than the task's misfire grace ({grace}). Is a worker consuming that "
+                "queue?"
+            )
+            by_error.setdefault(error, []).append((run_id, None))
+        ends: list[int] = []
+        for error, runs in by_error.items():
             ends += self._store.remote.end(
-                [(run_id, None)],
+                runs,
                 RunStatus.QUEUED,
                 RunStatus.MISSED,
                 now,
                 reason=RunReason.NO_WORKER,
-                error=f"No worker took it: {where}, and no worker took any run of that "
-                f"queue, for longer than the task's misfire grace ({grace}). Is a worker "
-                "consuming that queue?",
+                error=error,
             )
         return ends
 

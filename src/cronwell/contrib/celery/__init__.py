@@ -18,6 +18,7 @@ write its end there) and, for Python actions, the functions' modules on their pa
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -84,8 +85,6 @@ def register(
 
 def _runtime_here(settings: Settings, resolve: Resolver | None) -> WorkerRuntime:
     """This process's runtime, built at its first run (after a prefork worker forked)."""
-    import os
-
     from cronwell.contrib.celery.worker import WorkerRuntime
 
     global _runtime, _runtime_pid
